@@ -1,0 +1,195 @@
+// Package transport is the contract between the runner and every way of
+// reaching a Windows host: a Session runs one step at a time and reports its
+// exit code, output and, on failure, a classified error.
+//
+// It deliberately knows nothing about WinRM, SSM, playbooks or reports; those
+// packages depend on it, never the other way round.
+package transport
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// Kind says how a step's body is run on the host.
+type Kind string
+
+// The step kinds. Their string values appear in reports and plans.
+const (
+	// KindPowerShell runs Command.Script in the 64-bit Windows PowerShell.
+	KindPowerShell Kind = "powershell"
+	// KindCmd runs Command.Line under cmd.exe /c, quoted by its author.
+	KindCmd Kind = "cmd"
+	// KindArgv runs Command.Argv[0] with Argv[1:] as its exact argv.
+	KindArgv Kind = "command"
+)
+
+// Command is one step as a transport sees it: already expanded for the host,
+// with exactly one of Script, Line or Argv set according to Kind.
+type Command struct {
+	Kind    Kind
+	Script  string            // KindPowerShell
+	Line    string            // KindCmd
+	Argv    []string          // KindArgv: program first
+	Env     map[string]string // extra environment variables for the process
+	Workdir string            // working directory; empty means the shell's default
+
+	// Stdout and Stderr, when not nil, receive every byte the process wrote,
+	// undecoded and uncapped, as it arrives (for per-host logs). They are
+	// called from the session's goroutine; they must not block for long.
+	Stdout io.Writer
+	Stderr io.Writer
+}
+
+// Result is what a finished process left behind. A Result is returned only
+// when the process ran to completion (or was ended by the host) and produced
+// an exit code; any other outcome is an error.
+type Result struct {
+	// ExitCode is the Windows process exit code, a DWORD: 0xC0000005 is
+	// 3221225477, never negative.
+	ExitCode uint32
+	// Stdout and Stderr are the decoded output (the host's output encoding),
+	// capped at the session's limit; the Truncated flags say a cap was hit.
+	Stdout, Stderr                   string
+	StdoutTruncated, StderrTruncated bool
+}
+
+// Session is an open connection to one host, able to run steps one after
+// another. Implementations need not be safe for concurrent Run calls; the
+// runner runs one step at a time per host.
+type Session interface {
+	// Run executes cmd and waits for it to finish or for ctx to end. When ctx
+	// ends first the remote process is terminated (best effort, bounded) and
+	// the error has class ClassTimeout or ClassInterrupted.
+	Run(ctx context.Context, cmd Command) (Result, error)
+	// Close releases the remote shell and connections. It is bounded by ctx
+	// and safe to call more than once.
+	Close(ctx context.Context) error
+}
+
+// Class is the kind of a failure, as reports show it and as the runner's
+// retry and budget logic branch on it.
+type Class string
+
+// Error classes; the strings are part of the JSON report contract.
+const (
+	ClassDNS            Class = "dns"
+	ClassRefused        Class = "refused"
+	ClassConnectTimeout Class = "connect_timeout"
+	ClassTLS            Class = "tls"
+	ClassAuth           Class = "auth"
+	ClassWSManFault     Class = "wsman_fault"
+	ClassMemoryCap      Class = "memory_cap"
+	ClassTimeout        Class = "timeout"
+	ClassUnexpectedExit Class = "unexpected_exit"
+	ClassRebootTimeout  Class = "reboot_timeout"
+	ClassInterrupted    Class = "interrupted"
+	ClassInternal       Class = "internal"
+)
+
+// Unreachable reports whether a failure of this class means the host could
+// not be reached or logged into at all (reported as host status
+// "unreachable" when no step ran).
+func (c Class) Unreachable() bool {
+	switch c {
+	case ClassDNS, ClassRefused, ClassConnectTimeout, ClassTLS, ClassAuth:
+		return true
+	}
+	return false
+}
+
+// Error is a classified failure. Transports return it (possibly wrapped);
+// callers inspect it with errors.As.
+type Error struct {
+	Class Class
+	// Code is the WS-Man fault code (or other numeric code from the remote
+	// side) when there is one, else 0.
+	Code uint32
+	// Message says what happened, in words, without secrets.
+	Message string
+	// Hint says what to do next, when something useful can be said.
+	Hint string
+	// Transient marks failures worth retrying on a new attempt: connection
+	// resets, a shell that vanished, a refused or timed-out connect.
+	Transient bool
+	// Err is the underlying cause, if any.
+	Err error
+}
+
+func (e *Error) Error() string {
+	msg := e.Message
+	if msg == "" && e.Err != nil {
+		msg = e.Err.Error()
+	}
+	if e.Code != 0 {
+		return fmt.Sprintf("%s (code %d): %s", e.Class, e.Code, msg)
+	}
+	return fmt.Sprintf("%s: %s", e.Class, msg)
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// Classify returns the Error inside err, or wraps an unclassified err as
+// ClassInternal (or ClassTimeout/ClassInterrupted for context errors), so
+// callers always have a class to report.
+func Classify(err error) *Error {
+	if err == nil {
+		return nil
+	}
+	var te *Error
+	if errors.As(err, &te) {
+		return te
+	}
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return &Error{Class: ClassTimeout, Message: err.Error(), Err: err}
+	case errors.Is(err, context.Canceled):
+		return &Error{Class: ClassInterrupted, Message: err.Error(), Err: err}
+	}
+	return &Error{Class: ClassInternal, Message: err.Error(), Err: err}
+}
+
+// IsTransient reports whether err is a classified failure marked Transient.
+func IsTransient(err error) bool {
+	var te *Error
+	return errors.As(err, &te) && te.Transient
+}
+
+// Target is where and how to reach one host. The runner receives it from the
+// inventory layer and hands it to a Dialer; transports read what they need.
+type Target struct {
+	Name    string
+	Address string
+	Port    int
+	HTTPS   bool
+	Auth    string // basic, ntlm, kerberos, certificate
+	User    string
+	// Password is the resolved secret. It must never be printed, logged or
+	// put into an error message.
+	Password           string `json:"-"`
+	CAFile             string
+	ClientCert         string
+	ClientKey          string
+	InsecureSkipVerify bool
+	AllowUnencrypted   bool
+	OutputEncoding     string // utf-8 (default), cp932, shift_jis, ...
+	// Timeouts for connecting and for each request's response headers;
+	// zero means the transport's default.
+	ConnectTimeout time.Duration
+	// Vars carries transport-specific settings (e.g. SSM instance id).
+	Vars map[string]string
+}
+
+// Dialer opens sessions. Dial must respect ctx for every network wait.
+type Dialer interface {
+	Dial(ctx context.Context, t Target) (Session, error)
+}
+
+// DialerFunc adapts a function to the Dialer interface.
+type DialerFunc func(ctx context.Context, t Target) (Session, error)
+
+// Dial calls f.
+func (f DialerFunc) Dial(ctx context.Context, t Target) (Session, error) { return f(ctx, t) }
