@@ -1,0 +1,160 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleetrun/fleetrun/playbook"
+	"github.com/fleetrun/fleetrun/report"
+	"github.com/fleetrun/fleetrun/runner"
+)
+
+type applyOptions struct {
+	invFiles   []string
+	limit      string
+	forks      int
+	reportFile string
+	junitFile  string
+	logDir     string
+	htmlFile   string
+	extras     []string
+	dryRun     bool
+	output     string
+	noProgress bool
+	timeout    time.Duration
+}
+
+func newApplyCmd(e *env) *cobra.Command {
+	o := &applyOptions{}
+	cmd := &cobra.Command{
+		Use:   "apply PLAYBOOK -i INVENTORY... [flags]",
+		Short: "Run a playbook on the selected hosts",
+		Long: `Apply runs the playbook's steps, in order, on every selected host, at most
+--forks hosts at once, batch after batch, within the failure budget, and
+reports a result for every host.
+
+With --dry-run nothing is contacted: the plan (hosts by batch, each step and
+exactly what would be sent) is printed instead.`,
+		Example: "  fleetrun apply examples/monthly-patch.yaml -i examples/sim-inventory.yaml --forks 100 --report out.json",
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runApply(cmd, e, o, args[0])
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.invFiles, "inventory", "i", nil, "inventory `FILE` (repeatable; lists merge)")
+	f.StringVar(&o.limit, "limit", "", "only hosts matching `SELECTOR` (e.g. 'role=web', 'web-0*', '@db')")
+	f.IntVar(&o.forks, "forks", 0, "hosts running at once (default: the playbook's forks, else 50)")
+	f.StringVar(&o.reportFile, "report", "", "write the JSON report to `FILE` (mode 0600)")
+	f.StringVar(&o.junitFile, "junit", "", "write a JUnit XML report to `FILE`")
+	f.StringVar(&o.logDir, "log-dir", "", "write one log per host with full output to `DIR`")
+	f.StringVar(&o.htmlFile, "html", "", "write a self-contained HTML report to `FILE`")
+	f.StringArrayVarP(&o.extras, "extra-var", "e", nil, "template variable `KEY=VALUE` (repeatable; highest precedence)")
+	f.BoolVar(&o.dryRun, "dry-run", false, "print the plan without contacting any host")
+	f.StringVarP(&o.output, "output", "o", "text", "output format on stdout: text or json")
+	f.BoolVar(&o.noProgress, "no-progress", false, "plain lines instead of the live progress display")
+	f.DurationVar(&o.timeout, "timeout", 0, "stop the whole run after `DURATION` (e.g. 2h)")
+	return cmd
+}
+
+func runApply(cmd *cobra.Command, e *env, o *applyOptions, pbFile string) error {
+	if err := checkOutput(o.output); err != nil {
+		return invalid(err)
+	}
+	if o.forks < 0 {
+		return invalid(fmt.Errorf("--forks %d: must be at least 1", o.forks))
+	}
+	extra, err := parseExtraVars(o.extras)
+	if err != nil {
+		return invalid(err)
+	}
+	pb, err := playbook.Load(pbFile)
+	if err != nil {
+		return invalid(formatInputError(err))
+	}
+	if o.forks > 0 {
+		pb.Forks = o.forks
+	}
+	inv, err := loadInventory(o.invFiles)
+	if err != nil {
+		return invalid(formatInputError(err))
+	}
+	ctx := cmd.Context()
+	inv, stop, err := materialize(ctx, e, inv)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	hosts, err := selectHosts(inv, pb, o.limit)
+	if err != nil {
+		return invalid(err)
+	}
+	if len(hosts) == 0 {
+		return invalid(fmt.Errorf("no hosts selected (playbook hosts: %s, --limit %q); check with fleetrun inventory", pb.Hosts, o.limit))
+	}
+	if o.dryRun {
+		plan, err := runner.Plan(pb, hosts, extra, renderer())
+		if err != nil {
+			return invalid(formatInputError(err))
+		}
+		now := time.Now()
+		plan.Started, plan.Finished = now, now
+		doc := report.NewDocument(plan)
+		if o.reportFile != "" {
+			if err := report.WriteFile(o.reportFile, func(w io.Writer) error { return report.WriteJSON(w, doc) }); err != nil {
+				return invalid(err)
+			}
+		}
+		if o.output == "json" {
+			return report.WriteJSON(e.stdout, doc)
+		}
+		return writePlanText(e.stdout, plan)
+	}
+	return invalid(fmt.Errorf("running playbooks is not available in this build; use --dry-run"))
+}
+
+func writePlanText(w io.Writer, plan *runner.Result) error {
+	fmt.Fprintf(w, "plan for playbook %q: %d host(s) in %d batch(es), forks %d", plan.Playbook, len(plan.Hosts), plan.Batches, plan.Forks)
+	if plan.MaxFail >= 0 {
+		fmt.Fprintf(w, ", failure budget %d", plan.MaxFail)
+	}
+	fmt.Fprintln(w)
+	batch := -1
+	for _, h := range plan.Hosts {
+		if h.Batch != batch {
+			batch = h.Batch
+			fmt.Fprintf(w, "batch %d:\n", batch)
+		}
+		sim := ""
+		if h.Simulated {
+			sim = " [simulated]"
+		}
+		fmt.Fprintf(w, "  %s (%s)%s", h.Name, h.Address, sim)
+		if h.Status == runner.StatusSkipped {
+			fmt.Fprintf(w, " skipped: %s", h.Reason)
+		}
+		fmt.Fprintln(w)
+		for i, s := range h.Steps {
+			fmt.Fprintf(w, "    %d. %s [%s]", i+1, s.Name, s.Kind)
+			if s.CommandLine != "" {
+				fmt.Fprintf(w, ": %s", s.CommandLine)
+			}
+			fmt.Fprintln(w)
+			if len(s.RemoteCommand) > 0 {
+				fmt.Fprintf(w, "       sends: %s\n", clipText(strings.Join(s.RemoteCommand, " "), 120))
+			}
+		}
+	}
+	return nil
+}
+
+func clipText(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n-3] + "..."
+}

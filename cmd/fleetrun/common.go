@@ -1,0 +1,81 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"golang.org/x/term"
+
+	"github.com/fleetrun/fleetrun/internal/strictyaml"
+	"github.com/fleetrun/fleetrun/inventory"
+	"github.com/fleetrun/fleetrun/playbook"
+)
+
+func isTerminal(f *os.File) bool { return term.IsTerminal(int(f.Fd())) }
+
+// invalid wraps an input error as exit status 1.
+func invalid(err error) error { return &exitError{code: exitInvalid, err: err} }
+
+// parseExtraVars reads -e KEY=VALUE flags.
+func parseExtraVars(kvs []string) (map[string]string, error) {
+	out := map[string]string{}
+	for _, kv := range kvs {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || strings.TrimSpace(k) == "" {
+			return nil, fmt.Errorf("-e %q: expected KEY=VALUE", kv)
+		}
+		out[strings.TrimSpace(k)] = v
+	}
+	return out, nil
+}
+
+// loadInventory reads the -i files. Every file's errors are reported.
+func loadInventory(files []string) (*inventory.Inventory, error) {
+	if len(files) == 0 {
+		return nil, fmt.Errorf("no inventory given; pass -i FILE (several -i merge)")
+	}
+	return inventory.LoadAll(files)
+}
+
+// selectHosts applies the playbook's hosts: selector and then --limit.
+func selectHosts(inv *inventory.Inventory, pb *playbook.Playbook, limit string) ([]*inventory.Host, error) {
+	hosts := inv.Hosts
+	if pb != nil {
+		hosts = inv.Select(pb.Hosts)
+	}
+	if limit != "" {
+		sel, err := inventory.ParseSelector(limit)
+		if err != nil {
+			return nil, fmt.Errorf("--limit %q: %w", limit, err)
+		}
+		var out []*inventory.Host
+		for _, h := range hosts {
+			if sel.Match(h) {
+				out = append(out, h)
+			}
+		}
+		hosts = out
+	}
+	return hosts, nil
+}
+
+// formatInputError lists positioned errors one per line, as
+// file:line:col: path: message.
+func formatInputError(err error) error {
+	if es := strictyaml.AsErrors(err); es != nil {
+		es.Sort()
+		return fmt.Errorf("%d problem(s):\n%s", len(es), es.Error())
+	}
+	return err
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}

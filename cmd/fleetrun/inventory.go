@@ -1,0 +1,100 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleetrun/fleetrun/inventory"
+)
+
+func newInventoryCmd(e *env) *cobra.Command {
+	var invFiles []string
+	var limit, output string
+	cmd := &cobra.Command{
+		Use:     "inventory -i INVENTORY... [--limit SELECTOR] [--output text|json]",
+		Short:   "List the hosts an inventory (and --limit) selects",
+		Example: "  fleetrun inventory -i examples/inventory.yaml --limit 'role=web' --output json",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(output); err != nil {
+				return invalid(err)
+			}
+			inv, err := loadInventory(invFiles)
+			if err != nil {
+				return invalid(formatInputError(err))
+			}
+			ctx := cmd.Context()
+			inv, stop, err := materialize(ctx, e, inv)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			hosts, err := selectHosts(inv, nil, limit)
+			if err != nil {
+				return invalid(err)
+			}
+			if output == "json" {
+				return writeHostsJSON(e.stdout, hosts)
+			}
+			return writeHostsTable(e.stdout, hosts)
+		},
+	}
+	cmd.Flags().StringArrayVarP(&invFiles, "inventory", "i", nil, "inventory `FILE` (repeatable; lists merge)")
+	cmd.Flags().StringVar(&limit, "limit", "", "only hosts matching `SELECTOR` (e.g. 'role=web,!web-9*', '@db')")
+	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	return cmd
+}
+
+func checkOutput(o string) error {
+	if o != "text" && o != "json" {
+		return fmt.Errorf("--output %q: expected text or json", o)
+	}
+	return nil
+}
+
+func writeHostsJSON(w io.Writer, hosts []*inventory.Host) error {
+	if hosts == nil {
+		hosts = []*inventory.Host{}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(map[string]any{"hosts": hosts})
+}
+
+func writeHostsTable(w io.Writer, hosts []*inventory.Host) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "NAME\tADDRESS\tPORT\tSCHEME\tAUTH\tGROUPS\tTAGS\tSOURCE")
+	for _, h := range hosts {
+		var tags []string
+		for _, k := range sortedKeys(h.Tags) {
+			tags = append(tags, k+"="+h.Tags[k])
+		}
+		src := h.Source
+		if h.Simulated {
+			src = "simulated"
+		}
+		if h.Unusable != "" {
+			src += " (unusable: " + h.Unusable + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.Address, h.Port, h.Scheme(), h.Auth,
+			dash(strings.Join(h.Groups, ",")), dash(strings.Join(tags, ",")), src)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%d host(s)\n", len(hosts))
+	return err
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}

@@ -1,0 +1,117 @@
+// Command fleetrun runs ordered steps on many Windows hosts at once over
+// WinRM, from a YAML playbook, and reports a result for every host.
+//
+// This package only wires things together: flags, building values, one call
+// per command, and mapping errors to exit statuses.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit statuses, as the design's command-line contract defines them.
+const (
+	exitOK       = 0
+	exitInvalid  = 1 // invalid input or internal error
+	exitFailures = 2 // the run finished and at least one host failed
+	exitAborted  = 3 // the run stopped early (budget spent, interrupted)
+)
+
+// exitError carries an exit status; a nil err means "nothing more to print".
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit status %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func (e *exitError) Unwrap() error { return e.err }
+
+// env is what commands need from the process, so tests can supply fakes.
+type env struct {
+	stdout, stderr io.Writer
+	lookupEnv      func(string) (string, bool)
+	// interrupts delivers SIGINT/SIGTERM; nil in tests that do not signal.
+	interrupts <-chan os.Signal
+	isTerminal bool
+}
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+// run executes one command line and returns the exit status.
+func run(args []string) int {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	e := &env{
+		stdout:     os.Stdout,
+		stderr:     os.Stderr,
+		lookupEnv:  os.LookupEnv,
+		interrupts: sigs,
+		isTerminal: isTerminal(os.Stdout),
+	}
+	return execute(context.Background(), e, args)
+}
+
+func execute(ctx context.Context, e *env, args []string) int {
+	root := newRootCmd(e)
+	root.SetArgs(args)
+	root.SetOut(e.stdout)
+	root.SetErr(e.stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return exitOK
+	}
+	var xe *exitError
+	if errors.As(err, &xe) {
+		if xe.err != nil {
+			fmt.Fprintln(e.stderr, "fleetrun:", xe.err)
+		}
+		return xe.code
+	}
+	fmt.Fprintln(e.stderr, "fleetrun:", err)
+	return exitInvalid
+}
+
+func newRootCmd(e *env) *cobra.Command {
+	root := &cobra.Command{
+		Use:   "fleetrun",
+		Short: "Run ordered steps on many Windows hosts at once over WinRM",
+		Long: `fleetrun runs ordered steps (PowerShell scripts, cmd.exe lines, exact argument
+arrays) on many Windows hosts at once over WinRM, from a YAML playbook, against
+a static or EC2-discovered inventory, and reports a result for every host.
+
+Exit status: 0 all succeeded; 1 invalid input or internal error; 2 the run
+finished and at least one host failed or was unreachable; 3 the run stopped
+early (failure budget spent, or interrupted).`,
+		Example:       "  fleetrun apply examples/monthly-patch.yaml -i examples/sim-inventory.yaml",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.CompletionOptions.HiddenDefaultCmd = true
+	root.SetFlagErrorFunc(func(c *cobra.Command, err error) error {
+		return &exitError{code: exitInvalid, err: fmt.Errorf("%w (see %s --help)", err, c.CommandPath())}
+	})
+	root.AddCommand(
+		newApplyCmd(e),
+		newValidateCmd(e),
+		newInventoryCmd(e),
+		newVersionCmd(e),
+	)
+	return root
+}

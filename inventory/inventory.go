@@ -1,0 +1,188 @@
+// Package inventory describes the hosts fleetrun acts on: the Host type,
+// static YAML inventory files with defaults and groups, host selectors, and
+// where a host's password comes from.
+//
+// It leaves discovery from cloud APIs to its sub-packages (inventory/ec2)
+// and connecting to hosts to the transports.
+package inventory
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Host is one machine to act on, with its connection settings resolved
+// (defaults, then group settings, then the host's own).
+type Host struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Port    int    `json:"port"`
+	HTTPS   bool   `json:"https"`
+	// Auth is basic, ntlm, kerberos or certificate.
+	Auth string `json:"auth"`
+	User string `json:"user,omitempty"`
+	// PasswordEnv and PasswordFile say where the password comes from; the
+	// password itself is never stored in a Host.
+	PasswordEnv        string        `json:"password_env,omitempty"`
+	PasswordFile       string        `json:"password_file,omitempty"`
+	CAFile             string        `json:"ca_file,omitempty"`
+	ClientCert         string        `json:"client_cert,omitempty"`
+	ClientKey          string        `json:"client_key,omitempty"`
+	InsecureSkipVerify bool          `json:"insecure_skip_verify,omitempty"`
+	AllowUnencrypted   bool          `json:"allow_unencrypted,omitempty"`
+	OutputEncoding     string        `json:"output_encoding"`
+	ConnectTimeout     time.Duration `json:"-"`
+	// Transport is how the host is reached: winrm (default) or ssm.
+	Transport string            `json:"transport"`
+	Groups    []string          `json:"groups,omitempty"`
+	Tags      map[string]string `json:"tags,omitempty"`
+	// Vars are the host's template variables, merged from inventory
+	// defaults, groups and the host (highest wins).
+	Vars map[string]any `json:"vars,omitempty"`
+	// Source says where the host was defined: an inventory file, "ec2" or
+	// "simulated".
+	Source string `json:"source"`
+	// Simulated marks hosts of a simulated fleet, so output can say so.
+	Simulated bool `json:"simulated,omitempty"`
+	// Unusable, when not empty, says why the host cannot be contacted (for
+	// example an EC2 instance without the chosen address); such hosts are
+	// reported as skipped with this reason.
+	Unusable string `json:"unusable,omitempty"`
+}
+
+// Scheme returns "https" or "http".
+func (h *Host) Scheme() string {
+	if h.HTTPS {
+		return "https"
+	}
+	return "http"
+}
+
+// Endpoint returns the WinRM URL of the host.
+func (h *Host) Endpoint() string {
+	addr := h.Address
+	if strings.Contains(addr, ":") && !strings.HasPrefix(addr, "[") {
+		addr = "[" + addr + "]" // IPv6 literal
+	}
+	return fmt.Sprintf("%s://%s:%d/wsman", h.Scheme(), addr, h.Port)
+}
+
+// Password returns the host's password from its environment variable or
+// file. lookupEnv is os.LookupEnv in the program and a fake in tests. A
+// password file must be readable by its owner only. A host with neither
+// source has an empty password (certificate and Kerberos auth need none).
+func (h *Host) Password(lookupEnv func(string) (string, bool)) (string, error) {
+	switch {
+	case h.PasswordEnv != "":
+		v, ok := lookupEnv(h.PasswordEnv)
+		if !ok {
+			return "", fmt.Errorf("host %s: password_env %s is not set in the environment", h.Name, h.PasswordEnv)
+		}
+		return v, nil
+	case h.PasswordFile != "":
+		return readPasswordFile(h.PasswordFile)
+	}
+	return "", nil
+}
+
+func readPasswordFile(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("password file: %w", err)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return "", fmt.Errorf("password file %s is readable by group or others (mode %04o); run chmod 600 %s", path, perm, path)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("password file: %w", err)
+	}
+	pw := strings.TrimRight(string(data), "\r\n")
+	if pw == "" {
+		return "", fmt.Errorf("password file %s is empty", path)
+	}
+	return pw, nil
+}
+
+// Inventory is the merged result of one or more inventory files.
+type Inventory struct {
+	// Hosts in file order, then in the order files were given.
+	Hosts []*Host
+	// Files are the inventory files that were read.
+	Files []string
+	// Simulated is set when an inventory asks for a simulated fleet.
+	Simulated *Simulated
+	// EC2 lists the `ec2:` sections to discover hosts from, in file order.
+	EC2 []*EC2Spec
+	// Layers keep each file's defaults and groups so that hosts found later
+	// (by discovery or a simulated fleet) get the same settings.
+	Layers []*Layer
+}
+
+// Simulated asks fleetrun to start a simulated fleet in-process instead of
+// contacting real hosts (used by demos and the quick start).
+type Simulated struct {
+	Hosts    int    `json:"hosts"`
+	Profile  string `json:"profile,omitempty"`
+	Scenario string `json:"scenario,omitempty"` // resolved against the inventory's folder
+	HTTPS    bool   `json:"https,omitempty"`
+	// File is the inventory file that declared the fleet.
+	File string `json:"-"`
+}
+
+// Select returns the hosts sel matches, in inventory order.
+func (inv *Inventory) Select(sel Selector) []*Host {
+	var out []*Host
+	for _, h := range inv.Hosts {
+		if sel.Match(h) {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+// Merge combines inventories in order. Host names must be unique across all
+// of them (compared case-insensitively, as Windows does).
+func Merge(invs ...*Inventory) (*Inventory, error) {
+	out := &Inventory{}
+	seen := map[string]string{}
+	var dups []string
+	for _, inv := range invs {
+		out.Files = append(out.Files, inv.Files...)
+		out.Layers = append(out.Layers, inv.Layers...)
+		out.EC2 = append(out.EC2, inv.EC2...)
+		if inv.Simulated != nil {
+			if out.Simulated != nil {
+				return nil, fmt.Errorf("%s: a simulated fleet is already declared in %s; declare one per run", inv.Simulated.File, out.Simulated.File)
+			}
+			out.Simulated = inv.Simulated
+		}
+		for _, h := range inv.Hosts {
+			key := strings.ToLower(h.Name)
+			if prev, ok := seen[key]; ok {
+				dups = append(dups, fmt.Sprintf("host %q is defined in both %s and %s", h.Name, prev, h.Source))
+				continue
+			}
+			seen[key] = h.Source
+			out.Hosts = append(out.Hosts, h)
+		}
+	}
+	if len(dups) > 0 {
+		sort.Strings(dups)
+		return nil, fmt.Errorf("%s", strings.Join(dups, "\n"))
+	}
+	return out, nil
+}
+
+// resolvePath makes a path from an inventory file absolute against the
+// file's folder; empty stays empty.
+func resolvePath(invFile, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(filepath.Dir(invFile), p)
+}

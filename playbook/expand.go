@@ -1,0 +1,169 @@
+package playbook
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"text/template"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/fleetrun/fleetrun/internal/strictyaml"
+)
+
+// templateFuncs are available in every template.
+var templateFuncs = template.FuncMap{}
+
+// HostData is what templates see of a host: `.host.name`, `.host.address`,
+// `.host.tags.KEY`; Vars are the host's inventory variables, merged under
+// the playbook's vars and the -e extras into `.vars`.
+type HostData struct {
+	Name    string
+	Address string
+	Tags    map[string]string
+	Vars    map[string]any
+}
+
+// Expanded is a step made concrete for one host.
+type Expanded struct {
+	Step    *Step
+	Script  string
+	Line    string
+	Argv    []string
+	Env     map[string]string
+	Workdir string
+}
+
+// Data builds the template data for a host. Precedence, highest first:
+// extra (-e), playbook vars, host vars (already merged from the inventory's
+// host, group and defaults levels).
+func (p *Playbook) Data(h HostData, extra map[string]string) map[string]any {
+	vars := map[string]any{}
+	maps.Copy(vars, h.Vars)
+	maps.Copy(vars, p.Vars)
+	for k, v := range extra {
+		vars[k] = v
+	}
+	tags := h.Tags
+	if tags == nil {
+		tags = map[string]string{}
+	}
+	return map[string]any{
+		"host": map[string]any{"name": h.Name, "address": h.Address, "tags": tags},
+		"vars": vars,
+	}
+}
+
+// Expand renders every step for one host. All template failures are
+// returned together, each as a positioned error naming the host.
+func (p *Playbook) Expand(h HostData, extra map[string]string) ([]*Expanded, error) {
+	data := p.Data(h, extra)
+	d := strictyaml.NewDecoder(p.File)
+	out := make([]*Expanded, 0, len(p.Steps))
+	for _, st := range p.Steps {
+		out = append(out, st.expand(d, h.Name, data))
+	}
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (s *Step) expand(d *strictyaml.Decoder, host string, data map[string]any) *Expanded {
+	path := strictyaml.JoinIndex("steps", s.Index)
+	render := func(field, text string) string {
+		t := s.tmpl[field]
+		if t == nil {
+			return text
+		}
+		var b strings.Builder
+		if err := t.Execute(&b, data); err != nil {
+			d.Errorf(s.pos[field], field, "host %s: %s", host, templateExecMessage(err))
+			return ""
+		}
+		return b.String()
+	}
+	e := &Expanded{Step: s, Env: map[string]string{}}
+	switch s.Kind {
+	case KindPowerShell:
+		e.Script = render(strictyaml.JoinKey(path, "powershell"), s.Script)
+	case KindCmd:
+		e.Line = render(strictyaml.JoinKey(path, "cmd"), s.Line)
+		if strings.ContainsAny(e.Line, "\r\n") {
+			d.Errorf(s.pos[strictyaml.JoinKey(path, "cmd")], strictyaml.JoinKey(path, "cmd"), "host %s: the expanded cmd line contains a line break", host)
+		}
+	case KindCommand:
+		e.Argv = make([]string, len(s.Argv))
+		for i, a := range s.Argv {
+			e.Argv[i] = render(strictyaml.JoinIndex(strictyaml.JoinKey(path, "command"), i), a)
+		}
+		if len(e.Argv) > 0 && e.Argv[0] == "" {
+			d.Errorf(s.pos[strictyaml.JoinIndex(strictyaml.JoinKey(path, "command"), 0)], strictyaml.JoinIndex(strictyaml.JoinKey(path, "command"), 0), "host %s: the program name expands to an empty string", host)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(s.Env)) {
+		e.Env[k] = render(strictyaml.JoinKey(strictyaml.JoinKey(path, "env"), k), s.Env[k])
+	}
+	e.Workdir = render(strictyaml.JoinKey(path, "workdir"), s.Workdir)
+	return e
+}
+
+// templateExecMessage shortens text/template's execution errors to what a
+// person needs: "map has no entry for key "kb"".
+func templateExecMessage(err error) string {
+	var ee template.ExecError
+	msg := err.Error()
+	if errors.As(err, &ee) {
+		msg = ee.Err.Error()
+	}
+	if i := strings.Index(msg, ": executing "); i >= 0 {
+		if j := strings.LastIndex(msg, ": "); j > i {
+			msg = msg[j+2:]
+		}
+	}
+	return msg
+}
+
+// Check expands the playbook for every host and reports template failures
+// (a variable missing for some hosts, say) as positioned errors. Identical
+// failures for many hosts are reported once, naming the first few hosts.
+func (p *Playbook) Check(hosts []HostData, extra map[string]string) error {
+	type key struct {
+		line, col int
+		path, msg string
+	}
+	groups := map[key][]string{}
+	var order []key
+	for _, h := range hosts {
+		_, err := p.Expand(h, extra)
+		for _, e := range strictyaml.AsErrors(err) {
+			msg := strings.TrimPrefix(e.Msg, "host "+h.Name+": ")
+			k := key{e.Line, e.Col, e.Path, msg}
+			if _, ok := groups[k]; !ok {
+				order = append(order, k)
+			}
+			groups[k] = append(groups[k], h.Name)
+		}
+	}
+	if len(order) == 0 {
+		return nil
+	}
+	d := strictyaml.NewDecoder(p.File)
+	for _, k := range order {
+		d.Errorf(&yaml.Node{Line: k.line, Column: k.col}, k.path, "%s: %s", hostList(groups[k]), k.msg)
+	}
+	return d.Err()
+}
+
+func hostList(names []string) string {
+	const show = 3
+	if len(names) == 1 {
+		return "host " + names[0]
+	}
+	if len(names) <= show {
+		return "hosts " + strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("hosts %s and %d more", strings.Join(names[:show], ", "), len(names)-show)
+}

@@ -1,0 +1,425 @@
+package playbook
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/fleetrun/fleetrun/internal/strictyaml"
+	"github.com/fleetrun/fleetrun/inventory"
+)
+
+type fileSpec struct {
+	Pos      strictyaml.Pos
+	Name     string         `yaml:"name"`
+	Hosts    hostsSpec      `yaml:"hosts"`
+	Forks    *int           `yaml:"forks"`
+	Serial   serialSpec     `yaml:"serial"`
+	MaxFail  *sizeSpec      `yaml:"max_fail"`
+	Vars     map[string]any `yaml:"vars"`
+	Defaults stepSettings   `yaml:"defaults"`
+	Steps    []stepSpec     `yaml:"steps"`
+}
+
+// stepSettings are the keys a step shares with the playbook's `defaults`.
+type stepSettings struct {
+	Pos             strictyaml.Pos
+	ExpectExit      *exitCodes        `yaml:"expect_exit"`
+	RetryOnExit     *exitCodes        `yaml:"retry_on_exit"`
+	Timeout         *time.Duration    `yaml:"timeout"`
+	Retries         *int              `yaml:"retries"`
+	RetryDelay      *time.Duration    `yaml:"retry_delay"`
+	ContinueOnError *bool             `yaml:"continue_on_error"`
+	Env             map[string]string `yaml:"env"`
+	Workdir         *string           `yaml:"workdir"`
+}
+
+type stepSpec struct {
+	stepSettings `yaml:",inline"`
+	Name         *string  `yaml:"name"`
+	PowerShell   *string  `yaml:"powershell"`
+	Cmd          *string  `yaml:"cmd"`
+	Command      []string `yaml:"command"`
+}
+
+// MaxRetries bounds `retries`, so a typo cannot make a step retry forever.
+const MaxRetries = 100
+
+// Parse validates playbook text. file names the source in errors. Every
+// problem is reported, sorted by position, as strictyaml.Errors.
+func Parse(file string, data []byte) (*Playbook, error) {
+	root, err := strictyaml.Parse(file, data)
+	if err != nil {
+		return nil, err
+	}
+	d := strictyaml.NewDecoder(file)
+	var spec fileSpec
+	d.Decode(root, "", &spec)
+	pb := &Playbook{File: file, Name: spec.Name, Hosts: spec.Hosts.sel, Forks: DefaultForks, Vars: spec.Vars, Source: data}
+	if pb.Vars == nil {
+		pb.Vars = map[string]any{}
+	}
+	if spec.Pos.Node != nil && !spec.Pos.Has("name") {
+		d.Errorf(spec.Pos.Node, "name", "playbook has no name")
+	}
+	if spec.Forks != nil {
+		if *spec.Forks < 1 || *spec.Forks > 100000 {
+			d.Errorf(spec.Pos.Value("forks"), "forks", "forks must be between 1 and 100000, found %d", *spec.Forks)
+		} else {
+			pb.Forks = *spec.Forks
+		}
+	}
+	pb.Serial = spec.Serial.sizes
+	if spec.MaxFail != nil {
+		s := spec.MaxFail.size
+		pb.MaxFail = &s
+	}
+	checkSettings(d, &spec.Defaults, "defaults")
+	if spec.Pos.Node != nil && len(spec.Steps) == 0 {
+		d.Errorf(spec.Pos.Value("steps"), "steps", "playbook has no steps")
+	}
+	names := map[string]int{}
+	for i := range spec.Steps {
+		if st := buildStep(d, &spec.Steps[i], &spec.Defaults, i); st != nil {
+			if prev, dup := names[st.Name]; dup {
+				d.Errorf(spec.Steps[i].Pos.Value("name"), strictyaml.JoinKey(strictyaml.JoinIndex("steps", i), "name"), "duplicate step name %q (also steps[%d]); step names identify steps in reports and journals", st.Name, prev)
+			} else {
+				names[st.Name] = i
+			}
+			pb.Steps = append(pb.Steps, st)
+		}
+	}
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	return pb, nil
+}
+
+func checkSettings(d *strictyaml.Decoder, s *stepSettings, path string) {
+	if s.Retries != nil && (*s.Retries < 0 || *s.Retries > MaxRetries) {
+		d.Errorf(s.Pos.Value("retries"), strictyaml.JoinKey(path, "retries"), "retries must be between 0 and %d, found %d", MaxRetries, *s.Retries)
+	}
+	if s.Timeout != nil && *s.Timeout == 0 {
+		d.Errorf(s.Pos.Value("timeout"), strictyaml.JoinKey(path, "timeout"), "timeout must be more than zero (leave it out for no step timeout)")
+	}
+	if s.ExpectExit != nil && len(s.ExpectExit.codes) == 0 && s.ExpectExit.ok {
+		d.Errorf(s.Pos.Value("expect_exit"), strictyaml.JoinKey(path, "expect_exit"), "expect_exit is empty; list at least one accepted exit code")
+	}
+	for k := range s.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			d.Errorf(s.Pos.Value("env"), strictyaml.JoinKey(path, "env"), "environment variable name %q is empty or contains = or NUL", k)
+		}
+	}
+}
+
+func buildStep(d *strictyaml.Decoder, sp *stepSpec, defaults *stepSettings, i int) *Step {
+	path := strictyaml.JoinIndex("steps", i)
+	key := func(k string) string { return strictyaml.JoinKey(path, k) }
+	start := d.Count()
+	checkSettings(d, &sp.stepSettings, path)
+	st := &Step{Index: i, ExpectExit: []uint32{0}, tmpl: map[string]*template.Template{}, pos: map[string]*yaml.Node{}}
+	if sp.Name == nil || strings.TrimSpace(*sp.Name) == "" {
+		d.Errorf(sp.Pos.Value("name"), key("name"), "step has no name")
+	} else {
+		st.Name = *sp.Name
+	}
+	var bodies []string
+	for _, k := range []string{"powershell", "cmd", "command"} {
+		if sp.Pos.Has(k) {
+			bodies = append(bodies, k)
+		}
+	}
+	switch len(bodies) {
+	case 0:
+		d.Errorf(sp.Pos.Node, path, "step has no body; give exactly one of powershell, cmd or command")
+	case 1:
+	default:
+		d.Errorf(sp.Pos.Keys[bodies[1]], key(bodies[1]), "step has both %s and %s; give exactly one", bodies[0], bodies[1])
+	}
+	if len(bodies) > 0 {
+		st.Kind = Kind(bodies[0])
+	}
+	switch st.Kind {
+	case KindPowerShell:
+		if sp.PowerShell != nil {
+			st.Script = *sp.PowerShell
+			st.addTemplate(d, key("powershell"), sp.Pos.Value("powershell"), st.Script)
+			if strings.TrimSpace(st.Script) == "" {
+				d.Errorf(sp.Pos.Value("powershell"), key("powershell"), "powershell script is empty")
+			}
+		}
+	case KindCmd:
+		if sp.Cmd != nil {
+			st.Line = *sp.Cmd
+			st.addTemplate(d, key("cmd"), sp.Pos.Value("cmd"), st.Line)
+			if strings.TrimSpace(st.Line) == "" {
+				d.Errorf(sp.Pos.Value("cmd"), key("cmd"), "cmd line is empty")
+			} else if strings.ContainsAny(st.Line, "\r\n") {
+				d.Errorf(sp.Pos.Value("cmd"), key("cmd"), "cmd line contains a line break; cmd.exe /c runs one line (use a powershell step or several steps)")
+			}
+		}
+	case KindCommand:
+		n := sp.Pos.Value("command")
+		if len(sp.Command) == 0 && !strictyaml.IsNull(n) && n.Kind == yaml.SequenceNode {
+			d.Errorf(n, key("command"), "command is empty; give the program and its arguments, e.g. [\"C:\\\\tools\\\\app.exe\", \"--flag\"]")
+		} else if strictyaml.IsNull(n) {
+			d.Errorf(n, key("command"), "expected a list, found null")
+		}
+		st.Argv = sp.Command
+		for j, a := range sp.Command {
+			var en *yaml.Node
+			if n != nil && n.Kind == yaml.SequenceNode && j < len(n.Content) {
+				en = n.Content[j]
+			}
+			st.addTemplate(d, strictyaml.JoinIndex(key("command"), j), en, a)
+		}
+		if len(sp.Command) > 0 && sp.Command[0] == "" {
+			d.Errorf(n.Content[0], strictyaml.JoinIndex(key("command"), 0), "program name is empty")
+		}
+	}
+	// Step values override the playbook's defaults; env maps merge.
+	st.Timeout = pick(sp.Timeout, defaults.Timeout, 0)
+	st.Retries = pick(sp.Retries, defaults.Retries, 0)
+	st.RetryDelay = pick(sp.RetryDelay, defaults.RetryDelay, 5*time.Second)
+	st.ContinueOnError = pick(sp.ContinueOnError, defaults.ContinueOnError, false)
+	st.Workdir = pick(sp.Workdir, defaults.Workdir, "")
+	if ec := pickCodes(sp.ExpectExit, defaults.ExpectExit); ec != nil {
+		st.ExpectExit = ec
+	}
+	st.RetryOnExit = pickCodes(sp.RetryOnExit, defaults.RetryOnExit)
+	st.Env = map[string]string{}
+	maps.Copy(st.Env, defaults.Env)
+	maps.Copy(st.Env, sp.Env)
+	for _, k := range slices.Sorted(maps.Keys(st.Env)) {
+		n := sp.Pos.Value("env")
+		if _, own := sp.Env[k]; !own {
+			n = defaults.Pos.Value("env")
+		}
+		st.addTemplate(d, strictyaml.JoinKey(key("env"), k), n, st.Env[k])
+	}
+	if st.Workdir != "" {
+		n := sp.Pos.Value("workdir")
+		if sp.Workdir == nil {
+			n = defaults.Pos.Value("workdir")
+		}
+		st.addTemplate(d, key("workdir"), n, st.Workdir)
+	}
+	if d.Count() > start {
+		return nil
+	}
+	return st
+}
+
+func pick[T any](own, def *T, zero T) T {
+	if own != nil {
+		return *own
+	}
+	if def != nil {
+		return *def
+	}
+	return zero
+}
+
+func pickCodes(own, def *exitCodes) []uint32 {
+	if own != nil && own.ok {
+		return own.codes
+	}
+	if def != nil && def.ok {
+		return def.codes
+	}
+	return nil
+}
+
+var templateErrRE = regexp.MustCompile(`^template: [^:]*:(\d+):(?:\d+:)? ?(.*)$`)
+
+// addTemplate parses text as a template (only when it contains "{{") and
+// remembers where it came from.
+func (s *Step) addTemplate(d *strictyaml.Decoder, path string, n *yaml.Node, text string) {
+	s.pos[path] = n
+	if !strings.Contains(text, "{{") {
+		return
+	}
+	t, err := template.New(path).Option("missingkey=error").Funcs(templateFuncs).Parse(text)
+	if err != nil {
+		msg := err.Error()
+		if m := templateErrRE.FindStringSubmatch(msg); m != nil {
+			msg = fmt.Sprintf("template line %s: %s", m[1], m[2])
+		}
+		d.Errorf(n, path, "%s", msg)
+		return
+	}
+	s.tmpl[path] = t
+}
+
+// hostsSpec is `hosts:` — one selector string or a list of them (OR).
+type hostsSpec struct{ sel inventory.Selector }
+
+func (h *hostsSpec) UnmarshalStrictYAML(d *strictyaml.Decoder, n *yaml.Node, path string) {
+	if strictyaml.IsNull(n) {
+		d.Errorf(n, path, "expected a selector or a list of selectors, found null")
+		return
+	}
+	items := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+		if len(items) == 0 {
+			d.Errorf(n, path, "hosts list is empty; leave hosts out to select every host")
+			return
+		}
+	}
+	var sels []inventory.Selector
+	for i, it := range items {
+		p := path
+		if n.Kind == yaml.SequenceNode {
+			p = strictyaml.JoinIndex(path, i)
+		}
+		text, ok := d.String(it, p)
+		if !ok {
+			continue
+		}
+		sel, err := inventory.ParseSelector(text)
+		if err != nil {
+			reportSelectorError(d, it, p, err)
+			continue
+		}
+		sels = append(sels, sel)
+	}
+	h.sel = inventory.Or(sels...)
+}
+
+// reportSelectorError points at the offending term inside the scalar when
+// the scalar sits on one line.
+func reportSelectorError(d *strictyaml.Decoder, n *yaml.Node, path string, err error) {
+	col := n.Column
+	var se *inventory.SelectorError
+	if e, ok := err.(*inventory.SelectorError); ok {
+		se = e
+	}
+	if se != nil && !strings.Contains(n.Value, "\n") && (n.Style == 0 || n.Style == yaml.DoubleQuotedStyle || n.Style == yaml.SingleQuotedStyle) {
+		col += se.Offset
+		if n.Style != 0 {
+			col++ // the opening quote
+		}
+	}
+	d.Errorf(&yaml.Node{Line: n.Line, Column: col}, path, "invalid selector %q: %v", n.Value, err)
+}
+
+// exitCodes is a list of unsigned 32-bit exit codes (a single number is
+// accepted as a one-element list).
+type exitCodes struct {
+	codes []uint32
+	ok    bool
+}
+
+func (e *exitCodes) UnmarshalStrictYAML(d *strictyaml.Decoder, n *yaml.Node, path string) {
+	items := []*yaml.Node{n}
+	single := true
+	if n != nil && n.Kind == yaml.SequenceNode {
+		items, single = n.Content, false
+	}
+	e.ok = true
+	e.codes = []uint32{}
+	for i, it := range items {
+		p := path
+		if !single {
+			p = strictyaml.JoinIndex(path, i)
+		}
+		if c, ok := exitCode(d, it, p); ok {
+			e.codes = append(e.codes, c)
+		} else {
+			e.ok = false
+		}
+	}
+}
+
+func exitCode(d *strictyaml.Decoder, n *yaml.Node, path string) (uint32, bool) {
+	if n == nil || n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" {
+		d.Errorf(n, path, "expected an exit code (an integer 0..4294967295), found %s", strictyaml.KindName(n))
+		return 0, false
+	}
+	v, err := strconv.ParseInt(strings.ReplaceAll(n.Value, "_", ""), 0, 64)
+	switch {
+	case err != nil || v > math.MaxUint32:
+		d.Errorf(n, path, "exit code %s does not fit in 32 bits; Windows exit codes are 0..4294967295", n.Value)
+		return 0, false
+	case v < 0:
+		d.Errorf(n, path, "exit code %d is negative; Windows reports exit codes as unsigned 32-bit numbers (write %d)", v, uint32(int32(max(v, math.MinInt32))))
+		return 0, false
+	}
+	return uint32(v), true
+}
+
+// serialSpec is `serial:` — a size or a list of sizes.
+type serialSpec struct{ sizes []Size }
+
+func (s *serialSpec) UnmarshalStrictYAML(d *strictyaml.Decoder, n *yaml.Node, path string) {
+	items := []*yaml.Node{n}
+	list := n != nil && n.Kind == yaml.SequenceNode
+	if list {
+		items = n.Content
+		if len(items) == 0 {
+			d.Errorf(n, path, "serial list is empty; leave serial out to run all hosts as one batch")
+			return
+		}
+	}
+	for i, it := range items {
+		p := path
+		if list {
+			p = strictyaml.JoinIndex(path, i)
+		}
+		if sz, ok := parseSize(d, it, p, 1); ok {
+			s.sizes = append(s.sizes, sz)
+		}
+	}
+}
+
+// sizeSpec is `max_fail:` — a count (0 allowed) or a percentage.
+type sizeSpec struct{ size Size }
+
+func (s *sizeSpec) UnmarshalStrictYAML(d *strictyaml.Decoder, n *yaml.Node, path string) {
+	s.size, _ = parseSize(d, n, path, 0)
+}
+
+// parseSize reads a count ≥ minCount or a percentage "N%" with 0 < N ≤ 100
+// (N = 0 allowed when minCount is 0).
+func parseSize(d *strictyaml.Decoder, n *yaml.Node, path string, minCount int) (Size, bool) {
+	if n == nil || n.Kind != yaml.ScalarNode || strictyaml.IsNull(n) {
+		d.Errorf(n, path, "expected a number of hosts or a percentage such as \"10%%\", found %s", strictyaml.KindName(n))
+		return Size{}, false
+	}
+	if n.ShortTag() == "!!int" {
+		v, err := strconv.Atoi(n.Value)
+		if err != nil || v < minCount || v > 1000000 {
+			d.Errorf(n, path, "%s is out of range; expected a number of hosts from %d", n.Value, minCount)
+			return Size{}, false
+		}
+		return Size{Count: v}, true
+	}
+	txt := strings.TrimSpace(n.Value)
+	num, isPct := strings.CutSuffix(txt, "%")
+	p, err := strconv.ParseFloat(strings.TrimSpace(num), 64)
+	if !isPct || err != nil || math.IsNaN(p) {
+		d.Errorf(n, path, "expected a number of hosts or a percentage such as \"10%%\", found %q", txt)
+		return Size{}, false
+	}
+	if p > 100 || p < 0 || (p == 0 && minCount > 0) {
+		lo := "0"
+		if minCount > 0 {
+			lo = "more than 0"
+		}
+		d.Errorf(n, path, "percentage %s is out of range; expected %s and at most 100%%", txt, lo)
+		return Size{}, false
+	}
+	if p == 0 {
+		return Size{Count: 0}, true
+	}
+	return Size{Percent: p}, true
+}

@@ -1,0 +1,146 @@
+// Package playbook parses and validates fleetrun playbooks — which hosts,
+// how many at once, in which batches, with what failure budget, and the
+// ordered steps — and expands each step's templates for one host.
+//
+// It does not run anything: the runner executes what Expand returns, and the
+// transports decide how a step reaches Windows.
+package playbook
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"strconv"
+	"strings"
+	"text/template"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/fleetrun/fleetrun/inventory"
+)
+
+// Kind is how a step's body runs: the same strings as transport.Kind.
+type Kind string
+
+// Step kinds.
+const (
+	KindPowerShell Kind = "powershell"
+	KindCmd        Kind = "cmd"
+	KindCommand    Kind = "command"
+)
+
+// DefaultForks is how many hosts run at once when neither the playbook nor
+// the command line says.
+const DefaultForks = 50
+
+// Playbook is a validated playbook.
+type Playbook struct {
+	File string
+	Name string
+	// Hosts selects the inventory hosts the playbook runs on; the zero
+	// Selector (no `hosts:` key) selects every host.
+	Hosts Selector
+	// Forks is the maximum number of hosts running at once.
+	Forks int
+	// Serial lists batch sizes; the last one repeats. Empty means one batch
+	// of every host.
+	Serial []Size
+	// MaxFail is the failure budget; nil means no budget.
+	MaxFail *Size
+	Vars    map[string]any
+	Steps   []*Step
+	// Source is the playbook's bytes, for hashing (journals).
+	Source []byte
+}
+
+// Selector is a parsed `hosts:` value with its source text.
+type Selector = inventory.Selector
+
+// Size is a count of hosts or a percentage of the selected hosts.
+type Size struct {
+	Count   int
+	Percent float64 // > 0 when the size was written as "N%"
+}
+
+// Of resolves the size against n selected hosts: percentages round up, and a
+// batch is never smaller than one host.
+func (s Size) Of(n int) int {
+	if s.Percent > 0 {
+		return max(1, int(math.Ceil(s.Percent*float64(n)/100-1e-9)))
+	}
+	return s.Count
+}
+
+func (s Size) String() string {
+	if s.Percent > 0 {
+		return strconv.FormatFloat(s.Percent, 'f', -1, 64) + "%"
+	}
+	return strconv.Itoa(s.Count)
+}
+
+// Step is one validated step. Its string fields are templates; Expand turns
+// them into the values for one host.
+type Step struct {
+	Index int
+	Name  string
+	Kind  Kind
+	// Body: Script (powershell), Line (cmd) or Argv (command).
+	Script string
+	Line   string
+	Argv   []string
+	// ExpectExit lists the accepted exit codes (default [0]).
+	ExpectExit []uint32
+	// RetryOnExit lists exit codes worth another attempt (e.g. 1618).
+	RetryOnExit     []uint32
+	Timeout         time.Duration
+	Retries         int
+	RetryDelay      time.Duration
+	ContinueOnError bool
+	Env             map[string]string
+	Workdir         string
+
+	tmpl map[string]*template.Template // field path → parsed template
+	pos  map[string]*yaml.Node         // field path → node, for errors
+}
+
+// Load reads and validates a playbook file.
+func Load(path string) (*Playbook, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("playbook: %w", err)
+	}
+	return Parse(path, data)
+}
+
+// Accepts reports whether code is one of the step's expected exit codes.
+func (s *Step) Accepts(code uint32) bool {
+	for _, c := range s.ExpectExit {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}
+
+// RetriesOn reports whether the step lists code as worth a retry.
+func (s *Step) RetriesOn(code uint32) bool {
+	for _, c := range s.RetryOnExit {
+		if c == code {
+			return true
+		}
+	}
+	return false
+}
+
+// Body returns the step's body text for display: the script, the cmd line or
+// the argv joined with spaces.
+func (s *Step) Body() string {
+	switch s.Kind {
+	case KindPowerShell:
+		return s.Script
+	case KindCmd:
+		return s.Line
+	}
+	return strings.Join(s.Argv, " ")
+}

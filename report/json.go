@@ -1,0 +1,197 @@
+// Package report turns runner results and events into what people and
+// machines read: the JSON report and dry-run plan, JUnit XML, per-host logs,
+// the live console display and the closing summary table.
+//
+// It knows nothing about how hosts are reached; it only reads runner
+// results.
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fleetrun/fleetrun/runner"
+	"github.com/fleetrun/fleetrun/transport"
+)
+
+// TimeFormat is RFC 3339 with milliseconds, as reports write times.
+const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
+
+// Document is the JSON report (and, with status "planned", the dry-run
+// plan). Fields are only ever added, never renamed.
+type Document struct {
+	Playbook   string  `json:"playbook"`
+	Status     string  `json:"status"`
+	StopReason string  `json:"stop_reason,omitempty"`
+	StartedAt  string  `json:"started_at"`
+	FinishedAt string  `json:"finished_at"`
+	DurationMS int64   `json:"duration_ms"`
+	Forks      int     `json:"forks,omitempty"`
+	Batches    int     `json:"batches"`
+	MaxFail    *int    `json:"max_fail,omitempty"`
+	Summary    Summary `json:"summary"`
+	Hosts      []Host  `json:"hosts"`
+}
+
+// Summary counts hosts by status.
+type Summary struct {
+	Hosts       int `json:"hosts"`
+	OK          int `json:"ok"`
+	Failed      int `json:"failed"`
+	Unreachable int `json:"unreachable"`
+	Skipped     int `json:"skipped"`
+}
+
+// Host is one host's entry.
+type Host struct {
+	Name       string `json:"name"`
+	Address    string `json:"address"`
+	Batch      int    `json:"batch"`
+	Status     string `json:"status"`
+	Reason     string `json:"reason,omitempty"`
+	Transport  string `json:"transport,omitempty"`
+	Simulated  bool   `json:"simulated,omitempty"`
+	StartedAt  string `json:"started_at,omitempty"`
+	FinishedAt string `json:"finished_at,omitempty"`
+	Error      *Error `json:"error,omitempty"`
+	Steps      []Step `json:"steps"`
+}
+
+// Step is one step's entry on one host.
+type Step struct {
+	Name            string   `json:"name"`
+	Kind            string   `json:"kind"`
+	Status          string   `json:"status"`
+	ExitCode        *uint32  `json:"exit_code,omitempty"`
+	Expected        []uint32 `json:"expected_exit_codes"`
+	Outcome         string   `json:"outcome,omitempty"`
+	Attempts        int      `json:"attempts"`
+	DurationMS      int64    `json:"duration_ms"`
+	StartedAt       string   `json:"started_at,omitempty"`
+	FinishedAt      string   `json:"finished_at,omitempty"`
+	Stdout          string   `json:"stdout"`
+	Stderr          string   `json:"stderr"`
+	OutputTruncated bool     `json:"output_truncated"`
+	Reason          string   `json:"reason,omitempty"`
+	Error           *Error   `json:"error,omitempty"`
+	RemoteCommand   []string `json:"remote_command,omitempty"`
+	CommandLine     string   `json:"command_line,omitempty"`
+}
+
+// Error is a classified failure.
+type Error struct {
+	Class   string `json:"class"`
+	Code    uint32 `json:"code,omitempty"`
+	Message string `json:"message"`
+	Hint    string `json:"hint,omitempty"`
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(TimeFormat)
+}
+
+// NewDocument converts a runner result into the report document.
+func NewDocument(r *runner.Result) *Document {
+	s := r.Summarize()
+	doc := &Document{
+		Playbook:   r.Playbook,
+		Status:     string(r.Status),
+		StopReason: r.StopReason,
+		StartedAt:  formatTime(r.Started),
+		FinishedAt: formatTime(r.Finished),
+		Forks:      r.Forks,
+		Batches:    r.Batches,
+		Summary:    Summary{Hosts: s.Hosts, OK: s.OK, Failed: s.Failed, Unreachable: s.Unreachable, Skipped: s.Skipped},
+		Hosts:      make([]Host, 0, len(r.Hosts)),
+	}
+	if !r.Started.IsZero() && !r.Finished.IsZero() {
+		doc.DurationMS = r.Finished.Sub(r.Started).Milliseconds()
+	}
+	if r.MaxFail >= 0 {
+		mf := r.MaxFail
+		doc.MaxFail = &mf
+	}
+	for _, h := range r.Hosts {
+		hd := Host{
+			Name: h.Name, Address: h.Address, Batch: h.Batch, Status: string(h.Status), Reason: h.Reason,
+			Transport: h.Transport, Simulated: h.Simulated,
+			StartedAt: formatTime(h.Started), FinishedAt: formatTime(h.Finished),
+			Error: convertError(h.Err), Steps: make([]Step, 0, len(h.Steps)),
+		}
+		for _, st := range h.Steps {
+			hd.Steps = append(hd.Steps, Step{
+				Name: st.Name, Kind: string(st.Kind), Status: string(st.Status),
+				ExitCode: st.ExitCode, Expected: nonNil(st.Expected), Outcome: st.Outcome,
+				Attempts: st.Attempts, DurationMS: st.Duration().Milliseconds(),
+				StartedAt: formatTime(st.Started), FinishedAt: formatTime(st.Finished),
+				Stdout: st.Stdout, Stderr: st.Stderr, OutputTruncated: st.OutputTruncated,
+				Reason: st.Reason, Error: convertError(st.Err),
+				RemoteCommand: st.RemoteCommand, CommandLine: st.CommandLine,
+			})
+		}
+		doc.Hosts = append(doc.Hosts, hd)
+	}
+	return doc
+}
+
+func nonNil(c []uint32) []uint32 {
+	if c == nil {
+		return []uint32{}
+	}
+	return c
+}
+
+func convertError(te *transport.Error) *Error {
+	if te == nil {
+		return nil
+	}
+	return &Error{Class: string(te.Class), Code: te.Code, Message: te.Message, Hint: te.Hint}
+}
+
+// WriteJSON writes doc as indented JSON.
+func WriteJSON(w io.Writer, doc *Document) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(doc)
+}
+
+// WriteFile writes data to path atomically (a temporary file in the same
+// folder, then a rename) with mode 0600, so a reader never sees half a
+// report and other users cannot read host output.
+func WriteFile(path string, write func(io.Writer) error) (err error) {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer func() {
+		if err != nil {
+			_ = f.Close()           // already failing; the write error matters more
+			_ = os.Remove(f.Name()) // best effort: do not leave temp files behind
+		}
+	}()
+	if err = f.Chmod(0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = write(f); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Sync(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = f.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err = os.Rename(f.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}

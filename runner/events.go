@@ -1,0 +1,67 @@
+package runner
+
+import (
+	"io"
+	"time"
+)
+
+// EventKind says what an Event reports.
+type EventKind int
+
+// Event kinds, in the order they occur for a run.
+const (
+	// RunStarted: Hosts (the total), Batches.
+	RunStarted EventKind = iota
+	// BatchStarted: Batch, Hosts (hosts in this batch).
+	BatchStarted
+	// HostStarted: Host, Batch.
+	HostStarted
+	// StepStarted: Host, Step (Index, Name, Kind, Attempts so far).
+	StepStarted
+	// StepRetrying: Host, Step (the failed attempt), Delay before the next.
+	StepRetrying
+	// StepFinished: Host, Step (final).
+	StepFinished
+	// HostFinished: Host (final, with all steps).
+	HostFinished
+	// Stopping: Reason (budget spent or interrupted); no new hosts start.
+	Stopping
+	// RunFinished: Result.
+	RunFinished
+)
+
+// Event is one thing that happened during a run. Events are delivered one
+// at a time, in order, from a single goroutine; the pointers they carry are
+// snapshots the receiver may keep.
+type Event struct {
+	Kind    EventKind
+	Time    time.Time
+	Batch   int
+	Hosts   int
+	Batches int
+	Host    *HostResult
+	Step    *StepResult
+	Delay   time.Duration
+	Reason  string
+	Result  *Result
+}
+
+// Sink receives events. Implementations need not be safe for concurrent
+// use: the runner never calls a sink from two goroutines at once.
+type Sink interface {
+	Event(Event)
+}
+
+// SinkFunc adapts a function to Sink.
+type SinkFunc func(Event)
+
+// Event calls f.
+func (f SinkFunc) Event(e Event) { f(e) }
+
+// OutputSink gives, for a step on a host, writers that receive every byte
+// of the step's output as it arrives (per-host logs). It is called once per
+// attempt; returned writers are used from the host's goroutine only. Nil
+// writers mean "not wanted".
+type OutputSink interface {
+	StepOutput(host string, step int, attempt int) (stdout, stderr io.Writer)
+}

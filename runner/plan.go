@@ -1,0 +1,128 @@
+package runner
+
+import (
+	"fmt"
+
+	"github.com/fleetrun/fleetrun/inventory"
+	"github.com/fleetrun/fleetrun/playbook"
+	"github.com/fleetrun/fleetrun/transport"
+)
+
+// Batches splits n hosts into rolling batches: each entry of serial gives the
+// next batch's size (a count or a percentage of n, rounded up, at least one
+// host) and the last entry repeats. An empty serial gives one batch. The
+// result holds, for each host index, its batch number.
+func Batches(n int, serial []playbook.Size) []int {
+	batch := make([]int, n)
+	if len(serial) == 0 {
+		return batch
+	}
+	b, i := 0, 0
+	for i < n {
+		size := serial[min(b, len(serial)-1)].Of(n)
+		size = max(size, 1)
+		for j := 0; j < size && i < n; j++ {
+			batch[i] = b
+			i++
+		}
+		b++
+	}
+	return batch
+}
+
+// Budget resolves max_fail against n selected hosts: -1 means no budget.
+func Budget(maxFail *playbook.Size, n int) int {
+	if maxFail == nil {
+		return -1
+	}
+	if maxFail.Percent > 0 {
+		return maxFail.Of(n)
+	}
+	return maxFail.Count
+}
+
+// HostData is what a playbook's templates see of h.
+func HostData(h *inventory.Host) playbook.HostData {
+	return playbook.HostData{Name: h.Name, Address: h.Address, Tags: h.Tags, Vars: h.Vars}
+}
+
+// Command turns an expanded step into what a transport runs.
+func Command(e *playbook.Expanded) transport.Command {
+	return transport.Command{
+		Kind:    transport.Kind(e.Step.Kind),
+		Script:  e.Script,
+		Line:    e.Line,
+		Argv:    e.Argv,
+		Env:     e.Env,
+		Workdir: e.Workdir,
+	}
+}
+
+// Renderer shows what a transport would send for a command, without I/O.
+type Renderer func(transport.Command) (remoteCommand []string, commandLine string, err error)
+
+// Plan builds the dry-run result: every host with its batch and every step
+// with what would be sent. Template and rendering failures are returned
+// together.
+func Plan(pb *playbook.Playbook, hosts []*inventory.Host, extra map[string]string, render Renderer) (*Result, error) {
+	batches := Batches(len(hosts), pb.Serial)
+	res := &Result{Playbook: pb.Name, Status: StatusPlanned, Forks: pb.Forks, MaxFail: Budget(pb.MaxFail, len(hosts))}
+	if len(hosts) > 0 {
+		res.Batches = batches[len(batches)-1] + 1
+	}
+	if err := pb.Check(hostDatas(hosts), extra); err != nil {
+		return nil, err
+	}
+	var problems []error
+	for i, h := range hosts {
+		hr := &HostResult{Name: h.Name, Address: h.Address, Batch: batches[i], Status: StatusPlanned, Transport: h.Transport, Simulated: h.Simulated}
+		if h.Unusable != "" {
+			hr.Status, hr.Reason = StatusSkipped, h.Unusable
+		}
+		steps, err := pb.Expand(HostData(h), extra)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range steps {
+			sr := &StepResult{Index: e.Step.Index, Name: e.Step.Name, Kind: e.Step.Kind, Status: StatusPlanned, Expected: e.Step.ExpectExit}
+			if render != nil {
+				rc, cl, err := render(Command(e))
+				if err != nil {
+					problems = append(problems, fmt.Errorf("host %s: step %q: %w", h.Name, e.Step.Name, err))
+				}
+				sr.RemoteCommand, sr.CommandLine = rc, cl
+			}
+			hr.Steps = append(hr.Steps, sr)
+		}
+		res.Hosts = append(res.Hosts, hr)
+	}
+	if len(problems) > 0 {
+		return nil, joinErrors(problems)
+	}
+	return res, nil
+}
+
+func hostDatas(hosts []*inventory.Host) []playbook.HostData {
+	out := make([]playbook.HostData, len(hosts))
+	for i, h := range hosts {
+		out[i] = HostData(h)
+	}
+	return out
+}
+
+// joinErrors reports at most a handful of errors, then a count.
+func joinErrors(errs []error) error {
+	const show = 10
+	msg := ""
+	for i, e := range errs {
+		if i == show {
+			msg += fmt.Sprintf("\n... and %d more", len(errs)-show)
+			break
+		}
+		if i > 0 {
+			msg += "\n"
+		}
+		msg += e.Error()
+	}
+	return fmt.Errorf("%s", msg)
+}

@@ -1,0 +1,128 @@
+package runner
+
+import (
+	"time"
+
+	"github.com/fleetrun/fleetrun/playbook"
+	"github.com/fleetrun/fleetrun/transport"
+)
+
+// Status is the state of a run, a host or a step, as reports show it.
+type Status string
+
+// Statuses. Runs use ok, failed, aborted and planned; hosts use ok, failed,
+// unreachable, skipped and planned; steps use ok, failed, skipped and
+// planned.
+const (
+	StatusOK          Status = "ok"
+	StatusFailed      Status = "failed"
+	StatusUnreachable Status = "unreachable"
+	StatusSkipped     Status = "skipped"
+	StatusAborted     Status = "aborted"
+	StatusPlanned     Status = "planned"
+)
+
+// StepResult is what happened to one step on one host.
+type StepResult struct {
+	Index  int
+	Name   string
+	Kind   playbook.Kind
+	Status Status
+	// ExitCode is set when the process produced one.
+	ExitCode *uint32
+	Expected []uint32
+	// Outcome is the meaning of the exit code (ok, reboot_required, ...),
+	// empty when none applies.
+	Outcome  string
+	Attempts int
+	Started  time.Time
+	Finished time.Time
+	Stdout   string
+	Stderr   string
+	// OutputTruncated says stdout or stderr hit the in-memory cap.
+	OutputTruncated bool
+	// Err is the failure, nil on success and for skipped steps.
+	Err *transport.Error
+	// Reason says why a step was skipped.
+	Reason string
+	// RemoteCommand and CommandLine are filled in plans (dry runs).
+	RemoteCommand []string
+	CommandLine   string
+}
+
+// Duration is how long the step took, zero when it did not run.
+func (s *StepResult) Duration() time.Duration {
+	if s.Started.IsZero() || s.Finished.IsZero() {
+		return 0
+	}
+	return s.Finished.Sub(s.Started)
+}
+
+// HostResult is what happened on one host.
+type HostResult struct {
+	Name      string
+	Address   string
+	Batch     int
+	Status    Status
+	Reason    string // why skipped or unreachable
+	Transport string
+	Simulated bool
+	Started   time.Time
+	Finished  time.Time
+	Steps     []*StepResult
+	// Err is the connection failure for unreachable hosts.
+	Err *transport.Error
+}
+
+// FailedStep returns the first failed step, or nil.
+func (h *HostResult) FailedStep() *StepResult {
+	for _, s := range h.Steps {
+		if s.Status == StatusFailed {
+			return s
+		}
+	}
+	return nil
+}
+
+// Summary counts hosts by status.
+type Summary struct {
+	Hosts       int
+	OK          int
+	Failed      int
+	Unreachable int
+	Skipped     int
+}
+
+// Result is a whole run (or plan).
+type Result struct {
+	Playbook string
+	Status   Status
+	// StopReason says why a run was aborted (budget spent, interrupted).
+	StopReason string
+	Started    time.Time
+	Finished   time.Time
+	Hosts      []*HostResult
+	// Forks and Batches describe how the run was scheduled.
+	Forks   int
+	Batches int
+	// MaxFail is the resolved failure budget (-1 for none).
+	MaxFail int
+}
+
+// Summarize counts the hosts of r by status.
+func (r *Result) Summarize() Summary {
+	s := Summary{Hosts: len(r.Hosts)}
+	for _, h := range r.Hosts {
+		switch h.Status {
+		case StatusOK:
+			s.OK++
+		case StatusFailed:
+			s.Failed++
+		case StatusUnreachable:
+			s.Unreachable++
+		case StatusSkipped:
+			s.Skipped++
+		}
+	}
+	return s
+}
