@@ -83,7 +83,7 @@ func Parse(file string, data []byte) (*Playbook, error) {
 		pb.MaxFail = &s
 	}
 	checkSettings(d, &spec.Defaults, "defaults")
-	if spec.Pos.Node != nil && len(spec.Steps) == 0 {
+	if stepsNode := spec.Pos.Value("steps"); spec.Pos.Node != nil && len(spec.Steps) == 0 && (stepsNode == spec.Pos.Node || stepsNode.Kind == yaml.SequenceNode || strictyaml.IsNull(stepsNode)) {
 		d.Errorf(spec.Pos.Value("steps"), "steps", "playbook has no steps")
 	}
 	names := map[string]int{}

@@ -70,6 +70,14 @@ type Session interface {
 	Close(ctx context.Context) error
 }
 
+// ExitClassifier is implemented by sessions that can explain an unexpected
+// exit code better than "unexpected exit" — for example a WinRM session that
+// knows the host's MaxMemoryPerShellMB and recognises an out-of-memory
+// failure. ClassifyExit returns nil when it has nothing to add.
+type ExitClassifier interface {
+	ClassifyExit(res Result) *Error
+}
+
 // Class is the kind of a failure, as reports show it and as the runner's
 // retry and budget logic branch on it.
 type Class string

@@ -1,0 +1,221 @@
+package runner
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/fleetrun/fleetrun/playbook"
+	"github.com/fleetrun/fleetrun/transport"
+)
+
+// runHost runs every step of host i and reports whether the host counts as
+// a failure for the budget (failed or unreachable).
+func (r *run) runHost(ctx context.Context, i int) bool {
+	h := r.res.Hosts[i]
+	h.Started = r.opts.Now()
+	r.emit(Event{Kind: HostStarted, Host: h, Batch: h.Batch})
+	defer func() {
+		h.Finished = r.opts.Now()
+		r.emit(Event{Kind: HostFinished, Host: h, Batch: h.Batch})
+	}()
+
+	hctx := ctx
+	if r.opts.HostTimeout > 0 {
+		var cancel context.CancelFunc
+		hctx, cancel = context.WithTimeout(ctx, r.opts.HostTimeout)
+		defer cancel()
+	}
+	sess, err := r.opts.Dialer.Dial(hctx, r.targets[i])
+	if err != nil {
+		te := r.contextError(ctx, hctx, nil, transport.Classify(err))
+		h.Status, h.Err = StatusUnreachable, te
+		if !te.Class.Unreachable() {
+			h.Status = StatusFailed
+		}
+		h.Reason = te.Error()
+		r.skipRest(h, i, 0, "the host could not be reached")
+		return true
+	}
+	defer func() {
+		// Closing must happen even after cancellation, with its own bound:
+		// ask the host to drop the shell, then give up.
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.CloseTimeout)
+		defer cancel()
+		_ = sess.Close(cctx) // the host's outcome is already decided; a failed close only leaves a shell for the host's idle timeout
+	}()
+
+	h.Status = StatusOK
+	for j, e := range r.steps[i] {
+		sr := r.runStep(ctx, hctx, h, i, sess, e)
+		h.Steps = append(h.Steps, sr)
+		if sr.Status == StatusFailed && !e.Step.ContinueOnError {
+			h.Status = StatusFailed
+			if j == 0 && sr.ExitCode == nil && sr.Err != nil && sr.Err.Class.Unreachable() {
+				h.Status, h.Err, h.Reason = StatusUnreachable, sr.Err, sr.Err.Error()
+			}
+			r.skipRest(h, i, j+1, ReasonEarlierStepFailed)
+			return true
+		}
+	}
+	return false
+}
+
+func (r *run) skipRest(h *HostResult, i, from int, reason string) {
+	for _, e := range r.steps[i][from:] {
+		h.Steps = append(h.Steps, &StepResult{Index: e.Step.Index, Name: e.Step.Name, Kind: e.Step.Kind, Status: StatusSkipped, Expected: e.Step.ExpectExit, Reason: reason})
+	}
+}
+
+// runStep runs one step with its retries and timeout.
+func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess transport.Session, e *playbook.Expanded) *StepResult {
+	st := e.Step
+	sr := &StepResult{Index: st.Index, Name: st.Name, Kind: st.Kind, Expected: st.ExpectExit, Started: r.opts.Now()}
+	cmd := Command(e)
+	for attempt := 1; ; attempt++ {
+		sr.Attempts = attempt
+		sr.ExitCode, sr.Err, sr.Outcome = nil, nil, ""
+		r.emit(Event{Kind: StepStarted, Host: h, Step: sr, Batch: h.Batch})
+		res, err := r.attempt(hctx, sess, cmd, h.Name, st, attempt)
+		retryable := false
+		if err != nil {
+			te := r.contextError(ctx, hctx, res.stepCtxErr, transport.Classify(err))
+			if te.Class == transport.ClassTimeout && res.stepCtxErr != nil {
+				te = &transport.Error{Class: transport.ClassTimeout, Message: fmt.Sprintf("step did not finish within its timeout of %s; it was terminated on the host", st.Timeout), Hint: "raise the step's timeout if the work legitimately takes longer", Err: err}
+			}
+			sr.Err = te
+			retryable = te.Transient
+		} else {
+			code := res.ExitCode
+			sr.ExitCode = &code
+			sr.Stdout, sr.Stderr = res.Stdout, res.Stderr
+			sr.OutputTruncated = res.StdoutTruncated || res.StderrTruncated
+			if st.Accepts(code) {
+				sr.Outcome = "ok"
+			} else {
+				sr.Err = unexpectedExit(sess, res.Result, st)
+				retryable = st.RetriesOn(code)
+				if retryable {
+					sr.Outcome = "retry"
+				}
+			}
+		}
+		if sr.Err == nil {
+			sr.Status = StatusOK
+			break
+		}
+		if !retryable || attempt > st.Retries || hctx.Err() != nil {
+			sr.Status = StatusFailed
+			break
+		}
+		delay := retryDelay(st.RetryDelay, attempt, r.opts.MaxRetryDelay)
+		r.emit(Event{Kind: StepRetrying, Host: h, Step: sr, Batch: h.Batch, Delay: delay})
+		select {
+		case <-r.opts.After(delay):
+		case <-hctx.Done():
+			sr.Status = StatusFailed
+			sr.Err = r.contextError(ctx, hctx, nil, transport.Classify(hctx.Err()))
+			sr.Finished = r.opts.Now()
+			r.emit(Event{Kind: StepFinished, Host: h, Step: sr, Batch: h.Batch})
+			return sr
+		}
+	}
+	sr.Finished = r.opts.Now()
+	r.emit(Event{Kind: StepFinished, Host: h, Step: sr, Batch: h.Batch})
+	return sr
+}
+
+type attemptResult struct {
+	transport.Result
+	stepCtxErr error // set when the step's own timeout fired
+}
+
+func (r *run) attempt(hctx context.Context, sess transport.Session, cmd transport.Command, host string, st *playbook.Step, attempt int) (attemptResult, error) {
+	sctx := hctx
+	if st.Timeout > 0 {
+		var cancel context.CancelFunc
+		sctx, cancel = context.WithTimeout(hctx, st.Timeout)
+		defer cancel()
+	}
+	if r.opts.Output != nil {
+		cmd.Stdout, cmd.Stderr = r.opts.Output.StepOutput(host, st.Index, attempt)
+	}
+	res, err := sess.Run(sctx, cmd)
+	out := attemptResult{Result: res}
+	if err != nil && hctx.Err() == nil && errors.Is(sctx.Err(), context.DeadlineExceeded) {
+		out.stepCtxErr = sctx.Err()
+	}
+	return out, err
+}
+
+// contextError explains a failure caused by the run's own contexts: the
+// second interrupt, the run or host timeout.
+func (r *run) contextError(ctx, hctx context.Context, stepErr error, te *transport.Error) *transport.Error {
+	switch {
+	case stepErr != nil:
+		return te
+	case errors.Is(ctx.Err(), context.Canceled) || errors.Is(context.Cause(ctx), context.Canceled):
+		return &transport.Error{Class: transport.ClassInterrupted, Message: "cancelled by a second interrupt; the remote command was terminated", Err: te}
+	case ctx.Err() != nil:
+		return &transport.Error{Class: transport.ClassTimeout, Message: fmt.Sprintf("the run's --timeout of %s passed", r.opts.RunTimeout), Err: te}
+	case hctx.Err() != nil:
+		return &transport.Error{Class: transport.ClassTimeout, Message: fmt.Sprintf("the host's timeout of %s passed", r.opts.HostTimeout), Err: te}
+	}
+	return te
+}
+
+func unexpectedExit(sess transport.Session, res transport.Result, st *playbook.Step) *transport.Error {
+	if c, ok := sess.(transport.ExitClassifier); ok {
+		if te := c.ClassifyExit(res); te != nil {
+			return te
+		}
+	}
+	return &transport.Error{
+		Class:   transport.ClassUnexpectedExit,
+		Message: fmt.Sprintf("exit code %d, expected %s", res.ExitCode, formatCodes(st.ExpectExit)),
+		Hint:    exitHint(res.ExitCode),
+	}
+}
+
+func formatCodes(codes []uint32) string {
+	s := "["
+	for i, c := range codes {
+		if i > 0 {
+			s += ", "
+		}
+		s += fmt.Sprint(c)
+	}
+	return s + "]"
+}
+
+// exitHint explains exit codes operators meet often.
+func exitHint(code uint32) string {
+	switch code {
+	case 3010:
+		return "3010 means success, reboot required: add 3010 to expect_exit (and reboot the host)"
+	case 1641:
+		return "1641 means the installer started a reboot"
+	case 1618:
+		return "1618 means another installation is in progress: list it in retry_on_exit with retries"
+	case 2359302:
+		return "2359302 (0x00240006) means the update is already installed: add it to expect_exit"
+	case 9009:
+		return "9009 is cmd.exe's 'is not recognized as an internal or external command': check the program name and PATH"
+	case 3221225477:
+		return "0xC0000005 is an access violation: the program crashed"
+	case 3221225794:
+		return "0xC0000142 means the process failed to initialise (often a desktop-heap or memory limit)"
+	}
+	return ""
+}
+
+// retryDelay doubles the step's retry_delay for each further attempt, up to
+// limit.
+func retryDelay(base time.Duration, attempt int, limit time.Duration) time.Duration {
+	d := base
+	for k := 1; k < attempt && d < limit; k++ {
+		d *= 2
+	}
+	return min(d, limit)
+}
