@@ -1,6 +1,7 @@
 package playbook
 
 import (
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -300,10 +301,7 @@ func (h *hostsSpec) UnmarshalStrictYAML(d *strictyaml.Decoder, n *yaml.Node, pat
 func reportSelectorError(d *strictyaml.Decoder, n *yaml.Node, path string, err error) {
 	col := n.Column
 	var se *inventory.SelectorError
-	if e, ok := err.(*inventory.SelectorError); ok {
-		se = e
-	}
-	if se != nil && !strings.Contains(n.Value, "\n") && (n.Style == 0 || n.Style == yaml.DoubleQuotedStyle || n.Style == yaml.SingleQuotedStyle) {
+	if errors.As(err, &se) && !strings.Contains(n.Value, "\n") && (n.Style == 0 || n.Style == yaml.DoubleQuotedStyle || n.Style == yaml.SingleQuotedStyle) {
 		col += se.Offset
 		if n.Style != 0 {
 			col++ // the opening quote

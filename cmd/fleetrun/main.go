@@ -69,7 +69,7 @@ func run(args []string) int {
 }
 
 func execute(ctx context.Context, e *env, args []string) int {
-	root := newRootCmd(e)
+	root := newRootCmd(e) //nolint:contextcheck // commands get ctx through ExecuteContext and cmd.Context()
 	root.SetArgs(args)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)

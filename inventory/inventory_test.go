@@ -1,0 +1,234 @@
+package inventory_test
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/fleetrun/fleetrun/internal/strictyaml"
+	"github.com/fleetrun/fleetrun/inventory"
+)
+
+func TestSelectors(t *testing.T) {
+	t.Parallel()
+	hosts := []*inventory.Host{
+		{Name: "web-01", Groups: []string{"web"}, Tags: map[string]string{"role": "web", "env": "prod", "note": "a,b=c"}},
+		{Name: "WEB-02", Groups: []string{"web"}, Tags: map[string]string{"role": "web", "env": "test"}},
+		{Name: "db-01", Groups: []string{"db", "jp"}, Tags: map[string]string{"role": "db", "env": "prod", "名前": "東京"}},
+	}
+	cases := []struct {
+		sel  string
+		want []string
+	}{
+		{"all", []string{"web-01", "WEB-02", "db-01"}},
+		{"web-*", []string{"web-01", "WEB-02"}},
+		{"web-0[2-9]", []string{"WEB-02"}},
+		{"@web", []string{"web-01", "WEB-02"}},
+		{"@j*", []string{"db-01"}},
+		{"role=web,env=prod", []string{"web-01"}},
+		{"env=prod,!@db", []string{"web-01"}},
+		{"!web-01", []string{"WEB-02", "db-01"}},
+		{`note="a,b=c"`, []string{"web-01"}},
+		{"env=pr*", []string{"web-01", "db-01"}},
+		{"名前=東京", []string{"db-01"}},
+		{"missing=*", nil},
+		{" role = db ", []string{"db-01"}},
+	}
+	for _, tc := range cases {
+		sel, err := inventory.ParseSelector(tc.sel)
+		if err != nil {
+			t.Errorf("%q: %v", tc.sel, err)
+			continue
+		}
+		var got []string
+		for _, h := range hosts {
+			if sel.Match(h) {
+				got = append(got, h.Name)
+			}
+		}
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", tc.sel, diff)
+		}
+	}
+}
+
+func TestSelectorErrors(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		sel    string
+		offset int
+		msg    string
+	}{
+		{"", 0, "empty selector term (check for a doubled or trailing comma)"},
+		{"a,,b", 2, "empty selector term (check for a doubled or trailing comma)"},
+		{"a, !", 3, "`!` must be followed by a term"},
+		{"@", 0, "`@` must be followed by a group name"},
+		{"=x", 0, `tag term "=x" has no key before ` + "`=`"},
+		{`k="x`, 0, `unterminated quote in selector term "k=\"x"`},
+		{`k=a=b`, 0, "tag value \"a=b\" contains `=` or `\"`; quote it like k=\"...\""},
+		{"web-[", 0, `bad pattern "web-[": syntax error in pattern`},
+		{"two words", 0, `host name pattern "two words" contains a space or quote`},
+	}
+	for _, tc := range cases {
+		_, err := inventory.ParseSelector(tc.sel)
+		se, ok := err.(*inventory.SelectorError)
+		if !ok {
+			t.Errorf("%q: err = %v, want *SelectorError", tc.sel, err)
+			continue
+		}
+		if se.Offset != tc.offset || se.Msg != tc.msg {
+			t.Errorf("%q: got (%d, %q), want (%d, %q)", tc.sel, se.Offset, se.Msg, tc.offset, tc.msg)
+		}
+	}
+}
+
+func TestLoadMergesDefaultsGroupsAndHosts(t *testing.T) {
+	t.Parallel()
+	inv, err := inventory.Load("../examples/inventory.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]inventory.Host{}
+	for _, h := range inv.Hosts {
+		got[h.Name] = *h
+	}
+	want := map[string]inventory.Host{
+		"web-01": {Name: "web-01", Address: "10.0.1.10", Port: 5985, Auth: "ntlm", User: `CORP\svc-patch`, PasswordEnv: "FLEETRUN_PASSWORD", OutputEncoding: "utf-8", ConnectTimeout: 10 * time.Second, Transport: "winrm", Tags: map[string]string{"env": "prod", "role": "web"}, Vars: map[string]any{}, Source: "../examples/inventory.yaml"},
+		"app-01": {Name: "app-01", Address: "10.0.2.10", Port: 5985, Auth: "ntlm", User: `CORP\svc-patch`, PasswordEnv: "FLEETRUN_PASSWORD", OutputEncoding: "cp932", ConnectTimeout: 10 * time.Second, Transport: "winrm", Groups: []string{"jp"}, Tags: map[string]string{"env": "prod", "role": "app"}, Vars: map[string]any{}, Source: "../examples/inventory.yaml"},
+		"edge-01": {Name: "edge-01", Address: "edge-01.dmz.example.com", Port: 5986, HTTPS: true, CAFile: filepath.Join("../examples", "certs/corp-ca.pem"), Auth: "ntlm", User: `CORP\svc-patch`, PasswordEnv: "FLEETRUN_PASSWORD", OutputEncoding: "utf-8", ConnectTimeout: 10 * time.Second, Transport: "winrm", Groups: []string{"dmz"}, Tags: map[string]string{"env": "prod", "role": "web"}, Vars: map[string]any{}, Source: "../examples/inventory.yaml"},
+	}
+	for name, w := range want {
+		if diff := cmp.Diff(w, got[name]); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", name, diff)
+		}
+	}
+	if len(inv.Hosts) != 5 {
+		t.Errorf("%d hosts, want 5", len(inv.Hosts))
+	}
+}
+
+func TestMergeRefusesDuplicatesAcrossFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	a := filepath.Join(dir, "a.yaml")
+	b := filepath.Join(dir, "b.yaml")
+	writeFile(t, a, "hosts:\n  - name: web-01\n    address: 10.0.0.1\n")
+	writeFile(t, b, "hosts:\n  - name: Web-01\n    address: 10.0.0.2\n  - name: web-02\n    address: 10.0.0.3\n")
+	_, err := inventory.LoadAll([]string{a, b})
+	want := `host "Web-01" is defined in both ` + a + " and " + b
+	if err == nil || err.Error() != want {
+		t.Errorf("got %v, want %s", err, want)
+	}
+	c := filepath.Join(dir, "c.yaml")
+	writeFile(t, c, "hosts:\n  - name: web-03\n    address: 10.0.0.4\n")
+	inv, err := inventory.LoadAll([]string{a, c})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(inv.Hosts) != 2 || inv.Hosts[0].Name != "web-01" || inv.Hosts[1].Name != "web-03" {
+		t.Errorf("merged hosts: %v", inv.Hosts)
+	}
+}
+
+func TestPasswordSources(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	good := filepath.Join(dir, "good")
+	loose := filepath.Join(dir, "loose")
+	writeFile(t, good, "s3cret\n")
+	writeFile(t, loose, "s3cret\n")
+	if err := os.Chmod(good, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(loose, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := func(k string) (string, bool) {
+		if k == "PW" {
+			return "from-env", true
+		}
+		return "", false
+	}
+	cases := []struct {
+		host    inventory.Host
+		want    string
+		wantErr string
+	}{
+		{inventory.Host{Name: "a", PasswordEnv: "PW"}, "from-env", ""},
+		{inventory.Host{Name: "b", PasswordEnv: "NOPE"}, "", "host b: password_env NOPE is not set in the environment"},
+		{inventory.Host{Name: "c", PasswordFile: good}, "s3cret", ""},
+		{inventory.Host{Name: "d", PasswordFile: loose}, "", "password file " + loose + " is readable by group or others (mode 0644); run chmod 600 " + loose},
+		{inventory.Host{Name: "e"}, "", ""},
+	}
+	for _, tc := range cases {
+		got, err := tc.host.Password(env)
+		gotErr := ""
+		if err != nil {
+			gotErr = err.Error()
+		}
+		if got != tc.want || gotErr != tc.wantErr {
+			t.Errorf("%s: got (%q, %q), want (%q, %q)", tc.host.Name, got, gotErr, tc.want, tc.wantErr)
+		}
+		if err != nil && strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("%s: error leaks the password", tc.host.Name)
+		}
+	}
+}
+
+func TestKnownEncodings(t *testing.T) {
+	t.Parallel()
+	for name, want := range map[string]string{
+		"utf-8": "utf-8", "UTF8": "utf-8", "cp932": "shift_jis", "Shift_JIS": "shift_jis", "windows-1252": "windows-1252",
+		"cp1252": "windows-1252", "cp437": "ibm437", "euc-kr": "euc-kr", "klingon": "", "": "",
+	} {
+		if got := inventory.CanonicalEncoding(name); got != want {
+			t.Errorf("CanonicalEncoding(%q) = %q, want %q", name, got, want)
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	seeds, _ := filepath.Glob("testdata/invalid/*.yaml")
+	seeds = append(seeds, "../examples/inventory.yaml")
+	for _, s := range seeds {
+		data, err := os.ReadFile(s)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		_, err := inventory.Parse("fuzz.yaml", data)
+		if err != nil && strictyaml.AsErrors(err) == nil {
+			t.Fatalf("unpositioned error: %v", err)
+		}
+	})
+}
+
+func FuzzSelector(f *testing.F) {
+	for _, s := range []string{"all", "role=web,!@db", `k="a,b"`, "web-[0-9]*", "!", ",,"} {
+		f.Add(s)
+	}
+	h := &inventory.Host{Name: "x", Groups: []string{"g"}, Tags: map[string]string{"k": "v"}}
+	f.Fuzz(func(t *testing.T, s string) {
+		sel, err := inventory.ParseSelector(s)
+		if err != nil {
+			if _, ok := err.(*inventory.SelectorError); !ok {
+				t.Fatalf("error of type %T", err)
+			}
+			return
+		}
+		sel.Match(h) // must not panic
+	})
+}
