@@ -1,6 +1,7 @@
 package inventory_test
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,8 +76,8 @@ func TestSelectorErrors(t *testing.T) {
 	}
 	for _, tc := range cases {
 		_, err := inventory.ParseSelector(tc.sel)
-		se, ok := err.(*inventory.SelectorError)
-		if !ok {
+		var se *inventory.SelectorError
+		if !errors.As(err, &se) {
 			t.Errorf("%q: err = %v, want *SelectorError", tc.sel, err)
 			continue
 		}
@@ -97,8 +98,8 @@ func TestLoadMergesDefaultsGroupsAndHosts(t *testing.T) {
 		got[h.Name] = *h
 	}
 	want := map[string]inventory.Host{
-		"web-01": {Name: "web-01", Address: "10.0.1.10", Port: 5985, Auth: "ntlm", User: `CORP\svc-patch`, PasswordEnv: "FLEETRUN_PASSWORD", OutputEncoding: "utf-8", ConnectTimeout: 10 * time.Second, Transport: "winrm", Tags: map[string]string{"env": "prod", "role": "web"}, Vars: map[string]any{}, Source: "../examples/inventory.yaml"},
-		"app-01": {Name: "app-01", Address: "10.0.2.10", Port: 5985, Auth: "ntlm", User: `CORP\svc-patch`, PasswordEnv: "FLEETRUN_PASSWORD", OutputEncoding: "cp932", ConnectTimeout: 10 * time.Second, Transport: "winrm", Groups: []string{"jp"}, Tags: map[string]string{"env": "prod", "role": "app"}, Vars: map[string]any{}, Source: "../examples/inventory.yaml"},
+		"web-01":  {Name: "web-01", Address: "10.0.1.10", Port: 5985, Auth: "ntlm", User: `CORP\svc-patch`, PasswordEnv: "FLEETRUN_PASSWORD", OutputEncoding: "utf-8", ConnectTimeout: 10 * time.Second, Transport: "winrm", Tags: map[string]string{"env": "prod", "role": "web"}, Vars: map[string]any{}, Source: "../examples/inventory.yaml"},
+		"app-01":  {Name: "app-01", Address: "10.0.2.10", Port: 5985, Auth: "ntlm", User: `CORP\svc-patch`, PasswordEnv: "FLEETRUN_PASSWORD", OutputEncoding: "cp932", ConnectTimeout: 10 * time.Second, Transport: "winrm", Groups: []string{"jp"}, Tags: map[string]string{"env": "prod", "role": "app"}, Vars: map[string]any{}, Source: "../examples/inventory.yaml"},
 		"edge-01": {Name: "edge-01", Address: "edge-01.dmz.example.com", Port: 5986, HTTPS: true, CAFile: filepath.Join("../examples", "certs/corp-ca.pem"), Auth: "ntlm", User: `CORP\svc-patch`, PasswordEnv: "FLEETRUN_PASSWORD", OutputEncoding: "utf-8", ConnectTimeout: 10 * time.Second, Transport: "winrm", Groups: []string{"dmz"}, Tags: map[string]string{"env": "prod", "role": "web"}, Vars: map[string]any{}, Source: "../examples/inventory.yaml"},
 	}
 	for name, w := range want {
@@ -224,7 +225,8 @@ func FuzzSelector(f *testing.F) {
 	f.Fuzz(func(t *testing.T, s string) {
 		sel, err := inventory.ParseSelector(s)
 		if err != nil {
-			if _, ok := err.(*inventory.SelectorError); !ok {
+			var se *inventory.SelectorError
+			if !errors.As(err, &se) {
 				t.Fatalf("error of type %T", err)
 			}
 			return
