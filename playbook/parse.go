@@ -41,14 +41,17 @@ type stepSettings struct {
 	ContinueOnError *bool             `yaml:"continue_on_error"`
 	Env             map[string]string `yaml:"env"`
 	Workdir         *string           `yaml:"workdir"`
+	Outcomes        *outcomesSpec     `yaml:"outcomes"`
+	RebootOn        *rebootSpec       `yaml:"reboot_on"`
 }
 
 type stepSpec struct {
 	stepSettings `yaml:",inline"`
-	Name         *string  `yaml:"name"`
-	PowerShell   *string  `yaml:"powershell"`
-	Cmd          *string  `yaml:"cmd"`
-	Command      []string `yaml:"command"`
+	Name         *string     `yaml:"name"`
+	PowerShell   *string     `yaml:"powershell"`
+	Cmd          *string     `yaml:"cmd"`
+	Command      []string    `yaml:"command"`
+	RebootBody   *rebootSpec `yaml:"reboot"`
 }
 
 // MaxRetries bounds `retries`, so a typo cannot make a step retry forever.
@@ -133,14 +136,14 @@ func buildStep(d *strictyaml.Decoder, sp *stepSpec, defaults *stepSettings, i in
 		st.Name = *sp.Name
 	}
 	var bodies []string
-	for _, k := range []string{"powershell", "cmd", "command"} {
+	for _, k := range []string{"powershell", "cmd", "command", "reboot"} {
 		if sp.Pos.Has(k) {
 			bodies = append(bodies, k)
 		}
 	}
 	switch len(bodies) {
 	case 0:
-		d.Errorf(sp.Pos.Node, path, "step has no body; give exactly one of powershell, cmd or command")
+		d.Errorf(sp.Pos.Node, path, "step has no body; give exactly one of powershell, cmd, command or reboot")
 	case 1:
 	default:
 		d.Errorf(sp.Pos.Keys[bodies[1]], key(bodies[1]), "step has both %s and %s; give exactly one", bodies[0], bodies[1])
@@ -186,6 +189,17 @@ func buildStep(d *strictyaml.Decoder, sp *stepSpec, defaults *stepSettings, i in
 			d.Errorf(n.Content[0], strictyaml.JoinIndex(key("command"), 0), "program name is empty")
 		}
 	}
+	if st.Kind == KindReboot {
+		st.Reboot = &Reboot{Timeout: DefaultRebootTimeout}
+		if sp.RebootBody != nil {
+			sp.RebootBody.applyTo(st.Reboot)
+		}
+		for _, k := range []string{"expect_exit", "retry_on_exit", "outcomes", "reboot_on", "env", "workdir", "retries", "retry_delay"} {
+			if sp.Pos.Has(k) {
+				d.Errorf(sp.Pos.Keys[k], key(k), "a reboot step takes no %s (give reboot: {timeout, test_command, pre_reboot_delay})", k)
+			}
+		}
+	}
 	// Step values override the playbook's defaults; env maps merge.
 	st.Timeout = pick(sp.Timeout, defaults.Timeout, 0)
 	st.Retries = pick(sp.Retries, defaults.Retries, 0)
@@ -196,6 +210,24 @@ func buildStep(d *strictyaml.Decoder, sp *stepSpec, defaults *stepSettings, i in
 		st.ExpectExit = ec
 	}
 	st.RetryOnExit = pickCodes(sp.RetryOnExit, defaults.RetryOnExit)
+	if o := pickPtr(sp.Outcomes, defaults.Outcomes); o != nil && st.Kind != KindReboot {
+		st.Outcomes = o.codes
+		// Codes that mean "done" are accepted even when expect_exit does not
+		// list them, and reports show them among the expected codes.
+		for _, c := range slices.Sorted(maps.Keys(o.codes)) {
+			if o.codes[c] != OutcomeRetry && !slices.Contains(st.ExpectExit, c) {
+				st.ExpectExit = append(slices.Clone(st.ExpectExit), c)
+			}
+		}
+	}
+	if r := pickPtr(sp.RebootOn, defaults.RebootOn); r != nil && st.Kind != KindReboot {
+		st.Reboot = &Reboot{Timeout: DefaultRebootTimeout}
+		r.applyTo(st.Reboot)
+		if len(st.Reboot.When) == 0 {
+			n := sp.Pos.Value("reboot_on")
+			d.Errorf(n, key("reboot_on"), "reboot_on needs the outcomes that trigger a reboot, e.g. [reboot_required]")
+		}
+	}
 	st.Env = map[string]string{}
 	maps.Copy(st.Env, defaults.Env)
 	maps.Copy(st.Env, sp.Env)
@@ -227,6 +259,13 @@ func pick[T any](own, def *T, zero T) T {
 		return *def
 	}
 	return zero
+}
+
+func pickPtr[T any](own, def *T) *T {
+	if own != nil {
+		return own
+	}
+	return def
 }
 
 func pickCodes(own, def *exitCodes) []uint32 {
@@ -420,4 +459,110 @@ func parseSize(d *strictyaml.Decoder, n *yaml.Node, path string, minCount int) (
 		return Size{Count: 0}, true
 	}
 	return Size{Percent: p}, true
+}
+
+// outcomesSpec is `outcomes:` — a mapping from exit codes to outcomes.
+type outcomesSpec struct{ codes map[uint32]string }
+
+var outcomeNames = []string{OutcomeOK, OutcomeRebootRequired, OutcomeRebootInitiated, OutcomeRetry}
+
+func (o *outcomesSpec) UnmarshalStrictYAML(d *strictyaml.Decoder, n *yaml.Node, path string) {
+	keys, values, ok := d.MappingPairs(n, path)
+	if !ok {
+		return
+	}
+	o.codes = map[uint32]string{}
+	for i, k := range keys {
+		p := strictyaml.JoinKey(path, k.Value)
+		code, ok := exitCode(d, k, p)
+		if !ok {
+			continue
+		}
+		name, ok := d.String(values[i], p)
+		if !ok {
+			continue
+		}
+		if !slices.Contains(outcomeNames, name) {
+			msg := fmt.Sprintf("unknown outcome %q; expected one of %s", name, strings.Join(outcomeNames, ", "))
+			if s := strictyaml.Suggest(name, outcomeNames); s != "" {
+				msg += fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			d.Errorf(values[i], p, "%s", msg)
+			continue
+		}
+		o.codes[code] = name
+	}
+}
+
+// rebootSpec is a reboot step's body and `reboot_on:`. reboot_on takes a
+// list of outcomes, or a mapping with `when` and the reboot settings.
+type rebootSpec struct {
+	when     []string
+	settings rebootSettings
+	isOn     bool
+}
+
+type rebootSettings struct {
+	Pos            strictyaml.Pos
+	When           []string       `yaml:"when"`
+	Timeout        *time.Duration `yaml:"timeout"`
+	TestCommand    *string        `yaml:"test_command"`
+	PreRebootDelay *time.Duration `yaml:"pre_reboot_delay"`
+}
+
+func (r *rebootSpec) UnmarshalStrictYAML(d *strictyaml.Decoder, n *yaml.Node, path string) {
+	r.isOn = strings.HasSuffix(path, "reboot_on")
+	if strictyaml.IsNull(n) && !r.isOn {
+		return // `reboot:` with no settings
+	}
+	switch {
+	case n.Kind == yaml.SequenceNode || (r.isOn && n.Kind == yaml.ScalarNode):
+		if !r.isOn {
+			d.Errorf(n, path, "expected a mapping with timeout, test_command or pre_reboot_delay, found %s", strictyaml.KindName(n))
+			return
+		}
+		var when []string
+		if n.Kind == yaml.ScalarNode {
+			if s, ok := d.String(n, path); ok {
+				when = []string{s}
+			}
+		} else {
+			d.Decode(n, path, &when)
+		}
+		r.when = checkWhen(d, n, path, when)
+	default:
+		d.Decode(n, path, &r.settings)
+		if r.settings.Pos.Has("when") && !r.isOn {
+			d.Errorf(r.settings.Pos.Keys["when"], strictyaml.JoinKey(path, "when"), "a reboot step always reboots; `when` belongs in reboot_on")
+		}
+		r.when = checkWhen(d, r.settings.Pos.Value("when"), strictyaml.JoinKey(path, "when"), r.settings.When)
+		if r.settings.Timeout != nil && *r.settings.Timeout == 0 {
+			d.Errorf(r.settings.Pos.Value("timeout"), strictyaml.JoinKey(path, "timeout"), "reboot timeout must be more than zero")
+		}
+	}
+}
+
+func checkWhen(d *strictyaml.Decoder, n *yaml.Node, path string, when []string) []string {
+	var out []string
+	for _, w := range when {
+		if w != OutcomeRebootRequired && w != OutcomeRebootInitiated {
+			d.Errorf(n, path, "a reboot can follow the outcomes reboot_required and reboot_initiated, not %q", w)
+			continue
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+func (r *rebootSpec) applyTo(rb *Reboot) {
+	rb.When = r.when
+	if t := r.settings.Timeout; t != nil {
+		rb.Timeout = *t
+	}
+	if c := r.settings.TestCommand; c != nil {
+		rb.TestCommand = *c
+	}
+	if p := r.settings.PreRebootDelay; p != nil {
+		rb.PreRebootDelay = *p
+	}
 }

@@ -28,7 +28,30 @@ const (
 	KindPowerShell Kind = "powershell"
 	KindCmd        Kind = "cmd"
 	KindCommand    Kind = "command"
+	// KindReboot restarts the host and waits until it is back.
+	KindReboot Kind = "reboot"
 )
+
+// Outcomes give exit codes a meaning beyond accepted/failed.
+const (
+	OutcomeOK              = "ok"
+	OutcomeRebootRequired  = "reboot_required"  // done; takes effect after a restart (3010)
+	OutcomeRebootInitiated = "reboot_initiated" // done; the installer is restarting the host (1641)
+	OutcomeRetry           = "retry"            // try again with the step's retry policy (1618)
+)
+
+// DefaultRebootTimeout bounds a reboot when the playbook does not.
+const DefaultRebootTimeout = 15 * time.Minute
+
+// Reboot says how to restart a host, for reboot steps and reboot_on.
+type Reboot struct {
+	// When lists the outcomes that trigger a reboot after a step
+	// (reboot_on); empty for reboot steps, which always reboot.
+	When           []string
+	Timeout        time.Duration
+	TestCommand    string
+	PreRebootDelay time.Duration
+}
 
 // DefaultForks is how many hosts run at once when neither the playbook nor
 // the command line says.
@@ -99,6 +122,11 @@ type Step struct {
 	ContinueOnError bool
 	Env             map[string]string
 	Workdir         string
+	// Outcomes maps exit codes to outcomes (see the Outcome constants);
+	// codes mapped to ok, reboot_required or reboot_initiated are accepted.
+	Outcomes map[uint32]string
+	// Reboot is set for reboot steps and for steps with reboot_on.
+	Reboot *Reboot
 
 	tmpl map[string]*template.Template // field path → parsed template
 	pos  map[string]*yaml.Node         // field path → node, for errors
@@ -123,10 +151,39 @@ func (s *Step) Accepts(code uint32) bool {
 	return false
 }
 
-// RetriesOn reports whether the step lists code as worth a retry.
+// RetriesOn reports whether the step lists code as worth a retry, in
+// retry_on_exit or as a retry outcome.
 func (s *Step) RetriesOn(code uint32) bool {
+	if s.Outcomes[code] == OutcomeRetry {
+		return true
+	}
 	for _, c := range s.RetryOnExit {
 		if c == code {
+			return true
+		}
+	}
+	return false
+}
+
+// Outcome returns the meaning of an exit code: the mapped outcome, else ok
+// for accepted codes, else "".
+func (s *Step) Outcome(code uint32) string {
+	if o, ok := s.Outcomes[code]; ok {
+		return o
+	}
+	if s.Accepts(code) {
+		return OutcomeOK
+	}
+	return ""
+}
+
+// RebootsOn reports whether the step asks for a reboot after outcome.
+func (s *Step) RebootsOn(outcome string) bool {
+	if s.Reboot == nil || s.Kind == KindReboot {
+		return false
+	}
+	for _, w := range s.Reboot.When {
+		if w == outcome {
 			return true
 		}
 	}
@@ -141,6 +198,8 @@ func (s *Step) Body() string {
 		return s.Script
 	case KindCmd:
 		return s.Line
+	case KindReboot:
+		return "reboot"
 	}
 	return strings.Join(s.Argv, " ")
 }

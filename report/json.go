@@ -69,6 +69,7 @@ type Step struct {
 	ExitCode        *uint32  `json:"exit_code,omitempty"`
 	Expected        []uint32 `json:"expected_exit_codes"`
 	Outcome         string   `json:"outcome,omitempty"`
+	Rebooted        bool     `json:"rebooted,omitempty"`
 	Attempts        int      `json:"attempts"`
 	DurationMS      int64    `json:"duration_ms"`
 	StartedAt       string   `json:"started_at,omitempty"`
@@ -128,7 +129,7 @@ func NewDocument(r *runner.Result) *Document {
 		for _, st := range h.Steps {
 			hd.Steps = append(hd.Steps, Step{
 				Name: st.Name, Kind: string(st.Kind), Status: string(st.Status),
-				ExitCode: st.ExitCode, Expected: nonNil(st.Expected), Outcome: st.Outcome,
+				ExitCode: st.ExitCode, Expected: nonNil(st.Expected), Outcome: st.Outcome, Rebooted: st.Rebooted,
 				Attempts: st.Attempts, DurationMS: st.Duration().Milliseconds(),
 				StartedAt: formatTime(st.Started), FinishedAt: formatTime(st.Finished),
 				Stdout: st.Stdout, Stderr: st.Stderr, OutputTruncated: st.OutputTruncated,

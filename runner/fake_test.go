@@ -20,11 +20,13 @@ type fakeFleet struct {
 	runs     map[string]int // host → Run calls
 	closed   map[string]int
 	order    []string // "start host" / "end host" events, in order
-	blockers map[string]chan struct{}
+	blockers  map[string]chan struct{}
+	reboots   []string
+	neverBack map[string]bool
 }
 
 func newFakeFleet(behave func(host string, cmd transport.Command, attempt int) (transport.Result, error)) *fakeFleet {
-	return &fakeFleet{behave: behave, dialErr: map[string]error{}, runs: map[string]int{}, closed: map[string]int{}, blockers: map[string]chan struct{}{}}
+	return &fakeFleet{behave: behave, dialErr: map[string]error{}, runs: map[string]int{}, closed: map[string]int{}, blockers: map[string]chan struct{}{}, neverBack: map[string]bool{}}
 }
 
 func (f *fakeFleet) Dial(ctx context.Context, t transport.Target) (transport.Session, error) {
@@ -95,4 +97,18 @@ func failHosts(prefixes ...string) func(string) uint32 {
 		}
 		return 0
 	}
+}
+
+// Reboot implements transport.Rebooter: it counts reboots per host, and
+// hangs until the context ends for hosts listed in neverBack.
+func (s *fakeSession) Reboot(ctx context.Context, opts transport.RebootOptions) error {
+	s.fleet.mu.Lock()
+	s.fleet.reboots = append(s.fleet.reboots, fmt.Sprintf("%s initiated=%v test=%q", s.host, opts.AlreadyInitiated, opts.TestCommand))
+	hang := s.fleet.neverBack[s.host]
+	s.fleet.mu.Unlock()
+	if hang {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return nil
 }

@@ -27,6 +27,8 @@ func (r *run) runHost(ctx context.Context, i int) bool {
 		hctx, cancel = context.WithTimeout(ctx, r.opts.HostTimeout)
 		defer cancel()
 	}
+	first, _ := r.opts.Resume.firstStep(h.Name, len(r.steps[i]))
+	r.doneEarlier(h, i, first)
 	sess, err := r.opts.Dialer.Dial(hctx, r.targets[i])
 	if err != nil {
 		te := r.contextError(ctx, hctx, nil, transport.Classify(err))
@@ -35,7 +37,7 @@ func (r *run) runHost(ctx context.Context, i int) bool {
 			h.Status = StatusFailed
 		}
 		h.Reason = te.Error()
-		r.skipRest(h, i, 0, "the host could not be reached")
+		r.skipRest(h, i, first, "the host could not be reached")
 		return true
 	}
 	defer func() {
@@ -48,6 +50,9 @@ func (r *run) runHost(ctx context.Context, i int) bool {
 
 	h.Status = StatusOK
 	for j, e := range r.steps[i] {
+		if j < first {
+			continue
+		}
 		sr := r.runStep(ctx, hctx, h, i, sess, e)
 		h.Steps = append(h.Steps, sr)
 		if sr.Status == StatusFailed && !e.Step.ContinueOnError {
@@ -72,6 +77,18 @@ func (r *run) skipRest(h *HostResult, i, from int, reason string) {
 func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess transport.Session, e *playbook.Expanded) *StepResult {
 	st := e.Step
 	sr := &StepResult{Index: st.Index, Name: st.Name, Kind: st.Kind, Expected: st.ExpectExit, Started: r.opts.Now()}
+	if st.Kind == playbook.KindReboot {
+		sr.Attempts = 1
+		r.emit(Event{Kind: StepStarted, Host: h, Step: sr, Batch: h.Batch})
+		if te := r.reboot(ctx, hctx, sess, st.Reboot, false); te != nil {
+			sr.Status, sr.Err = StatusFailed, te
+		} else {
+			sr.Status, sr.Outcome, sr.Rebooted = StatusOK, playbook.OutcomeOK, true
+		}
+		sr.Finished = r.opts.Now()
+		r.emit(Event{Kind: StepFinished, Host: h, Step: sr, Batch: h.Batch})
+		return sr
+	}
 	cmd := Command(e)
 	for attempt := 1; ; attempt++ {
 		sr.Attempts = attempt
@@ -92,12 +109,20 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 			sr.Stdout, sr.Stderr = res.Stdout, res.Stderr
 			sr.OutputTruncated = res.StdoutTruncated || res.StderrTruncated
 			if st.Accepts(code) {
-				sr.Outcome = "ok"
+				sr.Outcome = st.Outcome(code)
+				if st.RebootsOn(sr.Outcome) {
+					if te := r.reboot(ctx, hctx, sess, st.Reboot, sr.Outcome == playbook.OutcomeRebootInitiated); te != nil {
+						sr.Err = te
+						sr.Status = StatusFailed
+						break
+					}
+					sr.Rebooted = true
+				}
 			} else {
 				sr.Err = unexpectedExit(sess, res.Result, st)
 				retryable = st.RetriesOn(code)
 				if retryable {
-					sr.Outcome = "retry"
+					sr.Outcome = playbook.OutcomeRetry
 				}
 			}
 		}
@@ -218,4 +243,27 @@ func retryDelay(base time.Duration, attempt int, limit time.Duration) time.Durat
 		d *= 2
 	}
 	return min(d, limit)
+}
+
+// reboot restarts the host through the session, bounded by the reboot's
+// timeout, and explains failures.
+func (r *run) reboot(ctx, hctx context.Context, sess transport.Session, rb *playbook.Reboot, initiated bool) *transport.Error {
+	rs, ok := sess.(transport.Rebooter)
+	if !ok {
+		return &transport.Error{Class: transport.ClassInternal, Message: "this transport cannot reboot hosts"}
+	}
+	rctx, cancel := context.WithTimeout(hctx, rb.Timeout)
+	defer cancel()
+	err := rs.Reboot(rctx, transport.RebootOptions{AlreadyInitiated: initiated, PreRebootDelay: rb.PreRebootDelay, TestCommand: rb.TestCommand})
+	if err == nil {
+		return nil
+	}
+	te := transport.Classify(err)
+	if hctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) {
+		return &transport.Error{Class: transport.ClassRebootTimeout, Message: fmt.Sprintf("the host did not come back within the reboot timeout of %s", rb.Timeout), Hint: "check the host's console; raise the reboot timeout if updates take long to apply", Err: err}
+	}
+	if te.Class == transport.ClassRebootTimeout {
+		return te
+	}
+	return r.contextError(ctx, hctx, nil, te)
 }

@@ -33,7 +33,9 @@ type StepResult struct {
 	Expected []uint32
 	// Outcome is the meaning of the exit code (ok, reboot_required, ...),
 	// empty when none applies.
-	Outcome  string
+	Outcome string
+	// Rebooted says the host was restarted by or after this step.
+	Rebooted bool
 	Attempts int
 	Started  time.Time
 	Finished time.Time

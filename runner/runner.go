@@ -53,6 +53,8 @@ type Options struct {
 	After func(time.Duration) <-chan time.Time
 	// MaxRetryDelay caps the exponential retry backoff (default 5m).
 	MaxRetryDelay time.Duration
+	// Resume, when set, skips what a journal says is done.
+	Resume *Resume
 }
 
 // Reasons hosts and steps are skipped, as reports show them.
@@ -214,6 +216,11 @@ func (r *run) schedule(runCtx, parent context.Context, forks int, batches []int)
 				r.skipHost(h, r.hosts[i].Unusable)
 				continue
 			}
+			if _, done := r.opts.Resume.firstStep(h.Name, len(r.steps[i])); done {
+				r.doneEarlier(h, i, len(r.steps[i]))
+				r.emit(Event{Kind: HostFinished, Host: h, Batch: h.Batch})
+				continue
+			}
 			for {
 				check()
 				if stopped || (inflight < forks && (r.budget < 0 || failures+inflight <= r.budget)) {
@@ -268,6 +275,16 @@ func (r *run) skipHost(h *HostResult, reason string) {
 		h.Steps = append(h.Steps, &StepResult{Index: e.Step.Index, Name: e.Step.Name, Kind: e.Step.Kind, Status: StatusSkipped, Expected: e.Step.ExpectExit, Reason: reason})
 	}
 	r.emit(Event{Kind: HostFinished, Host: h, Batch: h.Batch})
+}
+
+// doneEarlier reports steps [0, upto) of host i as done by an earlier run.
+func (r *run) doneEarlier(h *HostResult, i, upto int) {
+	if upto == len(r.steps[i]) {
+		h.Status, h.Reason = StatusOK, ReasonDoneEarlier
+	}
+	for _, e := range r.steps[i][:upto] {
+		h.Steps = append(h.Steps, &StepResult{Index: e.Step.Index, Name: e.Step.Name, Kind: e.Step.Kind, Status: StatusOK, Expected: e.Step.ExpectExit, Reason: ReasonDoneEarlier})
+	}
 }
 
 func indexOf(hs []*HostResult, h *HostResult) int {

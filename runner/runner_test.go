@@ -477,3 +477,5 @@ func TestBatchesAndBudget(t *testing.T) {
 		t.Errorf("no budget = %d, want -1", got)
 	}
 }
+
+func fixedNow() time.Time { return time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC) }

@@ -25,6 +25,9 @@ const (
 	KindCmd Kind = "cmd"
 	// KindArgv runs Command.Argv[0] with Argv[1:] as its exact argv.
 	KindArgv Kind = "command"
+	// KindReboot restarts the host (see Rebooter); it is never passed to
+	// Session.Run.
+	KindReboot Kind = "reboot"
 )
 
 // Command is one step as a transport sees it: already expanded for the host,
@@ -76,6 +79,31 @@ type Session interface {
 // failure. ClassifyExit returns nil when it has nothing to add.
 type ExitClassifier interface {
 	ClassifyExit(res Result) *Error
+}
+
+// Rebooter is implemented by sessions that can restart their host and wait
+// until it is back: WinRM answering again and the boot time changed.
+// Reboot is bounded by ctx; when the host does not come back in time the
+// error has class ClassRebootTimeout. After a successful Reboot the session
+// is usable again (a new shell is opened for the next step).
+type Rebooter interface {
+	Reboot(ctx context.Context, opts RebootOptions) error
+}
+
+// RebootOptions say how to reboot.
+type RebootOptions struct {
+	// AlreadyInitiated means the host is restarting by itself (an
+	// installer exited 1641): do not issue a restart, only wait.
+	AlreadyInitiated bool
+	// PreRebootDelay is the delay Windows waits before restarting
+	// (shutdown /t); zero restarts at once.
+	PreRebootDelay time.Duration
+	// TestCommand, when set, is a PowerShell script run once the host is
+	// back; the reboot counts as done only when it exits 0.
+	TestCommand string
+	// PollInterval is how often to probe the host while waiting (default
+	// chosen by the transport).
+	PollInterval time.Duration
 }
 
 // Class is the kind of a failure, as reports show it and as the runner's

@@ -1,0 +1,243 @@
+package runner
+
+import (
+	"bufio"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/fleetrun/fleetrun/playbook"
+)
+
+// A journal records, as JSON lines appended to a file, which steps finished
+// on which host, so that a run cut short (interrupted, budget spent, hosts
+// failed) can be resumed without re-running what already succeeded. Every
+// run appends a header line; a resumed run appends to the same file, so the
+// journal always describes the whole rollout.
+
+// journalLine is one line of a journal file.
+type journalLine struct {
+	// Header lines.
+	Journal      int    `json:"journal,omitempty"` // format version, 1
+	Playbook     string `json:"playbook,omitempty"`
+	PlaybookHash string `json:"playbook_sha256,omitempty"`
+	Started      string `json:"started_at,omitempty"`
+	// Progress lines.
+	Host   string `json:"host,omitempty"`
+	Step   *int   `json:"step,omitempty"`
+	Name   string `json:"name,omitempty"`
+	Status Status `json:"status,omitempty"`
+	At     string `json:"at,omitempty"`
+}
+
+// PlaybookHash identifies a playbook's exact text.
+func PlaybookHash(pb *playbook.Playbook) string {
+	sum := sha256.Sum256(pb.Source)
+	return hex.EncodeToString(sum[:])
+}
+
+// Journal is a Sink that appends progress to a journal file. Write errors
+// are kept and returned by Close.
+type Journal struct {
+	mu   sync.Mutex
+	f    *os.File
+	path string
+	err  error
+}
+
+// OpenJournal opens (creating with mode 0600, or appending to) the journal at
+// path and writes this run's header.
+func OpenJournal(path string, pb *playbook.Playbook, now time.Time) (*Journal, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	j := &Journal{f: f, path: path}
+	j.write(journalLine{Journal: 1, Playbook: pb.Name, PlaybookHash: PlaybookHash(pb), Started: now.UTC().Format(time.RFC3339Nano)})
+	if j.err != nil {
+		_ = f.Close() // the write error is what matters
+		return nil, j.err
+	}
+	return j, nil
+}
+
+// Path is the journal's file name.
+func (j *Journal) Path() string { return j.path }
+
+func (j *Journal) write(l journalLine) {
+	if j.err != nil {
+		return
+	}
+	data, err := json.Marshal(l)
+	if err != nil {
+		j.err = fmt.Errorf("journal %s: %w", j.path, err)
+		return
+	}
+	// One write per line with O_APPEND: a line is never split, and what was
+	// written survives the process being killed.
+	if _, err := j.f.Write(append(data, '\n')); err != nil {
+		j.err = fmt.Errorf("journal %s: %w", j.path, err)
+	}
+}
+
+// Event records finished steps and hosts.
+func (j *Journal) Event(e Event) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	at := e.Time.UTC().Format(time.RFC3339Nano)
+	switch e.Kind {
+	case StepFinished:
+		if e.Step.Status == StatusOK && e.Step.Reason == "" {
+			idx := e.Step.Index
+			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: StatusOK, At: at})
+		}
+	case HostFinished:
+		if e.Host.Reason != ReasonDoneEarlier {
+			j.write(journalLine{Host: e.Host.Name, Status: e.Host.Status, At: at})
+		}
+	}
+}
+
+// Close flushes the journal to disk and reports the first write error.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.f == nil {
+		return j.err
+	}
+	if err := j.f.Sync(); err != nil && j.err == nil {
+		j.err = fmt.Errorf("journal %s: %w", j.path, err)
+	}
+	if err := j.f.Close(); err != nil && j.err == nil {
+		j.err = fmt.Errorf("journal %s: %w", j.path, err)
+	}
+	j.f = nil
+	return j.err
+}
+
+// Progress is what a journal says about the rollout so far.
+type Progress struct {
+	Playbook     string
+	PlaybookHash string
+	// Hosts maps host names to what they completed.
+	Hosts map[string]*HostProgress
+}
+
+// HostProgress is one host's completed steps and last status.
+type HostProgress struct {
+	Done   map[int]bool
+	Status Status // last recorded host status; "" if it never finished
+}
+
+// ErrPlaybookChanged means a journal was written for another version of the
+// playbook.
+var ErrPlaybookChanged = errors.New("the playbook changed since the journal was written")
+
+// ReadJournal reads a journal file. A truncated last line (the process died
+// mid-write) is ignored; any other malformed line is an error.
+func ReadJournal(path string) (*Progress, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("journal: %w", err)
+	}
+	defer f.Close()
+	return parseJournal(path, f)
+}
+
+func parseJournal(path string, r io.Reader) (*Progress, error) {
+	p := &Progress{Hosts: map[string]*HostProgress{}}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 64*1024), 1<<20)
+	lineNo := 0
+	var pendingErr error
+	for sc.Scan() {
+		lineNo++
+		if pendingErr != nil {
+			return nil, pendingErr
+		}
+		var l journalLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			pendingErr = fmt.Errorf("journal %s:%d: %w", path, lineNo, err)
+			continue
+		}
+		switch {
+		case l.Journal != 0:
+			if l.Journal != 1 {
+				return nil, fmt.Errorf("journal %s:%d: unsupported journal version %d", path, lineNo, l.Journal)
+			}
+			if p.PlaybookHash != "" && p.PlaybookHash != l.PlaybookHash {
+				return nil, fmt.Errorf("journal %s:%d: runs of different playbooks are mixed in one journal", path, lineNo)
+			}
+			p.Playbook, p.PlaybookHash = l.Playbook, l.PlaybookHash
+		case l.Host != "" && p.PlaybookHash == "":
+			return nil, fmt.Errorf("journal %s:%d: progress before any header", path, lineNo)
+		case l.Host != "":
+			hp := p.Hosts[l.Host]
+			if hp == nil {
+				hp = &HostProgress{Done: map[int]bool{}}
+				p.Hosts[l.Host] = hp
+			}
+			if l.Step != nil {
+				hp.Done[*l.Step] = true
+			} else {
+				hp.Status = l.Status
+			}
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("journal %s: %w", path, err)
+	}
+	if p.PlaybookHash == "" {
+		return nil, fmt.Errorf("journal %s: no header line; is this a fleetrun journal?", path)
+	}
+	return p, nil
+}
+
+// Check refuses a journal written for another version of pb unless force.
+func (p *Progress) Check(pb *playbook.Playbook, force bool) error {
+	if p.PlaybookHash == PlaybookHash(pb) || force {
+		return nil
+	}
+	return fmt.Errorf("%w (journal: %q sha256 %.12s, now: sha256 %.12s); resuming could skip or repeat the wrong steps — pass --force to resume anyway", ErrPlaybookChanged, p.Playbook, p.PlaybookHash, PlaybookHash(pb))
+}
+
+// Resume says where each host starts in a resumed run.
+type Resume struct {
+	Progress *Progress
+	// RestartFailedHosts starts unfinished hosts from their first step
+	// instead of their first unfinished step.
+	RestartFailedHosts bool
+}
+
+// ReasonDoneEarlier marks hosts and steps a resumed run did not repeat.
+const ReasonDoneEarlier = "done in an earlier run (journal)"
+
+// firstStep returns the index of the first step host must run, and whether
+// the host is already done.
+func (r *Resume) firstStep(host string, steps int) (int, bool) {
+	if r == nil || r.Progress == nil {
+		return 0, false
+	}
+	hp := r.Progress.Hosts[host]
+	if hp == nil {
+		return 0, false
+	}
+	if hp.Status == StatusOK {
+		return steps, true
+	}
+	if r.RestartFailedHosts {
+		return 0, false
+	}
+	for i := 0; i < steps; i++ {
+		if !hp.Done[i] {
+			return i, false
+		}
+	}
+	return steps, true
+}
