@@ -12,14 +12,14 @@ import (
 // fakeFleet is a transport.Dialer whose hosts behave as scripted. It counts
 // concurrent sessions so tests can check the pool bound.
 type fakeFleet struct {
-	mu       sync.Mutex
-	behave   func(host string, step transport.Command, attempt int) (transport.Result, error)
-	dialErr  map[string]error
-	open     int
-	peak     int
-	runs     map[string]int // host → Run calls
-	closed   map[string]int
-	order    []string // "start host" / "end host" events, in order
+	mu        sync.Mutex
+	behave    func(host string, step transport.Command, attempt int) (transport.Result, error)
+	dialErr   map[string]error
+	open      int
+	peak      int
+	runs      map[string]int // host → Run calls
+	closed    map[string]int
+	order     []string // "start host" / "end host" events, in order
 	blockers  map[string]chan struct{}
 	reboots   []string
 	neverBack map[string]bool

@@ -133,7 +133,9 @@ func TestJournalResumesOnlyUnfinishedWork(t *testing.T) {
 
 	// Second run on the same journal, hosts fixed.
 	failAt = map[string]string{}
-	fleet2 := newFakeFleet(func(host string, c transport.Command, _ int) (transport.Result, error) { return transport.Result{}, nil })
+	fleet2 := newFakeFleet(func(host string, c transport.Command, _ int) (transport.Result, error) {
+		return transport.Result{}, nil
+	})
 	var lines []string
 	fleet2.behave = func(host string, c transport.Command, _ int) (transport.Result, error) {
 		fleet2.mu.Lock()
