@@ -39,10 +39,10 @@ func TestMain(m *testing.M) {
 }
 
 const (
-	testUser     = "Administrator"
+	testUser      = "Administrator"
 	testPassword  = "Sim-Passw0rd!"
 	wrongPassword = "Not-The-Passw0rd"
-	soapEnvelope = `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>%s</s:Body></s:Envelope>`
+	soapEnvelope  = `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Body>%s</s:Body></s:Envelope>`
 )
 
 // echo is the wrapped handler of every test: it answers with a SOAP

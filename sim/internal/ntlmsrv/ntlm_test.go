@@ -116,11 +116,11 @@ func specBlob(t testing.TB) []byte {
 // authenticateBytes encodes an AUTHENTICATE_MESSAGE with VERSION and
 // optionally a MIC (the client side, for tests).
 type testAuth struct {
-	flags                    uint32
-	lm, nt                   []byte
+	flags                     uint32
+	lm, nt                    []byte
 	domain, user, workstation string
-	encKey                   []byte
-	mic                      []byte // nil: no MIC field at all
+	encKey                    []byte
+	mic                       []byte // nil: no MIC field at all
 }
 
 func (a testAuth) marshal() []byte {
