@@ -109,6 +109,7 @@ func (h *handler) negotiate(w http.ResponseWriter, r *http.Request, cs *connStat
 	cs.resetLocked()
 	cs.pending = &pendingChallenge{neg: neg, chal: chal, raw: chalRaw}
 	cs.mu.Unlock()
+	drain(r)
 	w.Header()["WWW-Authenticate"] = []string{scheme + " " + base64.StdEncoding.EncodeToString(chalRaw)}
 	w.WriteHeader(http.StatusUnauthorized)
 }
@@ -138,6 +139,7 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request, cs *connS
 		h.sealed(w, r, cs, boundary)
 	case r.ContentLength == 0:
 		// The empty POST both encrypting clients use to set up the context.
+		drain(r)
 		w.WriteHeader(http.StatusOK)
 	case !plaintextOK:
 		h.refuse(w, r, plaintextOK, "unencrypted message from "+quote(user)+" refused over http: AllowUnencrypted is false")

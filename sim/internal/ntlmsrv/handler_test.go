@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	azntlm "github.com/Azure/go-ntlmssp"
 	"github.com/bodgit/ntlmssp"
 	ntlmhttp "github.com/bodgit/ntlmssp/http"
 	"github.com/google/go-cmp/cmp"
@@ -311,10 +312,12 @@ func TestUnauthenticatedRequestIsChallenged(t *testing.T) {
 
 func readAll(t *testing.T, resp *http.Response) []byte {
 	t.Helper()
-	defer resp.Body.Close()
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatalf("reading response: %v", err)
+	}
+	if err := resp.Body.Close(); err != nil {
+		t.Fatalf("closing response: %v", err)
 	}
 	return b
 }
@@ -713,5 +716,39 @@ func TestWithoutConnContextNTLMFailsLoudlyAndBasicWorks(t *testing.T) {
 	}
 	if got := string(resp.Body); got != echoed(testUser, "<s:Envelope/>") {
 		t.Errorf("basic: got %q", got)
+	}
+}
+
+// TestLargeBodyDuringHandshakeKeepsTheConnection sends a body larger than
+// net/http discards on its own with every leg of a plain NTLM handshake,
+// as Azure/go-ntlmssp (masterzen's ClientNTLM) does: the connection, and
+// with it the NTLM context, must survive the 401 legs.
+func TestLargeBodyDuringHandshakeKeepsTheConnection(t *testing.T) {
+	t.Parallel()
+	p := newPolicy()
+	p.AllowUnencrypted = true
+	h := startHost(t, p, false)
+	c := h.client(t)
+	c.Transport = azntlm.Negotiator{RoundTripper: c.Transport}
+	body := "<s:Envelope>" + strings.Repeat("A", 600<<10) + "</s:Envelope>"
+	req, err := http.NewRequest(http.MethodPost, h.wsmanURL(), strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", soapContentType)
+	req.SetBasicAuth(testUser, testPassword)
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := readAll(t, resp)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200 (auth failures %q)", resp.StatusCode, h.authFailures())
+	}
+	if string(got) != echoed(testUser, body) {
+		t.Errorf("echo of the large body differs")
+	}
+	if n := h.conns.Load(); n != 1 {
+		t.Errorf("server saw %d connections, want 1", n)
 	}
 }

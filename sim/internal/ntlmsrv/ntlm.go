@@ -12,7 +12,9 @@ import (
 	"time"
 	"unicode/utf16"
 
-	"golang.org/x/crypto/md4"
+	// NTOWFv1 is MD4 by definition ([MS-NLMP] 3.3.1); compatibility with
+	// Windows is the point here, not strength.
+	"golang.org/x/crypto/md4" //nolint:staticcheck // SA1019: see above
 )
 
 // NTLMSSP negotiate flags, [MS-NLMP] 2.2.2.5.

@@ -8,6 +8,22 @@
 // that handler writes; it knows nothing about WS-Man itself, and leaves
 // Kerberos, CredSSP, SPNEGO-wrapped tokens, certificate authentication and
 // channel-binding checks to others (none are implemented).
+//
+// What Windows does where the sources are thin, and what this package chose:
+//   - Basic over plain HTTP with AllowUnencrypted=false: 401, what clients
+//     report against a default-configured host (masterzen/winrm#75). Whether
+//     Windows still lists Basic in WWW-Authenticate then is unverified; this
+//     package does not offer it there.
+//   - An unsealed SOAP body after a successful NTLM handshake on plain HTTP
+//     with AllowUnencrypted=false: 401, as captured against Windows with a
+//     non-sealing Go client (hashicorp/packer#6205, masterzen/winrm#140).
+//     Some reports show 500 instead (Kerberos, pywinrm#129); unverified.
+//   - An encrypted message on a connection without an NTLM context: 400
+//     (a comment in Ansible's winrm connection plugin, _winrm_exec).
+//   - An anonymous empty POST on a connection NTLM already authenticated:
+//     401 Negotiate again, so that masterzen/winrm, which authenticates
+//     every request afresh on its keep-alive socket, can (unverified).
+//   - NTLMv1 and anonymous NTLM logons are refused; LmCompatibilityLevel 5.
 package ntlmsrv
 
 import (
@@ -48,7 +64,10 @@ type Policy struct {
 	// with 401 because of the credentials or this policy (not for the
 	// ordinary 401 that asks an anonymous client to authenticate, nor for
 	// the NTLM challenge leg). The reason names the user and the cause,
-	// never the password.
+	// never the password. masterzen/winrm's encrypted transport retries a
+	// refused logon once with plain NTLM, so one failed call of that client
+	// is usually reported twice, as Windows would log two failed logons.
+	// Users and OnAuthFailure are called from concurrent connections.
 	OnAuthFailure func(reason string)
 
 	// ComputerName is the host's NetBIOS name, sent in the NTLM challenge.
@@ -183,7 +202,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			// masterzen/winrm's encryption path sends this empty probe
 			// before every handshake, also on a connection it already
 			// authenticated; it must see a fresh 401 Negotiate.
-			h.challenge(w, plaintextOK)
+			h.challenge(w, r, plaintextOK)
 			return
 		}
 		if !plaintextOK {
@@ -194,8 +213,18 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// drain reads what is left of a request body the handler answers itself.
+// net/http discards at most 256 KiB of an unread body and then closes the
+// connection, which would lose the connection's NTLM context: clients
+// resend the whole body with every handshake leg.
+func drain(r *http.Request) {
+	// A read error means the client is gone; the answer is moot.
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxSealedBody))
+}
+
 // challenge answers 401 offering the enabled schemes, as separate headers.
-func (h *handler) challenge(w http.ResponseWriter, plaintextOK bool) {
+func (h *handler) challenge(w http.ResponseWriter, r *http.Request, plaintextOK bool) {
+	drain(r)
 	var offers []string
 	if h.p.Negotiate {
 		offers = append(offers, "Negotiate")
@@ -212,11 +241,11 @@ func (h *handler) challenge(w http.ResponseWriter, plaintextOK bool) {
 }
 
 // refuse reports an authentication failure and answers 401.
-func (h *handler) refuse(w http.ResponseWriter, _ *http.Request, plaintextOK bool, reason string) {
+func (h *handler) refuse(w http.ResponseWriter, r *http.Request, plaintextOK bool, reason string) {
 	if h.p.OnAuthFailure != nil {
 		h.p.OnAuthFailure(reason)
 	}
-	h.challenge(w, plaintextOK)
+	h.challenge(w, r, plaintextOK)
 }
 
 func (h *handler) basic(w http.ResponseWriter, r *http.Request, token string, plaintextOK bool) {
