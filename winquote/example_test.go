@@ -1,0 +1,60 @@
+package winquote_test
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/fleetrun/fleetrun/winquote"
+)
+
+func ExampleCommandLine() {
+	line, err := winquote.CommandLine(`C:\Program Files\App\app.exe`,
+		[]string{"two words", `C:\Temp\`, "", `say "hi"`, "lib\\a.jar;lib\\b.jar"})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(line)
+	// Output:
+	// "C:\Program Files\App\app.exe" "two words" C:\Temp\ "" "say \"hi\"" lib\a.jar;lib\b.jar
+}
+
+func ExampleSplitCommandLine() {
+	for _, arg := range winquote.SplitCommandLine(`"C:\Program Files\App\app.exe" "two words" a\\\"b "C:\Temp\\" ""`) {
+		fmt.Printf("[%s]\n", arg)
+	}
+	// Output:
+	// [C:\Program Files\App\app.exe]
+	// [two words]
+	// [a\"b]
+	// [C:\Temp\]
+	// []
+}
+
+func ExampleCheckArgvProgram() {
+	err := winquote.CheckArgvProgram(`C:\scripts\deploy.cmd`)
+	fmt.Println(errors.Is(err, winquote.ErrBatchFile))
+	// Output:
+	// true
+}
+
+func ExamplePSSingleQuote() {
+	fmt.Println(winquote.PSSingleQuote("it's $HOME"))
+	// Output:
+	// 'it''s $HOME'
+}
+
+func ExampleEncodeCommand() {
+	fmt.Println(winquote.EncodeCommand("exit 3"))
+	// Output:
+	// ZQB4AGkAdAAgADMA
+}
+
+func ExampleWinrmSetMemoryCapCommands() {
+	cmdLine, psLine := winquote.WinrmSetMemoryCapCommands(1024)
+	fmt.Println(cmdLine)
+	fmt.Println(psLine)
+	// Output:
+	// winrm set winrm/config/winrs @{MaxMemoryPerShellMB="1024"}
+	// winrm set winrm/config/winrs '@{MaxMemoryPerShellMB="1024"}'
+}
