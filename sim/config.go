@@ -1,0 +1,127 @@
+package sim
+
+import (
+	"regexp"
+	"strings"
+	"time"
+)
+
+// HostConfig is everything that makes one simulated host what it is. The
+// fleet fills it from FleetOptions and the scenario; zero values mean the
+// profile's or Windows' defaults where one exists.
+type HostConfig struct {
+	// Name is the machine name (COMPUTERNAME), such as sim-0001.
+	Name string
+	// Group is the scenario group that configured the host ("" if none);
+	// it becomes the inventory tag "group".
+	Group string
+	// Address and Port are where the host listens; Port 0 picks a free one.
+	Address string
+	Port    int
+
+	User     string
+	Password string
+
+	Profile Profile
+	// Quotas start as the profile's and may be overridden per host.
+	Quotas Quotas
+
+	// HTTPS serves TLS with the fleet's generated certificate.
+	HTTPS bool
+	// Basic and Negotiate are the authentication schemes offered.
+	Basic     bool
+	Negotiate bool
+	// AllowUnencrypted is the WinRM service setting: false (Windows'
+	// default) refuses unsealed messages over plain HTTP.
+	AllowUnencrypted bool
+
+	// OutputEncoding is how simulated programs write text: "utf-8" or
+	// "cp932" (Japanese Windows), independent of the shell's code page.
+	OutputEncoding string
+
+	// Latency is added to every WS-Man operation (after authentication).
+	Latency time.Duration
+	// ProcessStart is the cost of starting each command's process.
+	ProcessStart time.Duration
+	// RebootDuration is how long the host stays offline after shutdown /r.
+	RebootDuration time.Duration
+
+	Faults Faults
+
+	// Rules answer PowerShell scripts by their text, first match wins.
+	Rules []ScriptRule
+	// Files are extra files of the virtual file system (path → content).
+	Files map[string]string
+	// InstalledKBs are updates already installed (wusa answers "already
+	// installed" for them), written like "KB2842230".
+	InstalledKBs []string
+
+	// Preflight answers the fleetrun preflight script.
+	Preflight PreflightInfo
+}
+
+// Faults are the failures a host injects.
+type Faults struct {
+	// Refused: nothing listens on the host's port.
+	Refused bool
+	// Hang accepts connections and never answers them (the first Hang.N
+	// connections, or all when Hang.Always).
+	Hang Times
+	// ResetMidReceive resets the TCP connection instead of answering a
+	// Receive.
+	ResetMidReceive Times
+	// HTTP500Garbage answers requests with HTTP 500 and a body that is not
+	// SOAP.
+	HTTP500Garbage Times
+	// Flaky resets the first Flaky connections right after accepting them.
+	Flaky int
+	// SlowStart is added to every process start on top of ProcessStart.
+	SlowStart time.Duration
+}
+
+// Times says how often a failure happens: always, or the first N times.
+type Times struct {
+	Always bool
+	N      int
+}
+
+// active reports whether a failure applies to occurrence number n
+// (1-based).
+func (t Times) active(n int64) bool { return t.Always || n <= int64(t.N) }
+
+// enabled reports whether the failure can happen at all.
+func (t Times) enabled() bool { return t.Always || t.N > 0 }
+
+// ScriptRule answers PowerShell scripts whose text matches.
+type ScriptRule struct {
+	// Contains matches when the script contains this text; Regexp when the
+	// expression matches. A rule has exactly one of them.
+	Contains string
+	Regexp   *regexp.Regexp
+
+	Stdout   string
+	Stderr   string
+	ExitCode uint32
+	// Delay is how long the script runs before it writes and exits.
+	Delay time.Duration
+	// MemoryMB is what the script needs; above the shell's
+	// MaxMemoryPerShellMB it fails with PowerShell's out-of-memory error.
+	MemoryMB int
+}
+
+func (r *ScriptRule) match(script string) bool {
+	if r.Regexp != nil {
+		return r.Regexp.MatchString(script)
+	}
+	return r.Contains != "" && strings.Contains(script, r.Contains)
+}
+
+// PreflightInfo is what the fleetrun preflight script reports.
+type PreflightInfo struct {
+	PSVersion         string
+	ExecutionPolicy64 string
+	ExecutionPolicy32 string
+	SystemDrive       string
+	DiskFreeBytes     int64
+	DiskTotalBytes    int64
+}

@@ -1,0 +1,91 @@
+package sim
+
+import (
+	"time"
+)
+
+// scheduleReboot arranges for the host to restart after delay, as
+// shutdown /r /t delay does. A zero delay restarts right after the
+// response that reports the command's exit status, so the client sees
+// shutdown.exe succeed before the host drops off. It returns false when a
+// shutdown is already pending.
+func (h *Host) scheduleReboot(c *command, delay time.Duration) bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.shutdown != nil || h.pendingNow {
+		return false
+	}
+	if delay <= 0 {
+		h.pendingNow = true
+		c.mu.Lock()
+		c.afterDone = h.rebootNow
+		c.mu.Unlock()
+		return true
+	}
+	if h.closed {
+		return false
+	}
+	h.procs.Add(1)
+	h.shutdown = h.clock.AfterFunc(delay, func() {
+		defer h.procs.Done()
+		h.rebootNow()
+	})
+	return true
+}
+
+// abortShutdown cancels a pending restart (shutdown /a); false when none
+// is pending.
+func (h *Host) abortShutdown() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.shutdown == nil {
+		return false
+	}
+	if h.shutdown.Stop() {
+		h.procs.Done()
+	}
+	h.shutdown = nil
+	return true
+}
+
+// rebootNow takes the host offline: connections are closed and new ones
+// refused, every shell is lost. After the scenario's reboot duration it
+// listens again with a new boot time.
+func (h *Host) rebootNow() {
+	h.mu.Lock()
+	if h.closed || h.offline {
+		h.mu.Unlock()
+		return
+	}
+	h.offline = true
+	h.shutdown = nil
+	h.pendingNow = false
+	for id := range h.shells {
+		h.dropShellLocked(id)
+	}
+	h.stats.add(&h.stats.reboots, 1)
+	d := h.cfg.RebootDuration
+	h.procs.Add(1)
+	h.rebootTimer = h.clock.AfterFunc(d, func() {
+		defer h.procs.Done()
+		h.comeBack()
+	})
+	h.mu.Unlock()
+	h.logf("simulated host %s: restarting, offline for %s", h.cfg.Name, d)
+	if err := h.ln.goOffline(); err != nil {
+		h.logf("simulated host %s: %v", h.cfg.Name, err)
+	}
+}
+
+// comeBack ends a reboot.
+func (h *Host) comeBack() {
+	if err := h.ln.goOnline(); err != nil {
+		h.logf("simulated host %s: %v", h.cfg.Name, err)
+	}
+	h.mu.Lock()
+	h.offline = false
+	h.rebootTimer = nil
+	h.bootTime = h.clock.Now()
+	h.mu.Unlock()
+	h.logf("simulated host %s: back online", h.cfg.Name)
+}

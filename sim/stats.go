@@ -1,0 +1,164 @@
+package sim
+
+import (
+	"maps"
+	"sync"
+	"sync/atomic"
+)
+
+// HostStats are one host's counters since it started.
+type HostStats struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	Port    int    `json:"port"`
+	// ShellsOpened counts successful Creates; OpenShells is the number open
+	// now and PeakShells the most open at once.
+	ShellsOpened int64 `json:"shells_opened"`
+	OpenShells   int64 `json:"open_shells"`
+	PeakShells   int64 `json:"peak_shells"`
+	Commands     int64 `json:"commands"`
+	Signals      int64 `json:"signals"`
+	Deletes      int64 `json:"deletes"`
+	Reboots      int64 `json:"reboots"`
+	AuthFailures int64 `json:"auth_failures"`
+	// ReceiveTimeouts counts Receives answered with the TimedOut fault.
+	ReceiveTimeouts int64 `json:"receive_timeouts"`
+	// Connections counts accepted TCP connections.
+	Connections int64 `json:"connections"`
+	// Programs counts invocations per simulated program ("hostname.exe",
+	// "powershell.exe", "script-rule", ...).
+	Programs map[string]int64 `json:"programs"`
+	// Requests counts WS-Man requests by action ("Create", "Receive", ...)
+	// and injected failures by name.
+	Requests map[string]int64 `json:"requests"`
+	// Faults counts faults sent, by WSManFault code.
+	Faults map[string]int64 `json:"faults"`
+}
+
+// FleetStats are the counters of every host and the fleet-wide figures.
+type FleetStats struct {
+	Hosts []HostStats `json:"hosts"`
+	// OpenShells is the number of shells open across the fleet now, and
+	// PeakShells the most that were open at once.
+	OpenShells int64 `json:"open_shells"`
+	PeakShells int64 `json:"peak_shells"`
+	// Totals sums the per-host counters (its PeakShells is the largest
+	// per-host peak).
+	Totals HostStats `json:"totals"`
+}
+
+// hostCounters are the live counters behind HostStats.
+type hostCounters struct {
+	mu           sync.Mutex
+	shellsOpened int64
+	openShells   int64
+	peakShells   int64
+	commands     int64
+	signals      int64
+	deletes      int64
+	reboots      int64
+	authFailures int64
+	timeouts     int64
+	connections  int64
+	programs     map[string]int64
+	requests     map[string]int64
+	faults       map[string]int64
+}
+
+func (c *hostCounters) init() {
+	c.programs = map[string]int64{}
+	c.requests = map[string]int64{}
+	c.faults = map[string]int64{}
+}
+
+func (c *hostCounters) add(v *int64, n int64) {
+	c.mu.Lock()
+	*v += n
+	c.mu.Unlock()
+}
+
+// gauge moves a level and keeps its peak.
+func (c *hostCounters) gauge(v, peak *int64, n int64) {
+	c.mu.Lock()
+	*v += n
+	if *v > *peak {
+		*peak = *v
+	}
+	c.mu.Unlock()
+}
+
+func (c *hostCounters) count(m *map[string]int64, key string) {
+	c.mu.Lock()
+	(*m)[key]++
+	c.mu.Unlock()
+}
+
+func (c *hostCounters) snapshot() HostStats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return HostStats{
+		ShellsOpened: c.shellsOpened, OpenShells: c.openShells, PeakShells: c.peakShells,
+		Commands: c.commands, Signals: c.signals, Deletes: c.deletes, Reboots: c.reboots,
+		AuthFailures: c.authFailures, ReceiveTimeouts: c.timeouts, Connections: c.connections,
+		Programs: maps.Clone(c.programs), Requests: maps.Clone(c.requests), Faults: maps.Clone(c.faults),
+	}
+}
+
+// Stats returns a snapshot of the host's counters.
+func (h *Host) Stats() HostStats {
+	s := h.stats.snapshot()
+	s.Name, s.Address, s.Port = h.cfg.Name, h.Address(), h.Port()
+	return s
+}
+
+// fleetGauge follows how many shells are open across a fleet.
+type fleetGauge struct {
+	open atomic.Int64
+	peak atomic.Int64
+}
+
+func (g *fleetGauge) shellOpened() {
+	if g == nil {
+		return
+	}
+	n := g.open.Add(1)
+	for {
+		p := g.peak.Load()
+		if n <= p || g.peak.CompareAndSwap(p, n) {
+			return
+		}
+	}
+}
+
+func (g *fleetGauge) shellClosed() {
+	if g != nil {
+		g.open.Add(-1)
+	}
+}
+
+// sumStats adds per-host counters into a total.
+func sumStats(hosts []HostStats) HostStats {
+	t := HostStats{Name: "total", Programs: map[string]int64{}, Requests: map[string]int64{}, Faults: map[string]int64{}}
+	for _, s := range hosts {
+		t.ShellsOpened += s.ShellsOpened
+		t.OpenShells += s.OpenShells
+		t.PeakShells = max(t.PeakShells, s.PeakShells)
+		t.Commands += s.Commands
+		t.Signals += s.Signals
+		t.Deletes += s.Deletes
+		t.Reboots += s.Reboots
+		t.AuthFailures += s.AuthFailures
+		t.ReceiveTimeouts += s.ReceiveTimeouts
+		t.Connections += s.Connections
+		for k, v := range s.Programs {
+			t.Programs[k] += v
+		}
+		for k, v := range s.Requests {
+			t.Requests[k] += v
+		}
+		for k, v := range s.Faults {
+			t.Faults[k] += v
+		}
+	}
+	return t
+}
