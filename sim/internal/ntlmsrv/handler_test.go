@@ -752,3 +752,29 @@ func TestLargeBodyDuringHandshakeKeepsTheConnection(t *testing.T) {
 		t.Errorf("server saw %d connections, want 1", n)
 	}
 }
+
+// TestConcurrentConnectionsKeepTheirOwnContexts runs several clients at
+// once against one host, each authenticating its own connection and
+// sending sealed messages on it.
+func TestConcurrentConnectionsKeepTheirOwnContexts(t *testing.T) {
+	t.Parallel()
+	h := startHost(t, newPolicy(), false)
+	for i := range 8 {
+		t.Run(fmt.Sprintf("client %d", i), func(t *testing.T) {
+			t.Parallel()
+			c := h.client(t)
+			nc := ntlmClient(t, c, h.wsmanURL(), testUser, testPassword)
+			for j := range 5 {
+				msg := fmt.Sprintf("<s:Envelope>client %d message %d</s:Envelope>", i, j)
+				body, ct := seal(t, nc, msg)
+				resp := post(t, c, h.wsmanURL(), "", ct, body)
+				if resp.StatusCode != http.StatusOK {
+					t.Fatalf("message %d: status %d", j, resp.StatusCode)
+				}
+				if got := unseal(t, nc, resp); got != echoed(testUser, msg) {
+					t.Errorf("message %d: got %q", j, got)
+				}
+			}
+		})
+	}
+}
