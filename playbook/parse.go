@@ -28,6 +28,9 @@ type fileSpec struct {
 	Vars     map[string]any `yaml:"vars"`
 	Defaults stepSettings   `yaml:"defaults"`
 	Steps    []stepSpec     `yaml:"steps"`
+	// Preflight runs the fleet checks first and leaves out failing hosts.
+	Preflight *bool     `yaml:"preflight"`
+	Requires  *Requires `yaml:"requires"`
 }
 
 // stepSettings are the keys a step shares with the playbook's `defaults`.
@@ -82,6 +85,13 @@ func Parse(file string, data []byte) (*Playbook, error) {
 		}
 	}
 	pb.Serial = spec.Serial.sizes
+	if spec.Preflight != nil {
+		pb.Preflight = *spec.Preflight
+	}
+	if spec.Requires != nil {
+		pb.Requires = *spec.Requires
+		checkRequires(d, &pb.Requires)
+	}
 	if spec.MaxFail != nil {
 		s := spec.MaxFail.size
 		pb.MaxFail = &s
@@ -565,4 +575,68 @@ func (r *rebootSpec) applyTo(rb *Reboot) {
 	if p := r.settings.PreRebootDelay; p != nil {
 		rb.PreRebootDelay = *p
 	}
+}
+
+// Requires are what hosts must offer for the playbook to run, checked by the
+// pre-flight checks.
+type Requires struct {
+	Pos strictyaml.Pos
+	// MemoryPerShellMB is the least MaxMemoryPerShellMB a host may have
+	// (0 on the host means unlimited).
+	MemoryPerShellMB int `yaml:"memory_per_shell_mb"`
+	// ShellsPerUser is the least MaxShellsPerUser.
+	ShellsPerUser int `yaml:"shells_per_user"`
+	// DiskFreeGB is the least free space on the system drive, in GB.
+	DiskFreeGB float64 `yaml:"disk_free_gb"`
+	// PowerShell is the least PowerShell version, e.g. "5.1".
+	PowerShell string `yaml:"powershell"`
+}
+
+func checkRequires(d *strictyaml.Decoder, r *Requires) {
+	if r.MemoryPerShellMB < 0 {
+		d.Errorf(r.Pos.Value("memory_per_shell_mb"), "requires.memory_per_shell_mb", "must not be negative")
+	}
+	if r.ShellsPerUser < 0 {
+		d.Errorf(r.Pos.Value("shells_per_user"), "requires.shells_per_user", "must not be negative")
+	}
+	if r.DiskFreeGB < 0 {
+		d.Errorf(r.Pos.Value("disk_free_gb"), "requires.disk_free_gb", "must not be negative")
+	}
+	if r.PowerShell != "" {
+		if _, err := ParseVersion(r.PowerShell); err != nil {
+			d.Errorf(r.Pos.Value("powershell"), "requires.powershell", "%v", err)
+		}
+	}
+}
+
+// ParseVersion reads a dotted version such as "5.1" or "5.1.17763.1".
+func ParseVersion(s string) ([]int, error) {
+	parts := strings.Split(strings.TrimSpace(s), ".")
+	out := make([]int, 0, len(parts))
+	for _, p := range parts {
+		n, err := strconv.Atoi(p)
+		if err != nil || n < 0 {
+			return nil, fmt.Errorf("version %q: expected numbers separated by dots, like 5.1", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// VersionAtLeast reports whether have ≥ want, comparing dotted versions
+// numerically (missing parts count as 0).
+func VersionAtLeast(have, want []int) bool {
+	for i := 0; i < max(len(have), len(want)); i++ {
+		h, w := 0, 0
+		if i < len(have) {
+			h = have[i]
+		}
+		if i < len(want) {
+			w = want[i]
+		}
+		if h != w {
+			return h > w
+		}
+	}
+	return true
 }

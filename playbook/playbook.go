@@ -73,6 +73,10 @@ type Playbook struct {
 	MaxFail *Size
 	Vars    map[string]any
 	Steps   []*Step
+	// Preflight runs the fleet checks before the rollout and leaves failing
+	// hosts out; Requires are the thresholds those checks apply.
+	Preflight bool
+	Requires  Requires
 	// Source is the playbook's bytes, for hashing (journals).
 	Source []byte
 }
