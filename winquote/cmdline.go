@@ -34,16 +34,27 @@ var ErrBatchFile = errors.New("batch files (.bat, .cmd) cannot take exact argume
 // QuoteArg cannot help with NUL or invalid UTF-8, which no Windows command
 // line can carry; [CommandLine] reports those as errors.
 func QuoteArg(s string) string {
-	if s == "" {
-		return `""`
-	}
-	wrap := strings.ContainsAny(s, " \t\n\v")
-	quotes := strings.Count(s, `"`)
-	if !wrap && quotes == 0 {
+	if !needsQuoting(s) {
 		return s
 	}
 	var b strings.Builder
-	b.Grow(len(s) + 2 + 2*quotes)
+	writeQuoted(&b, s)
+	return b.String()
+}
+
+// needsQuoting reports whether QuoteArg changes s.
+func needsQuoting(s string) bool {
+	return s == "" || strings.ContainsAny(s, " \t\n\v\"")
+}
+
+// writeQuoted writes QuoteArg(s) to b.
+func writeQuoted(b *strings.Builder, s string) {
+	if !needsQuoting(s) {
+		b.WriteString(s)
+		return
+	}
+	wrap := s == "" || strings.ContainsAny(s, " \t\n\v")
+	b.Grow(len(s) + 2 + 2*strings.Count(s, `"`))
 	if wrap {
 		b.WriteByte('"')
 	}
@@ -56,7 +67,7 @@ func QuoteArg(s string) string {
 		case '"':
 			// n backslashes then " must become 2n+1 backslashes then ",
 			// which the parser reads as n backslashes and a literal ".
-			writeBackslashes(&b, backslashes+1)
+			writeBackslashes(b, backslashes+1)
 			backslashes = 0
 		default:
 			backslashes = 0
@@ -66,10 +77,9 @@ func QuoteArg(s string) string {
 	if wrap {
 		// Trailing backslashes precede the closing quote: double them so
 		// that the quote still closes.
-		writeBackslashes(&b, backslashes)
+		writeBackslashes(b, backslashes)
 		b.WriteByte('"')
 	}
-	return b.String()
 }
 
 func writeBackslashes(b *strings.Builder, n int) {
@@ -112,7 +122,7 @@ func CommandLine(file string, args []string) (string, error) {
 	b.WriteByte('"')
 	for _, a := range args {
 		b.WriteByte(' ')
-		b.WriteString(QuoteArg(a))
+		writeQuoted(&b, a)
 	}
 	line := b.String()
 	if units := utf16Len(line); units > MaxCommandLine {

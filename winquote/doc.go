@@ -24,7 +24,11 @@
 //   - Program name (first token): characters up to the first space or tab
 //     outside double quotes; every " toggles quoting and is dropped; a
 //     backslash is always literal. Nothing can escape a " here, so a program
-//     name containing " cannot be expressed.
+//     name containing " cannot be expressed. (The pre-2008 msvcrt.dll ends
+//     a quoted program name at its closing quote and an unquoted one at any
+//     control character; a quoted name that contains no " and is followed
+//     by a space or the end of the line, the only form [CommandLine]
+//     writes, reads the same under both.)
 //   - Arguments: separated by runs of spaces and tabs outside quotes. Other
 //     characters, including newline and vertical tab, do not separate.
 //   - A backslash is literal unless a run of backslashes ends at a ".
@@ -32,8 +36,10 @@
 //     quoting; 2n+1 backslashes and a " give n backslashes and a literal ".
 //   - Inside quotes, "" gives one literal " and quoting continues. This is
 //     the behaviour of the C runtime since Visual C++ 2008 (msvcr90 and
-//     later, and the Universal C Runtime). Older runtimes and
-//     CommandLineToArgvW end the quoted span after such a pair instead.
+//     later, and the Universal C Runtime; David Deley, "How Command Line
+//     Parameters Are Parsed", records the change). Older runtimes end the
+//     quoted span after such a pair instead, and CommandLineToArgvW has
+//     rules of its own for runs of quotes.
 //     [QuoteArg] never produces "" inside quotes, so its output parses the
 //     same under every variant; [SplitCommandLine] follows the modern rule.
 //   - A command line that ends inside quotes ends the last argument there.
