@@ -103,7 +103,9 @@ func createResponse(relatesTo, messageID, address string, s *shellInfo) []byte {
 		w.raw(`<rsp:Environment>`)
 		for _, v := range s.Environment {
 			w.raw(`<rsp:Variable`)
-			w.attr("Name", v.Name)
+			// Windows echoes variable names without their backslashes
+			// (test_winrs_environment.yml); the process still gets them.
+			w.attr("Name", strings.ReplaceAll(v.Name, `\`, ""))
 			w.raw(`>`)
 			w.text(v.Value)
 			w.raw(`</rsp:Variable>`)
