@@ -110,6 +110,9 @@ func newFleet(files map[string]string) *fleet {
 		},
 		// exitcode.exe N exits with N (parsed as a uint32).
 		`c:\tools\exitcode.exe`: func(_ context.Context, p *Proc) uint32 {
+			if len(p.Args) < 2 {
+				return 0
+			}
 			n, _ := strconv.ParseUint(p.Args[1], 10, 32)
 			return uint32(n)
 		},
