@@ -28,23 +28,21 @@ func splitLines(data string) []string {
 	return lines
 }
 
-// runBatch runs a batch file: tok is its name as written (%0), argText the
-// rest of the command, split into %1... by cmd.exe's own rules.
-func (sh *shell) runBatch(ctx context.Context, path, tok, argText string, std stdio) (int32, control) {
+// newBatchFrame reads a batch file for running: tok is its name as
+// written (%0), argText the rest of the command, split into %1... by
+// cmd.exe's own rules.
+func (sh *shell) newBatchFrame(path, tok, argText string) (*batchFrame, error) {
 	data, err := sh.fs.ReadFile(path)
 	if err != nil {
-		fmt.Fprint(std.err, "The system cannot find the file specified.\r\n")
-		sh.env.errorLevel = 1
-		return 1, control{}
+		return nil, fmt.Errorf("read batch file %s: %w", path, err)
 	}
 	args, rest := splitBatchArgs(argText)
-	frame := &batchFrame{
+	return &batchFrame{
 		path:  path,
 		args:  append([]string{tok}, args...),
 		rest:  rest,
 		lines: splitLines(string(data)),
-	}
-	return sh.runFrame(ctx, frame, std)
+	}, nil
 }
 
 // callLabel runs CALL :label args as a subroutine of the current batch
@@ -56,6 +54,10 @@ func (sh *shell) callLabel(ctx context.Context, text string, std stdio) (int32, 
 		return 1, control{}
 	}
 	text = sh.expandPercent(text, sh.batch)
+	if tooLong(text) {
+		fmt.Fprint(std.err, "The command line is too long.\r\n")
+		return 1, control{}
+	}
 	tok, rest := commandToken(text)
 	label := strings.TrimPrefix(tok, ":")
 	idx := sh.batch.findLabel(label)
@@ -165,6 +167,10 @@ func (sh *shell) runFrame(ctx context.Context, frame *batchFrame, std stdio) (in
 		if errors.Is(err, errIncomplete) {
 			n, err = parseLine(text, true)
 		}
+		if tooLong(text) {
+			fmt.Fprint(std.err, "The command line is too long.\r\n")
+			continue
+		}
 		if err != nil {
 			// A line that does not parse ends the batch file.
 			var se *syntaxError
@@ -197,6 +203,11 @@ func (sh *shell) runFrame(ctx context.Context, frame *batchFrame, std stdio) (in
 			frame.pc = idx + 1
 		case ctlEndBatch:
 			return rc, control{}
+		case ctlChain:
+			for sh.popLocal(frame) {
+			}
+			frame = ctl.frame
+			sh.batch = frame
 		case ctlExit, ctlAbort:
 			return rc, ctl
 		}

@@ -350,6 +350,10 @@ func (sh *shell) biCall(ctx context.Context, args string, std stdio) (int32, con
 		return sh.callLabel(ctx, a, std)
 	}
 	a = sh.expandPercent(a, sh.batch)
+	if tooLong(a) {
+		fmt.Fprint(std.err, "The command line is too long.\r\n")
+		return 1, control{}
+	}
 	return sh.dispatch(ctx, a, std, true)
 }
 

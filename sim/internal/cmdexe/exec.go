@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"sync/atomic"
+	"unicode/utf8"
 )
 
 // FS is the small virtual file system cmd.exe sees. Paths are absolute,
@@ -123,12 +124,22 @@ const (
 	ctlEndBatch         // leave the current batch file (exit /b, goto :eof)
 	ctlExit             // leave cmd.exe with code
 	ctlAbort            // a simulation guard tripped or ctx ended
+	ctlChain            // replace the current batch file by frame
 )
 
 type control struct {
 	kind  ctlKind
 	label string
 	code  int32
+	frame *batchFrame
+}
+
+// withStepBudget returns a context whose shells share a budget of n steps
+// instead of maxSteps (for tests and fuzzing).
+func withStepBudget(ctx context.Context, n int64) context.Context {
+	lim := &limits{steps: new(atomic.Int64)}
+	lim.steps.Store(n)
+	return context.WithValue(ctx, limitsKey{}, lim)
 }
 
 // newShell returns a shell over env (created empty if nil) in a context
@@ -223,13 +234,13 @@ func (sh *shell) finish(ctl control) uint32 {
 
 // runLine runs one command-line-context line (no batch frame).
 func (sh *shell) runLine(ctx context.Context, line string, std stdio) control {
-	if len([]rune(line)) > maxLine {
+	line = strings.TrimRight(line, "\r\n")
+	expanded := sh.expandPercent(line, nil)
+	if tooLong(line) || tooLong(expanded) {
 		fmt.Fprint(std.err, "The command line is too long.\r\n")
 		sh.env.errorLevel = 1
 		return control{}
 	}
-	line = strings.TrimRight(line, "\r\n")
-	expanded := sh.expandPercent(line, nil)
 	n, err := parseLine(expanded, true)
 	if err != nil {
 		var se *syntaxError
@@ -240,11 +251,18 @@ func (sh *shell) runLine(ctx context.Context, line string, std stdio) control {
 		return control{}
 	}
 	_, ctl := sh.exec(ctx, n, std)
-	if ctl.kind == ctlEndBatch || ctl.kind == ctlGoto {
+	if ctl.kind == ctlEndBatch || ctl.kind == ctlGoto || ctl.kind == ctlChain {
 		// Outside a batch file these only stop the line.
 		return control{}
 	}
 	return ctl
+}
+
+// tooLong reports whether a line exceeds cmd.exe's limit (counted in
+// characters; cmd.exe counts UTF-16 units, which differs only outside the
+// Basic Multilingual Plane).
+func tooLong(s string) bool {
+	return len(s) > maxLine && utf8.RuneCountInString(s) > maxLine
 }
 
 // step charges one unit of the simulation budget and checks ctx.
@@ -472,13 +490,20 @@ func (sh *shell) runExternal(ctx context.Context, text string, std stdio, isCall
 		return ExitNotRecognized, control{}
 	}
 	if target.batch {
-		rc, ctl := sh.runBatch(ctx, target.path, tok, rest, std)
-		if ctl.kind == ctlNone && sh.batch != nil && !isCall {
-			// Starting a batch file from a batch file without CALL
-			// transfers control: the caller does not resume.
-			return rc, control{kind: ctlEndBatch}
+		frame, err := sh.newBatchFrame(target.path, tok, rest)
+		if err != nil {
+			fmt.Fprint(std.err, "The system cannot find the file specified.\r\n")
+			sh.env.errorLevel = 1
+			return 1, control{}
 		}
-		return rc, ctl
+		if sh.batch != nil && !isCall {
+			// Starting a batch file from a batch file without CALL
+			// transfers control: the caller does not resume, and a batch
+			// file that restarts itself this way loops rather than
+			// recursing.
+			return 0, control{kind: ctlChain, frame: frame}
+		}
+		return sh.runFrame(ctx, frame, std)
 	}
 	p := &Proc{
 		Name:        target.path,
