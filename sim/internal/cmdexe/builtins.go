@@ -33,7 +33,6 @@ func init() {
 		"path":     (*shell).biPath,
 		"prompt":   (*shell).biPrompt,
 		"pause":    (*shell).biPause,
-		"for":      (*shell).biFor,
 		"title":    noop,
 		"cls":      noop,
 		"color":    noop,
@@ -474,13 +473,6 @@ func (sh *shell) biPause(_ context.Context, _ string, std stdio) (int32, control
 	_, _ = std.in.Read(b[:]) // any outcome, EOF included, ends the wait
 	io.WriteString(std.out, "\r\n")
 	return 0, control{}
-}
-
-// biFor reports that FOR is outside this model instead of pretending.
-func (sh *shell) biFor(_ context.Context, _ string, std stdio) (int32, control) {
-	fmt.Fprint(std.err, "simulated cmd.exe: FOR is not modelled\r\n")
-	sh.env.errorLevel = 1
-	return 1, control{}
 }
 
 // prompt renders PROMPT ($P path, $G >, $L <, $B |, $Q =, $S space,

@@ -12,7 +12,7 @@ import (
 // when both operands are numbers and as strings otherwise (ordinal
 // comparison here; cmd.exe's string order is locale-aware).
 func (sh *shell) execIf(ctx context.Context, n *ifNode, std stdio) (int32, control) {
-	a, b := sh.expandDelayed(n.a), sh.expandDelayed(n.b)
+	a, b := sh.expandDelayed(sh.expandForVars(n.a)), sh.expandDelayed(sh.expandForVars(n.b))
 	var cond bool
 	switch n.kind {
 	case ifErrorlevel:

@@ -106,6 +106,7 @@ type shell struct {
 	lim     *limits
 
 	batch     *batchFrame
+	forVars   map[byte]string // active FOR variables
 	callDepth int
 	locals    []localFrame
 	dirStack  []string
@@ -297,13 +298,15 @@ func (sh *shell) exec(ctx context.Context, n node, std stdio) (int32, control) {
 		return sh.exec(ctx, n.body, std2)
 	case *ifNode:
 		return sh.execIf(ctx, n, std)
+	case *forNode:
+		return sh.execFor(ctx, n, std)
 	case *cmdNode:
-		text := sh.expandDelayed(n.text)
+		text := sh.expandDelayed(sh.expandForVars(n.text))
 		redirs := n.redirs
-		if sh.delayed {
+		if sh.delayed || len(sh.forVars) > 0 {
 			redirs = make([]redir, len(n.redirs))
 			for i, r := range n.redirs {
-				r.target = sh.expandDelayed(r.target)
+				r.target = sh.expandDelayed(sh.expandForVars(r.target))
 				redirs[i] = r
 			}
 		}
@@ -369,6 +372,12 @@ func (sh *shell) sub() *shell {
 	c := &shell{
 		env: sh.env.Clone(), fs: sh.fs, lookup: sh.lookup, echo: sh.echo,
 		delayed: sh.delayed, cmdline: sh.cmdline, lim: sh.lim,
+	}
+	if len(sh.forVars) > 0 {
+		c.forVars = make(map[byte]string, len(sh.forVars))
+		for k, v := range sh.forVars {
+			c.forVars[k] = v
+		}
 	}
 	return c
 }

@@ -267,6 +267,8 @@ func (p *parser) parseCommand(stopAtNewline bool) (node, error) {
 		return nil, nil
 	case p.keyword("if", ""):
 		return p.parseIf()
+	case p.keyword("for", ""):
+		return p.parseFor()
 	case p.keyword("rem", "/"):
 		// REM ends at the end of the line and hides every operator on it,
 		// including a ")" meant to close a block.
