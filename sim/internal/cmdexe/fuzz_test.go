@@ -21,7 +21,7 @@ func FuzzRun(f *testing.F) {
 		{"set /a (1+2)*3<<2, x=7%%3, y^=~x", ""},
 		{`"C:\Program Files\App\x.exe" "a b" c ^& %%`, ""},
 		{"(((echo a) & (echo b)) > nul", ""},
-		{`for /f "tokens=1,2* delims=-, skip=1 eol=# usebackq" %a in (`+"`hostname`"+`) do @echo %~nxa %b %c`, ""},
+		{`for /f "tokens=1,2* delims=-, skip=1 eol=# usebackq" %a in (` + "`hostname`" + `) do @echo %~nxa %b %c`, ""},
 		{`C:\temp\f.bat`, "for /l %%i in (1,0,2) do (for %%j in (a b) do echo %%i%%~fj)\r\n"},
 		{`call :x & goto :eof & exit /b -1 & shift /3 & pushd C:\temp & popd & cd.. & ver & type nul`, ""},
 	}
