@@ -136,7 +136,9 @@ func StartFleet(ctx context.Context, opts FleetOptions) (*Fleet, error) {
 		anyTLS = anyTLS || c.HTTPS
 	}
 	if anyTLS {
-		if err := f.setupTLS(opts.Dir, clock.Now(), cfgs); err != nil {
+		// Clients check the certificate against their own wall clock, not
+		// the fleet's (possibly simulated) one.
+		if err := f.setupTLS(opts.Dir, time.Now(), cfgs); err != nil {
 			return nil, err
 		}
 		deps.caFile = f.caFile
