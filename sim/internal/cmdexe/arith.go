@@ -1,6 +1,7 @@
 package cmdexe
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -60,7 +61,10 @@ func (sh *shell) setArith(args string, std stdio) (int32, control) {
 		}
 	}
 	if err != nil {
-		ae, _ := err.(*arithError)
+		var ae *arithError
+		if !errors.As(err, &ae) {
+			ae = errMissingOperand
+		}
 		fmt.Fprintf(std.err, "%s\r\n", ae.msg)
 		sh.env.errorLevel = ae.level
 		return 1, control{}
@@ -104,7 +108,7 @@ func (a *arith) assign() (int32, error) {
 	if name := a.name(); name != "" {
 		a.space()
 		for _, op := range assignOps {
-			if strings.HasPrefix(a.s[a.i:], op) && !(op == "=" && strings.HasPrefix(a.s[a.i:], "==")) {
+			if strings.HasPrefix(a.s[a.i:], op) && (op != "=" || !strings.HasPrefix(a.s[a.i:], "==")) {
 				a.i += len(op)
 				rhs, err := a.assign()
 				if err != nil {

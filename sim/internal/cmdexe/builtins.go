@@ -107,7 +107,8 @@ func (sh *shell) biEcho(_ context.Context, args string, std stdio) (int32, contr
 			return 0, control{}
 		}
 	}
-	io.WriteString(std.out, body+"\r\n")
+	// Like cmd.exe, built-ins ignore write errors (a closed pipe).
+	fmt.Fprint(std.out, body, "\r\n")
 	return 0, control{}
 }
 
@@ -187,7 +188,7 @@ func (sh *shell) setPrompt(args string, std stdio) (int32, control) {
 	if !hasEq || name == "" {
 		return syntaxIncorrect(sh, std)
 	}
-	io.WriteString(std.out, prompt)
+	fmt.Fprint(std.out, prompt)
 	line := readLine(std.in)
 	if line == "" {
 		sh.env.errorLevel = 1
@@ -306,7 +307,7 @@ func (sh *shell) biType(_ context.Context, args string, std stdio) (int32, contr
 		sh.env.errorLevel = 1
 		return 1, control{}
 	}
-	std.out.Write(data)
+	_, _ = std.out.Write(data) // ignored, as cmd.exe ignores a closed pipe
 	return 0, control{}
 }
 
@@ -468,10 +469,10 @@ func (sh *shell) biPrompt(_ context.Context, args string, _ stdio) (int32, contr
 
 // biPause prints its message and waits for one byte of input.
 func (sh *shell) biPause(_ context.Context, _ string, std stdio) (int32, control) {
-	io.WriteString(std.out, "Press any key to continue . . . ")
+	fmt.Fprint(std.out, "Press any key to continue . . . ")
 	var b [1]byte
 	_, _ = std.in.Read(b[:]) // any outcome, EOF included, ends the wait
-	io.WriteString(std.out, "\r\n")
+	fmt.Fprint(std.out, "\r\n")
 	return 0, control{}
 }
 

@@ -150,10 +150,7 @@ func (sh *shell) expandTilde(s string, i int, b *batchFrame) (v string, next int
 // trimQuotes removes one pair of surrounding quotes, as %~1 does.
 func trimQuotes(s string) string {
 	if strings.HasPrefix(s, `"`) {
-		s = s[1:]
-		if strings.HasSuffix(s, `"`) {
-			s = s[:len(s)-1]
-		}
+		s = strings.TrimSuffix(s[1:], `"`)
 	}
 	return s
 }

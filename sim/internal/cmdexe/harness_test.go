@@ -2,11 +2,9 @@ package cmdexe
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -100,7 +98,7 @@ func newFleet(files map[string]string) *fleet {
 	f.progs = map[string]Program{
 		`c:\windows\system32\cmd.exe`: Cmd(f.fs, f.lookup),
 		`c:\windows\system32\hostname.exe`: func(_ context.Context, p *Proc) uint32 {
-			io.WriteString(p.Stdout, "WEB-01\r\n")
+			fmt.Fprint(p.Stdout, "WEB-01\r\n")
 			return 0
 		},
 		`c:\tools\args.exe`:          record,
@@ -119,7 +117,7 @@ func newFleet(files map[string]string) *fleet {
 		// upper.exe copies stdin to stdout in upper case.
 		`c:\tools\upper.exe`: func(_ context.Context, p *Proc) uint32 {
 			data, _ := io.ReadAll(p.Stdin)
-			io.WriteString(p.Stdout, strings.ToUpper(string(data)))
+			fmt.Fprint(p.Stdout, strings.ToUpper(string(data)))
 			return 0
 		},
 		// env.exe prints the variables it was given and its directory.
@@ -205,6 +203,3 @@ func runCmd(t *testing.T, f *fleet, commandLine string, stdin string) result {
 	code := prog(context.Background(), p)
 	return result{Stdout: out.String(), Stderr: errb.String(), Code: code}
 }
-
-var _ = errors.New
-var _ = sort.Strings
