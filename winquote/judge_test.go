@@ -171,7 +171,10 @@ func TestCRuntimeJudge(t *testing.T) {
 		t.Fatal(err)
 	}
 	if i != len(cases) {
-		t.Fatalf("echoargs printed %d results, want %d; stderr:\n%s", i, len(cases), stderr.Bytes())
+		t.Errorf("echoargs printed %d results, want %d", i, len(cases))
+	}
+	if t.Failed() {
+		t.Fatalf("Wine's standard error:\n%s", stderr.Bytes())
 	}
 	t.Logf("the C runtime under Wine agreed on %d command lines", len(cases))
 }
