@@ -3,8 +3,6 @@ package winquote
 import (
 	"strings"
 	"testing"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 func TestCmdQuote(t *testing.T) {
@@ -85,8 +83,8 @@ func TestCmdQuoteSurvivesCmdAndTheCRuntime(t *testing.T) {
 			continue
 		}
 		got := SplitCommandLine(`"p" ` + received)
-		if diff := cmp.Diff([]string{"p", s}, got); diff != "" {
-			t.Errorf("corpus[%d] %.60q via %.80q (-want +got):\n%s", i, s, token, diff)
+		if diff := argvDiff([]string{"p", s}, got); diff != "" {
+			t.Errorf("corpus[%d] %.60q via %.80q: %s", i, s, token, diff)
 		}
 	}
 }

@@ -3,13 +3,13 @@ package winquote
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 // loadCorpus reads testdata/hostile-args.json, a flat JSON array of
@@ -190,8 +190,8 @@ func TestSplitCommandLine(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			got := SplitCommandLine(tt.line)
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("SplitCommandLine(%q) mismatch (-want +got):\n%s", tt.line, diff)
+			if diff := argvDiff(tt.want, got); diff != "" {
+				t.Errorf("SplitCommandLine(%q) mismatch: %s", tt.line, diff)
 			}
 		})
 	}
@@ -239,8 +239,8 @@ var splitTests = []struct {
 func TestSplitCommandLineStopsAtNUL(t *testing.T) {
 	t.Parallel()
 	got := SplitCommandLine("prog a\x00b c")
-	if diff := cmp.Diff([]string{"prog", "a"}, got); diff != "" {
-		t.Errorf("mismatch (-want +got):\n%s", diff)
+	if diff := argvDiff([]string{"prog", "a"}, got); diff != "" {
+		t.Errorf("SplitCommandLine with a NUL: %s", diff)
 	}
 }
 
@@ -267,8 +267,8 @@ func TestRoundTripEveryCorpusArgument(t *testing.T) {
 			t.Errorf("corpus[%d] %.60q: %v", i, arg, err)
 			continue
 		}
-		if diff := cmp.Diff(append([]string{file}, argv...), SplitCommandLine(line)); diff != "" {
-			t.Errorf("corpus[%d] %.60q via %.80q (-want +got):\n%s", i, arg, line, diff)
+		if diff := argvDiff(append([]string{file}, argv...), SplitCommandLine(line)); diff != "" {
+			t.Errorf("corpus[%d] %.60q via %.80q: %s", i, arg, line, diff)
 		}
 	}
 }
@@ -292,8 +292,8 @@ func TestRoundTripRandomGroupsOfCorpusArguments(t *testing.T) {
 			tooLong++
 			continue
 		}
-		if diff := cmp.Diff(append([]string{file}, argv...), SplitCommandLine(line)); diff != "" {
-			t.Fatalf("group %d via %.200q (-want +got):\n%s", iter, line, diff)
+		if diff := argvDiff(append([]string{file}, argv...), SplitCommandLine(line)); diff != "" {
+			t.Fatalf("group %d via %.200q: %s", iter, line, diff)
 		}
 	}
 	if tooLong > 200 {
@@ -389,7 +389,7 @@ func FuzzQuoteRoundTrip(f *testing.F) {
 		if err != nil {
 			return // not representable; TestCommandLineRejects... covers why
 		}
-		if got := SplitCommandLine(line); !cmp.Equal(append([]string{file}, argv...), got) {
+		if got := SplitCommandLine(line); !slices.Equal(append([]string{file}, argv...), got) {
 			t.Fatalf("CommandLine(%q, %q) = %q splits into %q", file, argv, line, got)
 		}
 		for _, a := range argv {
@@ -422,7 +422,7 @@ func FuzzSplitCommandLine(f *testing.F) {
 		for _, a := range argv[1:] {
 			again += " " + QuoteArg(a)
 		}
-		if got := SplitCommandLine(again); !cmp.Equal(argv, got) {
+		if got := SplitCommandLine(again); !slices.Equal(argv, got) {
 			t.Fatalf("SplitCommandLine(%q) = %q; re-quoted as %q it splits into %q", line, argv, again, got)
 		}
 	})
@@ -447,4 +447,18 @@ func BenchmarkSplitCommandLine(b *testing.B) {
 	for b.Loop() {
 		SplitCommandLine(line)
 	}
+}
+
+// argvDiff describes how got differs from want, or returns "" if they are
+// equal: the lengths, and the first element that differs.
+func argvDiff(want, got []string) string {
+	if slices.Equal(want, got) {
+		return ""
+	}
+	for i := range min(len(want), len(got)) {
+		if want[i] != got[i] {
+			return fmt.Sprintf("argv[%d] = %.200q, want %.200q (len %d, want %d)", i, got[i], want[i], len(got), len(want))
+		}
+	}
+	return fmt.Sprintf("got %d elements, want %d; got %.300q, want %.300q", len(got), len(want), got, want)
 }

@@ -1,14 +1,12 @@
-package winquote_test
+package winquote
 
 import (
 	"errors"
 	"fmt"
-
-	"github.com/fleetrun/fleetrun/winquote"
 )
 
 func ExampleCommandLine() {
-	line, err := winquote.CommandLine(`C:\Program Files\App\app.exe`,
+	line, err := CommandLine(`C:\Program Files\App\app.exe`,
 		[]string{"two words", `C:\Temp\`, "", `say "hi"`, "lib\\a.jar;lib\\b.jar"})
 	if err != nil {
 		fmt.Println(err)
@@ -20,7 +18,7 @@ func ExampleCommandLine() {
 }
 
 func ExampleSplitCommandLine() {
-	for _, arg := range winquote.SplitCommandLine(`"C:\Program Files\App\app.exe" "two words" a\\\"b "C:\Temp\\" ""`) {
+	for _, arg := range SplitCommandLine(`"C:\Program Files\App\app.exe" "two words" a\\\"b "C:\Temp\\" ""`) {
 		fmt.Printf("[%s]\n", arg)
 	}
 	// Output:
@@ -32,26 +30,26 @@ func ExampleSplitCommandLine() {
 }
 
 func ExampleCheckArgvProgram() {
-	err := winquote.CheckArgvProgram(`C:\scripts\deploy.cmd`)
-	fmt.Println(errors.Is(err, winquote.ErrBatchFile))
+	err := CheckArgvProgram(`C:\scripts\deploy.cmd`)
+	fmt.Println(errors.Is(err, ErrBatchFile))
 	// Output:
 	// true
 }
 
 func ExamplePSSingleQuote() {
-	fmt.Println(winquote.PSSingleQuote("it's $HOME"))
+	fmt.Println(PSSingleQuote("it's $HOME"))
 	// Output:
 	// 'it''s $HOME'
 }
 
 func ExampleEncodeCommand() {
-	fmt.Println(winquote.EncodeCommand("exit 3"))
+	fmt.Println(EncodeCommand("exit 3"))
 	// Output:
 	// ZQB4AGkAdAAgADMA
 }
 
 func ExampleWinrmSetMemoryCapCommands() {
-	cmdLine, psLine := winquote.WinrmSetMemoryCapCommands(1024)
+	cmdLine, psLine := WinrmSetMemoryCapCommands(1024)
 	fmt.Println(cmdLine)
 	fmt.Println(psLine)
 	// Output:

@@ -8,15 +8,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf16"
-
-	"github.com/google/go-cmp/cmp"
 )
 
 // TestCRuntimeJudge checks the quoting against a real Microsoft C runtime:
@@ -123,7 +120,7 @@ func TestCRuntimeJudge(t *testing.T) {
 	cmd.Dir = dir
 	// A private Wine prefix keeps the test hermetic; creating it takes a
 	// few seconds. Wine's own diagnostics are silenced.
-	cmd.Env = append(os.Environ(), "WINEPREFIX="+filepath.Join(dir, "prefix"), "WINEDEBUG=-all")
+	cmd.Env = append(cmd.Environ(), "WINEPREFIX="+filepath.Join(dir, "prefix"), "WINEDEBUG=-all")
 	t.Cleanup(func() {
 		// wineserver outlives the programs by a few seconds; stop it so
 		// that it no longer writes into the prefix being removed.
@@ -163,8 +160,8 @@ func TestCRuntimeJudge(t *testing.T) {
 		for j, h := range got.Argv {
 			argv[j] = decodeUTF16Hex(t, h)
 		}
-		if diff := cmp.Diff(c.want, argv); diff != "" {
-			t.Errorf("case %d: C runtime split %.200q differently (-want +got):\n%s", i-1, c.line, diff)
+		if diff := argvDiff(c.want, argv); diff != "" {
+			t.Errorf("case %d: C runtime split %.200q differently: %s", i-1, c.line, diff)
 		}
 	}
 	if err := sc.Err(); err != nil {
