@@ -1,0 +1,246 @@
+package report
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fleetrun/fleetrun/runner"
+	"github.com/fleetrun/fleetrun/transport"
+)
+
+// SimulatedPrefix starts every line the console and the summary write when
+// the fleet is simulated, so nobody mistakes a demo for a real rollout.
+const SimulatedPrefix = "[simulated] "
+
+// SimulatedBanner is the first line written for a simulated fleet.
+const SimulatedBanner = "SIMULATED FLEET — no real hosts contacted"
+
+// formatDuration renders d for people: "812ms", "4.2s", "1m3s", "2h5m".
+func formatDuration(d time.Duration) string {
+	switch {
+	case d < 0:
+		return "0s"
+	case d < time.Second:
+		return strconv.FormatInt(d.Milliseconds(), 10) + "ms"
+	case d < time.Minute:
+		return strconv.FormatFloat(d.Truncate(100*time.Millisecond).Seconds(), 'f', -1, 64) + "s"
+	case d < time.Hour:
+		return d.Truncate(time.Second).String()
+	}
+	s := d.Truncate(time.Minute).String()
+	return strings.TrimSuffix(s, "0s")
+}
+
+// formatExit renders an exit code; NTSTATUS-style codes (high bit set) also
+// appear in hex, as Windows documents them: "3221225477 (0xC0000005)".
+func formatExit(code uint32) string {
+	if code >= 0x80000000 {
+		return fmt.Sprintf("%d (0x%08X)", code, code)
+	}
+	return strconv.FormatUint(uint64(code), 10)
+}
+
+// formatCodes renders expected exit codes as "[0, 3010]".
+func formatCodes(codes []uint32) string {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, c := range codes {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString(strconv.FormatUint(uint64(c), 10))
+	}
+	b.WriteByte(']')
+	return b.String()
+}
+
+// errorText is "class: message" (with the fault code when there is one),
+// the way transport.Error prints, made safe for one line.
+func errorText(te *transport.Error) string {
+	if te == nil {
+		return ""
+	}
+	return oneLine(te.Error())
+}
+
+// oneLine makes text from hosts safe to print on one line of a terminal or
+// log header: line breaks become " | ", tabs become spaces, and other
+// control characters (including the escape sequences that would let a host
+// recolour or rewrite the operator's terminal) are dropped. Invalid UTF-8
+// becomes U+FFFD.
+func oneLine(s string) string {
+	if isPlain(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	s = strings.TrimRight(s, "\r\n")
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteRune(utf8.RuneError)
+		case r == '\r' && i+1 < len(s) && s[i+1] == '\n':
+			// the \n that follows writes the separator
+		case r == '\n' || r == '\r':
+			b.WriteString(" | ")
+		case r == '\t':
+			b.WriteByte(' ')
+		case r == 0x1b:
+			i += escapeLen(s[i:])
+			continue
+		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
+			// other C0 and C1 controls carry nothing readable
+		default:
+			b.WriteString(s[i : i+size])
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// isPlain reports whether s is valid UTF-8 without control characters.
+func isPlain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x20 || c == 0x7f || c >= 0x80 {
+			if c < 0x80 {
+				return false
+			}
+			r, size := utf8.DecodeRuneInString(s[i:])
+			if (r == utf8.RuneError && size == 1) || (r >= 0x80 && r < 0xa0) {
+				return false
+			}
+			i += size - 1
+		}
+	}
+	return true
+}
+
+// escapeLen is the length of the ANSI escape sequence at the start of s
+// (which starts with ESC): a CSI sequence "ESC [ params final", an OSC
+// sequence ending in BEL or ESC \, or ESC and one more character.
+func escapeLen(s string) int {
+	if len(s) < 2 {
+		return len(s)
+	}
+	switch s[1] {
+	case '[':
+		for i := 2; i < len(s); i++ {
+			if s[i] >= 0x40 && s[i] <= 0x7e {
+				return i + 1
+			}
+			if s[i] < 0x20 || s[i] > 0x7e {
+				return i // not a well-formed sequence: drop only what we read
+			}
+		}
+		return len(s)
+	case ']':
+		for i := 2; i < len(s); i++ {
+			if s[i] == 0x07 {
+				return i + 1
+			}
+			if s[i] == 0x1b && i+1 < len(s) && s[i+1] == '\\' {
+				return i + 2
+			}
+		}
+		return len(s)
+	}
+	return 2
+}
+
+// tail returns the end of s: at most maxLines lines and maxBytes bytes,
+// cut at a line start when possible and always at a UTF-8 boundary, and
+// how many bytes were left out.
+func tail(s string, maxLines, maxBytes int) (string, int) {
+	s = strings.TrimRight(s, "\r\n")
+	start := 0
+	if len(s) > maxBytes {
+		start = len(s) - maxBytes
+		// Prefer to start at a line boundary inside the window.
+		if nl := strings.IndexByte(s[start:], '\n'); nl >= 0 && nl < len(s)-start-1 {
+			start += nl + 1
+		}
+		for start < len(s) && !utf8.RuneStart(s[start]) {
+			start++
+		}
+	}
+	lines := 0
+	for i := len(s) - 1; i >= start; i-- {
+		if s[i] == '\n' {
+			lines++
+			if lines == maxLines {
+				start = i + 1
+				break
+			}
+		}
+	}
+	return s[start:], start
+}
+
+// hostCounts is a host's step tally.
+type hostCounts struct{ ok, failed, skipped int }
+
+func countSteps(h *runner.HostResult) hostCounts {
+	var c hostCounts
+	for _, s := range h.Steps {
+		switch s.Status {
+		case runner.StatusOK:
+			c.ok++
+		case runner.StatusFailed:
+			c.failed++
+		case runner.StatusSkipped:
+			c.skipped++
+		}
+	}
+	return c
+}
+
+// hostDuration is how long a host ran, zero when it did not.
+func hostDuration(h *runner.HostResult) time.Duration {
+	if h.Started.IsZero() || h.Finished.IsZero() {
+		return 0
+	}
+	return h.Finished.Sub(h.Started)
+}
+
+// anySimulated reports whether any host of r is simulated.
+func anySimulated(r *runner.Result) bool {
+	for _, h := range r.Hosts {
+		if h.Simulated {
+			return true
+		}
+	}
+	return false
+}
+
+// plural returns "1 host" or "3 hosts" ("1 batch", "3 batches").
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	if strings.HasSuffix(word, "ch") || strings.HasSuffix(word, "s") {
+		return strconv.Itoa(n) + " " + word + "es"
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}
+
+// ANSI colours for terminals; callers decide whether colour is wanted.
+const (
+	ansiReset  = "\x1b[0m"
+	ansiBold   = "\x1b[1m"
+	ansiRed    = "\x1b[31m"
+	ansiGreen  = "\x1b[32m"
+	ansiYellow = "\x1b[33m"
+	ansiDim    = "\x1b[2m"
+)
+
+func paint(on bool, color, s string) string {
+	if !on || s == "" {
+		return s
+	}
+	return color + s + ansiReset
+}
