@@ -1,0 +1,335 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"unicode/utf8"
+
+	"github.com/fleetrun/fleetrun/runner"
+	"github.com/fleetrun/fleetrun/transport"
+)
+
+// SummaryOptions say how the summary looks.
+type SummaryOptions struct {
+	// Width wraps the last column of the tables (HINT, MESSAGE) so lines
+	// fit in this many columns; zero or less never wraps. The last column
+	// keeps at least 30 columns whatever the width.
+	Width int
+	// Color colours the headings (terminals without NO_COLOR only).
+	Color bool
+	// Simulated labels every line as coming from a simulated fleet; a
+	// result with simulated hosts is labelled either way.
+	Simulated bool
+}
+
+// minLastColumn is the narrowest the wrapped last column gets.
+const minLastColumn = 20
+
+// maxSkippedNames is how many host names a group of skipped hosts lists.
+const maxSkippedNames = 5
+
+// WriteSummary writes the end-of-run summary: a counts line ("12 hosts: 9
+// ok, 2 failed, 1 unreachable, 0 skipped"), the run's status with its stop
+// reason and duration, then failures first:
+//
+//   - FAILED: a table of HOST, STEP, EXIT, EXPECTED, CLASS and HINT for
+//     every failed host, at the step that failed ("connect" when the host
+//     failed before a step could). When an error has no hint, HINT shows
+//     its message instead, except for unexpected exit codes, whose message
+//     would only repeat EXIT and EXPECTED.
+//   - UNREACHABLE: HOST, CLASS, MESSAGE and HINT.
+//   - IGNORED FAILURES: steps that failed with continue_on_error on hosts
+//     that went on (same columns as FAILED).
+//   - SKIPPED: hosts that did not run, grouped by reason, largest group
+//     first, with the first few names.
+//
+// Sections with nothing to show are left out. Long hints wrap within their
+// column (see SummaryOptions.Width). Hosts appear in inventory order.
+func WriteSummary(w io.Writer, r *runner.Result, opts SummaryOptions) error {
+	var b bytes.Buffer
+	col := opts.Color
+	s := r.Summarize()
+	counts := fmt.Sprintf("%s: %d ok, %d failed, %d unreachable, %d skipped", plural(s.Hosts, "host"), s.OK, s.Failed, s.Unreachable, s.Skipped)
+	b.WriteString(paint(col, ansiBold, counts) + "\n")
+	b.WriteString(runLine(r) + "\n")
+
+	var failed, ignored [][]string
+	var unreachable [][]string
+	for _, h := range r.Hosts {
+		switch h.Status {
+		case runner.StatusFailed:
+			failed = append(failed, failedRow(h, h.FailedStep()))
+		case runner.StatusUnreachable:
+			unreachable = append(unreachable, unreachableRow(h))
+		case runner.StatusOK:
+			for _, st := range h.Steps {
+				if st.Status == runner.StatusFailed {
+					ignored = append(ignored, failedRow(h, st))
+				}
+			}
+		}
+	}
+	simulated := opts.Simulated || anySimulated(r)
+	width := opts.Width
+	if simulated && width > 0 {
+		width = max(width-len(SimulatedPrefix), 1)
+	}
+	failedHeader := []string{"HOST", "STEP", "EXIT", "EXPECTED", "CLASS", "HINT"}
+	if len(failed) > 0 {
+		section(&b, col, ansiRed, fmt.Sprintf("FAILED (%d)", len(failed)))
+		table(&b, failedHeader, failed, width)
+	}
+	if len(unreachable) > 0 {
+		section(&b, col, ansiYellow, fmt.Sprintf("UNREACHABLE (%d)", len(unreachable)))
+		table(&b, []string{"HOST", "CLASS", "MESSAGE", "HINT"}, unreachable, width)
+	}
+	if len(ignored) > 0 {
+		section(&b, col, ansiYellow, fmt.Sprintf("IGNORED FAILURES (%d, continue_on_error)", len(ignored)))
+		table(&b, failedHeader, ignored, width)
+	}
+	if s.Skipped > 0 {
+		section(&b, col, ansiDim, fmt.Sprintf("SKIPPED (%d)", s.Skipped))
+		skippedGroups(&b, r)
+	}
+
+	out := b.Bytes()
+	if simulated {
+		out = prefixLines(append([]byte(SimulatedBanner+"\n"), out...), SimulatedPrefix)
+	}
+	if _, err := w.Write(out); err != nil {
+		return fmt.Errorf("write summary: %w", err)
+	}
+	return nil
+}
+
+// runLine is "run failed in 4m12s" or "run aborted after 1m3s: REASON".
+func runLine(r *runner.Result) string {
+	status := string(r.Status)
+	if status == "" {
+		status = "unfinished"
+	}
+	line := "run " + status
+	if d := runDuration(r); d > 0 {
+		if r.Status == runner.StatusAborted {
+			line += " after " + formatDuration(d)
+		} else {
+			line += " in " + formatDuration(d)
+		}
+	}
+	if r.StopReason != "" {
+		line += ": " + oneLine(r.StopReason)
+	}
+	return line
+}
+
+func section(b *bytes.Buffer, col bool, color, title string) {
+	b.WriteString("\n" + paint(col, color, title) + "\n")
+}
+
+// failedRow is HOST, STEP, EXIT, EXPECTED, CLASS, HINT for a failed step,
+// or for a host that failed before any step did (s == nil).
+func failedRow(h *runner.HostResult, s *runner.StepResult) []string {
+	if s == nil {
+		class, hint := "-", "-"
+		if h.Err != nil {
+			class, hint = string(h.Err.Class), hintOrMessage(h.Err)
+		} else if h.Reason != "" {
+			hint = oneLine(h.Reason)
+		}
+		return []string{oneLine(h.Name), junitConnectCase, "-", "-", class, hint}
+	}
+	exit := "-"
+	if s.ExitCode != nil {
+		exit = formatExit(*s.ExitCode)
+	}
+	class, hint := "-", "-"
+	if s.Err != nil {
+		class, hint = string(s.Err.Class), hintOrMessage(s.Err)
+	}
+	return []string{oneLine(h.Name), oneLine(s.Name), exit, formatCodes(s.Expected), class, hint}
+}
+
+// hintOrMessage is what the HINT column shows (see WriteSummary).
+func hintOrMessage(te *transport.Error) string {
+	switch {
+	case te.Hint != "":
+		return oneLine(te.Hint)
+	case te.Class == transport.ClassUnexpectedExit || te.Message == "":
+		return "-"
+	}
+	return oneLine(te.Message)
+}
+
+func unreachableRow(h *runner.HostResult) []string {
+	if h.Err == nil {
+		return []string{oneLine(h.Name), "-", oneLine(h.Reason), "-"}
+	}
+	class := string(h.Err.Class)
+	if h.Err.Code != 0 {
+		class += fmt.Sprintf(" (%d)", h.Err.Code)
+	}
+	hint := "-"
+	if h.Err.Hint != "" {
+		hint = oneLine(h.Err.Hint)
+	}
+	msg := oneLine(h.Err.Message)
+	if msg == "" {
+		msg = "-"
+	}
+	return []string{oneLine(h.Name), class, msg, hint}
+}
+
+// table writes header and rows aligned with tabwriter, wrapping the cells
+// of the last column and, when both are long, the one before it.
+func table(b *bytes.Buffer, header []string, rows [][]string, width int) {
+	n := len(header)
+	widths := make([]int, n)
+	for _, row := range append([][]string{header}, rows...) {
+		for i, cell := range row {
+			widths[i] = max(widths[i], utf8.RuneCountInString(cell))
+		}
+	}
+	const pad = 2
+	// Columns that wrap: the last one, and for the unreachable table the
+	// message before it, sharing what the fixed columns leave.
+	wrapCols := 1
+	if header[n-2] == "MESSAGE" {
+		wrapCols = 2
+	}
+	limits := make([]int, n)
+	if width > 0 {
+		fixed := 0
+		for i := range n - wrapCols {
+			fixed += widths[i] + pad
+		}
+		room := width - fixed - pad*(wrapCols-1)
+		each := max(room/wrapCols, minLastColumn)
+		for i := n - wrapCols; i < n; i++ {
+			limits[i] = each
+		}
+	}
+	tw := tabwriter.NewWriter(b, 0, 8, pad, ' ', 0)
+	writeRow := func(cells []string) {
+		wrapped := make([][]string, n)
+		height := 1
+		for i, cell := range cells {
+			if limits[i] > 0 {
+				wrapped[i] = wrap(cell, limits[i])
+			} else {
+				wrapped[i] = []string{cell}
+			}
+			height = max(height, len(wrapped[i]))
+		}
+		for line := range height {
+			parts := make([]string, n)
+			for i := range n {
+				if line < len(wrapped[i]) {
+					parts[i] = wrapped[i][line]
+				}
+			}
+			// Keep every cell, even empty ones: a line with fewer cells
+			// would end tabwriter's column block and misalign the rows.
+			fmt.Fprintln(tw, strings.Join(parts, "\t"))
+		}
+	}
+	writeRow(header)
+	for _, row := range rows {
+		writeRow(row)
+	}
+	_ = tw.Flush() // tw writes to a bytes.Buffer, which does not fail
+	trimTrailingSpaces(b)
+}
+
+// wrap breaks s into lines of at most limit runes, at spaces when it can.
+func wrap(s string, limit int) []string {
+	var lines []string
+	for utf8.RuneCountInString(s) > limit {
+		cut := byteIndexOfRune(s, limit)
+		if sp := strings.LastIndexByte(s[:cut+1], ' '); sp > 0 {
+			lines = append(lines, strings.TrimRight(s[:sp], " "))
+			s = strings.TrimLeft(s[sp+1:], " ")
+			continue
+		}
+		lines = append(lines, s[:cut])
+		s = s[cut:]
+	}
+	return append(lines, s)
+}
+
+// byteIndexOfRune is the byte offset of the n-th rune of s.
+func byteIndexOfRune(s string, n int) int {
+	i := 0
+	for j := range s {
+		if i == n {
+			return j
+		}
+		i++
+	}
+	return len(s)
+}
+
+// trimTrailingSpaces removes the padding tabwriter leaves before line ends
+// (empty trailing cells of wrapped rows).
+func trimTrailingSpaces(b *bytes.Buffer) {
+	lines := bytes.Split(b.Bytes(), []byte("\n"))
+	for i, l := range lines {
+		lines[i] = bytes.TrimRight(l, " ")
+	}
+	joined := bytes.Join(lines, []byte("\n"))
+	b.Reset()
+	b.Write(joined)
+}
+
+// skippedGroups lists skipped hosts by reason, largest group first.
+func skippedGroups(b *bytes.Buffer, r *runner.Result) {
+	type group struct {
+		reason string
+		hosts  []string
+	}
+	var groups []*group
+	byReason := map[string]*group{}
+	for _, h := range r.Hosts {
+		if h.Status != runner.StatusSkipped {
+			continue
+		}
+		reason := oneLine(h.Reason)
+		if reason == "" {
+			reason = "no reason given"
+		}
+		g, ok := byReason[reason]
+		if !ok {
+			g = &group{reason: reason}
+			byReason[reason] = g
+			groups = append(groups, g)
+		}
+		g.hosts = append(g.hosts, oneLine(h.Name))
+	}
+	sort.SliceStable(groups, func(i, j int) bool { return len(groups[i].hosts) > len(groups[j].hosts) })
+	for _, g := range groups {
+		names := g.hosts
+		more := ""
+		if len(names) > maxSkippedNames {
+			more = fmt.Sprintf(" and %d more", len(names)-maxSkippedNames)
+			names = names[:maxSkippedNames]
+		}
+		fmt.Fprintf(b, "  %s: %s\n    %s%s\n", plural(len(g.hosts), "host"), g.reason, strings.Join(names, ", "), more)
+	}
+}
+
+// prefixLines puts prefix before every line of text.
+func prefixLines(text []byte, prefix string) []byte {
+	var out bytes.Buffer
+	for line := range bytes.Lines(text) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			out.WriteString(strings.TrimRight(prefix, " "))
+		} else {
+			out.WriteString(prefix)
+		}
+		out.Write(line)
+	}
+	return out.Bytes()
+}

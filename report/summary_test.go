@@ -1,0 +1,110 @@
+package report
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/fleetrun/fleetrun/runner"
+	"github.com/fleetrun/fleetrun/transport"
+)
+
+func TestWriteSummary(t *testing.T) {
+	t.Parallel()
+	ok := rolloutScenario()
+	okRes := &runner.Result{Playbook: "p", Status: runner.StatusOK, Started: ok.t0, Finished: ok.t0.Add(4*time.Minute + 12*time.Second),
+		Hosts: []*runner.HostResult{{Name: "web-01", Status: runner.StatusOK}, {Name: "web-02", Status: runner.StatusOK}}}
+	tests := []struct {
+		name string
+		res  *runner.Result
+		opts SummaryOptions
+		// wrapped says every table line fits opts.Width.
+		wrapped bool
+	}{
+		{"aborted rollout lists failures first", rolloutScenario().res, SummaryOptions{}, false},
+		{"narrow width wraps hints", rolloutScenario().res, SummaryOptions{Width: 80}, true},
+		{"colour on a terminal", rolloutScenario().res, SummaryOptions{Color: true}, false},
+		{"all hosts ok", okRes, SummaryOptions{}, false},
+		{"simulated fleet labels every line", hostileScenario().res, SummaryOptions{Width: 120}, true},
+		{"many skipped hosts are grouped by reason", manySkipped(), SummaryOptions{}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var buf bytes.Buffer
+			if err := WriteSummary(&buf, tt.res, tt.opts); err != nil {
+				t.Fatal(err)
+			}
+			golden(t, "summary/"+strings.ReplaceAll(tt.name, " ", "-")+".txt", buf.Bytes())
+			if !tt.opts.Color && strings.Contains(buf.String(), "\x1b") {
+				t.Errorf("summary without colour holds an escape sequence:\n%s", buf.String())
+			}
+			if tt.wrapped {
+				// Table rows fit the width; the counts and reason lines
+				// outside the tables are not wrapped.
+				inTable := false
+				for _, l := range strings.Split(buf.String(), "\n") {
+					text := strings.TrimSpace(strings.TrimPrefix(l, strings.TrimSpace(SimulatedPrefix)))
+					switch {
+					case strings.HasPrefix(text, "FAILED") || strings.HasPrefix(text, "UNREACHABLE") || strings.HasPrefix(text, "IGNORED"):
+						inTable = true
+					case text == "":
+						inTable = false
+					case inTable && len([]rune(l)) > tt.opts.Width:
+						t.Errorf("table line of %d columns exceeds width %d: %q", len([]rune(l)), tt.opts.Width, l)
+					}
+				}
+			}
+		})
+	}
+}
+
+func manySkipped() *runner.Result {
+	r := &runner.Result{Playbook: "p", Status: runner.StatusAborted, StopReason: "interrupted"}
+	for i := range 9 {
+		r.Hosts = append(r.Hosts, &runner.HostResult{Name: fmt.Sprintf("app-%02d", i), Status: runner.StatusSkipped, Reason: runner.ReasonInterrupted})
+	}
+	r.Hosts = append(r.Hosts,
+		&runner.HostResult{Name: "old-01", Status: runner.StatusSkipped, Reason: "unusable: no address"},
+		&runner.HostResult{Name: "old-02", Status: runner.StatusFailed, Err: &transport.Error{Class: transport.ClassWSManFault, Code: 2150858770, Message: "The WS-Management service cannot process the request.\r\nThe shell was not found."}},
+	)
+	return r
+}
+
+func TestWrap(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name  string
+		in    string
+		limit int
+		want  []string
+	}{
+		{"short text stays on one line", "add 3010 to expect_exit", 30, []string{"add 3010 to expect_exit"}},
+		{"breaks at the last space that fits", "one two three four", 9, []string{"one two", "three", "four"}},
+		{"splits a word longer than the limit", "abcdefghij", 4, []string{"abcd", "efgh", "ij"}},
+		{"counts runes not bytes", "日本語 日本語", 3, []string{"日本語", "日本語"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if diff := cmp.Diff(tt.want, wrap(tt.in, tt.limit)); diff != "" {
+				t.Errorf("wrap(%q, %d) (-want +got):\n%s", tt.in, tt.limit, diff)
+			}
+		})
+	}
+}
+
+func BenchmarkWriteSummary(b *testing.B) {
+	res := rolloutScenario().res
+	b.ReportAllocs()
+	for b.Loop() {
+		var buf bytes.Buffer
+		if err := WriteSummary(&buf, res, SummaryOptions{Width: 100}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
