@@ -1,0 +1,415 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-runewidth"
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+
+	"github.com/fleetrun/fleetrun/runner"
+	"github.com/fleetrun/fleetrun/transport"
+)
+
+// ConsoleOptions say how the console looks.
+type ConsoleOptions struct {
+	// Terminal selects the live progress display; otherwise (CI, pipes)
+	// the console writes plain lines, one per event.
+	Terminal bool
+	// NoColor turns colour off (cmd sets it from NO_COLOR). Plain lines
+	// are never coloured.
+	NoColor bool
+	// Simulated labels every line as coming from a simulated fleet. Set
+	// it whenever the fleet is known to be simulated: without it, labelling
+	// starts at the first event of a host whose result says Simulated, so
+	// the run's first lines go unlabelled.
+	Simulated bool
+	// Width is the width of the live display in columns when the writer
+	// is not a terminal mpb can measure (tests); zero means 80. On a real
+	// terminal the terminal's width is used.
+	Width int
+}
+
+// Console is the runner.Sink people watch.
+//
+// Outside a terminal it writes plain lines, one per event, prefixed by the
+// host name:
+//
+//	batch 1/3: 4 hosts
+//	web-01: started (batch 1/3)
+//	web-01: step "install patch" ok (exit 3010 reboot_required, 812ms)
+//	web-02: step "install patch" failed (exit 5, 640ms): unexpected_exit: exit code 5, expected [0]
+//	web-02: FAILED at step "install patch": unexpected_exit: exit code 5, expected [0]
+//	web-03: unreachable: refused: connection refused
+//	stopping: failure budget spent: 3 host(s) failed, max_fail allows 2: 14 hosts will not start, 2 still running
+//
+// Step starts are not printed (a step's line comes when it ends). On a
+// terminal it draws a live display with mpb instead: a bar of hosts done
+// out of the total with the current batch and an ETA, and below it the
+// ok/failed/unreachable/skipped/running counters; lines for batches,
+// retries, failed and unreachable hosts and stops scroll above it.
+//
+// With a simulated fleet the first line is SimulatedBanner and every line
+// starts with SimulatedPrefix. Console writes nothing at RunFinished: the
+// caller closes it and then writes the summary (WriteSummary), which
+// therefore never interleaves with the display.
+type Console struct {
+	w    io.Writer
+	opts ConsoleOptions
+
+	// mu guards the state the display's decorators read from mpb's
+	// goroutines; Event itself is called from one goroutine at a time.
+	mu    sync.Mutex
+	state consoleState
+
+	// event-goroutine state
+	bannerDone   bool
+	sawSimulated bool
+	started      map[string]bool // hosts that started
+	progress     *mpb.Progress
+	bar          *mpb.Bar
+	closed       bool
+	err          error
+}
+
+type consoleState struct {
+	total, batches, batch                     int
+	ok, failed, unreachable, skipped, running int
+	runStart, last                            time.Time
+	stopping                                  bool
+}
+
+func (s consoleState) done() int { return s.ok + s.failed + s.unreachable + s.skipped }
+
+// NewConsole returns a console writing to w. Nothing is drawn and no
+// goroutine starts before the run starts.
+func NewConsole(w io.Writer, opts ConsoleOptions) *Console {
+	return &Console{w: w, opts: opts, started: make(map[string]bool)}
+}
+
+func (c *Console) color() bool { return c.opts.Terminal && !c.opts.NoColor }
+
+// Event implements runner.Sink.
+func (c *Console) Event(e runner.Event) {
+	if c.closed {
+		return
+	}
+	if e.Host != nil && e.Host.Simulated {
+		c.sawSimulated = true
+	}
+	sim := c.opts.Simulated || c.sawSimulated
+	if sim && !c.bannerDone {
+		c.bannerDone = true
+		c.print(paint(c.color(), ansiBold, SimulatedBanner), true)
+	}
+	line, show := c.update(e)
+	if e.Kind == runner.RunStarted && c.opts.Terminal {
+		c.startDisplay()
+	}
+	for _, l := range line {
+		if show {
+			c.print(l, sim)
+		}
+	}
+	if e.Kind == runner.HostFinished && c.bar != nil {
+		c.bar.Increment()
+	}
+}
+
+// update applies e to the counters and returns its lines and whether they
+// are shown in the current mode.
+func (c *Console) update(e runner.Event) ([]string, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := &c.state
+	st.last = e.Time
+	plain := !c.opts.Terminal
+	col := c.color()
+	switch e.Kind {
+	case runner.RunStarted:
+		st.total, st.batches, st.runStart = e.Hosts, e.Batches, e.Time
+		return []string{fmt.Sprintf("run started: %s in %s", plural(e.Hosts, "host"), plural(e.Batches, "batch"))}, plain
+	case runner.BatchStarted:
+		st.batch = e.Batch
+		return []string{fmt.Sprintf("batch %d/%d: %s", e.Batch+1, max(st.batches, e.Batch+1), plural(e.Hosts, "host"))}, true
+	case runner.HostStarted:
+		st.running++
+		c.started[e.Host.Name] = true
+		return []string{fmt.Sprintf("%s: started (batch %d/%d)", name(e.Host), e.Host.Batch+1, max(st.batches, e.Host.Batch+1))}, plain
+	case runner.StepRetrying:
+		s := e.Step
+		return []string{fmt.Sprintf("%s: step %q attempt %d failed (%s); retrying in %s", name(e.Host), oneLine(s.Name), s.Attempts, stepProblem(s), formatDuration(e.Delay))}, true
+	case runner.StepFinished:
+		s := e.Step
+		if s.Status == runner.StatusOK {
+			return []string{fmt.Sprintf("%s: step %q %s", name(e.Host), oneLine(s.Name), stepOK(s))}, plain
+		}
+		return []string{fmt.Sprintf("%s: step %q %s (%s): %s", name(e.Host), oneLine(s.Name), paint(col, ansiRed, "failed"), stepFacts(s), stepProblem(s))}, plain
+	case runner.HostFinished:
+		h := e.Host
+		if c.started[h.Name] {
+			st.running--
+		}
+		switch h.Status {
+		case runner.StatusOK:
+			st.ok++
+		case runner.StatusFailed:
+			st.failed++
+		case runner.StatusUnreachable:
+			st.unreachable++
+		default:
+			st.skipped++
+		}
+		lines := hostLines(h, col)
+		return lines, plain || h.Status == runner.StatusFailed || h.Status == runner.StatusUnreachable
+	case runner.Stopping:
+		st.stopping = true
+		notStarted := st.total - st.done() - st.running
+		line := fmt.Sprintf("stopping: %s: %s will not start", oneLine(e.Reason), plural(notStarted, "host"))
+		if st.running > 0 {
+			line += fmt.Sprintf(", %d still running", st.running)
+		}
+		return []string{paint(col, ansiYellow, line)}, true
+	}
+	return nil, false
+}
+
+// name is the host name as printed at the start of its lines.
+func name(h *runner.HostResult) string { return oneLine(h.Name) }
+
+// stepFacts is "exit 5, 640ms" or "2m3s" for a step that produced no code.
+func stepFacts(s *runner.StepResult) string {
+	var parts []string
+	if s.ExitCode != nil {
+		parts = append(parts, "exit "+formatExit(*s.ExitCode))
+	}
+	if s.Attempts > 1 {
+		parts = append(parts, fmt.Sprintf("attempt %d", s.Attempts))
+	}
+	parts = append(parts, formatDuration(s.Duration()))
+	return strings.Join(parts, ", ")
+}
+
+// stepOK is "ok (exit 3010 reboot_required, rebooted, 812ms)".
+func stepOK(s *runner.StepResult) string {
+	var parts []string
+	if s.ExitCode != nil {
+		exit := "exit " + formatExit(*s.ExitCode)
+		if s.Outcome != "" && s.Outcome != "ok" {
+			exit += " " + s.Outcome
+		}
+		parts = append(parts, exit)
+	}
+	if s.Rebooted {
+		parts = append(parts, "rebooted")
+	}
+	if s.Attempts > 1 {
+		parts = append(parts, fmt.Sprintf("attempt %d", s.Attempts))
+	}
+	parts = append(parts, formatDuration(s.Duration()))
+	return "ok (" + strings.Join(parts, ", ") + ")"
+}
+
+// stepProblem is "class: message" of a failed attempt.
+func stepProblem(s *runner.StepResult) string {
+	if s.Err != nil {
+		return errorText(s.Err)
+	}
+	if s.ExitCode != nil {
+		return fmt.Sprintf("exit code %s, expected %s", formatExit(*s.ExitCode), formatCodes(s.Expected))
+	}
+	return "failed"
+}
+
+// hostLines are the lines of a finished host.
+func hostLines(h *runner.HostResult, col bool) []string {
+	n := name(h)
+	var lines []string
+	var hint *transport.Error
+	switch h.Status {
+	case runner.StatusOK:
+		if h.Reason != "" {
+			lines = append(lines, fmt.Sprintf("%s: %s (%s)", n, paint(col, ansiGreen, "ok"), oneLine(h.Reason)))
+		} else {
+			lines = append(lines, fmt.Sprintf("%s: %s (%s, %s)", n, paint(col, ansiGreen, "ok"), plural(len(h.Steps), "step"), formatDuration(hostDuration(h))))
+		}
+	case runner.StatusUnreachable:
+		lines = append(lines, fmt.Sprintf("%s: %s: %s", n, paint(col, ansiYellow, "unreachable"), hostProblem(h)))
+		hint = h.Err
+	case runner.StatusFailed:
+		if s := h.FailedStep(); s != nil {
+			lines = append(lines, fmt.Sprintf("%s: %s at step %q: %s", n, paint(col, ansiRed, "FAILED"), oneLine(s.Name), stepProblem(s)))
+			hint = s.Err
+		} else {
+			lines = append(lines, fmt.Sprintf("%s: %s: %s", n, paint(col, ansiRed, "FAILED"), hostProblem(h)))
+			hint = h.Err
+		}
+	default:
+		reason := h.Reason
+		if reason == "" {
+			reason = "not run"
+		}
+		lines = append(lines, fmt.Sprintf("%s: %s: %s", n, h.Status, oneLine(reason)))
+	}
+	if hint != nil && hint.Hint != "" {
+		lines = append(lines, fmt.Sprintf("%s:   hint: %s", n, oneLine(hint.Hint)))
+	}
+	return lines
+}
+
+func hostProblem(h *runner.HostResult) string {
+	switch {
+	case h.Err != nil:
+		return errorText(h.Err)
+	case h.Reason != "":
+		return oneLine(h.Reason)
+	}
+	return "no reason given"
+}
+
+// print writes one line: above the live display when there is one, else
+// straight to the writer.
+func (c *Console) print(line string, sim bool) {
+	if sim {
+		line = SimulatedPrefix + line
+	}
+	line += "\n"
+	var err error
+	if c.progress != nil {
+		_, err = c.progress.Write([]byte(line))
+	} else {
+		_, err = io.WriteString(c.w, line)
+	}
+	if err != nil && c.err == nil {
+		c.err = fmt.Errorf("console: %w", err)
+	}
+}
+
+// startDisplay starts mpb with one bar of hosts done out of the total and
+// a line of counters below it.
+func (c *Console) startDisplay() {
+	if c.progress != nil {
+		return
+	}
+	c.mu.Lock()
+	total := c.state.total
+	c.mu.Unlock()
+	// The caller says w is a terminal: redraw in place even when mpb cannot
+	// see a terminal behind w (a wrapper, a test's buffer). mpb redraws on
+	// its own clock (every 150ms) and once more when the bar completes.
+	c.progress = mpb.New(
+		mpb.WithOutput(c.w),
+		mpb.ForceTTY(),
+		mpb.WithAutoRefresh(),
+		mpb.ContainerOptional(mpb.WithWidth(c.opts.Width), c.opts.Width > 0),
+	)
+	label := "hosts"
+	if c.opts.Simulated || c.sawSimulated {
+		label = strings.TrimSpace(SimulatedPrefix) + " hosts"
+	}
+	// The bar starts without a total so that it never completes on its
+	// own: it ends, and mpb draws its final frame, only in Close, after
+	// every line printed above it.
+	c.bar = c.progress.New(0, mpb.BarStyle(),
+		mpb.PrependDecorators(
+			decor.Name(label+" "),
+			decor.Any(func(decor.Statistics) string {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				return fmt.Sprintf("%d/%d", c.state.done(), c.state.total)
+			}),
+		),
+		mpb.AppendDecorators(
+			decor.Any(func(decor.Statistics) string {
+				c.mu.Lock()
+				defer c.mu.Unlock()
+				return fmt.Sprintf("batch %d/%d  %s", c.state.batch+1, max(c.state.batches, 1), c.state.eta())
+			}),
+		),
+		mpb.BarBtmExtender(mpb.BarFillerFunc(func(w io.Writer, st decor.Statistics) error {
+			c.mu.Lock()
+			line := c.state.counters(c.color())
+			c.mu.Unlock()
+			if st.AvailableWidth > 0 && runewidth.StringWidth(stripColor(line)) > st.AvailableWidth {
+				line = runewidth.Truncate(stripColor(line), st.AvailableWidth, "…")
+			}
+			_, err := io.WriteString(w, line+"\n")
+			return err
+		})),
+	)
+	c.bar.SetTotal(int64(total), false)
+}
+
+// counters is the line under the bar.
+func (s consoleState) counters(col bool) string {
+	return fmt.Sprintf("ok %s  failed %s  unreachable %s  skipped %d  running %d",
+		paint(col && s.ok > 0, ansiGreen, fmt.Sprint(s.ok)),
+		paint(col && s.failed > 0, ansiRed, fmt.Sprint(s.failed)),
+		paint(col && s.unreachable > 0, ansiYellow, fmt.Sprint(s.unreachable)),
+		s.skipped, s.running)
+}
+
+// eta estimates the time left from the hosts done so far and the times
+// the runner stamped on its events, so it is exact under a test clock.
+func (s consoleState) eta() string {
+	done := s.done()
+	switch {
+	case s.stopping:
+		if s.running == 0 {
+			return "ETA 0s"
+		}
+		return "stopping"
+	case done >= s.total:
+		return "ETA 0s"
+	case done == 0 || s.runStart.IsZero() || !s.last.After(s.runStart):
+		return "ETA --"
+	}
+	elapsed := s.last.Sub(s.runStart)
+	left := time.Duration(float64(elapsed) / float64(done) * float64(s.total-done))
+	return "ETA " + formatDuration(left.Round(time.Second))
+}
+
+// stripColor removes the colour codes paint adds.
+func stripColor(s string) string {
+	if !strings.Contains(s, "\x1b[") {
+		return s
+	}
+	for _, code := range []string{ansiReset, ansiBold, ansiRed, ansiGreen, ansiYellow, ansiDim} {
+		s = strings.ReplaceAll(s, code, "")
+	}
+	return s
+}
+
+// Close ends the live display (drawing its final state, then stopping
+// mpb's goroutines) and returns the first error met writing. It is safe
+// to call more than once; events after Close are ignored.
+func (c *Console) Close() error {
+	if c.closed {
+		return c.err
+	}
+	c.closed = true
+	if c.progress != nil {
+		c.mu.Lock()
+		finished := c.state.done() >= c.state.total
+		c.mu.Unlock()
+		if finished {
+			c.bar.SetTotal(-1, true)
+		} else {
+			// A run cut short (or a caller closing early): keep the bar
+			// where it stopped.
+			c.bar.Abort(false)
+		}
+		c.progress.Wait()
+		if c.progress.Error != nil && c.err == nil {
+			c.err = fmt.Errorf("console: %w", c.progress.Error)
+		}
+		c.progress = nil
+	}
+	return c.err
+}
+
+var _ runner.Sink = (*Console)(nil)
