@@ -29,8 +29,9 @@ type ConsoleOptions struct {
 	// the run's first lines go unlabelled.
 	Simulated bool
 	// Width is the width of the live display in columns when the writer
-	// is not a terminal mpb can measure (tests); zero means 80. On a real
-	// terminal the terminal's width is used.
+	// is not a terminal mpb can measure (a wrapper, a test's buffer); zero
+	// means 80. On a real terminal mpb uses the terminal's width, and a
+	// non-zero Width only caps the bar; leave it zero there.
 	Width int
 }
 
@@ -47,11 +48,17 @@ type ConsoleOptions struct {
 //	web-03: unreachable: refused: connection refused
 //	stopping: failure budget spent: 3 host(s) failed, max_fail allows 2: 14 hosts will not start, 2 still running
 //
-// Step starts are not printed (a step's line comes when it ends). On a
-// terminal it draws a live display with mpb instead: a bar of hosts done
-// out of the total with the current batch and an ETA, and below it the
-// ok/failed/unreachable/skipped/running counters; lines for batches,
-// retries, failed and unreachable hosts and stops scroll above it.
+// It also writes "run started: N hosts in M batches" first. Step starts
+// are not printed (a step's line comes when it ends).
+//
+// On a terminal it draws a live display with mpb instead, from RunStarted
+// until Close: a bar of hosts done out of the total with the current batch
+// and an ETA (time since the run started ÷ hosts done × hosts left, from
+// the events' times), and below it the ok/failed/unreachable/skipped/
+// running counters; lines for batches, retries, failed and unreachable
+// hosts and stops scroll above it. mpb redraws every 150ms; the final
+// frame is drawn by Close, after every line. Close must be called: it
+// stops mpb's goroutines.
 //
 // With a simulated fleet the first line is SimulatedBanner and every line
 // starts with SimulatedPrefix. Console writes nothing at RunFinished: the
