@@ -56,6 +56,13 @@ type HostConfig struct {
 	// installed" for them), written like "KB2842230".
 	InstalledKBs []string
 
+	// PowerShellProgress makes -EncodedCommand scripts (other than
+	// fleetrun's launcher) write the "Preparing modules for first use."
+	// progress record as CLIXML on stderr, as Windows PowerShell 5.1 does
+	// when its output is redirected; errors then travel as CLIXML too.
+	// On by default for PowerShell 5.1 hosts.
+	PowerShellProgress bool
+
 	// Preflight answers the fleetrun preflight script.
 	Preflight PreflightInfo
 }

@@ -77,9 +77,70 @@ func (h *Host) prepare(s *shell, cl *CommandLine, skipCmd bool) (runFunc, *Fault
 			return prog(ctx, &cmdexe.Proc{Name: path, CommandLine: line, Args: args, Env: env, Stdin: stdin, Stdout: stdout, Stderr: stderr})
 		}, nil
 	}
+	cp := s.codepage
 	return func(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) uint32 {
-		return cmdexe.Run(ctx, line, env, h.fs, h.lookup, stdin, stdout, stderr)
+		return cmdexe.Run(ctx, line, env, h.fs, h.lookup, stdin, consoleOut(stdout, cp), consoleOut(stderr, cp))
 	}, nil
+}
+
+// consoleWriter is a pipe as cmd.exe's built-ins see it: they write text
+// in the console code page (WINRS_CODEPAGE). cmdexe hands over UTF-8,
+// which is converted here; simulated programs write their own bytes past
+// it with rawWrite, as real programs write to the pipe directly.
+type consoleWriter struct {
+	w        io.Writer
+	codepage int
+}
+
+// consoleOut wraps w for a code page; UTF-8 consoles need no conversion.
+func consoleOut(w io.Writer, codepage int) io.Writer {
+	if codepage == 65001 {
+		return w
+	}
+	return &consoleWriter{w: w, codepage: codepage}
+}
+
+func (c *consoleWriter) Write(p []byte) (int, error) {
+	if _, err := c.w.Write(transcodeConsole(c.codepage, p)); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// rawWrite writes bytes a program produced itself, bypassing the console
+// conversion of cmd.exe's built-ins.
+func rawWrite(w io.Writer, b []byte) {
+	if cw, ok := w.(*consoleWriter); ok {
+		w = cw.w
+	}
+	_, _ = w.Write(b) // the command's pipes never fail; a closed one drops data as Windows does
+}
+
+// transcodeConsole converts UTF-8 text to a console code page; bytes that
+// are not UTF-8 pass through unchanged.
+func transcodeConsole(codepage int, p []byte) []byte {
+	ascii := true
+	for _, b := range p {
+		if b >= utf8.RuneSelf {
+			ascii = false
+			break
+		}
+	}
+	if ascii {
+		return p
+	}
+	out := make([]byte, 0, len(p))
+	for len(p) > 0 {
+		r, n := utf8.DecodeRune(p)
+		if r == utf8.RuneError && n <= 1 {
+			out = append(out, p[0])
+			p = p[1:]
+			continue
+		}
+		out = append(out, encodeConsole(codepage, string(p[:n]))...)
+		p = p[n:]
+	}
+	return out
 }
 
 // isAbsWindowsPath reports whether p starts with a drive and a backslash.

@@ -200,6 +200,7 @@ func resolveConfigs(sc *Scenario, opts FleetOptions, names, addrs []string, pass
 				DiskFreeBytes: 42_949_672_960, DiskTotalBytes: 107_374_182_400,
 			},
 		}
+		cfg.PowerShellProgress = strings.HasPrefix(profile.PSVersion, "5")
 		for _, l := range levels {
 			l.apply(&cfg)
 		}

@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"io"
-	"sync"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 

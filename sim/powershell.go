@@ -130,8 +130,8 @@ func (h *Host) powershell(ctx context.Context, p *cmdexe.Proc) uint32 {
 	inv := parsePSArgs(p.Args[1:])
 	ps := procFrom(ctx)
 	if inv.err != "" {
-		_, _ = p.Stderr.Write(encodeConsole(ps.shell.codepage, inv.err+"\r\n")) // pipes never fail
-		return 0xFFFD0000                                                       // PowerShell's exit status for a bad command line (-196608)
+		rawWrite(p.Stderr, encodeConsole(ps.shell.codepage, inv.err+"\r\n"))
+		return 0xFFFD0000 // PowerShell's exit status for a bad command line (-196608)
 	}
 	if inv.stdin {
 		data, err := io.ReadAll(p.Stdin)
@@ -145,7 +145,7 @@ func (h *Host) powershell(ctx context.Context, p *cmdexe.Proc) uint32 {
 		data, err := h.fs.ReadFile(inv.file)
 		if err != nil {
 			msg := fmt.Sprintf("The argument '%s' to the -File parameter does not exist. Provide the path to an existing '.ps1' file as an argument to the -File parameter.\r\n", inv.file)
-			_, _ = p.Stderr.Write(encodeConsole(ps.shell.codepage, msg)) // pipes never fail
+			rawWrite(p.Stderr, encodeConsole(ps.shell.codepage, msg))
 			return 0xFFFD0000
 		}
 		inv.script = string(data)
@@ -158,7 +158,7 @@ func (h *Host) powershell(ctx context.Context, p *cmdexe.Proc) uint32 {
 		}
 	}
 	r := &psRun{h: h, ps: ps, ctx: ctx, stdout: p.Stdout, stderr: p.Stderr, env: p.Env.Clone(), mode: mode,
-		clixml: inv.encoded && strings.HasPrefix(h.psVersion(), "5")}
+		clixml: inv.encoded && h.cfg.PowerShellProgress}
 	r.enc = func(s string) []byte { return encodeConsole(ps.shell.codepage, s) }
 	return r.run(inv.script)
 }
@@ -294,7 +294,9 @@ type psRun struct {
 	errRecords  []string
 }
 
-func (r *psRun) out(s string) { _, _ = r.stdout.Write(r.enc(s)) } // pipes never fail
+func (r *psRun) out(s string) { rawWrite(r.stdout, r.enc(s)) }
+
+func (r *psRun) errOut(s string) { rawWrite(r.stderr, r.enc(s)) }
 
 // run answers the script: the preflight rule, scenario rules, the
 // interpreter, else success with no output.
@@ -331,10 +333,10 @@ func (r *psRun) answer(rule *ScriptRule) uint32 {
 		return r.finish(1, true)
 	}
 	if rule.Stdout != "" {
-		_, _ = r.stdout.Write(r.h.encodeHost(rule.Stdout)) // pipes never fail
+		rawWrite(r.stdout, r.h.encodeHost(rule.Stdout))
 	}
 	if rule.Stderr != "" {
-		_, _ = r.stderr.Write(r.h.encodeHost(rule.Stderr)) // pipes never fail
+		rawWrite(r.stderr, r.h.encodeHost(rule.Stderr))
 	}
 	return r.finish(rule.ExitCode, true)
 }
@@ -353,7 +355,7 @@ func (r *psRun) finish(code uint32, explicit bool) uint32 {
 			b.WriteString(`</S>`)
 		}
 		b.WriteString("</Objs>")
-		_, _ = r.stderr.Write(r.enc(b.String())) // pipes never fail
+		r.errOut(b.String())
 		r.errRecords = nil
 	}
 	return code
@@ -384,7 +386,7 @@ func clixmlEscape(s string) string {
 // the launcher, a formatted record otherwise.
 func (r *psRun) errorRecord(msg, stmt, category, fqid string) {
 	if r.mode == psLauncher {
-		_, _ = r.stderr.Write(r.enc(msg + "\r\n")) // pipes never fail
+		r.errOut(msg + "\r\n")
 		return
 	}
 	lines := []string{msg + "\r\n"}
@@ -396,7 +398,7 @@ func (r *psRun) errorRecord(msg, stmt, category, fqid string) {
 		r.errRecords = append(r.errRecords, lines...)
 		return
 	}
-	_, _ = r.stderr.Write(r.enc(strings.Join(lines, ""))) // pipes never fail
+	r.errOut(strings.Join(lines, ""))
 }
 
 // preflightJSON answers fleetrun's preflight script from host state.
@@ -733,7 +735,7 @@ func (r *psRun) exec(st psStmt) error {
 			text += "\r\n"
 		}
 		if strings.Contains(strings.ToLower(t), "::error.") {
-			_, _ = r.stderr.Write(r.enc(text)) // pipes never fail
+			r.errOut(text)
 		} else {
 			r.out(text)
 		}

@@ -100,9 +100,8 @@ func (h *Host) resolveProgram(file string, env *cmdexe.Env) (cmdexe.Program, str
 	return nil, "", false
 }
 
-func (h *Host) writeHost(w io.Writer, s string) {
-	_, _ = w.Write(h.encodeHost(s)) // pipes into the command never fail
-}
+// writeHost writes text as the host's programs encode it.
+func (h *Host) writeHost(w io.Writer, s string) { rawWrite(w, h.encodeHost(s)) }
 
 func (h *Host) hostname(_ context.Context, p *cmdexe.Proc) uint32 {
 	h.writeHost(p.Stdout, h.cfg.Name+"\r\n")
@@ -134,7 +133,7 @@ func (h *Host) echoArgs(_ context.Context, p *cmdexe.Proc) uint32 {
 		CommandLine string   `json:"command_line"`
 	}{args, p.CommandLine})
 	out := strings.TrimSuffix(b.String(), "\n") + "\r\n"
-	_, _ = io.WriteString(p.Stdout, out) // pipes into the command never fail
+	rawWrite(p.Stdout, []byte(out))
 	return 0
 }
 

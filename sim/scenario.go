@@ -60,6 +60,8 @@ type Settings struct {
 	Files            map[string]string
 	InstalledKBs     []string
 	Preflight        PreflightOverrides
+	// PowerShellProgress, see HostConfig.PowerShellProgress.
+	PowerShellProgress *bool
 }
 
 // QuotaOverrides change single WinRM settings of a host.
@@ -182,6 +184,7 @@ type settingsDoc struct {
 	Files            map[string]string `yaml:"files"`
 	InstalledKBs     []string          `yaml:"installed_kbs"`
 	Preflight        *preflightDoc     `yaml:"preflight"`
+	PSProgress       *bool             `yaml:"powershell_progress"`
 }
 
 type quotasDoc struct {
@@ -273,6 +276,7 @@ func (s *settingsDoc) settings(d *strictyaml.Decoder, p string) Settings {
 		Profile: s.Profile, User: s.User, Password: s.Password, HTTPS: s.HTTPS,
 		AllowUnencrypted: s.AllowUnencrypted, Latency: s.Latency, ProcessStart: s.ProcessStart,
 		RebootDuration: s.RebootDuration, Files: s.Files, InstalledKBs: s.InstalledKBs,
+		PowerShellProgress: s.PSProgress,
 	}
 	if s.Profile != nil {
 		if _, err := LookupProfile(*s.Profile); err != nil {
@@ -443,6 +447,7 @@ func (s *Settings) apply(cfg *HostConfig) {
 		cfg.Files = files
 	}
 	cfg.InstalledKBs = append(append([]string(nil), cfg.InstalledKBs...), s.InstalledKBs...)
+	setIf(&cfg.PowerShellProgress, s.PowerShellProgress)
 	pf := &s.Preflight
 	setIf(&cfg.Preflight.PSVersion, pf.PSVersion)
 	setIf(&cfg.Preflight.ExecutionPolicy64, pf.ExecutionPolicy64)

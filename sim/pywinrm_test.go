@@ -1,0 +1,71 @@
+package sim
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// TestPywinrm runs Debian's python3-winrm, unchanged, against a simulated
+// fleet (testdata/pywinrm_check.py). Without pywinrm the test skips, unless
+// FLEETRUN_REQUIRE_PYWINRM=1 (CI) makes that a failure.
+func TestPywinrm(t *testing.T) {
+	t.Parallel()
+	python := "/usr/bin/python3"
+	probe := exec.Command(python, "-c", "import winrm")
+	if out, err := probe.CombinedOutput(); err != nil {
+		msg := "pywinrm is not installed (apt-get install python3-winrm): " + string(out)
+		if os.Getenv("FLEETRUN_REQUIRE_PYWINRM") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	sc := mustScenario(t, `
+host_settings:
+  sim-0002:
+    output_encoding: cp932
+    rules:
+      - match: Get-Greeting
+        stdout: "こんにちは\r\n"
+  sim-0003:
+    https: true
+  sim-0004:
+    powershell_progress: false
+`)
+	dir := t.TempDir()
+	f := startFleet(t, FleetOptions{Hosts: 4, Scenario: sc, Dir: dir})
+	hosts := f.Hosts()
+	cfg := map[string]string{
+		"user": f.User(), "password": f.Password(), "ca": f.CAFile(),
+		"ntlm": hosts[0].URL(), "cp932": hosts[1].URL(), "https": hosts[2].URL(), "quiet": hosts[3].URL(),
+	}
+	cfgFile := filepath.Join(dir, "config.json")
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(cfgFile, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	conf, err := filepath.Abs("testdata/openssl-legacy.cnf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, python, "testdata/pywinrm_check.py", cfgFile)
+	// NTLM needs MD4, which OpenSSL 3 keeps in its legacy provider.
+	cmd.Env = append(os.Environ(), "OPENSSL_CONF="+conf, "PYTHONIOENCODING=utf-8")
+	out, err := cmd.CombinedOutput()
+	t.Logf("pywinrm:\n%s", out)
+	if err != nil {
+		t.Fatalf("pywinrm checks failed: %v", err)
+	}
+	if st := hosts[0].Stats(); st.AuthFailures != 1 {
+		t.Errorf("auth failures on the NTLM host = %d, want 1 (the wrong password)", st.AuthFailures)
+	}
+}
