@@ -206,9 +206,18 @@ func (h *hostLog) writeOutput(s stream, p []byte) {
 		h.partial[s] = false
 		h.cur = noStream
 	}
-	h.buf = b[:0]
 	h.write(b)
+	// Keep the framing buffer for the next chunk unless one huge write
+	// grew it: a thousand hosts must not each hold a megabyte.
+	if cap(b) <= maxKeptBuffer {
+		h.buf = b[:0]
+	} else {
+		h.buf = nil
+	}
 }
+
+// maxKeptBuffer bounds the framing buffer a host keeps between writes.
+const maxKeptBuffer = 64 << 10
 
 func indexNewline(p []byte) int {
 	for i, c := range p {
@@ -299,6 +308,7 @@ func (h *hostLog) close() {
 		h.d.fail(fmt.Errorf("log of %s: %w", h.name, err))
 	}
 	h.f = nil
+	h.buf = nil
 }
 
 // header writes one header line per text, each starting with t.
