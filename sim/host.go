@@ -51,6 +51,7 @@ type Host struct {
 	shells       map[string]*shell
 	bootTime     time.Time
 	offline      bool
+	onlineCh     chan struct{} // closed while the host is online
 	kbs          map[string]int  // installs per KB
 	shutdown     clockwork.Timer // pending shutdown /r /t N
 	pendingNow   bool            // shutdown /r /t 0 waiting for its response
@@ -94,6 +95,7 @@ func newHost(cfg HostConfig, deps hostDeps) (*Host, error) {
 		quotas:   cfg.Quotas,
 		shells:   map[string]*shell{},
 		bootTime: deps.started,
+		onlineCh: make(chan struct{}),
 		kbs:      map[string]int{},
 		fs:       newVFS(cfg.Files),
 	}
@@ -109,6 +111,9 @@ func newHost(cfg HostConfig, deps hostDeps) (*Host, error) {
 		return nil, fmt.Errorf("host %s: %w", cfg.Name, err)
 	}
 	h.ln = ln
+	if !cfg.Faults.Refused {
+		close(h.onlineCh)
+	}
 	ln.onAccept = func() { h.stats.add(&h.stats.connections, 1) }
 	auth := ntlmsrv.Handler(ntlmsrv.Policy{
 		Users:            ntlmsrv.Accounts(map[string]string{cfg.User: cfg.Password}),
@@ -200,6 +205,21 @@ func (h *Host) Online() bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return !h.offline && !h.cfg.Faults.Refused
+}
+
+// WaitOnline waits until the host accepts connections (after a reboot,
+// for example). A host with the refused fault never does; ctx bounds the
+// wait.
+func (h *Host) WaitOnline(ctx context.Context) error {
+	h.mu.Lock()
+	ch := h.onlineCh
+	h.mu.Unlock()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("host %s: wait online: %w", h.cfg.Name, ctx.Err())
+	}
 }
 
 // close stops the host: no new requests, every connection closed, every

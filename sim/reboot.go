@@ -58,6 +58,7 @@ func (h *Host) rebootNow() {
 		return
 	}
 	h.offline = true
+	h.onlineCh = make(chan struct{})
 	h.shutdown = nil
 	h.pendingNow = false
 	for id := range h.shells {
@@ -86,6 +87,7 @@ func (h *Host) comeBack() {
 	h.offline = false
 	h.rebootTimer = nil
 	h.bootTime = h.clock.Now()
+	close(h.onlineCh)
 	h.mu.Unlock()
 	h.logf("simulated host %s: back online", h.cfg.Name)
 }
