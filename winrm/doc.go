@@ -1,0 +1,30 @@
+// Package winrm is fleetrun's WinRM transport: it implements
+// transport.Session and transport.Dialer for Windows hosts reached over
+// WS-Management (WinRS shells), with Basic, NTLM (with message encryption
+// over HTTP), Kerberos and certificate authentication. It turns a step into
+// the fixed PowerShell launcher plus a data payload (see docs/design.md,
+// "The launcher contract"), runs it in one reused shell per host, decodes
+// the output, and classifies every failure as a transport.Error.
+//
+// It leaves quoting rules to winquote, scheduling, retries and budgets to
+// the runner, and fleet checks to preflight, which uses the session's
+// GetWinRMConfig and GetOS.
+//
+// # How it uses masterzen/winrm
+//
+// The SOAP messages are built with masterzen/winrm's request builders and
+// its soap package. The HTTP exchange is this package's own, on one
+// keep-alive http.Transport per session: masterzen/winrm's transports send
+// requests without a context, and its NTLM encryption decorator posts
+// through http.DefaultTransport (ignoring the endpoint's dialer and TLS
+// settings) and never checks the HTTP status, so a fault on Receive would
+// loop until the process dies. NTLM, its message sealing and Kerberos come
+// from the libraries masterzen/winrm itself uses (bodgit/ntlmssp,
+// jcmturner/gokrb5); only the WS-Man framing of sealed messages
+// ([MS-WSMV] 2.2.9.1) is written here, because bodgit/ntlmssp's MIME
+// rewriting works line by line on binary data.
+//
+// Every request is bounded by its context: the request carries it, and the
+// transport's dialer and TLS handshake honour it. Nothing above this package
+// needs to match error strings.
+package winrm

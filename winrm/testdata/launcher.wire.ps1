@@ -1,0 +1,95 @@
+# fleetrun-launcher v1
+$ProgressPreference = 'SilentlyContinue'
+$fleetrunPayload = ''
+$frP = New-Object Collections.ArrayList
+function frF {
+if ($frP.Count) {
+[Console]::Out.Write(($frP | Out-String))
+$frP.Clear()
+}
+}
+function frE($r) {
+frF
+$t = "$r"
+if ($r.FullyQualifiedErrorId -notlike 'NativeCommandError*' -and $r.InvocationInfo) {
+$t += "`n" + $r.InvocationInfo.PositionMessage
+}
+[Console]::Error.WriteLine($t)
+}
+try {
+if (!$fleetrunPayload) {
+$fleetrunPayload = [Console]::In.ReadToEnd()
+}
+Add-Type -AssemblyName System.Web.Extensions
+$frJ = New-Object Web.Script.Serialization.JavaScriptSerializer
+$frJ.MaxJsonLength = [int]::MaxValue
+$frS = $frJ.DeserializeObject([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($fleetrunPayload.Trim())))
+if ($frS.v -ne 1) {
+throw 'unsupported fleetrun payload version'
+}
+foreach ($frK in $frS.env.GetEnumerator()) {
+[Environment]::SetEnvironmentVariable($frK.Key, [string]$frK.Value)
+}
+$frD = [string]$frS.workdir
+if ($frD) {
+Set-Location -LiteralPath $frD
+[Environment]::CurrentDirectory = $frD
+}
+if ($frS.kind -eq 'argv') {
+$frI = New-Object Diagnostics.ProcessStartInfo $frS.file
+$frI.UseShellExecute = $false
+$frL = [string]$frS.command_line
+if ($frL.Length -gt $frI.FileName.Length + 3) {
+$frI.Arguments = $frL.Substring($frI.FileName.Length + 3)
+}
+$frX = [Diagnostics.Process]::Start($frI)
+$frX.WaitForExit()
+exit $frX.ExitCode
+}
+$global:LASTEXITCODE = 0
+$frB = [ScriptBlock]::Create($frS.script)
+do {
+try {
+& $frB *>&1 | ForEach-Object {
+if ($_ -is [Management.Automation.ErrorRecord]) {
+frE $_
+} elseif ($_ -is [Management.Automation.InformationalRecord]) {
+frF
+[Console]::Out.WriteLine(($_.GetType().Name -replace 'Record').ToUpper() + ': ' + $_.Message)
+} elseif ($_ -is [string] -or "$($_.GetType())" -like '*.InformationRecord') {
+frF
+[Console]::Out.WriteLine("$_")
+} elseif ($null -ne $_) {
+[void]$frP.Add($_)
+}
+}
+} finally {
+frF
+}
+} while (0)
+} catch {
+frE $_
+exit 1
+}
+$frN = 0
+$frA = $frB.Ast.EndBlock.Statements
+if ($frA.Count -and $frA[-1] -is [Management.Automation.Language.PipelineAst]) {
+foreach ($frC in $frA[-1].PipelineElements) {
+if ($frC -is [Management.Automation.Language.CommandAst]) {
+$frM = $frC.GetCommandName()
+if ($frM) {
+$frM = Get-Command $frM -ErrorAction Ignore | Select-Object -First 1
+if ($frM.CommandType -eq 'Alias') {
+$frM = $frM.ResolvedCommand
+}
+$frN = $frN -or $frM.CommandType -eq 'Application'
+} else {
+$frN = 1
+}
+}
+}
+}
+if ($frN -and $LASTEXITCODE -is [int]) {
+exit $LASTEXITCODE
+}
+exit 0
