@@ -11,10 +11,15 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/fleetrun/fleetrun/internal/strictyaml"
+	"github.com/fleetrun/fleetrun/winquote"
 )
 
-// templateFuncs are available in every template.
-var templateFuncs = template.FuncMap{}
+// templateFuncs are available in every template: psquote makes any value a
+// single-quoted PowerShell string literal, so a value substituted into a
+// script cannot change the script's syntax.
+var templateFuncs = template.FuncMap{
+	"psquote": func(v any) string { return winquote.PSSingleQuote(fmt.Sprint(v)) },
+}
 
 // HostData is what templates see of a host: `.host.name`, `.host.address`,
 // `.host.tags.KEY`; Vars are the host's inventory variables, merged under
@@ -99,8 +104,11 @@ func (s *Step) expand(d *strictyaml.Decoder, host string, data map[string]any) *
 		for i, a := range s.Argv {
 			e.Argv[i] = render(strictyaml.JoinIndex(strictyaml.JoinKey(path, "command"), i), a)
 		}
-		if len(e.Argv) > 0 && e.Argv[0] == "" {
-			d.Errorf(s.pos[strictyaml.JoinIndex(strictyaml.JoinKey(path, "command"), 0)], strictyaml.JoinIndex(strictyaml.JoinKey(path, "command"), 0), "host %s: the program name expands to an empty string", host)
+		prog := strictyaml.JoinIndex(strictyaml.JoinKey(path, "command"), 0)
+		if len(e.Argv) > 0 && s.tmpl[prog] != nil {
+			if err := winquote.CheckArgvProgram(e.Argv[0]); err != nil {
+				d.Errorf(s.pos[prog], prog, "host %s: %v", host, err)
+			}
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(s.Env)) {

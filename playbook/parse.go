@@ -16,6 +16,7 @@ import (
 
 	"github.com/fleetrun/fleetrun/internal/strictyaml"
 	"github.com/fleetrun/fleetrun/inventory"
+	"github.com/fleetrun/fleetrun/winquote"
 )
 
 type fileSpec struct {
@@ -195,8 +196,12 @@ func buildStep(d *strictyaml.Decoder, sp *stepSpec, defaults *stepSettings, i in
 			}
 			st.addTemplate(d, strictyaml.JoinIndex(key("command"), j), en, a)
 		}
-		if len(sp.Command) > 0 && sp.Command[0] == "" {
-			d.Errorf(n.Content[0], strictyaml.JoinIndex(key("command"), 0), "program name is empty")
+		// A literal program name is checked now; a templated one after
+		// expansion, per host.
+		if len(sp.Command) > 0 && !strings.Contains(sp.Command[0], "{{") {
+			if err := winquote.CheckArgvProgram(sp.Command[0]); err != nil {
+				d.Errorf(n.Content[0], strictyaml.JoinIndex(key("command"), 0), "%v", err)
+			}
 		}
 	}
 	if st.Kind == KindReboot {

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -36,6 +37,9 @@ func TestCRuntimeJudge(t *testing.T) {
 	gcc, gccErr := exec.LookPath("x86_64-w64-mingw32-gcc")
 	wine, wineErr := exec.LookPath("wine")
 	if gccErr != nil || wineErr != nil {
+		if _, required := os.LookupEnv("FLEETRUN_REQUIRE_WINE"); required {
+			t.Fatal("FLEETRUN_REQUIRE_WINE is set but x86_64-w64-mingw32-gcc or wine is missing (Debian packages gcc-mingw-w64-x86-64 and wine)")
+		}
 		t.Skip("skipping the C runtime judge: needs x86_64-w64-mingw32-gcc and wine " +
 			"(Debian packages gcc-mingw-w64-x86-64 and wine)")
 	}
