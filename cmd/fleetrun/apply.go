@@ -26,6 +26,11 @@ type applyOptions struct {
 	output     string
 	noProgress bool
 	timeout    time.Duration
+	preflight  bool
+	journal    string
+	resume     string
+	restart    bool
+	force      bool
 }
 
 func newApplyCmd(e *env) *cobra.Command {
@@ -58,6 +63,11 @@ exactly what would be sent) is printed instead.`,
 	f.StringVarP(&o.output, "output", "o", "text", "output format on stdout: text or json")
 	f.BoolVar(&o.noProgress, "no-progress", false, "plain lines instead of the live progress display")
 	f.DurationVar(&o.timeout, "timeout", 0, "stop the whole run after `DURATION` (e.g. 2h)")
+	f.BoolVar(&o.preflight, "preflight", false, "run the pre-flight checks first and leave out failing hosts (as playbook preflight: true)")
+	f.StringVar(&o.journal, "journal", "", "record progress in `FILE` (default: next to --report, else ./<playbook>-<time>.journal)")
+	f.StringVar(&o.resume, "resume", "", "resume the rollout recorded in `JOURNAL`: run only unfinished hosts, from their first unfinished step")
+	f.BoolVar(&o.restart, "restart-failed-hosts", false, "with --resume, run unfinished hosts from their first step")
+	f.BoolVar(&o.force, "force", false, "with --resume, accept a journal written for a different version of the playbook")
 	return cmd
 }
 
@@ -127,7 +137,7 @@ func writePlanText(w io.Writer, plan *runner.Result) error {
 	for _, h := range plan.Hosts {
 		if h.Batch != batch {
 			batch = h.Batch
-			fmt.Fprintf(w, "batch %d:\n", batch)
+			fmt.Fprintf(w, "batch %d of %d:\n", batch+1, plan.Batches)
 		}
 		sim := ""
 		if h.Simulated {

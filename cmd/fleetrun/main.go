@@ -112,6 +112,7 @@ early (failure budget spent, or interrupted).`,
 		newValidateCmd(e),
 		newInventoryCmd(e),
 		newVersionCmd(e),
+		newSimCmd(e),
 	)
 	return root
 }

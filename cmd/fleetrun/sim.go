@@ -1,0 +1,50 @@
+package main
+
+import (
+	"fmt"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleetrun/fleetrun/sim"
+)
+
+func newSimCmd(e *env) *cobra.Command {
+	o := sim.ServeOptions{}
+	cmd := &cobra.Command{
+		Use:   "sim --hosts N [--profile P] [--scenario FILE] [--write-inventory FILE] [--listen ADDR] [--stats ADDR]",
+		Short: "Serve a simulated fleet of Windows hosts on loopback (a test double, not Windows)",
+		Long: `Sim starts N simulated Windows hosts that speak the real WS-Man/WinRS protocol
+(Basic, NTLM with message encryption, HTTPS), with the WinRM quotas and faults
+of the chosen Windows version, and a small model of cmd.exe, PowerShell and
+common programs. It writes an inventory for the fleet once every host listens,
+prints "ready: N hosts", and serves until interrupted. Every host is
+simulated: use it for demos, tests and benchmarks.`,
+		Example: "  fleetrun sim --hosts 100 --profile 2008r2 --write-inventory /tmp/fleet.yaml --stats 127.0.0.1:9900",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.Hosts < 0 {
+				return invalid(fmt.Errorf("--hosts %d: must be at least 1", o.Hosts))
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
+			defer stop()
+			if err := sim.Serve(ctx, o, e.stdout); err != nil {
+				return invalid(err)
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.IntVar(&o.Hosts, "hosts", 0, "number of simulated hosts (default: the scenario's, else 10)")
+	f.StringVar(&o.Profile, "profile", "2019", "Windows profile: 2008r2, 2012r2, 2016, 2019 or 2022")
+	f.StringVar(&o.ScenarioFile, "scenario", "", "scenario `FILE` configuring hosts, faults and script answers")
+	f.StringVar(&o.WriteInventory, "write-inventory", "", "write the fleet's inventory to `FILE` (and its password next to it, mode 0600)")
+	f.StringVar(&o.Listen, "listen", "127.0.0.1:0", "loopback `ADDR`: port 0 gives each host an ephemeral port, a fixed port gives each host its own address")
+	f.StringVar(&o.Stats, "stats", "", "serve per-host counters as JSON at http://`ADDR`/stats")
+	f.BoolVar(&o.HTTPS, "https", false, "serve HTTPS (a CA file is written next to the inventory)")
+	f.DurationVar(&o.Latency, "latency", 0, "add `DURATION` to every WS-Man operation (models a real host's handling time)")
+	f.DurationVar(&o.ProcessStart, "process-start", 0, "add `DURATION` to every process start")
+	return cmd
+}
+
