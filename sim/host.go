@@ -51,7 +51,7 @@ type Host struct {
 	shells       map[string]*shell
 	bootTime     time.Time
 	offline      bool
-	onlineCh     chan struct{} // closed while the host is online
+	onlineCh     chan struct{}   // closed while the host is online
 	kbs          map[string]int  // installs per KB
 	shutdown     clockwork.Timer // pending shutdown /r /t N
 	pendingNow   bool            // shutdown /r /t 0 waiting for its response
@@ -61,6 +61,8 @@ type Host struct {
 	receiveCount int64
 
 	stats hostCounters
+
+	pendingAfter map[net.Conn]func() // work to run once a response is sent
 
 	programs map[string]cmdexe.Program // lower-case full path → program
 }
@@ -81,23 +83,24 @@ type hostDeps struct {
 func newHost(cfg HostConfig, deps hostDeps) (*Host, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Host{
-		cfg:      cfg,
-		clock:    deps.clock,
-		logf:     deps.logf,
-		https:    cfg.HTTPS,
-		caFile:   deps.caFile,
-		fleet:    deps.fleet,
-		onPark:   deps.onPark,
-		ctx:      ctx,
-		cancel:   cancel,
-		closing:  make(chan struct{}),
-		served:   make(chan struct{}),
-		quotas:   cfg.Quotas,
-		shells:   map[string]*shell{},
-		bootTime: deps.started,
-		onlineCh: make(chan struct{}),
-		kbs:      map[string]int{},
-		fs:       newVFS(cfg.Files),
+		cfg:          cfg,
+		clock:        deps.clock,
+		logf:         deps.logf,
+		https:        cfg.HTTPS,
+		caFile:       deps.caFile,
+		fleet:        deps.fleet,
+		onPark:       deps.onPark,
+		ctx:          ctx,
+		cancel:       cancel,
+		closing:      make(chan struct{}),
+		served:       make(chan struct{}),
+		quotas:       cfg.Quotas,
+		shells:       map[string]*shell{},
+		bootTime:     deps.started,
+		onlineCh:     make(chan struct{}),
+		kbs:          map[string]int{},
+		pendingAfter: map[net.Conn]func(){},
+		fs:           newVFS(cfg.Files),
 	}
 	h.stats.init()
 	h.programs = h.programTable()
@@ -129,6 +132,7 @@ func newHost(cfg HostConfig, deps hostDeps) (*Host, error) {
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
 			return context.WithValue(ntlmsrv.ConnContext(ctx, c), connKey{}, c)
 		},
+		ConnState:         h.connState,
 		ReadHeaderTimeout: time.Minute,
 		// Clients see failures on the wire; the server's own complaints
 		// (TLS handshakes of a port scanner, resets we caused) are noise.
@@ -313,12 +317,31 @@ func (h *Host) outer(auth http.Handler) http.Handler {
 		var hook afterHook
 		auth.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), afterKey{}, &hook)))
 		if hook.f != nil {
-			// The response must be on the wire before the hook (a reboot)
-			// closes the connection.
-			_ = http.NewResponseController(w).Flush() // a failed flush is the client's disconnect
-			hook.f()
+			// The response must be complete on the wire before the hook (a
+			// reboot) closes the connection: run it when the server is
+			// done with this exchange (connState).
+			if c, ok := r.Context().Value(connKey{}).(net.Conn); ok {
+				h.mu.Lock()
+				h.pendingAfter[c] = hook.f
+				h.mu.Unlock()
+			}
 		}
 	})
+}
+
+// connState runs work left for after a response once the server has
+// finished writing it.
+func (h *Host) connState(c net.Conn, st http.ConnState) {
+	if st != http.StateIdle && st != http.StateClosed && st != http.StateHijacked {
+		return
+	}
+	h.mu.Lock()
+	f := h.pendingAfter[c]
+	delete(h.pendingAfter, c)
+	h.mu.Unlock()
+	if f != nil {
+		f()
+	}
 }
 
 // afterHook carries work to do once a response has been sent.
@@ -396,12 +419,12 @@ func (h *Host) writeFault(w http.ResponseWriter, relatesTo, machine string, f *F
 
 func (h *Host) dispatch(ctx context.Context, r *http.Request, req *Request) (result, *Fault) {
 	switch {
+	case req.Action == "":
+		return result{}, faultSchema()
 	case strings.EqualFold(req.ResourceURI, ResourceShellCmd):
 		return h.dispatchShell(ctx, r, req)
 	case req.Action == ActionGet:
 		return h.get(req)
-	case req.Action == "":
-		return result{}, faultSchema()
 	}
 	return result{}, faultUnknownResource(req.ResourceURI)
 }
