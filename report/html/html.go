@@ -1,0 +1,85 @@
+// Package html renders a fleetrun JSON report as one self-contained HTML
+// page: a header with the counts, the failures, a timeline of batches and
+// hosts, per-step duration statistics and every host's steps with output.
+//
+// It reads only the report document (report.Document), so it renders a
+// report saved by any fleetrun version, and leaves running hosts, writing
+// files and choosing file names to its callers. The page fetches nothing:
+// its CSS, SVG and script are inline, and host output reaches the page
+// only through html/template's escaping or the DOM's textContent.
+package html
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/fleetrun/fleetrun/report"
+)
+
+// DefaultOutputTail is how many bytes of the end of each step's stdout and
+// stderr a page embeds unless Options say otherwise.
+const DefaultOutputTail = 2048
+
+// Options tune a rendering. The zero value is ready to use.
+type Options struct {
+	// OutputTail is how many bytes from the end of each step's stdout and
+	// stderr the page embeds (cut at a character boundary; the page says
+	// how much was left out). Zero means DefaultOutputTail; a negative
+	// value embeds all output.
+	OutputTail int
+	// Source names the JSON file the page was rendered from; it is shown
+	// in the header when not empty.
+	Source string
+}
+
+func (o Options) tail() int {
+	switch {
+	case o.OutputTail == 0:
+		return DefaultOutputTail
+	case o.OutputTail < 0:
+		return -1
+	}
+	return o.OutputTail
+}
+
+// Render writes doc to w as one HTML page. It does not modify doc. Any
+// document is rendered, including dry-run plans and reports written before
+// times, batches or outcomes existed (hosts without times get no timeline
+// bars, and the page says so). The only errors are a nil document and
+// failures to write to w.
+func Render(w io.Writer, doc *report.Document, opts Options) error {
+	if doc == nil {
+		return errors.New("render html report: no document")
+	}
+	p := buildPage(doc, opts)
+	if err := pageTemplate.Execute(w, p); err != nil {
+		return fmt.Errorf("render html report: %w", err)
+	}
+	return nil
+}
+
+// ReadJSON decodes a JSON report as fleetrun writes it (report.WriteJSON).
+// It accepts reports from older and newer fleetrun versions alike: missing
+// fields keep their zero values and unknown fields are ignored. It fails on
+// malformed JSON, on trailing data after the document, and on a JSON value
+// that has none of a report's fields (playbook, status, hosts).
+func ReadJSON(r io.Reader) (*report.Document, error) {
+	dec := json.NewDecoder(r)
+	var doc report.Document
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, errors.New("read json report: empty input, expected a JSON object")
+		}
+		return nil, fmt.Errorf("read json report: %w", err)
+	}
+	end := dec.InputOffset()
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return nil, fmt.Errorf("read json report: unexpected data after the document at byte %d", end)
+	}
+	if doc.Playbook == "" && doc.Status == "" && doc.Hosts == nil {
+		return nil, errors.New("read json report: not a fleetrun report: no playbook, status or hosts")
+	}
+	return &doc, nil
+}
