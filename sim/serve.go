@@ -65,12 +65,14 @@ func Serve(ctx context.Context, opts ServeOptions, stdout io.Writer) error {
 		_ = fleet.Close() // shutting down; nothing useful to do with an error
 	}()
 	var statsSrv *http.Server
+	var statsAddr string
 	statsDone := make(chan error, 1)
 	if opts.Stats != "" {
 		ln, err := net.Listen("tcp", opts.Stats)
 		if err != nil {
 			return fmt.Errorf("stats server: %w", err)
 		}
+		statsAddr = ln.Addr().String()
 		statsSrv = &http.Server{Handler: fleet.StatsHandler(), ReadHeaderTimeout: 10 * time.Second}
 		go func() { statsDone <- statsSrv.Serve(ln) }()
 		defer func() {
@@ -95,7 +97,7 @@ func Serve(ctx context.Context, opts ServeOptions, stdout io.Writer) error {
 		_, _ = fmt.Fprintf(stdout, "simulated fleet: inventory written to %s\n", opts.WriteInventory) // informational lines; the ready line was checked
 	}
 	if statsSrv != nil {
-		_, _ = fmt.Fprintf(stdout, "simulated fleet: stats at http://%s/stats\n", opts.Stats) // informational lines; the ready line was checked
+		_, _ = fmt.Fprintf(stdout, "simulated fleet: stats at http://%s/stats\n", statsAddr) // informational lines; the ready line was checked
 	}
 	select {
 	case <-ctx.Done():
