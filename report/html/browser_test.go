@@ -132,7 +132,7 @@ func TestRenderedRolloutWorksInChromium(t *testing.T) {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
 		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 1500),
+		chromedp.WindowSize(1400, 1750),
 	)
 	defer cancelAlloc()
 	var problems pageProblems

@@ -28,12 +28,11 @@ func TestMain(m *testing.M) {
 
 func readDoc(t testing.TB, name string) *report.Document {
 	t.Helper()
-	f, err := os.Open(filepath.Join("testdata", name))
+	data, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	doc, err := html.ReadJSON(f)
+	doc, err := html.ReadJSON(bytes.NewReader(data))
 	if err != nil {
 		t.Fatal(err)
 	}
