@@ -1,8 +1,8 @@
 package winrm
 
 import (
-	_ "embed"
 	"bytes"
+	_ "embed"
 	"encoding/base64"
 	"encoding/json"
 	"errors"

@@ -1,0 +1,399 @@
+package winrm
+
+import (
+	"bytes"
+	"context"
+	"crypto"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/bodgit/ntlmssp"
+	"github.com/jcmturner/gokrb5/v8/client"
+	"github.com/jcmturner/gokrb5/v8/spnego"
+
+	"github.com/fleetrun/fleetrun/transport"
+)
+
+// maxResponse bounds how much of one response is read into memory; WinRM
+// sizes its responses to the client's MaxEnvelopeSize (150 KB here), so
+// anything near this is not WinRM.
+const maxResponse = 16 << 20
+
+// endpoint is one host's WS-Man endpoint: the URL, a keep-alive HTTP
+// client of its own, and the authentication state. It serves one request
+// at a time (the session serialises them).
+type endpoint struct {
+	host      string // for messages: the target's name or address
+	url       string
+	transport *http.Transport
+	client    *http.Client
+	auth      authenticator
+	requests  atomic.Int64
+	// requestGrace is added to a request's OperationTimeout to bound how
+	// long the client waits for the answer.
+	requestGrace time.Duration
+}
+
+// authenticator performs one authenticated HTTP exchange.
+type authenticator interface {
+	// name is the mechanism as the inventory spells it.
+	name() string
+	// exchange sends body and returns the response status, headers and
+	// body (unsealed when the mechanism seals).
+	exchange(ctx context.Context, ep *endpoint, body []byte) (*httpReply, error)
+	// encrypted reports whether messages are sealed.
+	encrypted() bool
+	// close releases what the mechanism holds (Kerberos tickets).
+	close()
+}
+
+type httpReply struct {
+	status int
+	header http.Header
+	body   []byte
+	// peerCert is the server's certificate on HTTPS, for channel bindings.
+	peerCert *x509.Certificate
+}
+
+// do sends one HTTP POST to the endpoint and reads the whole answer.
+func (ep *endpoint) do(ctx context.Context, body []byte, header http.Header) (*httpReply, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.url, bytes.NewReader(body))
+	if err != nil {
+		return nil, fmt.Errorf("build request: %w", err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	if req.Header.Get("Content-Type") == "" {
+		req.Header.Set("Content-Type", soapContentType)
+	}
+	req.Header.Set("User-Agent", "fleetrun")
+	resp, err := ep.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxResponse {
+		return nil, fmt.Errorf("response larger than %d bytes", maxResponse)
+	}
+	reply := &httpReply{status: resp.StatusCode, header: resp.Header, body: data}
+	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+		reply.peerCert = resp.TLS.PeerCertificates[0]
+	}
+	return reply, nil
+}
+
+// post sends one WS-Man message and returns its parsed response. Faults,
+// HTTP errors and network errors come back as *transport.Error; op names
+// the operation for messages. The request is bounded by ctx and by its
+// operation timeout plus the endpoint's grace period.
+func (ep *endpoint) post(ctx context.Context, op string, body []byte, opTimeout time.Duration) (*response, error) {
+	rctx, cancel := context.WithTimeout(ctx, opTimeout+ep.requestGrace)
+	defer cancel()
+	ep.requests.Add(1)
+	reply, err := ep.auth.exchange(rctx, ep, body)
+	if err != nil {
+		if ctx.Err() == nil && rctx.Err() != nil {
+			return nil, &transport.Error{Class: transport.ClassTimeout, Transient: true, Err: err,
+				Message: fmt.Sprintf("%s on %s got no answer within %s", op, ep.host, opTimeout+ep.requestGrace)}
+		}
+		return nil, classifyNetError(ctx, ep.host, err)
+	}
+	switch reply.status {
+	case http.StatusUnauthorized:
+		return nil, authError(ep.host, ep.auth.name(), ep.userForMessages(), offeredSchemes(reply.header.Values("WWW-Authenticate")))
+	case http.StatusRequestEntityTooLarge:
+		return nil, &transport.Error{Class: transport.ClassWSManFault,
+			Message: fmt.Sprintf("%s on %s: the request (%d bytes) is larger than the host's MaxEnvelopeSizekb", op, ep.host, len(body)),
+			Hint:    `raise the limit in an elevated prompt on the host: winrm set winrm/config @{MaxEnvelopeSizekb="500"}`}
+	}
+	resp, perr := parseResponse(reply.body)
+	if perr == nil && resp.Fault != nil {
+		return nil, faultError(ep.host, op, resp.Fault)
+	}
+	if reply.status != http.StatusOK {
+		snippet := strings.TrimSpace(string(reply.body))
+		if len(snippet) > 200 {
+			snippet = snippet[:200] + "..."
+		}
+		return nil, &transport.Error{Class: transport.ClassInternal, Transient: reply.status >= 500,
+			Message: fmt.Sprintf("%s on %s: HTTP status %d %s", op, ep.host, reply.status, snippet)}
+	}
+	if perr != nil {
+		return nil, &transport.Error{Class: transport.ClassInternal, Err: perr,
+			Message: fmt.Sprintf("%s on %s: unreadable response: %v", op, ep.host, perr)}
+	}
+	return resp, nil
+}
+
+// userForMessages is the user name for error messages, set by the
+// authenticator (never the password).
+func (ep *endpoint) userForMessages() string {
+	if u, ok := ep.auth.(interface{ user() string }); ok {
+		return u.user()
+	}
+	return ""
+}
+
+// basicAuth sends the credentials with every request.
+type basicAuth struct{ username, password string }
+
+func (a *basicAuth) name() string    { return "basic" }
+func (a *basicAuth) user() string    { return a.username }
+func (a *basicAuth) encrypted() bool { return false }
+func (a *basicAuth) close()          {}
+func (a *basicAuth) exchange(ctx context.Context, ep *endpoint, body []byte) (*httpReply, error) {
+	h := http.Header{}
+	h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(a.username+":"+a.password)))
+	return ep.do(ctx, body, h)
+}
+
+// certAuth authenticates with the TLS client certificate; WinRM wants this
+// Authorization value to pick the mapping ([MS-WSMV] 2.2.9.2).
+type certAuth struct{}
+
+func (certAuth) name() string    { return "certificate" }
+func (certAuth) encrypted() bool { return false }
+func (certAuth) close()          {}
+func (certAuth) exchange(ctx context.Context, ep *endpoint, body []byte) (*httpReply, error) {
+	h := http.Header{}
+	h.Set("Authorization", "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual")
+	return ep.do(ctx, body, h)
+}
+
+// kerberosAuth sends a SPNEGO token with every request, as masterzen/winrm
+// does; messages are not sealed, so it needs HTTPS or AllowUnencrypted.
+type kerberosAuth struct {
+	username string
+	client   *client.Client
+	spn      string
+}
+
+func (a *kerberosAuth) name() string    { return "kerberos" }
+func (a *kerberosAuth) user() string    { return a.username }
+func (a *kerberosAuth) encrypted() bool { return false }
+func (a *kerberosAuth) close()          { a.client.Destroy() }
+func (a *kerberosAuth) exchange(ctx context.Context, ep *endpoint, body []byte) (*httpReply, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.url, nil)
+	if err != nil {
+		return nil, err
+	}
+	// gokrb5 talks to the KDC without a context; its own timeouts bound it.
+	if err := spnego.SetSPNEGOHeader(a.client, req, a.spn); err != nil {
+		return nil, &transport.Error{Class: transport.ClassAuth, Err: err,
+			Message: fmt.Sprintf("kerberos: cannot get a ticket for %s as %q: %v", a.spn, a.username, err),
+			Hint:    "check krb5.conf (realm, KDC), the user's password and the SPN (HTTP/<host>)"}
+	}
+	return ep.do(ctx, body, req.Header)
+}
+
+// ntlmAuth authenticates each TCP connection with NTLMv2 through the
+// Negotiate scheme and then sends messages on it: sealed over HTTP
+// ([MS-WSMV] message encryption), plain over HTTPS. Because the context
+// belongs to the connection, the transport keeps a single connection
+// (MaxConnsPerHost 1); when the server no longer knows the context (a new
+// connection, answered 400 or 401) it authenticates again once.
+type ntlmAuth struct {
+	username, domain, password string
+	seal                       bool
+	client                     *ntlmssp.Client // nil until a handshake completed
+}
+
+func (a *ntlmAuth) name() string    { return "ntlm" }
+func (a *ntlmAuth) user() string    { return a.username }
+func (a *ntlmAuth) encrypted() bool { return a.seal }
+func (a *ntlmAuth) close()          {}
+
+func (a *ntlmAuth) exchange(ctx context.Context, ep *endpoint, body []byte) (*httpReply, error) {
+	for attempt := 0; ; attempt++ {
+		if a.client == nil {
+			reply, err := a.handshake(ctx, ep)
+			if err != nil || reply != nil {
+				return reply, err // reply: the server refused the credentials
+			}
+		}
+		reply, err := a.send(ctx, ep, body)
+		if err != nil {
+			// The connection is gone, and with it the context.
+			a.client = nil
+			return nil, err
+		}
+		if (reply.status == http.StatusBadRequest || reply.status == http.StatusUnauthorized) && attempt == 0 {
+			// A new connection without a context: authenticate it.
+			a.client = nil
+			continue
+		}
+		return reply, nil
+	}
+}
+
+// send sends one message on the authenticated connection.
+func (a *ntlmAuth) send(ctx context.Context, ep *endpoint, body []byte) (*httpReply, error) {
+	if !a.seal {
+		return ep.do(ctx, body, nil)
+	}
+	session := a.client.SecuritySession()
+	if session == nil {
+		return nil, errors.New("ntlm: the server did not agree to message encryption")
+	}
+	sealed, signature, err := session.Wrap(body)
+	if err != nil {
+		return nil, fmt.Errorf("ntlm: seal message: %w", err)
+	}
+	h := http.Header{}
+	h.Set("Content-Type", sealContentType)
+	reply, err := ep.do(ctx, frameSealed(signature, sealed, len(body)), h)
+	if err != nil {
+		return nil, err
+	}
+	if !strings.Contains(reply.header.Get("Content-Type"), `protocol="`+sealProtocol+`"`) {
+		// Empty answers (401, 400, 413) are not sealed.
+		return reply, nil
+	}
+	sig, data, err := unframeSealed(reply.body)
+	if err != nil {
+		a.client = nil
+		return nil, err
+	}
+	plain, err := session.Unwrap(data, sig)
+	if err != nil {
+		a.client = nil
+		return nil, fmt.Errorf("ntlm: unseal response: %w", err)
+	}
+	reply.body = plain
+	reply.header.Set("Content-Type", soapContentType)
+	return reply, nil
+}
+
+// handshake runs NEGOTIATE / CHALLENGE / AUTHENTICATE on the connection
+// the next request will use, with empty bodies. It returns a reply only
+// when the server refused (a 401 to AUTHENTICATE, or no Negotiate offered);
+// then the caller reports that reply.
+func (a *ntlmAuth) handshake(ctx context.Context, ep *endpoint) (*httpReply, error) {
+	c, err := ntlmssp.NewClient(ntlmssp.SetUserInfo(a.username, a.password), ntlmssp.SetDomain(a.domain), ntlmssp.SetVersion(ntlmssp.DefaultVersion()))
+	if err != nil {
+		return nil, fmt.Errorf("ntlm: %w", err)
+	}
+	negotiate, err := c.Authenticate(nil, nil)
+	if err != nil {
+		return nil, fmt.Errorf("ntlm: build NEGOTIATE: %w", err)
+	}
+	h := http.Header{}
+	h.Set("Authorization", "Negotiate "+base64.StdEncoding.EncodeToString(negotiate))
+	reply, err := ep.do(ctx, nil, h)
+	if err != nil {
+		return nil, err
+	}
+	challenge, ok := negotiateToken(reply.header.Values("WWW-Authenticate"))
+	if reply.status != http.StatusUnauthorized || !ok || len(challenge) == 0 {
+		if reply.status == http.StatusUnauthorized {
+			return reply, nil
+		}
+		return nil, fmt.Errorf("ntlm: the server answered NEGOTIATE with HTTP %d and no challenge", reply.status)
+	}
+	var bindings *ntlmssp.ChannelBindings
+	if reply.peerCert != nil {
+		bindings = channelBindings(reply.peerCert)
+	}
+	authenticate, err := c.Authenticate(challenge, bindings)
+	if err != nil {
+		return nil, fmt.Errorf("ntlm: answer CHALLENGE: %w", err)
+	}
+	h.Set("Authorization", "Negotiate "+base64.StdEncoding.EncodeToString(authenticate))
+	reply, err = ep.do(ctx, nil, h)
+	if err != nil {
+		return nil, err
+	}
+	if reply.status != http.StatusOK {
+		if reply.status == http.StatusUnauthorized {
+			return reply, nil
+		}
+		return nil, fmt.Errorf("ntlm: the server answered AUTHENTICATE with HTTP %d", reply.status)
+	}
+	a.client = c
+	return nil, nil
+}
+
+// negotiateToken finds the token of a "Negotiate <base64>" challenge.
+func negotiateToken(values []string) ([]byte, bool) {
+	for _, v := range values {
+		scheme, token, found := strings.Cut(strings.TrimSpace(v), " ")
+		if !strings.EqualFold(scheme, "Negotiate") || !found {
+			continue
+		}
+		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(token))
+		return b, err == nil
+	}
+	return nil, false
+}
+
+// channelBindings are the RFC 5929 tls-server-end-point bindings of the
+// server's certificate, which Windows checks under CbtHardeningLevel
+// Strict: the certificate hashed with its signature's hash, SHA-256 for MD5
+// and SHA-1.
+func channelBindings(cert *x509.Certificate) *ntlmssp.ChannelBindings {
+	h := crypto.SHA256
+	switch cert.SignatureAlgorithm {
+	case x509.SHA384WithRSA, x509.ECDSAWithSHA384, x509.SHA384WithRSAPSS:
+		h = crypto.SHA384
+	case x509.SHA512WithRSA, x509.ECDSAWithSHA512, x509.SHA512WithRSAPSS:
+		h = crypto.SHA512
+	}
+	var sum []byte
+	if h == crypto.SHA256 {
+		s := sha256.Sum256(cert.Raw)
+		sum = s[:]
+	} else {
+		hh := h.New()
+		hh.Write(cert.Raw)
+		sum = hh.Sum(nil)
+	}
+	return &ntlmssp.ChannelBindings{ApplicationData: append([]byte("tls-server-end-point:"), sum...)}
+}
+
+// splitUser separates DOMAIN\user and user@domain.
+func splitUser(u string) (user, domain string) {
+	if d, name, ok := strings.Cut(u, `\`); ok {
+		return name, d
+	}
+	if name, d, ok := strings.Cut(u, "@"); ok {
+		return name, d
+	}
+	return u, ""
+}
+
+// newHTTPTransport builds the session's keep-alive transport. Proxies are
+// not used (WinRM endpoints are reached directly; no environment is read),
+// HTTP/2 is off (WinRM speaks HTTP/1.1), and the dialer and TLS handshake
+// are bounded by connectTimeout as well as by each request's context.
+func newHTTPTransport(tlsConfig *tls.Config, connectTimeout time.Duration, singleConn bool) *http.Transport {
+	dialer := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		DialContext:         dialer.DialContext,
+		TLSClientConfig:     tlsConfig,
+		TLSHandshakeTimeout: connectTimeout,
+		MaxIdleConns:        2,
+		MaxIdleConnsPerHost: 2,
+		IdleConnTimeout:     90 * time.Second,
+		DisableCompression:  true,
+		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
+	}
+	if singleConn {
+		tr.MaxConnsPerHost = 1
+	}
+	return tr
+}

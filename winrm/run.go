@@ -1,0 +1,288 @@
+package winrm
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/fleetrun/fleetrun/transport"
+)
+
+// Run implements transport.Session: it runs cmd in the session's shell and
+// waits for it to finish or for ctx to end.
+//
+// The shell is re-created transparently when the host reports it gone or
+// its operation quota spent when the command is started. When ctx ends
+// first, the command is terminated (Signal terminate), the shell deleted
+// under a short deadline of its own, and the error has class timeout (a
+// deadline) or interrupted (a cancellation); the next Run opens a new
+// shell. A fault while the command runs (the shell deleted under it, say)
+// ends Run with a wsman_fault error at once.
+//
+// A Result is returned for every exit code; see ClassifyExit for one that
+// was not expected.
+func (s *Session) Run(ctx context.Context, cmd transport.Command) (transport.Result, error) {
+	rendered, err := Render(cmd, RenderOptions{MaxCommandLine: s.opts.MaxCommandLine})
+	if err != nil {
+		return transport.Result{}, &transport.Error{Class: transport.ClassInternal, Err: err,
+			Message: fmt.Sprintf("%s: %v", s.name, err)}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return transport.Result{}, &transport.Error{Class: transport.ClassInternal, Err: errClosed, Message: s.name + ": " + errClosed.Error()}
+	}
+	if err := ctx.Err(); err != nil {
+		return transport.Result{}, contextError(ctx, s.name)
+	}
+	res, err := s.run(ctx, cmd, rendered)
+	if err != nil && ctx.Err() != nil {
+		// The step's time is up or the run is stopping: stop the command
+		// and drop the shell, then report why.
+		s.abandonShell(ctx)
+		return transport.Result{}, contextError(ctx, s.name)
+	}
+	return res, err
+}
+
+// run starts the command and collects its output; s.mu is held.
+func (s *Session) run(ctx context.Context, cmd transport.Command, r Rendered) (transport.Result, error) {
+	commandID, err := s.startCommand(ctx, r)
+	if err != nil {
+		return transport.Result{}, err
+	}
+	if r.Stdin {
+		if err := s.sendStdin(ctx, commandID, []byte(r.Payload())); err != nil {
+			s.dropShellOnGone(err)
+			return transport.Result{}, err
+		}
+	}
+	stdout := &capture{max: s.opts.OutputCap}
+	stderr := &capture{max: s.opts.OutputCap}
+	outW := io.Writer(stdout)
+	errW := io.Writer(stderr)
+	if cmd.Stdout != nil {
+		outW = io.MultiWriter(stdout, cmd.Stdout)
+	}
+	if cmd.Stderr != nil {
+		errW = io.MultiWriter(stderr, cmd.Stderr)
+	}
+	code, err := s.receive(ctx, commandID, outW, errW)
+	if err != nil {
+		s.dropShellOnGone(err)
+		return transport.Result{}, err
+	}
+	res := transport.Result{
+		ExitCode:        code,
+		Stdout:          decodeOutput(s.enc, stdout.buf),
+		Stderr:          decodeOutput(s.enc, stderr.buf),
+		StdoutTruncated: stdout.truncated,
+		StderrTruncated: stderr.truncated,
+	}
+	if code != 0 && matchesMemorySignature(res) {
+		// Read the host's memory cap now, while a context is at hand, so
+		// ClassifyExit can name it; a failure leaves it unknown.
+		s.config(ctx)
+	}
+	return res, nil
+}
+
+// startCommand opens the shell if needed and starts the command, opening
+// a new shell once when the host reports the old one gone or its
+// operations used up.
+func (s *Session) startCommand(ctx context.Context, r Rendered) (string, error) {
+	for attempt := 0; ; attempt++ {
+		if s.shellID == "" {
+			if err := s.openShell(ctx); err != nil {
+				return "", err
+			}
+		}
+		msg := commandMessage(s.ep.url, s.shellID, r.RemoteCommand[0], r.RemoteCommand[1:], r.Stdin)
+		resp, err := s.ep.post(ctx, "Command", msg, opTimeout(defaultOperationTimeout))
+		if err == nil {
+			if !validID(resp.CommandID) {
+				return "", &transport.Error{Class: transport.ClassInternal,
+					Message: fmt.Sprintf("Command on %s: the answer names no usable command ID (%q)", s.name, resp.CommandID)}
+			}
+			s.lastCommand = resp.CommandID
+			return resp.CommandID, nil
+		}
+		var te *transport.Error
+		if attempt > 0 || !errors.As(err, &te) {
+			return "", err
+		}
+		switch te.Code {
+		case CodeShellNotFound:
+			s.shellID, s.lastCommand = "", ""
+		case CodeMaxOperationsPerUser:
+			// Signal does not return operations to the quota; only a
+			// new shell starts from zero (WSMV endnote 118, ansible#83656).
+			s.deleteShell(ctx)
+		default:
+			return "", err
+		}
+	}
+}
+
+// sendStdin sends data as stdin in Send requests that each fit the host's
+// MaxEnvelopeSizekb, the last one with End="true".
+func (s *Session) sendStdin(ctx context.Context, commandID string, data []byte) error {
+	chunk := sendChunkSize(s.maxEnvelopeKB(ctx))
+	for {
+		n := min(chunk, len(data))
+		end := n == len(data)
+		msg := sendMessage(s.ep.url, s.shellID, commandID, data[:n], end)
+		if _, err := s.ep.post(ctx, "Send", msg, opTimeout(defaultOperationTimeout)); err != nil {
+			return err
+		}
+		data = data[n:]
+		if end {
+			return nil
+		}
+	}
+}
+
+// maxEnvelopeKB is the host's MaxEnvelopeSizekb, read once; 150 (WinRM
+// 2.0's default, the smallest in use) when it cannot be read.
+func (s *Session) maxEnvelopeKB(ctx context.Context) int {
+	if cfg, err := s.config(ctx); err == nil && cfg.MaxEnvelopeSizeKB > 0 {
+		return int(cfg.MaxEnvelopeSizeKB)
+	}
+	return 150
+}
+
+// receive polls the command's output until it is done and returns its exit
+// code. A Receive that times out on the host (no output within
+// OperationTimeout) is simply repeated; any other fault ends the wait.
+func (s *Session) receive(ctx context.Context, commandID string, stdout, stderr io.Writer) (uint32, error) {
+	receiveTimeout := s.opts.ReceiveTimeout
+	msgTimeout := durationXS(receiveTimeout)
+	for {
+		msg := receiveMessage(s.ep.url, s.shellID, commandID, msgTimeout)
+		resp, err := s.ep.post(ctx, "Receive", msg, receiveTimeout)
+		if err != nil {
+			var te *transport.Error
+			if errors.As(err, &te) && te.Code == CodeOperationTimeout && ctx.Err() == nil {
+				continue
+			}
+			return 0, err
+		}
+		for _, chunk := range resp.Streams {
+			var w io.Writer
+			switch chunk.Name {
+			case "stdout":
+				w = stdout
+			case "stderr":
+				w = stderr
+			default:
+				continue
+			}
+			if len(chunk.Data) > 0 {
+				// The writers are captures and the caller's log writers;
+				// a failing log writer must not fail the step.
+				_, _ = w.Write(chunk.Data)
+			}
+		}
+		if resp.Done {
+			if resp.ExitCode == nil {
+				return 0, &transport.Error{Class: transport.ClassInternal,
+					Message: fmt.Sprintf("Receive on %s: the command is done but no exit code was sent", s.name)}
+			}
+			return *resp.ExitCode, nil
+		}
+	}
+}
+
+// dropShellOnGone forgets the shell when err says it no longer exists.
+func (s *Session) dropShellOnGone(err error) {
+	if errors.Is(err, ErrShellGone) {
+		s.shellID, s.lastCommand = "", ""
+	}
+}
+
+// abandonShell terminates the running command and deletes the shell after
+// the caller's context ended, under a deadline of its own (ask, then give
+// up: the host's IdleTimeout reclaims a shell that could not be deleted).
+func (s *Session) abandonShell(ctx context.Context) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CleanupTimeout)
+	defer cancel()
+	s.signalLast(cctx)
+	s.deleteShell(cctx)
+}
+
+// signalLast sends Signal terminate for the last command started. Its
+// error is not reported: the command may have ended already, and the shell
+// is deleted next anyway.
+func (s *Session) signalLast(ctx context.Context) {
+	if s.shellID == "" || s.lastCommand == "" {
+		return
+	}
+	_, _ = s.ep.post(ctx, "Signal", signalMessage(s.ep.url, s.shellID, s.lastCommand), opTimeout(defaultOperationTimeout))
+	s.lastCommand = ""
+}
+
+// deleteShell deletes the shell and forgets it, returning the error of the
+// Delete (a shell already gone counts as deleted).
+func (s *Session) deleteShell(ctx context.Context) error {
+	if s.shellID == "" {
+		return nil
+	}
+	_, err := s.ep.post(ctx, "Delete shell", deleteShellMessage(s.ep.url, s.shellID), opTimeout(defaultOperationTimeout))
+	s.shellID, s.lastCommand = "", ""
+	if errors.Is(err, ErrShellGone) {
+		return nil
+	}
+	return err
+}
+
+// Close implements transport.Session: it terminates the last command
+// (Signal), deletes the shell and closes the connections. It is bounded by
+// ctx (and by CleanupTimeout even if ctx has already ended, so that a
+// cancelled run still cleans up) and safe to call more than once; calls
+// after the first return nil.
+func (s *Session) Close(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CleanupTimeout)
+	defer cancel()
+	if ctx.Err() == nil {
+		// Honour the caller's context when it still runs.
+		var stop context.CancelFunc
+		cctx, stop = mergeDone(cctx, ctx)
+		defer stop()
+	}
+	s.signalLast(cctx)
+	err := s.deleteShell(cctx)
+	s.ep.auth.close()
+	s.ep.transport.CloseIdleConnections()
+	return err
+}
+
+// mergeDone returns a context derived from a that also ends when b ends.
+func mergeDone(a, b context.Context) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(a)
+	stop := context.AfterFunc(b, cancel)
+	return ctx, func() {
+		stop()
+		cancel()
+	}
+}
+
+// ClassifyExit implements transport.ExitClassifier: a memory_cap error
+// when the step's output shows it ran out of memory and the host's
+// MaxMemoryPerShellMB is known to be finite (read from the host's
+// configuration when the session needed it), else nil.
+func (s *Session) ClassifyExit(res transport.Result) *transport.Error {
+	s.mu.Lock()
+	capMB := 0
+	if s.cfgRead && s.cfgErr == nil {
+		capMB = int(s.cfg.Winrs.MaxMemoryPerShellMB)
+	}
+	s.mu.Unlock()
+	return ClassifyExit(res, capMB)
+}

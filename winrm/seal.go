@@ -1,0 +1,104 @@
+package winrm
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// WinRM message encryption framing ([MS-WSMV] 2.2.9.1.1, "Encrypted
+// Message Types"): a sealed SOAP message travels as a two-part MIME body
+// whose parts are separated by a fixed boundary. Windows writes the part
+// headers with a leading tab and without the blank line MIME requires, and
+// the second part is binary: a little-endian signature length, the NTLM
+// signature, then the sealed message, as long as the plaintext (RC4 keeps
+// the length), followed directly by the closing boundary.
+
+const (
+	sealBoundary    = "Encrypted Boundary"
+	sealProtocol    = "application/HTTP-SPNEGO-session-encrypted"
+	sealContentType = `multipart/encrypted;protocol="` + sealProtocol + `";boundary="` + sealBoundary + `"`
+	soapContentType = "application/soap+xml;charset=UTF-8"
+	// ntlmSignatureSize is the size of an NTLMSSP_MESSAGE_SIGNATURE.
+	ntlmSignatureSize = 16
+)
+
+// frameSealed builds a sealed request body from the signature and the
+// sealed message of a plaintext of length plainLen.
+func frameSealed(signature, sealed []byte, plainLen int) []byte {
+	var b bytes.Buffer
+	b.Grow(len(sealed) + len(signature) + 256)
+	b.WriteString("--" + sealBoundary + "\r\n")
+	b.WriteString("\tContent-Type: " + sealProtocol + "\r\n")
+	b.WriteString("\tOriginalContent: type=" + soapContentType + ";Length=" + strconv.Itoa(plainLen) + "\r\n")
+	b.WriteString("--" + sealBoundary + "\r\n")
+	b.WriteString("\tContent-Type: application/octet-stream\r\n")
+	var n [4]byte
+	binary.LittleEndian.PutUint32(n[:], uint32(len(signature)))
+	b.Write(n[:])
+	b.Write(signature)
+	b.Write(sealed)
+	b.WriteString("--" + sealBoundary + "--\r\n")
+	return b.Bytes()
+}
+
+// errFraming says a sealed body is not in the expected framing.
+var errFraming = errors.New("malformed encrypted WinRM message")
+
+// unframeSealed splits a sealed response body into the NTLM signature and
+// the sealed message, using the declared plaintext length to find the end
+// of the binary part exactly (the boundary text could occur inside it).
+func unframeSealed(body []byte) (signature, sealed []byte, err error) {
+	dash := []byte("--" + sealBoundary + "\r\n")
+	rest, ok := bytes.CutPrefix(body, dash)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: no opening boundary", errFraming)
+	}
+	headers, rest, ok := bytes.Cut(rest, dash)
+	if !ok {
+		return nil, nil, fmt.Errorf("%w: no second part", errFraming)
+	}
+	length := -1
+	for _, line := range strings.Split(string(headers), "\r\n") {
+		name, value, found := strings.Cut(strings.TrimSpace(line), ":")
+		if !found || !strings.EqualFold(strings.TrimSpace(name), "OriginalContent") {
+			continue
+		}
+		_, l, found := strings.Cut(value, "Length=")
+		if !found {
+			return nil, nil, fmt.Errorf("%w: OriginalContent without Length", errFraming)
+		}
+		n, err := strconv.Atoi(strings.TrimSpace(strings.TrimRight(l, "; ")))
+		if err != nil || n < 0 {
+			return nil, nil, fmt.Errorf("%w: bad Length %q", errFraming, l)
+		}
+		length = n
+	}
+	if length < 0 {
+		return nil, nil, fmt.Errorf("%w: no OriginalContent header", errFraming)
+	}
+	// The second part's header line, then the binary data.
+	line, data, ok := bytes.Cut(rest, []byte("\r\n"))
+	if !ok || !strings.EqualFold(strings.TrimSpace(string(line)), "Content-Type: application/octet-stream") {
+		return nil, nil, fmt.Errorf("%w: second part is not application/octet-stream", errFraming)
+	}
+	if len(data) < 4 {
+		return nil, nil, fmt.Errorf("%w: truncated signature length", errFraming)
+	}
+	sigLen := int(binary.LittleEndian.Uint32(data))
+	if sigLen != ntlmSignatureSize {
+		return nil, nil, fmt.Errorf("%w: signature of %d bytes, want %d", errFraming, sigLen, ntlmSignatureSize)
+	}
+	data = data[4:]
+	if len(data) < sigLen+length {
+		return nil, nil, fmt.Errorf("%w: %d bytes of sealed data, declared %d", errFraming, len(data)-sigLen, length)
+	}
+	signature, sealed, tail := data[:sigLen], data[sigLen:sigLen+length], data[sigLen+length:]
+	if !bytes.HasPrefix(tail, []byte("--"+sealBoundary+"--")) {
+		return nil, nil, fmt.Errorf("%w: no closing boundary after %d bytes", errFraming, length)
+	}
+	return signature, sealed, nil
+}

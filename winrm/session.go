@@ -1,0 +1,325 @@
+package winrm
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jcmturner/gokrb5/v8/client"
+	"github.com/jcmturner/gokrb5/v8/config"
+	"golang.org/x/text/encoding"
+
+	"github.com/fleetrun/fleetrun/transport"
+)
+
+// Options tune a Dialer. The zero value is usable.
+type Options struct {
+	// OutputCap is how many bytes of each stream a Result keeps (the
+	// Command's writers still get everything). Zero means
+	// DefaultOutputCap.
+	OutputCap int
+	// ReceiveTimeout is the OperationTimeout of each Receive: how long the
+	// host holds a Receive open when the command prints nothing. Zero means
+	// 20 seconds; Windows refuses more than its MaxTimeoutms (60 s).
+	ReceiveTimeout time.Duration
+	// RequestGrace is how much longer than its OperationTimeout the client
+	// waits for an answer before giving the request up. Zero means 30
+	// seconds.
+	RequestGrace time.Duration
+	// CleanupTimeout bounds the Signal and Delete sent after a step timed
+	// out or was interrupted (they run after the step's context ended).
+	// Zero means 10 seconds.
+	CleanupTimeout time.Duration
+	// ConnectTimeout is used when the Target sets none. Zero means 30
+	// seconds.
+	ConnectTimeout time.Duration
+	// Krb5Config is the path of krb5.conf for Kerberos when the Target's
+	// Vars do not name one ("krb5_conf"). Empty means /etc/krb5.conf.
+	Krb5Config string
+	// MaxCommandLine is passed to Render. Zero means DefaultMaxCommandLine.
+	MaxCommandLine int
+}
+
+func (o Options) withDefaults() Options {
+	if o.OutputCap <= 0 {
+		o.OutputCap = DefaultOutputCap
+	}
+	if o.ReceiveTimeout <= 0 {
+		o.ReceiveTimeout = 20 * time.Second
+	}
+	if o.RequestGrace <= 0 {
+		o.RequestGrace = 30 * time.Second
+	}
+	if o.CleanupTimeout <= 0 {
+		o.CleanupTimeout = 10 * time.Second
+	}
+	if o.ConnectTimeout <= 0 {
+		o.ConnectTimeout = 30 * time.Second
+	}
+	if o.Krb5Config == "" {
+		o.Krb5Config = "/etc/krb5.conf"
+	}
+	return o
+}
+
+// Dialer opens WinRM sessions; it implements transport.Dialer.
+type Dialer struct {
+	Options Options
+}
+
+// NewDialer returns a Dialer with the given options.
+func NewDialer(opts Options) *Dialer { return &Dialer{Options: opts} }
+
+// Dial implements transport.Dialer: it connects, authenticates and opens
+// the session's shell, so an unreachable host or refused credentials fail
+// here, classified.
+func (d *Dialer) Dial(ctx context.Context, t transport.Target) (transport.Session, error) {
+	s, err := Open(ctx, t, d.Options)
+	if err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Session is a WinRM session with one host: one keep-alive HTTP transport,
+// one authentication context and one WinRS shell, reused by every step
+// and re-created when the host drops it. It implements transport.Session
+// and transport.ExitClassifier. Its methods may be called from several
+// goroutines; they run one at a time.
+type Session struct {
+	mu     sync.Mutex
+	ep     *endpoint
+	opts   Options
+	name   string
+	enc    encoding.Encoding
+	closed bool
+
+	shellID     string
+	lastCommand string // the last command started in shellID, not yet signalled
+
+	cfgRead bool
+	cfg     Config
+	cfgErr  error
+}
+
+var (
+	_ transport.Session        = (*Session)(nil)
+	_ transport.ExitClassifier = (*Session)(nil)
+	_ transport.Dialer         = (*Dialer)(nil)
+)
+
+// Open connects to t, authenticates and opens a shell. Every network wait
+// is bounded by ctx. Configuration errors (an unknown auth mechanism or
+// output encoding, Basic over plain HTTP without AllowUnencrypted, an
+// unreadable CA or client certificate) fail before any connection is made.
+func Open(ctx context.Context, t transport.Target, opts Options) (*Session, error) {
+	s, err := newSession(t, opts)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.openShell(ctx); err != nil {
+		s.ep.auth.close()
+		s.ep.transport.CloseIdleConnections()
+		return nil, err
+	}
+	return s, nil
+}
+
+// newSession validates t and builds the session without connecting.
+func newSession(t transport.Target, opts Options) (*Session, error) {
+	opts = opts.withDefaults()
+	name := t.Name
+	if name == "" {
+		name = t.Address
+	}
+	cfgErr := func(format string, args ...any) error {
+		return &transport.Error{Class: transport.ClassAuth, Message: fmt.Sprintf("%s: ", name) + fmt.Sprintf(format, args...)}
+	}
+	if t.Address == "" {
+		return nil, &transport.Error{Class: transport.ClassDNS, Message: fmt.Sprintf("%s: no address", name)}
+	}
+	enc, err := LookupEncoding(t.OutputEncoding)
+	if err != nil {
+		return nil, &transport.Error{Class: transport.ClassInternal, Message: fmt.Sprintf("%s: %v", name, err), Err: err}
+	}
+	port := t.Port
+	if port == 0 {
+		port = 5985
+		if t.HTTPS {
+			port = 5986
+		}
+	}
+	scheme := "http"
+	if t.HTTPS {
+		scheme = "https"
+	}
+	u := url.URL{Scheme: scheme, Host: net.JoinHostPort(t.Address, strconv.Itoa(port)), Path: "/wsman"}
+
+	mechanism := strings.ToLower(strings.TrimSpace(t.Auth))
+	if mechanism == "" {
+		mechanism = "ntlm"
+		if t.HTTPS {
+			mechanism = "basic"
+		}
+	}
+	var tlsConfig *tls.Config
+	if t.HTTPS {
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: t.InsecureSkipVerify} //nolint:gosec // only when the inventory asks
+		if host := t.Address; net.ParseIP(host) == nil {
+			tlsConfig.ServerName = host
+		}
+		if t.CAFile != "" {
+			pem, err := os.ReadFile(t.CAFile)
+			if err != nil {
+				return nil, &transport.Error{Class: transport.ClassTLS, Err: err, Message: fmt.Sprintf("%s: read ca_file: %v", name, err)}
+			}
+			pool := x509.NewCertPool()
+			if !pool.AppendCertsFromPEM(pem) {
+				return nil, &transport.Error{Class: transport.ClassTLS, Message: fmt.Sprintf("%s: ca_file %s holds no PEM certificate", name, t.CAFile)}
+			}
+			tlsConfig.RootCAs = pool
+		}
+	} else if t.CAFile != "" || t.ClientCert != "" {
+		return nil, cfgErr("ca_file and client certificates need https")
+	}
+
+	var auth authenticator
+	switch mechanism {
+	case "basic":
+		if !t.HTTPS && !t.AllowUnencrypted {
+			e := cfgErr("refusing Basic authentication over plain HTTP: the password would cross the network readable")
+			e.(*transport.Error).Hint = "use https: true, or auth: ntlm (encrypted over HTTP); set allow_unencrypted only for a test host"
+			return nil, e
+		}
+		auth = &basicAuth{username: t.User, password: t.Password}
+	case "ntlm", "negotiate":
+		user, domain := splitUser(t.User)
+		auth = &ntlmAuth{username: user, domain: domain, password: t.Password, seal: !t.HTTPS}
+	case "kerberos":
+		if !t.HTTPS && !t.AllowUnencrypted {
+			e := cfgErr("kerberos over plain HTTP would send messages unencrypted (message sealing is only implemented for NTLM)")
+			e.(*transport.Error).Hint = "use https: true with kerberos, or auth: ntlm over HTTP"
+			return nil, e
+		}
+		ka, err := newKerberosAuth(t, opts)
+		if err != nil {
+			return nil, err
+		}
+		auth = ka
+	case "certificate":
+		if !t.HTTPS {
+			return nil, cfgErr("certificate authentication needs https")
+		}
+		if t.ClientCert == "" || t.ClientKey == "" {
+			return nil, cfgErr("certificate authentication needs client_cert and client_key")
+		}
+		pair, err := tls.LoadX509KeyPair(t.ClientCert, t.ClientKey)
+		if err != nil {
+			return nil, &transport.Error{Class: transport.ClassTLS, Err: err, Message: fmt.Sprintf("%s: load client certificate: %v", name, err)}
+		}
+		tlsConfig.Certificates = []tls.Certificate{pair}
+		// HTTP.sys may renegotiate to ask for the client certificate.
+		tlsConfig.Renegotiation = tls.RenegotiateOnceAsClient
+		auth = certAuth{}
+	default:
+		return nil, cfgErr("unknown auth mechanism %q (want basic, ntlm, kerberos or certificate)", t.Auth)
+	}
+
+	connectTimeout := t.ConnectTimeout
+	if connectTimeout <= 0 {
+		connectTimeout = opts.ConnectTimeout
+	}
+	_, isNTLM := auth.(*ntlmAuth)
+	tr := newHTTPTransport(tlsConfig, connectTimeout, isNTLM)
+	ep := &endpoint{host: name, url: u.String(), transport: tr, auth: auth, requestGrace: opts.RequestGrace}
+	ep.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	return &Session{ep: ep, opts: opts, name: name, enc: enc}, nil
+}
+
+// newKerberosAuth configures Kerberos from the target's Vars: krb5_conf
+// (path of krb5.conf), realm (default: the domain part of the user, upper
+// case, or krb5.conf's default_realm) and spn (default HTTP/<address>).
+func newKerberosAuth(t transport.Target, opts Options) (*kerberosAuth, error) {
+	name := t.Name
+	if name == "" {
+		name = t.Address
+	}
+	path := t.Vars["krb5_conf"]
+	if path == "" {
+		path = opts.Krb5Config
+	}
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, &transport.Error{Class: transport.ClassAuth, Err: err,
+			Message: fmt.Sprintf("%s: kerberos: read %s: %v", name, path, err),
+			Hint:    "give the path of krb5.conf as the host variable krb5_conf"}
+	}
+	user, domain := splitUser(t.User)
+	realm := t.Vars["realm"]
+	if realm == "" {
+		realm = strings.ToUpper(domain)
+	}
+	if realm == "" {
+		realm = cfg.LibDefaults.DefaultRealm
+	}
+	if realm == "" {
+		return nil, &transport.Error{Class: transport.ClassAuth,
+			Message: fmt.Sprintf("%s: kerberos: no realm (user %q has no domain, krb5.conf no default_realm)", name, t.User),
+			Hint:    "write the user as user@REALM, or set the host variable realm"}
+	}
+	spn := t.Vars["spn"]
+	if spn == "" {
+		spn = "HTTP/" + t.Address
+	}
+	cl := client.NewWithPassword(user, realm, t.Password, cfg, client.DisablePAFXFAST(true))
+	return &kerberosAuth{username: user + "@" + realm, client: cl, spn: spn}, nil
+}
+
+// Encrypted reports whether the session's messages are sealed (NTLM over
+// HTTP); over HTTPS the channel itself is encrypted.
+func (s *Session) Encrypted() bool { return s.ep.auth.encrypted() }
+
+// Requests returns how many WS-Man requests the session has sent (not
+// counting authentication legs).
+func (s *Session) Requests() int64 { return s.ep.requests.Load() }
+
+// openShell creates a WinRS shell; s.mu is held or s is not shared yet.
+func (s *Session) openShell(ctx context.Context) error {
+	resp, err := s.ep.post(ctx, "Create shell", createShellMessage(s.ep.url), opTimeout(defaultOperationTimeout))
+	if err != nil {
+		return err
+	}
+	if !validID(resp.ShellID) {
+		return &transport.Error{Class: transport.ClassInternal,
+			Message: fmt.Sprintf("Create shell on %s: the answer names no usable shell ID (%q)", s.name, resp.ShellID)}
+	}
+	s.shellID = resp.ShellID
+	s.lastCommand = ""
+	return nil
+}
+
+// opTimeout converts an xs:duration of whole seconds ("PT60S").
+func opTimeout(d string) time.Duration {
+	n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(d, "PT"), "S"))
+	if err != nil {
+		return time.Minute
+	}
+	return time.Duration(n) * time.Second
+}
+
+func durationXS(d time.Duration) string {
+	return "PT" + strconv.Itoa(int(d.Round(time.Second)/time.Second)) + "S"
+}
+
+// errClosed is returned for a session used after Close.
+var errClosed = errors.New("session is closed")

@@ -1,0 +1,428 @@
+package winrm
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	mz "github.com/masterzen/winrm"
+	"github.com/masterzen/winrm/soap"
+)
+
+// WS-Man URIs this package sends or expects (docs/winrm-reference.md).
+const (
+	nsSoap   = "http://www.w3.org/2003/05/soap-envelope"
+	nsAddr   = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
+	nsWSMan  = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
+	nsShell  = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
+	nsFault  = "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
+	nsConfig = "http://schemas.microsoft.com/wbem/wsman/1/config"
+	nsMSWSM  = "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"
+
+	resourceShell  = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
+	resourceConfig = "http://schemas.microsoft.com/wbem/wsman/1/config"
+	resourceOS     = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_OperatingSystem"
+
+	actionCommand = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Command"
+	actionGet     = "http://schemas.xmlsoap.org/ws/2004/09/transfer/Get"
+	stateDone     = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/CommandState/Done"
+)
+
+// WS-Man fault codes this package acts on (docs/winrm-reference.md §4).
+const (
+	// CodeOperationTimeout: a Receive found no output within its
+	// OperationTimeout; the client simply asks again.
+	CodeOperationTimeout uint32 = 2150858793
+	// CodeShellNotFound: the shell or command no longer exists (idle
+	// timeout, deleted, host restarted).
+	CodeShellNotFound uint32 = 2150858843
+	// CodeMaxShellsPerUser: the user has as many shells open as
+	// winrm/config/winrs MaxShellsPerUser allows.
+	CodeMaxShellsPerUser uint32 = 2150859173
+	// CodeMaxOperationsPerUser: the user's shells used up
+	// MaxConcurrentOperationsPerUser; Signal does not give operations back,
+	// only deleting the shell does.
+	CodeMaxOperationsPerUser uint32 = 2150859174
+	// CodeAccessDenied is E_ACCESSDENIED as WinRM reports it.
+	CodeAccessDenied uint32 = 2147942405
+	// CodeFileNotFound is ERROR_FILE_NOT_FOUND as an HRESULT.
+	CodeFileNotFound uint32 = 2147942402
+)
+
+// params are the request header settings: OperationTimeout, locale and
+// the largest response the client accepts (153600 bytes, which fits even
+// WinRM 2.0's default MaxEnvelopeSizekb of 150).
+func params(operationTimeout string) *mz.Parameters {
+	return mz.NewParameters(operationTimeout, "en-US", 153600)
+}
+
+// defaultOperationTimeout is the OperationTimeout of requests other than
+// Receive; Windows' MaxTimeoutms defaults to 60 s, which it must not
+// exceed.
+const defaultOperationTimeout = "PT60S"
+
+func createShellMessage(url string) []byte {
+	return []byte(mz.NewOpenShellRequest(url, params(defaultOperationTimeout)).String())
+}
+
+func deleteShellMessage(url, shellID string) []byte {
+	return []byte(mz.NewDeleteShellRequest(url, shellID, params(defaultOperationTimeout)).String())
+}
+
+func signalMessage(url, shellID, commandID string) []byte {
+	return []byte(mz.NewSignalRequest(url, shellID, commandID, params(defaultOperationTimeout)).String())
+}
+
+func receiveMessage(url, shellID, commandID, operationTimeout string) []byte {
+	return []byte(mz.NewGetOutputRequest(url, shellID, commandID, "stdout stderr", params(operationTimeout)).String())
+}
+
+func sendMessage(url, shellID, commandID string, data []byte, end bool) []byte {
+	return []byte(mz.NewSendInputRequest(url, shellID, commandID, data, end, params(defaultOperationTimeout)).String())
+}
+
+// commandMessage is masterzen/winrm's Command request with one difference:
+// WINRS_CONSOLEMODE_STDIN is FALSE when the client sends stdin, so that the
+// process gets a pipe that ends at End="true" (a console never ends).
+// Content is XML-escaped rather than wrapped in CDATA.
+func commandMessage(url, shellID string, command string, args []string, pipeStdin bool) []byte {
+	msg := soap.NewMessage()
+	console := "TRUE"
+	if pipeStdin {
+		console = "FALSE"
+	}
+	p := params(defaultOperationTimeout)
+	msg.Header().
+		To(url).
+		ReplyTo("http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous").
+		MaxEnvelopeSize(p.EnvelopeSize).
+		Id(messageID()).
+		Locale(p.Locale).
+		Timeout(p.Timeout).
+		Action(actionCommand).
+		ResourceURI(resourceShell).
+		ShellId(shellID).
+		AddOption(soap.NewHeaderOption("WINRS_CONSOLEMODE_STDIN", console)).
+		AddOption(soap.NewHeaderOption("WINRS_SKIP_CMD_SHELL", "FALSE")).
+		Build()
+	body := msg.CreateBodyElement("CommandLine", soap.DOM_NS_WIN_SHELL)
+	msg.CreateElement(body, "Command", soap.DOM_NS_WIN_SHELL).SetContent(escapeText(command))
+	for _, a := range args {
+		msg.CreateElement(body, "Arguments", soap.DOM_NS_WIN_SHELL).SetContent(escapeText(a))
+	}
+	return []byte(msg.String())
+}
+
+// getMessage is a WS-Transfer Get of a resource (no selectors).
+func getMessage(url, resourceURI string) []byte {
+	msg := soap.NewMessage()
+	p := params(defaultOperationTimeout)
+	msg.Header().
+		To(url).
+		ReplyTo("http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous").
+		MaxEnvelopeSize(p.EnvelopeSize).
+		Id(messageID()).
+		Locale(p.Locale).
+		Timeout(p.Timeout).
+		Action(actionGet).
+		ResourceURI(resourceURI).
+		Build()
+	msg.NewBody()
+	return []byte(msg.String())
+}
+
+// messageID is a fresh uuid:… message ID (a random, version 4 UUID).
+func messageID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails (Go 1.24+)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("uuid:%X-%X-%X-%X-%X", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+func escapeText(s string) string {
+	var b bytes.Buffer
+	_ = xml.EscapeText(&b, []byte(s)) // writes to a bytes.Buffer never fail
+	return b.String()
+}
+
+// sendOverhead is the size of a Send envelope without its base64 content
+// (headers, IDs, the Stream element), with room to spare; see
+// sendChunkSize.
+const sendOverhead = 4096
+
+// sendChunkSize is how many raw stdin bytes fit in one Send envelope of at
+// most maxEnvelopeKB kilobytes once base64-encoded. masterzen/winrm sends
+// EnvelopeSize-1000 raw bytes, whose base64 is a third larger than the
+// envelope limit: WinRM 2.0 (150 KB) answers 413.
+func sendChunkSize(maxEnvelopeKB int) int {
+	if maxEnvelopeKB <= 0 {
+		maxEnvelopeKB = 150
+	}
+	room := maxEnvelopeKB*1024 - sendOverhead
+	n := room / 4 * 3
+	if n < 1024 {
+		n = 1024
+	}
+	return n
+}
+
+// fault is a SOAP fault as WinRM sends it.
+type fault struct {
+	Code    string // s:Code/s:Value, e.g. s:Receiver
+	Subcode string // s:Subcode/s:Value, e.g. w:TimedOut
+	Reason  string
+	// WSManCode is f:WSManFault/@Code (or MSFT_WmiError/error_Code); 0
+	// when absent.
+	WSManCode uint32
+	Message   string // f:Message, text of nested elements included
+	Machine   string
+}
+
+// text returns the most specific human message of the fault.
+func (f *fault) text() string {
+	msg := strings.TrimSpace(f.Message)
+	if msg == "" {
+		msg = strings.TrimSpace(f.Reason)
+	}
+	if msg == "" {
+		msg = strings.TrimSpace(f.Code + " " + f.Subcode)
+	}
+	return collapseSpace(msg)
+}
+
+func collapseSpace(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// response is a parsed WS-Man response envelope: the fields this package
+// reads, wherever they appear in the body.
+type response struct {
+	Action string
+	Fault  *fault
+
+	ShellID   string // Create: Selector Name="ShellId" (or rsp:ShellId)
+	CommandID string // Command
+
+	Streams  []streamChunk // Receive
+	Done     bool          // Receive: CommandState Done seen
+	ExitCode *uint32       // Receive: ExitCode of a Done command
+
+	// Elements holds, for Get responses (config, WMI), the text of the
+	// elements below the body's root element, keyed by their local names
+	// from there joined with "/" ("MaxEnvelopeSizekb",
+	// "Winrs/MaxMemoryPerShellMB", "LastBootUpTime/Datetime"); for a
+	// repeated element the first occurrence wins.
+	Elements map[string]string
+}
+
+type streamChunk struct {
+	Name string
+	Data []byte
+	End  bool
+}
+
+// errNotSOAP says a body is not a SOAP envelope.
+var errNotSOAP = errors.New("response is not a SOAP envelope")
+
+// parseResponse reads a WS-Man response. It walks the tokens itself rather
+// than unmarshalling into structs, because WinRM's responses vary in
+// prefixes and nesting between versions; only namespaces and local names
+// are matched. It never panics on hostile input (FuzzParseResponse).
+func parseResponse(body []byte) (*response, error) {
+	dec := xml.NewDecoder(bytes.NewReader(body))
+	dec.Strict = true
+	r := &response{}
+	var path []xml.Name
+	var text strings.Builder
+	var cur *streamChunk
+	var inExitCode bool
+	var faultDepth = -1
+	var inWSManMessage int
+	sawEnvelope := false
+	for {
+		tok, err := dec.Token()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("parse response XML: %w", err)
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if len(path) == 0 {
+				if t.Name.Space != nsSoap || t.Name.Local != "Envelope" {
+					return nil, errNotSOAP
+				}
+				sawEnvelope = true
+			}
+			path = append(path, t.Name)
+			text.Reset()
+			switch {
+			case t.Name.Space == nsSoap && t.Name.Local == "Fault":
+				r.Fault = &fault{}
+				faultDepth = len(path)
+			case r.Fault != nil && t.Name.Local == "WSManFault" && t.Name.Space == nsFault:
+				if code, ok := attr(t, "Code"); ok {
+					if n, err := strconv.ParseUint(strings.TrimSpace(code), 10, 32); err == nil {
+						r.Fault.WSManCode = uint32(n)
+					}
+				}
+				r.Fault.Machine, _ = attr(t, "Machine")
+			case r.Fault != nil && t.Name.Local == "Message" && t.Name.Space == nsFault:
+				inWSManMessage++
+			case inWSManMessage > 0:
+				inWSManMessage++
+			case t.Name.Space == nsShell && t.Name.Local == "Stream":
+				name, _ := attr(t, "Name")
+				end, _ := attr(t, "End")
+				r.Streams = append(r.Streams, streamChunk{Name: name, End: strings.EqualFold(end, "true")})
+				cur = &r.Streams[len(r.Streams)-1]
+			case t.Name.Space == nsShell && t.Name.Local == "CommandState":
+				if st, _ := attr(t, "State"); st == stateDone {
+					r.Done = true
+				}
+			case t.Name.Space == nsShell && t.Name.Local == "ExitCode":
+				inExitCode = true
+			case t.Name.Space == nsWSMan && t.Name.Local == "Selector":
+				if n, _ := attr(t, "Name"); n == "ShellId" {
+					text.Reset()
+				}
+			}
+		case xml.CharData:
+			text.Write(t)
+			if inWSManMessage > 0 {
+				r.Fault.Message += string(t)
+			}
+		case xml.EndElement:
+			if len(path) == 0 {
+				return nil, errNotSOAP
+			}
+			name := path[len(path)-1]
+			value := strings.TrimSpace(text.String())
+			switch {
+			case name.Space == nsAddr && name.Local == "Action" && inHeader(path):
+				r.Action = value
+			case r.Fault != nil && len(path) > faultDepth && faultDepth > 0:
+				switch {
+				case name.Space == nsSoap && name.Local == "Value" && parentIs(path, "Subcode"):
+					r.Fault.Subcode = value
+				case name.Space == nsSoap && name.Local == "Value" && parentIs(path, "Code"):
+					r.Fault.Code = value
+				case name.Space == nsSoap && name.Local == "Text" && parentIs(path, "Reason"):
+					r.Fault.Reason = value
+				case strings.EqualFold(name.Local, "error_Code") && r.Fault.WSManCode == 0:
+					if n, err := strconv.ParseUint(value, 10, 32); err == nil {
+						r.Fault.WSManCode = uint32(n)
+					}
+				case name.Local == "Message" && name.Space != nsFault && r.Fault.Message == "" && value != "":
+					// MSFT_WmiError carries its text in a Message property.
+					r.Fault.Message = value
+				}
+				if name.Local == "Message" && name.Space == nsFault {
+					inWSManMessage = 0
+				} else if inWSManMessage > 0 {
+					inWSManMessage--
+				}
+			case name.Space == nsShell && name.Local == "Stream" && cur != nil:
+				data, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(text.String()), ""))
+				if err != nil {
+					return nil, fmt.Errorf("decode %s stream: %w", cur.Name, err)
+				}
+				cur.Data = data
+				cur = nil
+			case name.Space == nsShell && name.Local == "ExitCode" && inExitCode:
+				code, err := parseExitCode(value)
+				if err != nil {
+					return nil, err
+				}
+				r.ExitCode = &code
+				inExitCode = false
+			case name.Space == nsShell && name.Local == "CommandId" && parentIs(path, "CommandResponse"):
+				r.CommandID = value
+			case name.Space == nsWSMan && name.Local == "Selector" && r.ShellID == "" && inBody(path):
+				r.ShellID = value
+			case name.Space == nsShell && name.Local == "ShellId" && parentIs(path, "Shell") && r.ShellID == "":
+				r.ShellID = value
+			}
+			if inBody(path) && len(path) >= 4 {
+				key := pathKey(path[3:])
+				if r.Elements == nil {
+					r.Elements = map[string]string{}
+				}
+				if _, seen := r.Elements[key]; !seen {
+					r.Elements[key] = value
+				}
+			}
+			path = path[:len(path)-1]
+			text.Reset()
+		}
+	}
+	if !sawEnvelope {
+		return nil, errNotSOAP
+	}
+	return r, nil
+}
+
+func attr(t xml.StartElement, local string) (string, bool) {
+	for _, a := range t.Attr {
+		if a.Name.Local == local {
+			return a.Value, true
+		}
+	}
+	return "", false
+}
+
+// inHeader reports whether the innermost element of path is directly in
+// s:Header.
+func inHeader(path []xml.Name) bool {
+	return len(path) >= 3 && path[1].Space == nsSoap && path[1].Local == "Header"
+}
+
+// inBody reports whether path lies inside s:Body.
+func inBody(path []xml.Name) bool {
+	return len(path) >= 3 && path[1].Space == nsSoap && path[1].Local == "Body"
+}
+
+func pathKey(path []xml.Name) string {
+	parts := make([]string, len(path))
+	for i, n := range path {
+		parts[i] = n.Local
+	}
+	return strings.Join(parts, "/")
+}
+
+func parentIs(path []xml.Name, local string) bool {
+	return len(path) >= 2 && path[len(path)-2].Local == local
+}
+
+// parseExitCode reads an ExitCode. Windows sends the DWORD unsigned
+// (3221225477); a negative value (some servers send the int32) is taken
+// as its two's complement, so both spellings give the same uint32.
+func parseExitCode(s string) (uint32, error) {
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < -1<<31 || n > 1<<32-1 {
+		return 0, fmt.Errorf("exit code %q is not a 32-bit value", s)
+	}
+	return uint32(n), nil
+}
+
+// validID reports whether a shell or command ID from the server is safe to
+// put back into a request (they are GUIDs on Windows).
+func validID(id string) bool {
+	if id == "" || len(id) > 128 {
+		return false
+	}
+	for _, c := range id {
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-', c == '{', c == '}', c == '_', c == '.', c == ':':
+		default:
+			return false
+		}
+	}
+	return true
+}
