@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -189,12 +190,12 @@ func TestRenderedRolloutWorksInChromium(t *testing.T) {
 		Rows, Bars, Failed, Reboot, Skipbands int
 		Expanded                              string
 	}
-	run("open batch 1", chromedp.Click(chromedp.CSS(`button.tl-label[data-batch="1"]`)), chromedp.WaitVisible(chromedp.CSS("#tl-hosts-1 .hrow[data-host]")))
+	run("open batch 1", chromedp.Click(chromedp.CSS(`button.tl-label[data-row="1"]`)), chromedp.WaitVisible(chromedp.CSS("#tl-hosts-1 .hrow[data-host]")))
 	eval("read batch 1", `(() => { const b = document.getElementById("tl-hosts-1"); return {
 	  Rows: b.querySelectorAll(".hrow[data-host]").length, Bars: b.querySelectorAll(".bar").length,
 	  Failed: b.querySelectorAll(".bar.failed").length, Reboot: b.querySelectorAll(".bar.reboot").length,
 	  Skipbands: b.querySelectorAll(".bar.skipband").length,
-	  Expanded: document.querySelector('button.tl-label[data-batch="1"]').getAttribute("aria-expanded") }; })()`, &batch)
+	  Expanded: document.querySelector('button.tl-label[data-row="1"]').getAttribute("aria-expanded") }; })()`, &batch)
 	inBatch, stepsRun, failedSteps, rebootSteps, skipbands := batchFacts(doc, 1)
 	wantBatch := struct {
 		Rows, Bars, Failed, Reboot, Skipbands int
@@ -266,6 +267,16 @@ func TestRenderedRolloutWorksInChromium(t *testing.T) {
 
 	if p := problems.all(); len(p) > 0 {
 		t.Errorf("the page reported problems:\n%s", strings.Join(p, "\n"))
+	}
+
+	// The watch for problems works: a page that logs an error trips it.
+	canary := filepath.Join(t.TempDir(), "canary.html")
+	if err := os.WriteFile(canary, []byte(`<!DOCTYPE html><title>canary</title><script>console.error("canary")</script>`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run("load the canary page", chromedp.Navigate("file://"+canary), chromedp.WaitReady(chromedp.CSS("title")))
+	if got := problems.all(); !slices.Contains(got, `console.error: "canary"`) {
+		t.Errorf("the canary's console error was not seen; problems: %q", got)
 	}
 	if *screenshotOut != "" {
 		if err := os.WriteFile(*screenshotOut, shot, 0o644); err != nil {

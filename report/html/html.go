@@ -22,6 +22,11 @@ import (
 // stderr a page embeds unless Options say otherwise.
 const DefaultOutputTail = 2048
 
+// DefaultOutputBudget bounds the output a page embeds in all, so that a
+// page for thousands of talkative hosts still opens quickly (a 2,000-host
+// run stays under 5 MB).
+const DefaultOutputBudget = 3 << 20
+
 // Options tune a rendering. The zero value is ready to use.
 type Options struct {
 	// OutputTail is how many bytes from the end of each step's stdout and
@@ -29,6 +34,11 @@ type Options struct {
 	// how much was left out). Zero means DefaultOutputTail; a negative
 	// value embeds all output.
 	OutputTail int
+	// OutputBudget bounds the bytes of output the page embeds over all
+	// hosts and steps. When the tails would need more, every stream keeps
+	// a shorter tail, the same for all, and the page says so. Zero means
+	// DefaultOutputBudget; a negative value means no bound.
+	OutputBudget int
 	// Source names the JSON file the page was rendered from; it is shown
 	// in the header when not empty.
 	Source string
@@ -42,6 +52,16 @@ func (o Options) tail() int {
 		return -1
 	}
 	return o.OutputTail
+}
+
+func (o Options) budget() int {
+	switch {
+	case o.OutputBudget == 0:
+		return DefaultOutputBudget
+	case o.OutputBudget < 0:
+		return -1
+	}
+	return o.OutputBudget
 }
 
 // Render writes doc to w as one HTML page. It does not modify doc. Any

@@ -307,6 +307,49 @@ func TestRenderOfTwoThousandHostsStaysSmall(t *testing.T) {
 	}
 }
 
+func TestRenderBoundsAWorstCaseRun(t *testing.T) {
+	t.Parallel()
+	// 2,000 hosts, one batch each (serial: 1), every one failed after
+	// printing 6 KB on both streams of every step.
+	doc := rollout(t, 2000)
+	doc.Batches = len(doc.Hosts)
+	doc.Summary = report.Summary{}
+	for i := range doc.Hosts {
+		h := &doc.Hosts[i]
+		h.Batch, h.Status = i, "failed"
+		for j := range h.Steps {
+			s := &h.Steps[j]
+			s.Status = "failed"
+			s.Stdout = strings.Repeat(fmt.Sprintf("%s step %d says something long\n", h.Name, j), 200)
+			s.Stderr = s.Stdout
+		}
+	}
+	page := render(t, doc, html.Options{})
+	if len(page) >= 5<<20 {
+		t.Errorf("page is %d bytes, want under 5 MiB", len(page))
+	}
+	for _, tc := range []struct {
+		what string
+		n    int
+		want int
+	}{
+		{"failure table rows", strings.Count(page, `<tr data-host=`), 500},
+		{"timeline rows", strings.Count(page, `<div class="tl-batch"`), 40},
+		{"notes that output was cut short", strings.Count(page, "to keep this page small, it keeps only the last"), 1},
+		{"notes that the failure table is cut short", strings.Count(page, "The table lists the first 500 of 6000 failures"), 1},
+	} {
+		if tc.n != tc.want {
+			t.Errorf("%d %s, want %d", tc.n, tc.what, tc.want)
+		}
+	}
+	if !strings.Contains(page, "<b>Batches 0–49</b> · 50 hosts") {
+		t.Error("the first timeline row does not group batches 0 to 49")
+	}
+	if d := dataOf(t, page); d.Tail >= html.DefaultOutputTail || d.Tail < 100 {
+		t.Errorf("kept %d bytes of each stream", d.Tail)
+	}
+}
+
 func TestRenderLeavesTheDocumentAlone(t *testing.T) {
 	t.Parallel()
 	doc := readDoc(t, "small.json")
@@ -352,12 +395,12 @@ func TestRenderAnyDocument(t *testing.T) {
 		{"a budget of zero", &report.Document{Playbook: "p", Status: "aborted", MaxFail: &zero, Summary: report.Summary{Hosts: 1, Failed: 1}, Hosts: []report.Host{{Name: "a", Status: "failed"}}},
 			[]string{`<dd id="budget" class="over">1 failure of max_fail 0 — spent</dd>`}},
 		{"a host in a batch beyond the count", &report.Document{Playbook: "p", Status: "ok", Batches: 1, Hosts: []report.Host{{Name: "a", Status: "ok", Batch: 2}}},
-			[]string{`<dd id="batches">1</dd>`, `<div class="tl-batch" data-batch="0">`, `<div class="tl-batch" data-batch="2">`}},
+			[]string{`<dd id="batches">1</dd>`, `<div class="tl-batch" data-row="0">`, `<div class="tl-batch" data-row="1">`}},
 		{"an impossible batch count", &report.Document{Playbook: "p", Status: "ok", Batches: 1 << 40, Hosts: []report.Host{{Name: "a", Status: "ok"}}},
-			[]string{`<dd id="batches">1099511627776</dd>`, `<div class="tl-batch" data-batch="0">`}},
+			[]string{`<dd id="batches">1099511627776</dd>`, `<div class="tl-batch" data-row="0">`}},
 		{"a run over centuries", &report.Document{Playbook: "p", Status: "ok", StartedAt: "0001-01-01T00:00:00Z", FinishedAt: "9999-12-31T00:00:00Z",
 			Hosts: []report.Host{{Name: "a", Status: "ok", StartedAt: "0001-01-01T00:00:00Z", FinishedAt: "9999-12-31T00:00:00Z"}}},
-			[]string{`<div class="tl-batch" data-batch="0">`}},
+			[]string{`<div class="tl-batch" data-row="0">`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -314,3 +314,45 @@ func plural(n int, one, many string) string {
 	}
 	return strconv.Itoa(n) + " " + many
 }
+
+// outputTail is how many bytes of each stream the page keeps: the tail
+// asked for, or less when the tails of all streams together would go over
+// budget. A negative tail or budget means no limit.
+func (r *run) outputTail(tailBytes, budget int) int {
+	total := func(n int) int {
+		sum := 0
+		for _, h := range r.hosts {
+			for _, s := range h.steps {
+				if n < 0 {
+					sum += len(s.s.Stdout) + len(s.s.Stderr)
+				} else {
+					sum += min(len(s.s.Stdout), n) + min(len(s.s.Stderr), n)
+				}
+			}
+		}
+		return sum
+	}
+	if budget < 0 || total(tailBytes) <= budget {
+		return tailBytes
+	}
+	// The largest tail that fits: total grows with n, so search.
+	hi := tailBytes
+	if hi < 0 {
+		hi = 0
+		for _, h := range r.hosts {
+			for _, s := range h.steps {
+				hi = max(hi, len(s.s.Stdout), len(s.s.Stderr))
+			}
+		}
+	}
+	lo := 0
+	for lo < hi {
+		mid := lo + (hi-lo+1)/2
+		if total(mid) <= budget {
+			lo = mid
+		} else {
+			hi = mid - 1
+		}
+	}
+	return lo
+}

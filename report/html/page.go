@@ -53,7 +53,6 @@ type page struct {
 	Failures   failures
 	Timeline   timeline
 	Steps      []stepStats
-	BatchIDs   []int
 	Data       pageData
 
 	ScriptHash string
@@ -99,19 +98,19 @@ func buildPage(doc *report.Document, opts Options) *page {
 		p.Budget = fmt.Sprintf("%s of max_fail %d", plural(failed, "failure", "failures"), *doc.MaxFail)
 		p.BudgetOver = failed > *doc.MaxFail
 	}
-	p.BatchIDs = r.batches()
 	if p.Batches == 0 {
-		p.Batches = len(p.BatchIDs)
+		p.Batches = len(r.batches())
 	}
-	p.Notes = notes(r, opts)
+	tailBytes := r.outputTail(opts.tail(), opts.budget())
+	p.Notes = notes(r, opts.tail(), tailBytes)
 	p.Failures = buildFailures(r)
 	p.Timeline = buildTimeline(r)
 	p.Steps = buildStepStats(r)
-	p.Data = buildData(r, opts.tail())
+	p.Data = buildData(r, p.Timeline.Rows, tailBytes)
 	return p
 }
 
-func notes(r *run, opts Options) []string {
+func notes(r *run, asked, tailBytes int) []string {
 	var out []string
 	if r.doc.Status == "planned" {
 		out = append(out, "This is a dry-run plan: no host was contacted and nothing ran.")
@@ -126,8 +125,11 @@ func notes(r *run, opts Options) []string {
 		out = append(out, fmt.Sprintf("%s no start and finish times (the report was written before fleetrun recorded them), so the timeline has no bars for them.",
 			plural(r.untimed, "host has", "hosts have")))
 	}
-	if n := opts.tail(); n >= 0 {
-		out = append(out, fmt.Sprintf("Output: this page keeps the last %s of each step's stdout and stderr; the JSON report and the per-host logs have all of it.", formatBytes(n)))
+	switch {
+	case tailBytes < asked || (asked < 0 && tailBytes >= 0):
+		out = append(out, fmt.Sprintf("Output: to keep this page small, it keeps only the last %s of each step's stdout and stderr; the JSON report and the per-host logs have all of it.", formatBytes(tailBytes)))
+	case tailBytes >= 0:
+		out = append(out, fmt.Sprintf("Output: this page keeps the last %s of each step's stdout and stderr; the JSON report and the per-host logs have all of it.", formatBytes(tailBytes)))
 	}
 	return out
 }
@@ -149,7 +151,12 @@ func pctString(p float64) string { return strconv.FormatFloat(p, 'f', 2, 64) }
 
 // ---- failures
 
+// maxFailureRows bounds the failure table; the host list, filtered to
+// failed hosts, has the rest.
+const maxFailureRows = 500
+
 type failures struct {
+	Total   int
 	Rows    []failureRow
 	ByClass []count
 	ByStep  []count
@@ -240,6 +247,8 @@ func buildFailures(r *run) failures {
 			byBatch[h.h.Batch]++
 		}
 	}
+	f.Total = len(f.Rows)
+	f.Rows = f.Rows[:min(len(f.Rows), maxFailureRows)]
 	f.ByClass = sortedCounts(byClass)
 	f.ByStep = sortedCounts(byStep)
 	for b, n := range byBatch {
@@ -293,8 +302,14 @@ type mark struct {
 	Title string
 }
 
+// maxTimelineRows bounds the timeline's rows: a run with more batches
+// (serial: 1 over a large fleet) shows consecutive batches together.
+const maxTimelineRows = 40
+
 type batchRow struct {
-	Batch      int
+	Row        int
+	From, To   int
+	Label      string
 	Hosts      int
 	Counts     string
 	Span       string
@@ -337,9 +352,19 @@ func buildTimeline(r *run) timeline {
 	for _, h := range r.hosts {
 		byBatch[h.h.Batch] = append(byBatch[h.h.Batch], h)
 	}
-	for _, b := range r.batches() {
-		hosts := byBatch[b]
-		row := batchRow{Batch: b, Hosts: len(hosts)}
+	ids := r.batches()
+	per := (len(ids) + maxTimelineRows - 1) / maxTimelineRows
+	for i := 0; i < len(ids); i += per {
+		group := ids[i:min(i+per, len(ids))]
+		row := batchRow{Row: len(tl.Rows), From: group[0], To: group[len(group)-1], Label: "Batch " + strconv.Itoa(group[0])}
+		if len(group) > 1 {
+			row.Label = fmt.Sprintf("Batches %d–%d", row.From, row.To)
+		}
+		var hosts []*hostRun
+		for _, b := range group {
+			hosts = append(hosts, byBatch[b]...)
+		}
+		row.Hosts = len(hosts)
 		byStatus := map[string]int{}
 		var start, end time.Time
 		for _, h := range hosts {
@@ -367,8 +392,8 @@ func buildTimeline(r *run) timeline {
 		if !start.IsZero() {
 			row.Span = fmt.Sprintf("%s–%s, %s", formatClock(start, false), formatClock(end, false), formatDuration(end.Sub(start)))
 			if len(tl.Rows) > 0 && tl.Drawn {
-				tl.Marks = append(tl.Marks, mark{Pct: pctString(r.pct(start)), Edge: edge(r.pct(start)), Class: "batch", Label: "B" + strconv.Itoa(b),
-					Title: fmt.Sprintf("batch %d started at %s", b, formatClock(start, false))})
+				tl.Marks = append(tl.Marks, mark{Pct: pctString(r.pct(start)), Edge: edge(r.pct(start)), Class: "batch", Label: "B" + strconv.Itoa(row.From),
+					Title: fmt.Sprintf("batch %d started at %s", row.From, formatClock(start, false))})
 			}
 		}
 		if tl.Drawn {
@@ -648,12 +673,12 @@ func fillDurations(st *stepStats, ss []stepSample) {
 // hosts that share a step name, reason or message share one copy; times
 // are milliseconds after T0.
 type pageData struct {
-	T0      int64             `json:"t0"`
-	TZ      int               `json:"tz"` // the report's zone, seconds east of UTC
-	Strs    []string          `json:"strs"`
-	Batches map[int]*dataSpan `json:"batches"`
-	Hosts   []dataHost        `json:"hosts"`
-	Tail    int               `json:"tail"`
+	T0    int64      `json:"t0"`
+	TZ    int        `json:"tz"` // the report's zone, seconds east of UTC
+	Strs  []string   `json:"strs"`
+	Rows  []dataRow  `json:"rows"`
+	Hosts []dataHost `json:"hosts"`
+	Tail  int        `json:"tail"`
 	// Budget is when the failure budget was spent, if it was and is known.
 	Budget *int64 `json:"budget,omitempty"`
 	// AllSim says every host is simulated, so rows need not each say so.
@@ -661,7 +686,10 @@ type pageData struct {
 	strIdx map[string]int
 }
 
-type dataSpan struct {
+// dataRow is a timeline row: batches F to T, and when their hosts ran.
+type dataRow struct {
+	F int    `json:"f"`
+	T int    `json:"t"`
 	S *int64 `json:"s,omitempty"`
 	E *int64 `json:"e,omitempty"`
 }
@@ -725,7 +753,7 @@ func (d *pageData) err(e *report.Error) *dataErr {
 	return &dataErr{C: d.str(e.Class), K: e.Code, M: d.str(e.Message), H: d.str(e.Hint)}
 }
 
-func buildData(r *run, tailBytes int) pageData {
+func buildData(r *run, rows []batchRow, tailBytes int) pageData {
 	d := pageData{Strs: []string{""}, strIdx: map[string]int{"": 0}, Tail: tailBytes, Hosts: make([]dataHost, 0, len(r.hosts))}
 	offset := func(t time.Time) *int64 {
 		if t.IsZero() || !r.timed() {
@@ -738,7 +766,16 @@ func buildData(r *run, tailBytes int) pageData {
 		d.T0 = r.t0.UnixMilli()
 		_, d.TZ = r.t0.Zone()
 	}
-	d.Batches = map[int]*dataSpan{}
+	rowOf := map[int]int{}
+	ids := r.batches()
+	for i, row := range rows {
+		d.Rows = append(d.Rows, dataRow{F: row.From, T: row.To})
+		for _, b := range ids {
+			if b >= row.From && b <= row.To {
+				rowOf[b] = i
+			}
+		}
+	}
 	if at, _, ok := r.budgetSpent(); ok {
 		d.Budget = offset(at)
 	}
@@ -753,11 +790,7 @@ func buildData(r *run, tailBytes int) pageData {
 			dh.T = offset(h.start)
 			dur := h.end.Sub(h.start).Milliseconds()
 			dh.D = &dur
-			span := d.Batches[h.h.Batch]
-			if span == nil {
-				span = &dataSpan{}
-				d.Batches[h.h.Batch] = span
-			}
+			span := &d.Rows[rowOf[h.h.Batch]]
 			if span.S == nil || *dh.T < *span.S {
 				span.S = dh.T
 			}

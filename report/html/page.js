@@ -39,8 +39,13 @@
   }
 
   // ---- timeline: one row per host of a batch, on the batch's own scale
-  var byBatch = [];
-  D.hosts.forEach(function (h, i) { (byBatch[h.b] = byBatch[h.b] || []).push(i); });
+  // rowOf finds the timeline row (a batch, or a run of batches) of a host.
+  function rowOf(h) {
+    for (var r = 0; r < D.rows.length; r++) if (h.b >= D.rows[r].f && h.b <= D.rows[r].t) return r;
+    return -1;
+  }
+  var byRow = D.rows.map(function () { return []; });
+  D.hosts.forEach(function (h, i) { var r = rowOf(h); if (r >= 0) byRow[r].push(i); });
 
   function hostRow(i, s0, s1) {
     var h = D.hosts[i], row = el("div", "hrow");
@@ -87,8 +92,8 @@
     return row;
   }
 
-  function drawBatch(b, box) {
-    var span = D.batches[b] || {}, hosts = byBatch[b] || [];
+  function drawRow(r, box) {
+    var span = D.rows[r], hosts = byRow[r];
     var head = el("div", "hhead hrow"), scale = el("div", "hscale");
     head.appendChild(el("span", "sub", hosts.length + " hosts"));
     if (span.s !== undefined) {
@@ -96,7 +101,7 @@
       scale.appendChild(el("span", null, fmtMS(span.e - span.s)));
       scale.appendChild(el("span", null, clock(span.e)));
     } else {
-      scale.appendChild(el("span", null, "no times recorded for this batch"));
+      scale.appendChild(el("span", null, "no times recorded for these hosts"));
     }
     head.appendChild(scale);
     box.appendChild(head);
@@ -108,9 +113,9 @@
 
   document.querySelectorAll("button.tl-label").forEach(function (btn) {
     btn.addEventListener("click", function () {
-      var b = Number(btn.dataset.batch), box = document.getElementById("tl-hosts-" + b);
+      var r = Number(btn.dataset.row), box = document.getElementById("tl-hosts-" + r);
       var open = btn.getAttribute("aria-expanded") !== "true";
-      if (open && !box.hasChildNodes()) drawBatch(b, box);
+      if (open && !box.hasChildNodes()) drawRow(r, box);
       btn.setAttribute("aria-expanded", String(open));
       box.hidden = !open;
     });
@@ -124,9 +129,9 @@
   var matches = [], shown = 0;
 
   function retried(h) { return h.st.some(function (st) { return st.a > 1; }); }
-  function keep(h, needle, status, batch) {
+  function keep(h, needle, status, row) {
     if (status === "rebooted" ? !h.rb : status === "retried" ? !retried(h) : status && h.s !== status) return false;
-    if (batch !== "" && h.b !== Number(batch)) return false;
+    if (row !== "" && (h.b < D.rows[row].f || h.b > D.rows[row].t)) return false;
     return !needle || str(h.n).toLowerCase().indexOf(needle) >= 0 || str(h.a).toLowerCase().indexOf(needle) >= 0;
   }
   function orderBy(key) {
