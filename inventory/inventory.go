@@ -7,6 +7,7 @@
 package inventory
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -52,6 +53,11 @@ type Host struct {
 	// example an EC2 instance without the chosen address); such hosts are
 	// reported as skipped with this reason.
 	Unusable string `json:"unusable,omitempty"`
+
+	// PasswordFunc, when set, supplies the password at connect time (EC2
+	// GetPasswordData) and takes precedence over PasswordEnv and
+	// PasswordFile. It is never serialised.
+	PasswordFunc func(ctx context.Context) (string, error) `json:"-"`
 }
 
 // Scheme returns "https" or "http".
@@ -77,6 +83,8 @@ func (h *Host) Endpoint() string {
 // source has an empty password (certificate and Kerberos auth need none).
 func (h *Host) Password(lookupEnv func(string) (string, bool)) (string, error) {
 	switch {
+	case h.PasswordFunc != nil:
+		return h.PasswordFunc(context.Background())
 	case h.PasswordEnv != "":
 		v, ok := lookupEnv(h.PasswordEnv)
 		if !ok {
