@@ -1,0 +1,185 @@
+package ec2
+
+import (
+	"context"
+	"crypto/rsa"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials/stscreds"
+	"github.com/aws/aws-sdk-go-v2/service/ec2"
+	"github.com/aws/aws-sdk-go-v2/service/sts"
+	"github.com/aws/smithy-go"
+
+	"github.com/fleetrun/fleetrun/inventory"
+)
+
+// defaultMaxAttempts is higher than the SDK's 3: DescribeInstances over a
+// large account is throttled often, and discovery is worth waiting for.
+const defaultMaxAttempts = 5
+
+// session is one section's AWS configuration: credentials (with the role
+// assumed), the regions to query, an EC2 client per region, and the key
+// that decrypts Windows passwords.
+type session struct {
+	spec     *inventory.EC2Spec
+	opts     *Options
+	regions  []string
+	clients  map[string]*ec2.Client
+	endpoint string // EC2 endpoint override, "" for the SDK's
+	key      *rsa.PrivateKey
+}
+
+// newSession loads the AWS configuration for spec. It reads files (the
+// shared AWS config, the password key) but calls no AWS API: credentials
+// are resolved on the first request.
+func newSession(ctx context.Context, spec *inventory.EC2Spec, opts *Options) (*session, error) {
+	where := spec.Where()
+	s := &session{spec: spec, opts: opts, clients: map[string]*ec2.Client{}}
+	var lo []func(*config.LoadOptions) error
+	if spec.Profile != "" {
+		lo = append(lo, config.WithSharedConfigProfile(spec.Profile))
+	}
+	if len(opts.SharedConfigFiles) > 0 {
+		lo = append(lo, config.WithSharedConfigFiles(opts.SharedConfigFiles))
+	}
+	if len(opts.SharedCredentialsFiles) > 0 {
+		lo = append(lo, config.WithSharedCredentialsFiles(opts.SharedCredentialsFiles))
+	}
+	if opts.Credentials != nil {
+		lo = append(lo, config.WithCredentialsProvider(opts.Credentials))
+	}
+	if opts.HTTPClient != nil {
+		lo = append(lo, config.WithHTTPClient(opts.HTTPClient))
+	}
+	switch {
+	case len(spec.Regions) > 0:
+		lo = append(lo, config.WithRegion(spec.Regions[0]))
+	default:
+		if r, ok := opts.lookupEnv("AWS_REGION"); ok {
+			lo = append(lo, config.WithRegion(r))
+		}
+	}
+	lo = append(lo, config.WithRetryer(func() aws.Retryer { return newRetryer(opts) }))
+	cfg, err := config.LoadDefaultConfig(ctx, lo...)
+	if err != nil {
+		return nil, fmt.Errorf("ec2 section at %s: loading the AWS configuration: %w", where, err)
+	}
+	s.regions = spec.Regions
+	if len(s.regions) == 0 {
+		region := cfg.Region
+		if region == "" {
+			region, _ = opts.lookupEnv("AWS_DEFAULT_REGION")
+		}
+		if region == "" {
+			return nil, fmt.Errorf("ec2 section at %s: no region: list regions in the section, pass --ec2-region, or set AWS_REGION or the profile's region", where)
+		}
+		s.regions = []string{region}
+	}
+	if ar := spec.AssumeRole; ar != nil {
+		stsClient := sts.NewFromConfig(cfg, func(o *sts.Options) {
+			if ep := s.serviceEndpoint("STS", ""); ep != "" {
+				o.BaseEndpoint = aws.String(ep)
+			}
+		})
+		provider := stscreds.NewAssumeRoleProvider(stsClient, ar.RoleARN, func(o *stscreds.AssumeRoleOptions) {
+			o.RoleSessionName = ar.SessionName
+			if o.RoleSessionName == "" {
+				o.RoleSessionName = "fleetrun"
+			}
+			if ar.ExternalID != "" {
+				o.ExternalID = aws.String(ar.ExternalID)
+			}
+			if ar.Duration > 0 {
+				o.Duration = ar.Duration
+			}
+		})
+		cfg.Credentials = aws.NewCredentialsCache(provider)
+	}
+	s.endpoint = s.serviceEndpoint("EC2", spec.Endpoint)
+	for _, r := range s.regions {
+		s.clients[r] = ec2.NewFromConfig(cfg, func(o *ec2.Options) {
+			o.Region = r
+			if s.endpoint != "" {
+				o.BaseEndpoint = aws.String(s.endpoint)
+			}
+		})
+	}
+	if spec.PasswordKeyFile != "" {
+		if s.key, err = loadKey(spec.PasswordKeyFile); err != nil {
+			return nil, fmt.Errorf("ec2 section at %s: %w", where, err)
+		}
+	}
+	return s, nil
+}
+
+// serviceEndpoint is the endpoint override for a service: the section's
+// own, then AWS_ENDPOINT_URL_<SERVICE>, then AWS_ENDPOINT_URL (the SDK's
+// documented precedence), or "" for the SDK's endpoint.
+func (s *session) serviceEndpoint(service, own string) string {
+	if own != "" {
+		return own
+	}
+	if v, ok := s.opts.lookupEnv("AWS_ENDPOINT_URL_" + service); ok {
+		return v
+	}
+	v, _ := s.opts.lookupEnv("AWS_ENDPOINT_URL")
+	return v
+}
+
+func newRetryer(opts *Options) aws.Retryer {
+	return retry.NewStandard(func(so *retry.StandardOptions) {
+		so.MaxAttempts = defaultMaxAttempts
+		if opts.MaxAttempts > 0 {
+			so.MaxAttempts = opts.MaxAttempts
+		}
+		if b := opts.RetryBackoff; b != nil {
+			so.Backoff = retry.BackoffDelayerFunc(func(attempt int, _ error) (time.Duration, error) {
+				return b(attempt), nil
+			})
+		}
+	})
+}
+
+// apiError wraps the error of an AWS call with where it happened and, when
+// AWS refused the caller, a hint naming the permission to grant; such
+// errors match ErrAccessDenied.
+func (s *session) apiError(region, op string, err error) error {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("ec2 section at %s: region %s: %s: %w", s.spec.Where(), region, op, err)
+	}
+	hint := ""
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "UnauthorizedOperation", "AccessDeniedException":
+			hint = fmt.Sprintf("the credentials need the IAM permission ec2:%s", op)
+		case "AccessDenied":
+			if ar := s.spec.AssumeRole; ar != nil {
+				hint = fmt.Sprintf("the credentials may not assume role %s: they need sts:AssumeRole on it, and the role's trust policy must allow them (and the external id, if any)", ar.RoleARN)
+			} else {
+				hint = fmt.Sprintf("the credentials need the IAM permission ec2:%s", op)
+			}
+		case "AuthFailure", "InvalidClientTokenId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidAccessKeyId":
+			hint = "AWS did not accept the credentials; check the profile, AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the SSO session (aws sso login)"
+		}
+	}
+	wrapped := fmt.Errorf("ec2 section at %s: region %s: %s: %w", s.spec.Where(), region, op, err)
+	if hint == "" {
+		return wrapped
+	}
+	return &deniedError{err: wrapped, hint: hint}
+}
+
+// deniedError is an AWS refusal with the permission to grant.
+type deniedError struct {
+	err  error
+	hint string
+}
+
+func (e *deniedError) Error() string   { return e.err.Error() + "; " + e.hint }
+func (e *deniedError) Unwrap() []error { return []error{e.err, ErrAccessDenied} }
