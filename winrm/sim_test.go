@@ -1,0 +1,477 @@
+package winrm
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/fleetrun/fleetrun/sim"
+	"github.com/fleetrun/fleetrun/transport"
+)
+
+// testTimeout bounds every end-to-end operation of these tests; none
+// should come near it.
+const testTimeout = 60 * time.Second
+
+// startFleet starts a simulated fleet for one test and closes it after.
+func startFleet(t testing.TB, opts sim.FleetOptions) *sim.Fleet {
+	t.Helper()
+	if opts.Hosts == 0 && (opts.Scenario == nil || opts.Scenario.Hosts == 0) {
+		opts.Hosts = 1
+	}
+	f, err := sim.StartFleet(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("start simulated fleet: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := f.Close(); err != nil {
+			t.Errorf("close simulated fleet: %v", err)
+		}
+	})
+	return f
+}
+
+// mode is a way of reaching a simulated host.
+type mode struct {
+	name  string
+	https bool
+	auth  string
+}
+
+var (
+	basicHTTPS = mode{"basic over https", true, "basic"}
+	ntlmHTTP   = mode{"ntlm with encryption over http", false, "ntlm"}
+	modes      = []mode{basicHTTPS, ntlmHTTP}
+)
+
+// fleetFor starts a one-host fleet served as m needs.
+func fleetFor(t testing.TB, m mode, sc *sim.Scenario) (*sim.Fleet, *sim.Host) {
+	t.Helper()
+	f := startFleet(t, sim.FleetOptions{Hosts: 1, HTTPS: m.https, Scenario: sc})
+	return f, f.Hosts()[0]
+}
+
+// targetFor is the transport.Target of a simulated host.
+func targetFor(f *sim.Fleet, h *sim.Host, m mode) transport.Target {
+	t := transport.Target{
+		Name: h.Name(), Address: h.Address(), Port: h.Port(), HTTPS: m.https, Auth: m.auth,
+		User: f.User(), Password: f.Password(), OutputEncoding: h.Config().OutputEncoding,
+	}
+	if m.https {
+		t.CAFile = h.CAFile()
+	}
+	return t
+}
+
+func open(t testing.TB, target transport.Target, opts Options) *Session {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	s, err := Open(ctx, target, opts)
+	if err != nil {
+		t.Fatalf("open %s: %v", target.Name, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+		defer cancel()
+		if err := s.Close(ctx); err != nil {
+			t.Errorf("close %s: %v", target.Name, err)
+		}
+	})
+	return s
+}
+
+func run(t testing.TB, s *Session, cmd transport.Command) transport.Result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	res, err := s.Run(ctx, cmd)
+	if err != nil {
+		t.Fatalf("run a %s step: %v", cmd.Kind, err)
+	}
+	return res
+}
+
+func argv(args ...string) transport.Command {
+	return transport.Command{Kind: transport.KindArgv, Argv: args}
+}
+
+func TestRunGivesExactExitCodesAndOutputForEveryKind(t *testing.T) {
+	t.Parallel()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			f, h := fleetFor(t, m, nil)
+			s := open(t, targetFor(f, h, m), Options{})
+			if got := s.Encrypted(); got != (m.auth == "ntlm") {
+				t.Errorf("Encrypted() = %v", got)
+			}
+			for _, code := range []string{"0", "1", "3010", "9999", "3221225477"} {
+				want, _ := parseExitCode(code)
+				tests := []struct {
+					kind string
+					cmd  transport.Command
+					want transport.Result
+				}{
+					{"argv", argv(`C:\tools\exitcode.exe`, code), transport.Result{ExitCode: want}},
+					{"cmd", transport.Command{Kind: transport.KindCmd, Line: "echo out " + code + "& exit /b " + code},
+						transport.Result{ExitCode: want, Stdout: "out " + code + "\r\n"}},
+					{"powershell", transport.Command{Kind: transport.KindPowerShell,
+						Script: "Write-Output 'out " + code + "'\n[Console]::Error.WriteLine('err " + code + "')\nexit " + code + "\n"},
+						transport.Result{ExitCode: want, Stdout: "out " + code + "\r\n", Stderr: "err " + code + "\r\n"}},
+				}
+				for _, tc := range tests {
+					got := run(t, s, tc.cmd)
+					if diff := cmp.Diff(tc.want, got); diff != "" {
+						t.Errorf("%s step exiting %s (-want +got):\n%s", tc.kind, code, diff)
+					}
+				}
+			}
+			if got := run(t, s, argv(`C:\tools\crash.exe`)); got.ExitCode != 3221225477 {
+				t.Errorf("crash.exe exit code = %d, want 3221225477", got.ExitCode)
+			}
+			if st := h.Stats(); st.ShellsOpened != 1 {
+				t.Errorf("the host saw %d shells opened for one session, want 1", st.ShellsOpened)
+			}
+		})
+	}
+}
+
+func TestRunAppliesEnvAndWorkdirForEveryKind(t *testing.T) {
+	t.Parallel()
+	m := ntlmHTTP
+	f, h := fleetFor(t, m, nil)
+	s := open(t, targetFor(f, h, m), Options{})
+	env := map[string]string{"FLEETRUN_TEST": "a b"}
+	tests := []struct {
+		name string
+		cmd  transport.Command
+		want string
+	}{
+		{"cmd", transport.Command{Kind: transport.KindCmd, Line: "echo %FLEETRUN_TEST%& cd", Env: env, Workdir: `C:\Windows`}, "a b\r\nC:\\Windows\r\n"},
+		{"powershell", transport.Command{Kind: transport.KindPowerShell, Script: "Write-Output $env:FLEETRUN_TEST\n(pwd).Path", Env: env, Workdir: `C:\Windows`}, "a b\r\nC:\\Windows\r\n"},
+	}
+	for _, tc := range tests {
+		got := run(t, s, tc.cmd)
+		if got.Stdout != tc.want || got.ExitCode != 0 {
+			t.Errorf("%s: stdout %q exit %d, want %q exit 0 (stderr %q)", tc.name, got.Stdout, got.ExitCode, tc.want, got.Stderr)
+		}
+	}
+}
+
+// echoArgs is what C:\tools\echoargs.exe prints.
+type echoArgs struct {
+	Argv        []string `json:"argv"`
+	CommandLine string   `json:"command_line"`
+}
+
+func TestHostileArgumentsArriveByteExact(t *testing.T) {
+	t.Parallel()
+	corpus := hostileArgs(t)
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			f, h := fleetFor(t, m, nil)
+			s := open(t, targetFor(f, h, m), Options{})
+			// Batches of arguments whose command line stays well under
+			// Windows' 32766-character limit.
+			for i := 0; i < len(corpus); {
+				j, size := i, 0
+				for j < len(corpus) && (j == i || size+len(corpus[j]) < 12000) {
+					size += 2*len(corpus[j]) + 3
+					j++
+				}
+				args := corpus[i:j]
+				cmd := argv(append([]string{`C:\tools\echoargs.exe`}, args...)...)
+				res := run(t, s, cmd)
+				var got echoArgs
+				if err := json.Unmarshal([]byte(res.Stdout), &got); err != nil || res.ExitCode != 0 {
+					t.Fatalf("corpus[%d:%d]: echoargs printed %.200q (stderr %.200q, exit %d): %v", i, j, res.Stdout, res.Stderr, res.ExitCode, err)
+				}
+				if diff := cmp.Diff(cmd.Argv[1:], got.Argv[1:]); diff != "" {
+					t.Errorf("corpus[%d:%d] arrived changed (-sent +received):\n%s", i, j, diff)
+				}
+				r, _ := Render(cmd, RenderOptions{})
+				if got.CommandLine != r.CommandLine {
+					t.Errorf("corpus[%d:%d]: the program saw another command line than was built", i, j)
+				}
+				i = j
+			}
+		})
+	}
+}
+
+func TestCP932HostOutputIsDecoded(t *testing.T) {
+	t.Parallel()
+	enc := "cp932"
+	sc := &sim.Scenario{Defaults: sim.Settings{OutputEncoding: &enc, Rules: []sim.ScriptRule{{Contains: "Get-Greeting", Stdout: "こんにちは、世界\r\n"}}}}
+	m := ntlmHTTP
+	f, h := fleetFor(t, m, sc)
+	target := targetFor(f, h, m)
+	target.OutputEncoding = "cp932"
+	s := open(t, target, Options{})
+	var raw bytes.Buffer
+	res := run(t, s, transport.Command{Kind: transport.KindPowerShell, Script: "Get-Greeting", Stdout: &raw})
+	if res.Stdout != "こんにちは、世界\r\n" {
+		t.Errorf("decoded stdout = %q, want %q", res.Stdout, "こんにちは、世界\r\n")
+	}
+	// The raw bytes are Shift JIS: こ is 0x82 0xB1.
+	if !bytes.HasPrefix(raw.Bytes(), []byte{0x82, 0xb1}) {
+		t.Errorf("raw stdout = % x, want Shift JIS bytes", raw.Bytes())
+	}
+}
+
+func TestMegabyteScriptRunsOnWinRM2Host(t *testing.T) {
+	t.Parallel()
+	profile := "2008r2"
+	sc := &sim.Scenario{Defaults: sim.Settings{Profile: &profile, Rules: []sim.ScriptRule{{Contains: "# big script marker", Stdout: "big script ran\r\n", ExitCode: 7}}}}
+	m := ntlmHTTP
+	f, h := fleetFor(t, m, sc)
+	s := open(t, targetFor(f, h, m), Options{})
+	var b strings.Builder
+	b.WriteString("# big script marker\n")
+	for b.Len() < 1<<20 {
+		b.WriteString("# padding: the quick brown fox jumps over the lazy dog, 0123456789 \u65e5\u672c\n")
+	}
+	res := run(t, s, transport.Command{Kind: transport.KindPowerShell, Script: b.String()})
+	if res.Stdout != "big script ran\r\n" || res.ExitCode != 7 {
+		t.Errorf("result = %+v, want the rule's output and exit 7", res)
+	}
+	st := h.Stats()
+	if st.Requests["Send"] < 2 {
+		t.Errorf("the script went in %d Send requests, want several under WinRM 2.0's 150 KB envelopes", st.Requests["Send"])
+	}
+}
+
+func TestStepTimeoutTerminatesTheCommandRemotely(t *testing.T) {
+	t.Parallel()
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			f, h := fleetFor(t, m, nil)
+			s := open(t, targetFor(f, h, m), Options{})
+			started := make(chan struct{})
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			deadline, stop := context.WithTimeout(ctx, testTimeout)
+			defer stop()
+			// The step's deadline passes once the command has started.
+			stepCtx, expire := context.WithCancelCause(deadline)
+			go func() {
+				select {
+				case <-started:
+				case <-ctx.Done():
+				}
+				expire(context.DeadlineExceeded)
+			}()
+			_, err := s.Run(timeoutCtx{stepCtx}, transport.Command{Kind: transport.KindCmd, Line: `echo started& C:\tools\sleep.exe 600`,
+				Stdout: signalWriter(started)})
+			var te *transport.Error
+			if !errors.As(err, &te) || te.Class != transport.ClassTimeout {
+				t.Fatalf("Run error = %v, want class timeout", err)
+			}
+			st := h.Stats()
+			if st.Signals < 1 || st.Deletes < 1 {
+				t.Errorf("host saw %d Signals and %d Deletes, want at least one each", st.Signals, st.Deletes)
+			}
+			// The session goes on with a new shell.
+			if res := run(t, s, argv(`C:\tools\exitcode.exe`, "5")); res.ExitCode != 5 {
+				t.Errorf("next step exit code = %d, want 5", res.ExitCode)
+			}
+			if st := h.Stats(); st.ShellsOpened != 2 {
+				t.Errorf("shells opened = %d, want 2", st.ShellsOpened)
+			}
+		})
+	}
+}
+
+// timeoutCtx reports the cancellation cause of its context as its error,
+// so a test can make a context "time out" at a moment it chooses rather
+// than after a wall-clock delay.
+type timeoutCtx struct{ context.Context }
+
+func (c timeoutCtx) Err() error {
+	if c.Context.Err() == nil {
+		return nil
+	}
+	return context.Cause(c.Context)
+}
+
+// signalWriter closes ch at the first write.
+type signalWriterT struct {
+	ch   chan struct{}
+	done bool
+}
+
+func signalWriter(ch chan struct{}) *signalWriterT { return &signalWriterT{ch: ch} }
+
+func (w *signalWriterT) Write(p []byte) (int, error) {
+	if !w.done {
+		w.done = true
+		close(w.ch)
+	}
+	return len(p), nil
+}
+
+func TestShellDeletedMidCommandEndsTheStepWithAFault(t *testing.T) {
+	t.Parallel()
+	m := ntlmHTTP
+	f, h := fleetFor(t, m, nil)
+	target := targetFor(f, h, m)
+	s := open(t, target, Options{})
+	other := open(t, target, Options{})
+	var shellID string
+	deleted := make(chan error, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	onStart := writerFunc(func(p []byte) (int, error) {
+		if shellID == "" {
+			// Called on the session's goroutine while Run holds its lock,
+			// so reading the shell ID here is safe.
+			shellID = s.shellID
+			go func() {
+				_, err := other.ep.post(ctx, "Delete shell", deleteShellMessage(other.ep.url, shellID), time.Minute)
+				deleted <- err
+			}()
+		}
+		return len(p), nil
+	})
+	start := time.Now()
+	_, err := s.Run(ctx, transport.Command{Kind: transport.KindCmd, Line: `echo started& C:\tools\sleep.exe 600`, Stdout: onStart})
+	if derr := <-deleted; derr != nil {
+		t.Fatalf("delete the shell from a second session: %v", derr)
+	}
+	var te *transport.Error
+	if !errors.As(err, &te) || te.Class != transport.ClassWSManFault || te.Code != CodeShellNotFound || !errors.Is(err, ErrShellGone) {
+		t.Fatalf("Run error = %v, want wsman_fault %d (shell gone)", err, CodeShellNotFound)
+	}
+	if !te.Transient || te.Hint == "" {
+		t.Errorf("shell-gone error: transient %v, hint %q", te.Transient, te.Hint)
+	}
+	if ctx.Err() != nil {
+		t.Errorf("Run returned only after its context ended (%s)", time.Since(start))
+	}
+	// The next step opens a new shell.
+	if res := run(t, s, argv(`C:\tools\exitcode.exe`, "3")); res.ExitCode != 3 {
+		t.Errorf("next step exit code = %d, want 3", res.ExitCode)
+	}
+}
+
+type writerFunc func(p []byte) (int, error)
+
+func (f writerFunc) Write(p []byte) (int, error) { return f(p) }
+
+func TestOperationQuotaRecreatesTheShellTransparently(t *testing.T) {
+	t.Parallel()
+	ops := 3
+	sc := &sim.Scenario{Defaults: sim.Settings{Quotas: sim.QuotaOverrides{MaxConcurrentOperationsPerUser: &ops}}}
+	m := ntlmHTTP
+	f, h := fleetFor(t, m, sc)
+	s := open(t, targetFor(f, h, m), Options{})
+	for i := range 8 {
+		if res := run(t, s, argv(`C:\tools\exitcode.exe`, "0")); res.ExitCode != 0 {
+			t.Fatalf("step %d exit code %d", i, res.ExitCode)
+		}
+	}
+	if st := h.Stats(); st.ShellsOpened < 3 {
+		t.Errorf("shells opened = %d, want a new shell every %d commands", st.ShellsOpened, ops)
+	}
+}
+
+func TestMaxShellsPerUserIsReportedWithTheFix(t *testing.T) {
+	t.Parallel()
+	shells := 1
+	sc := &sim.Scenario{Defaults: sim.Settings{Quotas: sim.QuotaOverrides{MaxShellsPerUser: &shells}}}
+	m := basicHTTPS
+	f, h := fleetFor(t, m, sc)
+	open(t, targetFor(f, h, m), Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	_, err := Open(ctx, targetFor(f, h, m), Options{})
+	var te *transport.Error
+	if !errors.As(err, &te) || te.Class != transport.ClassWSManFault || te.Code != CodeMaxShellsPerUser {
+		t.Fatalf("second Open error = %v, want wsman_fault %d", err, CodeMaxShellsPerUser)
+	}
+	for _, want := range []string{"MaxShellsPerUser", `winrm set winrm/config/winrs @{MaxShellsPerUser="30"}`, `'@{MaxShellsPerUser="30"}'`} {
+		if !strings.Contains(te.Hint, want) {
+			t.Errorf("hint %q lacks %q", te.Hint, want)
+		}
+	}
+}
+
+func TestMemoryCapFailureIsClassifiedWithTheHostsCap(t *testing.T) {
+	t.Parallel()
+	profile := "2008r2"
+	sc := &sim.Scenario{Defaults: sim.Settings{Profile: &profile}}
+	m := ntlmHTTP
+	f, h := fleetFor(t, m, sc)
+	s := open(t, targetFor(f, h, m), Options{})
+	res := run(t, s, argv("java", "-Xmx512m", "-jar", `C:\app\tool.jar`))
+	if res.ExitCode == 0 {
+		t.Fatalf("java under a 150 MB cap exited 0: %+v", res)
+	}
+	te := s.ClassifyExit(res)
+	if te == nil || te.Class != transport.ClassMemoryCap {
+		t.Fatalf("ClassifyExit = %v, want memory_cap (result %+v)", te, res)
+	}
+	for _, want := range []string{"150 MB", `winrm set winrm/config/winrs @{MaxMemoryPerShellMB="0"}`, `winrm set winrm/config/winrs '@{MaxMemoryPerShellMB="0"}'`} {
+		if !strings.Contains(te.Message+" "+te.Hint, want) {
+			t.Errorf("memory_cap error %q / %q lacks %q", te.Message, te.Hint, want)
+		}
+	}
+	// An ordinary failure is not a memory problem.
+	if te := s.ClassifyExit(transport.Result{ExitCode: 1, Stderr: "file not found"}); te != nil {
+		t.Errorf("ClassifyExit of an ordinary failure = %v, want nil", te)
+	}
+}
+
+func TestConfigAndOSAreReadWithoutAProcess(t *testing.T) {
+	t.Parallel()
+	profile := "2008r2"
+	sc := &sim.Scenario{Defaults: sim.Settings{Profile: &profile}}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			f, h := fleetFor(t, m, sc)
+			s := open(t, targetFor(f, h, m), Options{})
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			cfg, err := s.GetWinRMConfig(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := Config{MaxEnvelopeSizeKB: 150, MaxTimeoutMS: 60000, MaxConcurrentOperationsPerUser: 15, Winrs: WinrsConfig{
+				AllowRemoteShellAccess: true, IdleTimeoutMS: 180000, MaxConcurrentUsers: 5, MaxShellRunTimeMS: 2147483647,
+				MaxProcessesPerShell: 15, MaxMemoryPerShellMB: 150, MaxShellsPerUser: 5}}
+			if diff := cmp.Diff(want, cfg); diff != "" {
+				t.Errorf("config (-want +got):\n%s", diff)
+			}
+			osInfo, err := s.GetOS(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if osInfo.Caption != "Microsoft Windows Server 2008 R2 Datacenter" || osInfo.Version != "6.1.7601" || osInfo.OSArchitecture != "64-bit" {
+				t.Errorf("OS = %+v", osInfo)
+			}
+			if !osInfo.LastBootUpTime.Equal(h.BootTime().Truncate(time.Microsecond)) {
+				t.Errorf("LastBootUpTime = %v, want %v", osInfo.LastBootUpTime, h.BootTime())
+			}
+			offered, err := s.AuthOffered(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(offered) == 0 || offered[0] != "Negotiate" {
+				t.Errorf("AuthOffered = %q, want Negotiate first", offered)
+			}
+			if st := h.Stats(); st.Commands != 0 {
+				t.Errorf("reading config and OS started %d commands, want none", st.Commands)
+			}
+		})
+	}
+}
