@@ -10,6 +10,7 @@
 package html
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -80,13 +81,22 @@ func Render(w io.Writer, doc *report.Document, opts Options) error {
 	return nil
 }
 
+const utf8BOM = "\xef\xbb\xbf"
+
 // ReadJSON decodes a JSON report as fleetrun writes it (report.WriteJSON).
 // It accepts reports from older and newer fleetrun versions alike: missing
-// fields keep their zero values and unknown fields are ignored. It fails on
+// fields keep their zero values and unknown fields are ignored, and a
+// leading UTF-8 byte order mark is skipped. It fails on
 // malformed JSON, on trailing data after the document, and on a JSON value
 // that has none of a report's fields (playbook, status, hosts).
 func ReadJSON(r io.Reader) (*report.Document, error) {
-	dec := json.NewDecoder(r)
+	br := bufio.NewReader(r)
+	// A report that went through a Windows editor or PowerShell's
+	// Out-File may start with a UTF-8 byte order mark.
+	if b, err := br.Peek(len(utf8BOM)); err == nil && string(b) == utf8BOM {
+		_, _ = br.Discard(len(utf8BOM)) // cannot fail: the bytes are buffered
+	}
+	dec := json.NewDecoder(br)
 	var doc report.Document
 	if err := dec.Decode(&doc); err != nil {
 		if errors.Is(err, io.EOF) {

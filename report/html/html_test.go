@@ -83,6 +83,10 @@ func TestReadJSONAcceptsOldAndNewReports(t *testing.T) {
 	if got := small.Hosts[0].Steps[1]; got.Outcome != "reboot_required" || !got.Rebooted || got.StartedAt != "2026-11-28T22:00:02.500Z" {
 		t.Errorf("small.json web-01 install: %+v", got)
 	}
+	bom, err := html.ReadJSON(strings.NewReader("\xef\xbb\xbf" + `{"playbook": "p", "hosts": []}`))
+	if err != nil || bom.Playbook != "p" {
+		t.Errorf("a report with a byte order mark: %+v, %v", bom, err)
+	}
 	old := readDoc(t, "old.json")
 	if old.MaxFail != nil || old.Batches != 0 || old.Hosts[2].Steps[0].StartedAt != "" || *old.Hosts[2].Steps[0].ExitCode != 3221225477 {
 		t.Errorf("old.json read as %+v", old)

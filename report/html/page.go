@@ -122,7 +122,7 @@ func notes(r *run, asked, tailBytes int) []string {
 		}
 	}
 	if r.untimed > 0 {
-		out = append(out, fmt.Sprintf("%s no start and finish times (the report was written before fleetrun recorded them), so the timeline has no bars for them.",
+		out = append(out, fmt.Sprintf("%s no start and finish times (fleetrun versions before the timeline did not record them), so the timeline has no bars for them.",
 			plural(r.untimed, "host has", "hosts have")))
 	}
 	switch {
