@@ -326,26 +326,25 @@ func TestShellDeletedMidCommandEndsTheStepWithAFault(t *testing.T) {
 	target := targetFor(f, h, m)
 	s := open(t, target, Options{})
 	other := open(t, target, Options{})
-	var shellID string
-	deleted := make(chan error, 1)
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
+	var deleteErr error
+	deleted := false
 	onStart := writerFunc(func(p []byte) (int, error) {
-		if shellID == "" {
-			// Called on the session's goroutine while Run holds its lock,
-			// so reading the shell ID here is safe.
-			shellID = s.shellID
-			go func() {
-				_, err := other.ep.post(ctx, "Delete shell", deleteShellMessage(other.ep.url, shellID), time.Minute)
-				deleted <- err
-			}()
+		if !deleted {
+			// Called on the session's goroutine between two Receives, while
+			// Run holds its lock: reading the shell ID is safe, and the next
+			// Receive finds the shell gone, as it would after an idle
+			// timeout or a restart.
+			deleted = true
+			_, deleteErr = other.ep.post(ctx, "Delete shell", deleteShellMessage(other.ep.url, s.shellID), time.Minute)
 		}
 		return len(p), nil
 	})
 	start := time.Now()
 	_, err := s.Run(ctx, transport.Command{Kind: transport.KindCmd, Line: `echo started& C:\tools\sleep.exe 600`, Stdout: onStart})
-	if derr := <-deleted; derr != nil {
-		t.Fatalf("delete the shell from a second session: %v", derr)
+	if deleteErr != nil {
+		t.Fatalf("delete the shell from a second session: %v", deleteErr)
 	}
 	var te *transport.Error
 	if !errors.As(err, &te) || te.Class != transport.ClassWSManFault || te.Code != CodeShellNotFound || !errors.Is(err, ErrShellGone) {
