@@ -124,7 +124,7 @@ func runApply(cmd *cobra.Command, e *env, o *applyOptions, pbFile string) error 
 		}
 		return writePlanText(e.stdout, plan)
 	}
-	return invalid(fmt.Errorf("running playbooks is not available in this build; use --dry-run"))
+	return executeRun(ctx, e, o, pb, hosts, extra)
 }
 
 func writePlanText(w io.Writer, plan *runner.Result) error {

@@ -81,3 +81,9 @@ func renderer() runner.Renderer {
 		return r.RemoteCommand, r.CommandLine, err
 	}
 }
+
+// newDialer returns the transport that reaches hosts and a function that
+// releases it.
+func newDialer() (transport.Dialer, func()) {
+	return winrm.NewDialer(winrm.Options{}), func() {}
+}

@@ -113,6 +113,7 @@ early (failure budget spent, or interrupted).`,
 		newInventoryCmd(e),
 		newVersionCmd(e),
 		newSimCmd(e),
+		newReportCmd(e),
 	)
 	return root
 }

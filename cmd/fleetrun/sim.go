@@ -47,4 +47,3 @@ simulated: use it for demos, tests and benchmarks.`,
 	f.DurationVar(&o.ProcessStart, "process-start", 0, "add `DURATION` to every process start")
 	return cmd
 }
-

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/fleetrun/fleetrun/inventory"
+	"github.com/fleetrun/fleetrun/playbook"
+	"github.com/fleetrun/fleetrun/report"
+	"github.com/fleetrun/fleetrun/runner"
+)
+
+// executeRun applies pb to hosts for real: sinks, journal, interrupts,
+// reports and the exit status.
+func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playbook, hosts []*inventory.Host, extra map[string]string) error {
+	if o.restart || o.force {
+		if o.resume == "" {
+			return invalid(fmt.Errorf("--restart-failed-hosts and --force only apply with --resume JOURNAL"))
+		}
+	}
+	var resume *runner.Resume
+	if o.resume != "" {
+		prog, err := runner.ReadJournal(o.resume)
+		if err != nil {
+			return invalid(err)
+		}
+		if err := prog.Check(pb, o.force); err != nil {
+			return invalid(err)
+		}
+		resume = &runner.Resume{Progress: prog, RestartFailedHosts: o.restart}
+	}
+	simulated := false
+	for _, h := range hosts {
+		simulated = simulated || h.Simulated
+	}
+	now := time.Now()
+	journalPath := o.journal
+	if journalPath == "" {
+		journalPath = defaultJournal(o, pb, now)
+	}
+	journal, err := runner.OpenJournal(journalPath, pb, now)
+	if err != nil {
+		return invalid(err)
+	}
+	terminal := e.isTerminal && !o.noProgress && o.output == "text"
+	console := report.NewConsole(e.stderr, report.ConsoleOptions{
+		Terminal:  terminal,
+		NoColor:   noColor(e),
+		Simulated: simulated,
+	})
+	sinks := []runner.Sink{journal, console}
+	var logs *report.LogDir
+	if o.logDir != "" {
+		if logs, err = report.NewLogDir(o.logDir); err != nil {
+			_ = journal.Close() // the log dir error is the one to report
+			return invalid(err)
+		}
+		sinks = append(sinks, logs)
+	}
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop, stopWatching := watchInterrupts(e, cancel)
+	dialer, closeDialer := newDialer()
+	opts := runner.Options{
+		Forks: o.forks, Dialer: dialer, Target: targetFunc(e), Extra: extra, Sinks: sinks, //nolint:contextcheck // resolving a password reads an env var or a local file
+		RunTimeout: o.timeout, Stop: stop, Resume: resume,
+	}
+	if logs != nil {
+		opts.Output = logs
+	}
+	res, runErr := runner.Run(runCtx, pb, hosts, opts)
+	stopWatching()
+	closeDialer()
+	var closeErrs []error
+	closeErrs = append(closeErrs, console.Close())
+	if logs != nil {
+		closeErrs = append(closeErrs, logs.Close())
+	}
+	closeErrs = append(closeErrs, journal.Close())
+	if runErr != nil {
+		return invalid(formatInputError(runErr))
+	}
+	if err := writeReports(o, res); err != nil {
+		return &exitError{code: exitInvalid, err: err}
+	}
+	for _, err := range closeErrs {
+		if err != nil {
+			fmt.Fprintln(e.stderr, "fleetrun:", err)
+		}
+	}
+	if o.output == "json" {
+		if err := report.WriteJSON(e.stdout, report.NewDocument(res)); err != nil {
+			return err
+		}
+	} else if err := report.WriteSummary(e.stdout, res, report.SummaryOptions{Simulated: simulated, Color: terminal && !noColor(e)}); err != nil {
+		return err
+	}
+	if res.Status != runner.StatusOK {
+		fmt.Fprintf(e.stderr, "fleetrun: journal %s; to finish the rollout: fleetrun apply %s --resume %s (plus the same -i and -e)\n", journalPath, pb.File, journalPath)
+	}
+	return exitStatus(res)
+}
+
+func noColor(e *env) bool {
+	_, set := e.lookupEnv("NO_COLOR")
+	return set
+}
