@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"strings"
 	"syscall"
 
@@ -116,7 +117,7 @@ func classifyTLS(host string, err error) *transport.Error {
 			hint = "renew the WinRM listener's certificate, or check the clocks of the host and the controller"
 		}
 		return mk(reason, hint)
-	case errors.As(err, &header):
+	case errors.As(err, &header), errors.Is(err, http.ErrSchemeMismatch):
 		return mk(fmt.Sprintf("%s did not answer with TLS", host),
 			"the port probably serves plain HTTP: use https: false with port 5985, or the HTTPS listener's port (5986)")
 	case errors.As(err, &alert):
