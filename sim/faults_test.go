@@ -97,7 +97,7 @@ func faultCode(n *node) string {
 
 // plainFleet starts hosts that take Basic over plain HTTP; defaults are
 // more settings for the defaults level, rest more top-level sections.
-func plainFleet(t *testing.T, defaults, rest string, opts FleetOptions) *Fleet {
+func plainFleet(t testing.TB, defaults, rest string, opts FleetOptions) *Fleet {
 	t.Helper()
 	if defaults != "" {
 		defaults = ", " + defaults
