@@ -19,6 +19,7 @@ import (
 
 	"github.com/fleetrun/fleetrun/sim/internal/cmdexe"
 	"github.com/fleetrun/fleetrun/sim/internal/ntlmsrv"
+	"github.com/fleetrun/fleetrun/sim/internal/wsman"
 )
 
 // Host is one simulated Windows host: an HTTP(S) WS-Management endpoint
@@ -376,7 +377,7 @@ func (h *Host) serveWSMan(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		h.stats.count(&h.stats.requests, "malformed")
 		f := faultSchema()
-		var te *invalidTimeoutError
+		var te *wsman.InvalidTimeoutError
 		if errors.As(err, &te) {
 			f = faultInvalidTimeout()
 		}

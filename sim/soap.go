@@ -1,418 +1,64 @@
 package sim
 
 import (
-	"bytes"
-	"encoding/base64"
-	"encoding/xml"
-	"errors"
-	"fmt"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/fleetrun/fleetrun/sim/internal/wsman"
 )
 
-// XML namespaces of WS-Management as Windows writes them.
+// Names from the request parser, kept short for the response writers.
 const (
-	nsSOAP     = "http://www.w3.org/2003/05/soap-envelope"
-	nsAddr     = "http://schemas.xmlsoap.org/ws/2004/08/addressing"
-	nsTransfer = "http://schemas.xmlsoap.org/ws/2004/09/transfer"
-	nsEventing = "http://schemas.xmlsoap.org/ws/2004/08/eventing"
-	nsEnum     = "http://schemas.xmlsoap.org/ws/2004/09/enumeration"
-	nsWSMan    = "http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd"
-	nsMSWSMan  = "http://schemas.microsoft.com/wbem/wsman/1/wsman.xsd"
-	nsShell    = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell"
-	nsFault    = "http://schemas.microsoft.com/wbem/wsman/1/wsmanfault"
-	nsConfig   = "http://schemas.microsoft.com/wbem/wsman/1/config"
-	nsCIM      = "http://schemas.dmtf.org/wbem/wscim/1/common"
-	nsXSI      = "http://www.w3.org/2001/XMLSchema-instance"
-
-	anonymousAddress = "http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous"
+	nsSOAP            = wsman.NSSOAP
+	nsAddr            = wsman.NSAddressing
+	nsTransfer        = wsman.NSTransfer
+	nsEventing        = wsman.NSEventing
+	nsEnum            = wsman.NSEnumeration
+	nsWSMan           = wsman.NSWSMan
+	nsMSWSMan         = wsman.NSMSWSMan
+	nsShell           = wsman.NSShell
+	nsFault           = wsman.NSFault
+	nsConfig          = wsman.NSConfig
+	nsCIM             = wsman.NSCIM
+	nsXSI             = wsman.NSXSI
+	anonymousAddress  = wsman.AnonymousAddress
+	actionFault       = wsman.ActionFault
+	actionAddrFault   = wsman.ActionAddressingFault
+	resourceWMIPrefix = wsman.ResourceWMIPrefix
+	signalTerminate   = wsman.SignalTerminate
+	signalCtrlC       = wsman.SignalCtrlC
+	signalCtrlBreak   = wsman.SignalCtrlBreak
+	stateRunning      = wsman.StateRunning
+	stateDone         = wsman.StateDone
 )
 
-// Actions and resource URIs the simulator answers.
+// Exported names of the protocol, for callers of package sim.
 const (
-	ActionCreate  = nsTransfer + "/Create"
-	ActionDelete  = nsTransfer + "/Delete"
-	ActionGet     = nsTransfer + "/Get"
-	ActionCommand = nsShell + "/Command"
-	ActionSend    = nsShell + "/Send"
-	ActionReceive = nsShell + "/Receive"
-	ActionSignal  = nsShell + "/Signal"
-
-	actionFault     = "http://schemas.dmtf.org/wbem/wsman/1/wsman/fault"
-	actionAddrFault = nsAddr + "/fault"
-
-	ResourceShellCmd  = "http://schemas.microsoft.com/wbem/wsman/1/windows/shell/cmd"
-	ResourceConfig    = "http://schemas.microsoft.com/wbem/wsman/1/config"
-	ResourceWinrs     = "http://schemas.microsoft.com/wbem/wsman/1/config/winrs"
-	ResourceWin32OS   = "http://schemas.microsoft.com/wbem/wsman/1/wmi/root/cimv2/Win32_OperatingSystem"
-	resourceWMIPrefix = "http://schemas.microsoft.com/wbem/wsman/1/wmi/"
-
-	signalTerminate = nsShell + "/signal/terminate"
-	signalCtrlC     = nsShell + "/signal/ctrl_c"
-	signalCtrlBreak = nsShell + "/signal/ctrl_break"
-
-	stateRunning = nsShell + "/CommandState/Running"
-	stateDone    = nsShell + "/CommandState/Done"
+	ActionCreate     = wsman.ActionCreate
+	ActionDelete     = wsman.ActionDelete
+	ActionGet        = wsman.ActionGet
+	ActionCommand    = wsman.ActionCommand
+	ActionSend       = wsman.ActionSend
+	ActionReceive    = wsman.ActionReceive
+	ActionSignal     = wsman.ActionSignal
+	ResourceShellCmd = wsman.ResourceShellCmd
+	ResourceConfig   = wsman.ResourceConfig
+	ResourceWinrs    = wsman.ResourceWinrs
+	ResourceWin32OS  = wsman.ResourceWin32OS
 )
 
-// Request is one parsed WS-Management request envelope: the headers the
-// simulator acts on and the body of the shell operations. Fields a request
-// does not carry are zero.
-type Request struct {
-	Action      string
-	MessageID   string
-	To          string
-	ResourceURI string
-	// OperationTimeout is the parsed w:OperationTimeout; zero when absent.
-	OperationTimeout time.Duration
-	// MaxEnvelopeSize is w:MaxEnvelopeSize in bytes; zero when absent.
-	MaxEnvelopeSize int
-	// Selectors and Options map names to values as sent (names are
-	// case-sensitive on the wire; lookups here fold case as Windows does).
-	Selectors map[string]string
-	Options   map[string]string
+// Request is a parsed WS-Management request (see wsman.Request).
+type Request = wsman.Request
 
-	Shell       *ShellSpec
-	CommandLine *CommandLine
-	Send        *SendBody
-	Receive     *ReceiveBody
-	Signal      *SignalBody
-}
+// ParseRequest parses a WS-Management request envelope.
+func ParseRequest(data []byte) (*Request, error) { return wsman.ParseRequest(data) }
 
-// Selector returns the named selector, matching the name case-insensitively.
-func (r *Request) Selector(name string) string { return lookupFold(r.Selectors, name) }
+// ParseDuration parses an xs:duration such as PT60S.
+func ParseDuration(s string) (time.Duration, error) { return wsman.ParseDuration(s) }
 
-// Option returns the named option, matching the name case-insensitively.
-func (r *Request) Option(name string) string { return lookupFold(r.Options, name) }
+func formatSeconds(d time.Duration) string { return wsman.FormatSeconds(d) }
 
-func lookupFold(m map[string]string, name string) string {
-	if v, ok := m[name]; ok {
-		return v
-	}
-	for k, v := range m {
-		if strings.EqualFold(k, name) {
-			return v
-		}
-	}
-	return ""
-}
+// EnvVar is one variable of a shell's environment.
+type EnvVar = wsman.EnvVar
 
-// ShellSpec is the rsp:Shell body of a Create request.
-type ShellSpec struct {
-	InputStreams     string
-	OutputStreams    string
-	Environment      []EnvVar
-	WorkingDirectory string
-	// IdleTimeOut is the requested idle timeout as written (an xs:duration
-	// such as PT60S); empty when absent.
-	IdleTimeOut string
-	Lifetime    string
-	Name        string
-}
-
-// EnvVar is one rsp:Variable of a shell's environment.
-type EnvVar struct {
-	Name  string
-	Value string
-}
-
-// CommandLine is the rsp:CommandLine body of a Command request.
-type CommandLine struct {
-	// CommandID is the optional client-chosen @CommandId.
-	CommandID string
-	Command   string
-	Arguments []string
-}
-
-// SendBody is the rsp:Send body: one stream chunk, already base64-decoded.
-type SendBody struct {
-	Stream    string
-	CommandID string
-	End       bool
-	Data      []byte
-}
-
-// ReceiveBody is the rsp:Receive body.
-type ReceiveBody struct {
-	CommandID string
-	Streams   string
-}
-
-// SignalBody is the rsp:Signal body.
-type SignalBody struct {
-	CommandID string
-	Code      string
-}
-
-// xml mapping of the request envelope; encoding/xml matches namespaces, so
-// any prefixes a client chooses work.
-type xmlEnvelope struct {
-	XMLName xml.Name  `xml:"http://www.w3.org/2003/05/soap-envelope Envelope"`
-	Header  xmlHeader `xml:"http://www.w3.org/2003/05/soap-envelope Header"`
-	Body    xmlBody   `xml:"http://www.w3.org/2003/05/soap-envelope Body"`
-}
-
-type xmlHeader struct {
-	Action           string        `xml:"http://schemas.xmlsoap.org/ws/2004/08/addressing Action"`
-	MessageID        string        `xml:"http://schemas.xmlsoap.org/ws/2004/08/addressing MessageID"`
-	To               string        `xml:"http://schemas.xmlsoap.org/ws/2004/08/addressing To"`
-	ResourceURI      string        `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd ResourceURI"`
-	OperationTimeout string        `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd OperationTimeout"`
-	MaxEnvelopeSize  string        `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd MaxEnvelopeSize"`
-	SelectorSet      *xmlNamedSet  `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd SelectorSet"`
-	OptionSet        *xmlOptionSet `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd OptionSet"`
-}
-
-type xmlNamedSet struct {
-	Items []xmlNamed `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd Selector"`
-}
-
-type xmlOptionSet struct {
-	Items []xmlNamed `xml:"http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd Option"`
-}
-
-type xmlNamed struct {
-	Name  string `xml:"Name,attr"`
-	Value string `xml:",chardata"`
-}
-
-type xmlBody struct {
-	Shell       *xmlShell       `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Shell"`
-	CommandLine *xmlCommandLine `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell CommandLine"`
-	Send        *xmlSend        `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Send"`
-	Receive     *xmlReceive     `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Receive"`
-	Signal      *xmlSignal      `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Signal"`
-}
-
-type xmlShell struct {
-	InputStreams     string          `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell InputStreams"`
-	OutputStreams    string          `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell OutputStreams"`
-	Environment      *xmlEnvironment `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Environment"`
-	WorkingDirectory string          `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell WorkingDirectory"`
-	IdleTimeOut      string          `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell IdleTimeOut"`
-	Lifetime         string          `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Lifetime"`
-	Name             string          `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Name"`
-}
-
-type xmlEnvironment struct {
-	Variables []xmlNamed `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Variable"`
-}
-
-type xmlCommandLine struct {
-	CommandID string   `xml:"CommandId,attr"`
-	Command   string   `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Command"`
-	Arguments []string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Arguments"`
-}
-
-type xmlSend struct {
-	Streams []xmlStream `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Stream"`
-}
-
-type xmlStream struct {
-	Name      string `xml:"Name,attr"`
-	CommandID string `xml:"CommandId,attr"`
-	End       string `xml:"End,attr"`
-	Data      string `xml:",chardata"`
-}
-
-type xmlReceive struct {
-	DesiredStream *xmlDesired `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell DesiredStream"`
-}
-
-type xmlDesired struct {
-	CommandID string `xml:"CommandId,attr"`
-	Streams   string `xml:",chardata"`
-}
-
-type xmlSignal struct {
-	CommandID string `xml:"CommandId,attr"`
-	Code      string `xml:"http://schemas.microsoft.com/wbem/wsman/1/windows/shell Code"`
-}
-
-// errMalformed marks requests that are not a WS-Management envelope the
-// simulator can read; they are answered with a schema-validation fault.
-var errMalformed = errors.New("malformed request")
-
-// ParseRequest reads one SOAP 1.2 WS-Management envelope. It checks only
-// what it needs to act on the request: the envelope's shape, the header
-// values' syntax, and base64 stream data. Unknown elements are ignored, as
-// Windows ignores headers that are not mustUnderstand.
-func ParseRequest(data []byte) (*Request, error) {
-	var env xmlEnvelope
-	dec := xml.NewDecoder(bytes.NewReader(data))
-	dec.Strict = true
-	if err := dec.Decode(&env); err != nil {
-		return nil, fmt.Errorf("%w: %w", errMalformed, err)
-	}
-	h := env.Header
-	r := &Request{
-		Action:      strings.TrimSpace(h.Action),
-		MessageID:   strings.TrimSpace(h.MessageID),
-		To:          strings.TrimSpace(h.To),
-		ResourceURI: strings.TrimSpace(h.ResourceURI),
-	}
-	if h.OperationTimeout != "" {
-		d, err := ParseDuration(strings.TrimSpace(h.OperationTimeout))
-		if err != nil {
-			return nil, &invalidTimeoutError{value: h.OperationTimeout, err: err}
-		}
-		r.OperationTimeout = d
-	}
-	if s := strings.TrimSpace(h.MaxEnvelopeSize); s != "" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n <= 0 {
-			return nil, fmt.Errorf("%w: MaxEnvelopeSize %q is not a positive integer", errMalformed, s)
-		}
-		r.MaxEnvelopeSize = n
-	}
-	if h.SelectorSet != nil {
-		r.Selectors = make(map[string]string, len(h.SelectorSet.Items))
-		for _, s := range h.SelectorSet.Items {
-			r.Selectors[s.Name] = strings.TrimSpace(s.Value)
-		}
-	}
-	if h.OptionSet != nil {
-		r.Options = make(map[string]string, len(h.OptionSet.Items))
-		for _, o := range h.OptionSet.Items {
-			r.Options[o.Name] = strings.TrimSpace(o.Value)
-		}
-	}
-	b := env.Body
-	if s := b.Shell; s != nil {
-		spec := &ShellSpec{
-			InputStreams:     strings.TrimSpace(s.InputStreams),
-			OutputStreams:    strings.TrimSpace(s.OutputStreams),
-			WorkingDirectory: s.WorkingDirectory,
-			IdleTimeOut:      strings.TrimSpace(s.IdleTimeOut),
-			Lifetime:         strings.TrimSpace(s.Lifetime),
-			Name:             s.Name,
-		}
-		if s.Environment != nil {
-			for _, v := range s.Environment.Variables {
-				spec.Environment = append(spec.Environment, EnvVar{Name: v.Name, Value: v.Value})
-			}
-		}
-		r.Shell = spec
-	}
-	if c := b.CommandLine; c != nil {
-		r.CommandLine = &CommandLine{
-			CommandID: strings.TrimSpace(c.CommandID),
-			Command:   c.Command,
-			Arguments: c.Arguments,
-		}
-	}
-	if s := b.Send; s != nil {
-		if len(s.Streams) != 1 {
-			return nil, fmt.Errorf("%w: Send carries %d streams, expected 1", errMalformed, len(s.Streams))
-		}
-		st := s.Streams[0]
-		data, err := decodeBase64(st.Data)
-		if err != nil {
-			return nil, fmt.Errorf("%w: Send stream: %w", errMalformed, err)
-		}
-		r.Send = &SendBody{
-			Stream:    st.Name,
-			CommandID: strings.TrimSpace(st.CommandID),
-			End:       strings.EqualFold(strings.TrimSpace(st.End), "true"),
-			Data:      data,
-		}
-	}
-	if rc := b.Receive; rc != nil {
-		r.Receive = &ReceiveBody{}
-		if rc.DesiredStream != nil {
-			r.Receive.CommandID = strings.TrimSpace(rc.DesiredStream.CommandID)
-			r.Receive.Streams = strings.TrimSpace(rc.DesiredStream.Streams)
-		}
-	}
-	if s := b.Signal; s != nil {
-		r.Signal = &SignalBody{CommandID: strings.TrimSpace(s.CommandID), Code: strings.TrimSpace(s.Code)}
-	}
-	return r, nil
-}
-
-// invalidTimeoutError is an OperationTimeout Windows would refuse.
-type invalidTimeoutError struct {
-	value string
-	err   error
-}
-
-func (e *invalidTimeoutError) Error() string {
-	return fmt.Sprintf("invalid OperationTimeout %q: %v", e.value, e.err)
-}
-
-func (e *invalidTimeoutError) Unwrap() error { return e.err }
-
-// ParseDuration parses the xs:duration forms WS-Management uses (PT60S,
-// PT7200.000S, P0DT0H0M0S, PT1M30.5S). Years and months are refused: a
-// timeout has no business with calendars.
-func ParseDuration(s string) (time.Duration, error) {
-	rest, ok := strings.CutPrefix(s, "P")
-	if !ok || rest == "" {
-		return 0, fmt.Errorf("duration %q does not start with P", s)
-	}
-	var total float64
-	inTime := false
-	seen := false
-	for rest != "" {
-		if rest[0] == 'T' {
-			if inTime {
-				return 0, fmt.Errorf("duration %q has two T designators", s)
-			}
-			inTime = true
-			rest = rest[1:]
-			continue
-		}
-		i := 0
-		for i < len(rest) && (rest[i] >= '0' && rest[i] <= '9' || rest[i] == '.') {
-			i++
-		}
-		if i == 0 || i == len(rest) {
-			return 0, fmt.Errorf("duration %q is malformed", s)
-		}
-		v, err := strconv.ParseFloat(rest[:i], 64)
-		if err != nil {
-			return 0, fmt.Errorf("duration %q: %w", s, err)
-		}
-		var unit float64
-		switch d := rest[i]; {
-		case d == 'D' && !inTime:
-			unit = 24 * 3600
-		case d == 'H' && inTime:
-			unit = 3600
-		case d == 'M' && inTime:
-			unit = 60
-		case d == 'S' && inTime:
-			unit = 1
-		default:
-			return 0, fmt.Errorf("duration %q has unsupported designator %q", s, d)
-		}
-		total += v * unit
-		seen = true
-		rest = rest[i+1:]
-	}
-	if !seen {
-		return 0, fmt.Errorf("duration %q has no value", s)
-	}
-	if total > float64(365*24*3600) {
-		return 0, fmt.Errorf("duration %q is too long", s)
-	}
-	return time.Duration(total * float64(time.Second)), nil
-}
-
-// formatSeconds renders d as Windows echoes shell timeouts: PT7200.000S.
-func formatSeconds(d time.Duration) string {
-	ms := d.Milliseconds()
-	return fmt.Sprintf("PT%d.%03dS", ms/1000, ms%1000)
-}
-
-// decodeBase64 decodes stream data, ignoring the whitespace XML may carry
-// around or inside it.
-func decodeBase64(s string) ([]byte, error) {
-	s = strings.Join(strings.Fields(s), "")
-	out, err := base64.StdEncoding.DecodeString(s)
-	if err != nil {
-		return nil, fmt.Errorf("base64: %w", err)
-	}
-	return out, nil
-}
+// CommandLine is the body of a Command request.
+type CommandLine = wsman.CommandLine

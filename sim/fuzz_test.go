@@ -1,0 +1,56 @@
+package sim
+
+import (
+	"os"
+	"strings"
+	"testing"
+)
+
+// FuzzParseScenario checks the scenario parser never panics and that every
+// error it reports carries the file name.
+func FuzzParseScenario(f *testing.F) {
+	example, err := os.ReadFile("testdata/scenarios/example.yaml")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(example)
+	f.Add([]byte("defaults: {faults: {hang: 3}}\n"))
+	f.Add([]byte("groups:\n  - {name: a, count: 2, rules: [{regex: 'x+', exit: -1}]}\n"))
+	f.Add([]byte("host_settings: {sim-0001: {quotas: {idle_timeout: 1m}}}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		sc, err := ParseScenario("fuzz.yaml", data)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "fuzz.yaml") {
+				t.Errorf("error without the file name: %v", err)
+			}
+			return
+		}
+		names := []string{"sim-0001", "sim-0002", "sim-0003"}
+		resolveConfigs(sc, FleetOptions{}, names, []string{"127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"}, "pw")
+	})
+}
+
+// FuzzParseLauncher checks launcher recognition never panics on any
+// script text or stdin.
+func FuzzParseLauncher(f *testing.F) {
+	f.Add(launcherText("eyJ2IjoxLCJraW5kIjoic2NyaXB0Iiwic2NyaXB0IjoiZXhpdCAxIn0="), "")
+	f.Add(launcherText(""), "eyJ2IjoxLCJraW5kIjoiYXJndiIsImZpbGUiOiJ4IiwiY29tbWFuZF9saW5lIjoieCJ9")
+	f.Fuzz(func(t *testing.T, script, stdin string) {
+		pl, err := parseLauncher(script, strings.NewReader(stdin))
+		if err == nil && pl.Kind != "argv" && pl.Kind != "script" {
+			t.Errorf("accepted kind %q", pl.Kind)
+		}
+	})
+}
+
+// FuzzPowerShellInterpreterParse checks the trivial-script parser never
+// panics.
+func FuzzPowerShellInterpreterParse(f *testing.F) {
+	for _, s := range []string{"Write-Output 'x'; exit 3", `& 'C:\x y\p.exe' a "b $env:X"`, "throw 'bad'", "Start-Sleep -Milliseconds 5", "$a = 'it''s'\n$a"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, script string) {
+		_, _ = parseTrivialScript(script)
+		_ = parsePSArgs(strings.Fields(script))
+	})
+}
