@@ -62,7 +62,7 @@ func (s *Session) readConfig(ctx context.Context) (Config, error) {
 	if s.closed {
 		return Config{}, &transport.Error{Class: transport.ClassInternal, Err: errClosed, Message: s.name + ": " + errClosed.Error()}
 	}
-	resp, err := s.ep.post(ctx, "Get winrm/config", getMessage(s.ep.url, resourceConfig), opTimeout(defaultOperationTimeout))
+	resp, err := s.ep.post(ctx, "Get winrm/config", getMessage(s.ep.url, s.opXS(), resourceConfig), s.opts.OperationTimeout)
 	if err != nil {
 		return Config{}, err
 	}
@@ -134,7 +134,7 @@ func (s *Session) GetOS(ctx context.Context) (OSInfo, error) {
 	if s.closed {
 		return OSInfo{}, &transport.Error{Class: transport.ClassInternal, Err: errClosed, Message: s.name + ": " + errClosed.Error()}
 	}
-	resp, err := s.ep.post(ctx, "Get Win32_OperatingSystem", getMessage(s.ep.url, resourceOS), opTimeout(defaultOperationTimeout))
+	resp, err := s.ep.post(ctx, "Get Win32_OperatingSystem", getMessage(s.ep.url, s.opXS(), resourceOS), s.opts.OperationTimeout)
 	if err != nil {
 		return OSInfo{}, err
 	}
@@ -224,7 +224,7 @@ func (s *Session) AuthOffered(ctx context.Context) ([]string, error) {
 	if s.closed {
 		return nil, &transport.Error{Class: transport.ClassInternal, Err: errClosed, Message: s.name + ": " + errClosed.Error()}
 	}
-	rctx, cancel := context.WithTimeout(ctx, opTimeout(defaultOperationTimeout))
+	rctx, cancel := context.WithTimeout(ctx, s.opts.OperationTimeout)
 	defer cancel()
 	reply, err := s.ep.do(rctx, nil, nil)
 	if err != nil {

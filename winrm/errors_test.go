@@ -111,7 +111,7 @@ func faultFleet(t *testing.T, faults sim.FaultSettings) (*sim.Fleet, *sim.Host) 
 func TestSimulatedFailuresAreClassified(t *testing.T) {
 	t.Parallel()
 	yes := true
-	opts := Options{RequestGrace: 200 * time.Millisecond, ConnectTimeout: 5 * time.Second}
+	opts := Options{OperationTimeout: time.Second, RequestGrace: 200 * time.Millisecond, ConnectTimeout: 5 * time.Second}
 	tests := []struct {
 		name   string
 		faults sim.FaultSettings
@@ -301,7 +301,9 @@ func TestKerberosIsConfiguredFromTheTarget(t *testing.T) {
 		{"realm from the user name", func(*transport.Target) {}, "deploy@CORP.EXAMPLE", "HTTP/web-01.corp.example", ""},
 		{"realm from DOMAIN\\user, upper-cased", func(t *transport.Target) { t.User = `corp.example\deploy` }, "deploy@CORP.EXAMPLE", "HTTP/web-01.corp.example", ""},
 		{"default realm from krb5.conf", func(t *transport.Target) { t.User = "deploy" }, "deploy@DEFAULT.EXAMPLE", "HTTP/web-01.corp.example", ""},
-		{"explicit realm and SPN", func(t *transport.Target) { t.Vars = map[string]string{"krb5_conf": conf, "realm": "OTHER", "spn": "WSMAN/web-01"} }, "deploy@OTHER", "WSMAN/web-01", ""},
+		{"explicit realm and SPN", func(t *transport.Target) {
+			t.Vars = map[string]string{"krb5_conf": conf, "realm": "OTHER", "spn": "WSMAN/web-01"}
+		}, "deploy@OTHER", "WSMAN/web-01", ""},
 		{"a missing krb5.conf", func(t *transport.Target) { t.Vars = map[string]string{"krb5_conf": "testdata/missing.conf"} }, "", "", "krb5_conf"},
 		{"plain HTTP", func(t *transport.Target) { t.HTTPS = false }, "", "", "https"},
 	}

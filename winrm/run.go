@@ -98,8 +98,8 @@ func (s *Session) startCommand(ctx context.Context, r Rendered) (string, error) 
 				return "", err
 			}
 		}
-		msg := commandMessage(s.ep.url, s.shellID, r.RemoteCommand[0], r.RemoteCommand[1:], r.Stdin)
-		resp, err := s.ep.post(ctx, "Command", msg, opTimeout(defaultOperationTimeout))
+		msg := commandMessage(s.ep.url, s.opXS(), s.shellID, r.RemoteCommand[0], r.RemoteCommand[1:], r.Stdin)
+		resp, err := s.ep.post(ctx, "Command", msg, s.opts.OperationTimeout)
 		if err == nil {
 			if !validID(resp.CommandID) {
 				return "", &transport.Error{Class: transport.ClassInternal,
@@ -132,8 +132,8 @@ func (s *Session) sendStdin(ctx context.Context, commandID string, data []byte) 
 	for {
 		n := min(chunk, len(data))
 		end := n == len(data)
-		msg := sendMessage(s.ep.url, s.shellID, commandID, data[:n], end)
-		if _, err := s.ep.post(ctx, "Send", msg, opTimeout(defaultOperationTimeout)); err != nil {
+		msg := sendMessage(s.ep.url, s.opXS(), s.shellID, commandID, data[:n], end)
+		if _, err := s.ep.post(ctx, "Send", msg, s.opts.OperationTimeout); err != nil {
 			return err
 		}
 		data = data[n:]
@@ -218,7 +218,7 @@ func (s *Session) signalLast(ctx context.Context) {
 	if s.shellID == "" || s.lastCommand == "" {
 		return
 	}
-	_, _ = s.ep.post(ctx, "Signal", signalMessage(s.ep.url, s.shellID, s.lastCommand), opTimeout(defaultOperationTimeout))
+	_, _ = s.ep.post(ctx, "Signal", signalMessage(s.ep.url, s.opXS(), s.shellID, s.lastCommand), s.opts.OperationTimeout)
 	s.lastCommand = ""
 }
 
@@ -228,7 +228,7 @@ func (s *Session) deleteShell(ctx context.Context) error {
 	if s.shellID == "" {
 		return nil
 	}
-	_, err := s.ep.post(ctx, "Delete shell", deleteShellMessage(s.ep.url, s.shellID), opTimeout(defaultOperationTimeout))
+	_, err := s.ep.post(ctx, "Delete shell", deleteShellMessage(s.ep.url, s.opXS(), s.shellID), s.opts.OperationTimeout)
 	s.shellID, s.lastCommand = "", ""
 	if errors.Is(err, ErrShellGone) {
 		return nil

@@ -28,6 +28,10 @@ type Options struct {
 	// Command's writers still get everything). Zero means
 	// DefaultOutputCap.
 	OutputCap int
+	// OperationTimeout is the WS-Man OperationTimeout of every request but
+	// Receive: how long the host may take to answer. Zero means 60
+	// seconds, Windows' default MaxTimeoutms, which it must not exceed.
+	OperationTimeout time.Duration
 	// ReceiveTimeout is the OperationTimeout of each Receive: how long the
 	// host holds a Receive open when the command prints nothing. Zero means
 	// 20 seconds; Windows refuses more than its MaxTimeoutms (60 s).
@@ -53,6 +57,9 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.OutputCap <= 0 {
 		o.OutputCap = DefaultOutputCap
+	}
+	if o.OperationTimeout <= 0 {
+		o.OperationTimeout = time.Minute
 	}
 	if o.ReceiveTimeout <= 0 {
 		o.ReceiveTimeout = 20 * time.Second
@@ -295,7 +302,7 @@ func (s *Session) Requests() int64 { return s.ep.requests.Load() }
 
 // openShell creates a WinRS shell; s.mu is held or s is not shared yet.
 func (s *Session) openShell(ctx context.Context) error {
-	resp, err := s.ep.post(ctx, "Create shell", createShellMessage(s.ep.url), opTimeout(defaultOperationTimeout))
+	resp, err := s.ep.post(ctx, "Create shell", createShellMessage(s.ep.url, s.opXS()), s.opts.OperationTimeout)
 	if err != nil {
 		return err
 	}
@@ -308,16 +315,14 @@ func (s *Session) openShell(ctx context.Context) error {
 	return nil
 }
 
-// opTimeout converts an xs:duration of whole seconds ("PT60S").
-func opTimeout(d string) time.Duration {
-	n, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(d, "PT"), "S"))
-	if err != nil {
-		return time.Minute
-	}
-	return time.Duration(n) * time.Second
-}
+// opXS is the OperationTimeout of requests other than Receive.
+func (s *Session) opXS() string { return durationXS(s.opts.OperationTimeout) }
 
+// durationXS writes d as an xs:duration in whole seconds (at least 1).
 func durationXS(d time.Duration) string {
+	if d < time.Second {
+		d = time.Second
+	}
 	return "PT" + strconv.Itoa(int(d.Round(time.Second)/time.Second)) + "S"
 }
 

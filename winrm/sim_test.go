@@ -337,7 +337,7 @@ func TestShellDeletedMidCommandEndsTheStepWithAFault(t *testing.T) {
 			// Receive finds the shell gone, as it would after an idle
 			// timeout or a restart.
 			deleted = true
-			_, deleteErr = other.ep.post(ctx, "Delete shell", deleteShellMessage(other.ep.url, s.shellID), time.Minute)
+			_, deleteErr = other.ep.post(ctx, "Delete shell", deleteShellMessage(other.ep.url, other.opXS(), s.shellID), time.Minute)
 		}
 		return len(p), nil
 	})

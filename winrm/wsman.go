@@ -62,42 +62,38 @@ func params(operationTimeout string) *mz.Parameters {
 	return mz.NewParameters(operationTimeout, "en-US", 153600)
 }
 
-// defaultOperationTimeout is the OperationTimeout of requests other than
-// Receive; Windows' MaxTimeoutms defaults to 60 s, which it must not
-// exceed.
-const defaultOperationTimeout = "PT60S"
 
-func createShellMessage(url string) []byte {
-	return []byte(mz.NewOpenShellRequest(url, params(defaultOperationTimeout)).String())
+func createShellMessage(url, timeout string) []byte {
+	return []byte(mz.NewOpenShellRequest(url, params(timeout)).String())
 }
 
-func deleteShellMessage(url, shellID string) []byte {
-	return []byte(mz.NewDeleteShellRequest(url, shellID, params(defaultOperationTimeout)).String())
+func deleteShellMessage(url, timeout, shellID string) []byte {
+	return []byte(mz.NewDeleteShellRequest(url, shellID, params(timeout)).String())
 }
 
-func signalMessage(url, shellID, commandID string) []byte {
-	return []byte(mz.NewSignalRequest(url, shellID, commandID, params(defaultOperationTimeout)).String())
+func signalMessage(url, timeout, shellID, commandID string) []byte {
+	return []byte(mz.NewSignalRequest(url, shellID, commandID, params(timeout)).String())
 }
 
 func receiveMessage(url, shellID, commandID, operationTimeout string) []byte {
 	return []byte(mz.NewGetOutputRequest(url, shellID, commandID, "stdout stderr", params(operationTimeout)).String())
 }
 
-func sendMessage(url, shellID, commandID string, data []byte, end bool) []byte {
-	return []byte(mz.NewSendInputRequest(url, shellID, commandID, data, end, params(defaultOperationTimeout)).String())
+func sendMessage(url, timeout, shellID, commandID string, data []byte, end bool) []byte {
+	return []byte(mz.NewSendInputRequest(url, shellID, commandID, data, end, params(timeout)).String())
 }
 
 // commandMessage is masterzen/winrm's Command request with one difference:
 // WINRS_CONSOLEMODE_STDIN is FALSE when the client sends stdin, so that the
 // process gets a pipe that ends at End="true" (a console never ends).
 // Content is XML-escaped rather than wrapped in CDATA.
-func commandMessage(url, shellID string, command string, args []string, pipeStdin bool) []byte {
+func commandMessage(url, timeout, shellID string, command string, args []string, pipeStdin bool) []byte {
 	msg := soap.NewMessage()
 	console := "TRUE"
 	if pipeStdin {
 		console = "FALSE"
 	}
-	p := params(defaultOperationTimeout)
+	p := params(timeout)
 	msg.Header().
 		To(url).
 		ReplyTo("http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous").
@@ -120,9 +116,9 @@ func commandMessage(url, shellID string, command string, args []string, pipeStdi
 }
 
 // getMessage is a WS-Transfer Get of a resource (no selectors).
-func getMessage(url, resourceURI string) []byte {
+func getMessage(url, timeout, resourceURI string) []byte {
 	msg := soap.NewMessage()
-	p := params(defaultOperationTimeout)
+	p := params(timeout)
 	msg.Header().
 		To(url).
 		ReplyTo("http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous").
