@@ -62,7 +62,6 @@ func params(operationTimeout string) *mz.Parameters {
 	return mz.NewParameters(operationTimeout, "en-US", 153600)
 }
 
-
 func createShellMessage(url, timeout string) []byte {
 	return []byte(mz.NewOpenShellRequest(url, params(timeout)).String())
 }
