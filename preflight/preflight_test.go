@@ -1,0 +1,236 @@
+package preflight_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"go.uber.org/goleak"
+
+	"github.com/fleetrun/fleetrun/inventory"
+	"github.com/fleetrun/fleetrun/preflight"
+	"github.com/fleetrun/fleetrun/sim"
+	"github.com/fleetrun/fleetrun/transport"
+	"github.com/fleetrun/fleetrun/winrm"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+const scenario = `
+defaults:
+  profile: "2019"
+groups:
+  - name: old
+    count: 2
+    profile: 2008r2
+    preflight:
+      powershell_version: "5.1.14409.1005"
+  - name: new
+    count: 2
+  - name: down
+    count: 1
+    faults: {refused: true}
+  - name: badpw
+    count: 1
+    password: not-the-fleet-password
+  - name: small-disk
+    count: 1
+    preflight:
+      disk_free_bytes: 1073741824
+      execution_policy_32: Restricted
+`
+
+// startFleet starts a simulated fleet and returns its hosts as fleetrun's
+// inventory sees them.
+func startFleet(t *testing.T, scenarioText string, n int) ([]*inventory.Host, *sim.Fleet) {
+	t.Helper()
+	sc, err := sim.ParseScenario("scenario.yaml", []byte(scenarioText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	fleet, err := sim.StartFleet(context.Background(), sim.FleetOptions{Hosts: n, Scenario: sc, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fleet.Close() })
+	path := filepath.Join(dir, "fleet.yaml")
+	if err := fleet.WriteInventory(path); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := inventory.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv.Hosts, fleet
+}
+
+func target(h *inventory.Host) (transport.Target, error) {
+	pw, err := h.Password(func(string) (string, bool) { return "", false })
+	if err != nil {
+		return transport.Target{}, err
+	}
+	return transport.Target{Name: h.Name, Address: h.Address, Port: h.Port, HTTPS: h.HTTPS, Auth: h.Auth, User: h.User, Password: pw, CAFile: h.CAFile, OutputEncoding: h.OutputEncoding, ConnectTimeout: 5 * time.Second}, nil
+}
+
+type verdict struct {
+	Host   string
+	Passed bool
+	Failed string // first failed check
+	Class  transport.Class
+}
+
+func verdicts(results []*preflight.HostResult) []verdict {
+	var out []verdict
+	for _, r := range results {
+		v := verdict{Host: r.Host.Name, Passed: r.Passed()}
+		if f := r.FirstFailure(); f != nil {
+			v.Failed, v.Class = f.Name, f.Class
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+func TestPreflightVerdictsAndMemoryCapFix(t *testing.T) {
+	t.Parallel()
+	hosts, fleet := startFleet(t, scenario, 7)
+	req := preflight.Requirements{MemoryPerShellMB: 1024, DiskFreeGB: 5, PowerShell: "5.1"}
+	ctx := context.Background()
+	results := preflight.Run(ctx, hosts, preflight.Options{Target: target, Requirements: req, Forks: 4})
+	want := []verdict{
+		{"sim-0001", false, "requirements: memory per shell", transport.ClassMemoryCap},
+		{"sim-0002", false, "requirements: memory per shell", transport.ClassMemoryCap},
+		{"sim-0003", true, "", ""},
+		{"sim-0004", true, "", ""},
+		{"sim-0005", false, preflight.CheckReach, transport.ClassRefused},
+		{"sim-0006", false, preflight.CheckAuth, transport.ClassAuth},
+		{"sim-0007", false, "requirements: disk free", transport.ClassInternal},
+	}
+	if diff := cmp.Diff(want, verdicts(results)); diff != "" {
+		t.Fatalf("verdicts (-want +got):\n%s", diff)
+	}
+	old := results[0]
+	f := old.FirstFailure()
+	if !strings.Contains(f.Detail, "MaxMemoryPerShellMB is 150; the playbook needs 1024") {
+		t.Errorf("detail %q", f.Detail)
+	}
+	wantFix := `from an elevated cmd.exe: winrm set winrm/config/winrs @{MaxMemoryPerShellMB="1024"} — from PowerShell: winrm set winrm/config/winrs '@{MaxMemoryPerShellMB="1024"}'`
+	if !strings.HasPrefix(f.Fix, wantFix) {
+		t.Errorf("fix %q\nwant prefix %q", f.Fix, wantFix)
+	}
+	if c := old.Facts.Config; c == nil || c.Winrs.MaxMemoryPerShellMB != 150 || c.Winrs.MaxShellsPerUser != 5 {
+		t.Errorf("2008 R2 config %+v", c)
+	}
+	if o := old.Facts.OS; o == nil || !strings.Contains(o.Caption, "2008 R2") {
+		t.Errorf("2008 R2 OS %+v", o)
+	}
+	if ps := results[6].Facts.PowerShell; ps == nil || ps.ExecutionPolicy32 != "Restricted" {
+		t.Errorf("powershell facts %+v", ps)
+	}
+	if w := checkNamed(results[6], preflight.CheckPowerShell); w.Status != preflight.Warn || !strings.Contains(w.Fix, `SysWOW64\WindowsPowerShell\v1.0\powershell.exe -Command "Set-ExecutionPolicy RemoteSigned -Force"`) {
+		t.Errorf("32-bit policy warning: %+v", w)
+	}
+	if a := checkNamed(results[5], preflight.CheckAuth); !strings.HasPrefix(a.Detail, `offers Negotiate; ntlm login as "fleetrun" failed: `) {
+		t.Errorf("auth detail %q", a.Detail)
+	}
+
+	// The memory-hungry program fails on a 2008 R2 host before the fix...
+	java := transport.Command{Kind: transport.KindArgv, Argv: []string{"java", "-Xmx512m", "-jar", `C:\tools\app.jar`}}
+	if code := runOn(t, hosts[0], java); code != 1 {
+		t.Fatalf("java before the fix exited %d, want 1", code)
+	}
+	// ...--fix-memory-cap raises the cap, and the host passes on re-check...
+	fixed := preflight.Run(ctx, hosts[:4], preflight.Options{Target: target, Requirements: req, FixMemoryCap: 1024})
+	want = []verdict{{"sim-0001", true, "", ""}, {"sim-0002", true, "", ""}, {"sim-0003", true, "", ""}, {"sim-0004", true, "", ""}}
+	if diff := cmp.Diff(want, verdicts(fixed)); diff != "" {
+		t.Fatalf("after --fix-memory-cap (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"MaxMemoryPerShellMB 150 -> 1024"}, fixed[0].Changes); diff != "" {
+		t.Errorf("changes (-want +got):\n%s", diff)
+	}
+	if len(fixed[2].Changes) != 0 {
+		t.Errorf("a 2019 host with 1024 MB was changed: %v", fixed[2].Changes)
+	}
+	// ...and the same program now succeeds.
+	if code := runOn(t, hosts[0], java); code != 0 {
+		t.Errorf("java after the fix exited %d, want 0", code)
+	}
+	if q := fleet.Host("sim-0001").Quotas(); q.MaxMemoryPerShellMB != 1024 {
+		t.Errorf("sim host quota %d", q.MaxMemoryPerShellMB)
+	}
+	// A cap is never lowered.
+	again := preflight.Run(ctx, hosts[2:3], preflight.Options{Target: target, FixMemoryCap: 512})
+	if len(again[0].Changes) != 0 || fleet.Host("sim-0003").Quotas().MaxMemoryPerShellMB != 1024 {
+		t.Errorf("cap lowered: %v", again[0].Changes)
+	}
+}
+
+func checkNamed(r *preflight.HostResult, name string) preflight.Check {
+	for _, c := range r.Checks {
+		if c.Name == name {
+			return c
+		}
+	}
+	return preflight.Check{}
+}
+
+func runOn(t *testing.T, h *inventory.Host, cmd transport.Command) uint32 {
+	t.Helper()
+	tg, err := target(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	s, err := winrm.Open(ctx, tg, winrm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close(ctx) }()
+	res, err := s.Run(ctx, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.ExitCode
+}
+
+func TestParseWinrsListing(t *testing.T) {
+	t.Parallel()
+	out := "Winrs\r\n    AllowRemoteShellAccess = true\r\n    IdleTimeout = 180000\r\n    MaxConcurrentUsers = 5\r\n    MaxShellRunTime = 2147483647\r\n    MaxProcessesPerShell = 15\r\n    MaxMemoryPerShellMB = 150 [Source=\"GPO\"]\r\n    MaxShellsPerUser = 5\r\n\r\n"
+	cfg, err := preflight.ParseWinrsListing(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := winrm.WinrsConfig{AllowRemoteShellAccess: true, IdleTimeoutMS: 180000, MaxConcurrentUsers: 5, MaxShellRunTimeMS: 2147483647, MaxProcessesPerShell: 15, MaxMemoryPerShellMB: 150, MaxShellsPerUser: 5}
+	if diff := cmp.Diff(want, cfg.Winrs); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	if _, err := preflight.ParseWinrsListing("Access is denied.\r\n"); err == nil {
+		t.Error("garbage parsed")
+	}
+}
+
+// TestScriptSyntax checks the PowerShell text of the PowerShell check with
+// the tree-sitter grammar, as CI does for every generated script.
+func TestScriptSyntax(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	problems, err := winrm.CheckPowerShell(ctx, "..", []winrm.PSText{{Name: "preflight", Text: preflight.Script}})
+	if err != nil {
+		if _, required := os.LookupEnv("FLEETRUN_REQUIRE_PSCHECK"); required {
+			t.Fatal(err)
+		}
+		t.Skipf("PowerShell syntax check unavailable (npm ci --ignore-scripts installs it): %v", err)
+	}
+	for _, p := range problems {
+		t.Error(p)
+	}
+	if !strings.HasPrefix(preflight.Script, "# fleetrun-preflight v1\n") {
+		t.Error("the script lost its marker line")
+	}
+}
