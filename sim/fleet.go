@@ -200,9 +200,17 @@ func resolveConfigs(sc *Scenario, opts FleetOptions, names, addrs []string, pass
 				DiskFreeBytes: 42_949_672_960, DiskTotalBytes: 107_374_182_400,
 			},
 		}
-		cfg.PowerShellProgress = strings.HasPrefix(profile.PSVersion, "5")
+		progressSet := false
 		for _, l := range levels {
 			l.apply(&cfg)
+			progressSet = progressSet || l.PowerShellProgress != nil
+		}
+		if !progressSet {
+			ps := cfg.Preflight.PSVersion
+			if ps == "" {
+				ps = profile.PSVersion
+			}
+			cfg.PowerShellProgress = strings.HasPrefix(ps, "5")
 		}
 		cfgs[i] = cfg
 	}
