@@ -123,10 +123,20 @@ func classifyTLS(host string, err error) *transport.Error {
 	case errors.As(err, &alert):
 		return mk(fmt.Sprintf("%s refused the TLS handshake: %v", host, alert),
 			"check the TLS versions the host allows and, for certificate authentication, the client certificate")
+	case isRemoteTLSAlert(err):
+		return mk(fmt.Sprintf("%s refused the TLS handshake: %v", host, errors.Unwrap(err)),
+			"for certificate authentication check client_cert and client_key and that the host maps the certificate to a user; otherwise check the TLS versions and ciphers the host allows")
 	case errors.As(err, &verify):
 		return mk(fmt.Sprintf("the certificate of %s cannot be verified: %v", host, verify.Err), "check ca_file and the host's certificate")
 	}
 	return nil
+}
+
+// isRemoteTLSAlert reports an alert the server sent during the handshake
+// (crypto/tls returns it as a net.OpError with Op "remote error").
+func isRemoteTLSAlert(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error"
 }
 
 func certName(c *x509.Certificate) string {
