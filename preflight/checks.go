@@ -233,7 +233,9 @@ func (c *checker) powershell(ctx context.Context, sess *winrm.Session) {
 		switch {
 		case f.Is64BitOS && !f.Is64BitProcess:
 			return Check{Status: Fail, Class: transport.ClassInternal, Detail: d + ": fleetrun's steps ran in the 32-bit PowerShell", Fix: "check that %SystemRoot%\\System32 is not redirected for the WinRM service"}
-		case restrictive(f.ExecutionPolicy32):
+		case restrictive(f.ExecutionPolicy32) && !strings.EqualFold(f.ExecutionPolicy32, f.ExecutionPolicy64):
+			// The field notes' trap: the policy was set on the 64-bit
+			// PowerShell only.
 			return Check{Status: Warn, Detail: d,
 				Fix: "fleetrun always starts the 64-bit PowerShell with -ExecutionPolicy Bypass, but a 32-bit scheduler or agent on this host would start the 32-bit PowerShell, whose policy refuses scripts: %SystemRoot%\\SysWOW64\\WindowsPowerShell\\v1.0\\powershell.exe -Command \"Set-ExecutionPolicy RemoteSigned -Force\""}
 		}

@@ -30,6 +30,22 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 		}
 		resume = &runner.Resume{Progress: prog, RestartFailedHosts: o.restart}
 	}
+	abortReason := ""
+	if pb.Preflight || o.preflight {
+		forks := pb.Forks
+		if o.forks > 0 {
+			forks = o.forks
+		}
+		failed := applyPreflight(ctx, e, pb, hosts, forks)
+		if budget := runner.Budget(pb.MaxFail, len(hosts)); budget >= 0 && failed > budget {
+			abortReason = fmt.Sprintf("pre-flight checks failed on %d host(s), more than max_fail allows (%d)", failed, budget)
+			for _, h := range hosts {
+				if h.Unusable == "" {
+					h.Unusable = "not started: " + abortReason
+				}
+			}
+		}
+	}
 	simulated := false
 	for _, h := range hosts {
 		simulated = simulated || h.Simulated
@@ -80,6 +96,9 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 	closeErrs = append(closeErrs, journal.Close())
 	if runErr != nil {
 		return invalid(formatInputError(runErr))
+	}
+	if abortReason != "" {
+		res.Status, res.StopReason = runner.StatusAborted, abortReason
 	}
 	if err := writeReports(o, res); err != nil {
 		return &exitError{code: exitInvalid, err: err}

@@ -114,6 +114,7 @@ early (failure budget spent, or interrupted).`,
 		newVersionCmd(e),
 		newSimCmd(e),
 		newReportCmd(e),
+		newPreflightCmd(e),
 	)
 	return root
 }

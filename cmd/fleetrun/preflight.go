@@ -1,0 +1,285 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/fleetrun/fleetrun/inventory"
+	"github.com/fleetrun/fleetrun/playbook"
+	"github.com/fleetrun/fleetrun/preflight"
+	"github.com/fleetrun/fleetrun/report"
+	"github.com/fleetrun/fleetrun/runner"
+	"github.com/fleetrun/fleetrun/transport"
+)
+
+type preflightOptions struct {
+	invFiles   []string
+	limit      string
+	forks      int
+	reportFile string
+	output     string
+	fixMemCap  int
+	playbook   string
+	req        playbook.Requires
+}
+
+func newPreflightCmd(e *env) *cobra.Command {
+	o := &preflightOptions{}
+	cmd := &cobra.Command{
+		Use:   "preflight -i INVENTORY... [--limit SELECTOR] [--forks N] [--report FILE.json] [--output text|json] [--fix-memory-cap MB]",
+		Short: "Check every host before a rollout: reachability, TLS, auth, WinRM quotas, OS, PowerShell, disk",
+		Long: `Preflight checks each selected host, in parallel: DNS and TCP reachability,
+the TLS certificate (for HTTPS), the authentication mechanisms the host offers
+and whether ours works, its WinRM quotas (MaxMemoryPerShellMB and friends), its
+operating system, its PowerShell (version, bitness, the execution policy of
+both the 64-bit and the 32-bit PowerShell) and free disk space — and gives a
+verdict against the requirements (a playbook's requires:, or the --min-*
+flags), with the exact fix for each failed one.
+
+--fix-memory-cap MB raises MaxMemoryPerShellMB to MB on hosts whose cap is
+lower (never lowering one), then checks them again.`,
+		Example: "  fleetrun preflight -i examples/inventory.yaml --playbook examples/monthly-patch.yaml --fix-memory-cap 1024",
+		Args:    cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runPreflight(cmd.Context(), e, o)
+		},
+	}
+	f := cmd.Flags()
+	f.StringArrayVarP(&o.invFiles, "inventory", "i", nil, "inventory `FILE` (repeatable; lists merge)")
+	f.StringVar(&o.limit, "limit", "", "only hosts matching `SELECTOR`")
+	f.IntVar(&o.forks, "forks", 50, "hosts checked at once")
+	f.StringVar(&o.reportFile, "report", "", "write the results as a JSON report (each check a step) to `FILE`")
+	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	f.IntVar(&o.fixMemCap, "fix-memory-cap", 0, "raise MaxMemoryPerShellMB to `MB` where it is lower, then re-check")
+	f.StringVar(&o.playbook, "playbook", "", "take the requirements (requires:) and host selection from `PLAYBOOK`")
+	f.IntVar(&o.req.MemoryPerShellMB, "min-memory-per-shell-mb", 0, "require MaxMemoryPerShellMB of at least `MB` (0 on a host = unlimited)")
+	f.IntVar(&o.req.ShellsPerUser, "min-shells-per-user", 0, "require MaxShellsPerUser of at least `N`")
+	f.Float64Var(&o.req.DiskFreeGB, "min-disk-free-gb", 0, "require `GB` free on the system drive")
+	f.StringVar(&o.req.PowerShell, "min-powershell", "", "require PowerShell `VERSION` or later (e.g. 5.1)")
+	return cmd
+}
+
+func runPreflight(ctx context.Context, e *env, o *preflightOptions) error {
+	if err := checkOutput(o.output); err != nil {
+		return invalid(err)
+	}
+	if o.fixMemCap < 0 || o.forks < 1 {
+		return invalid(fmt.Errorf("--fix-memory-cap and --forks must be positive"))
+	}
+	if o.req.PowerShell != "" {
+		if _, err := playbook.ParseVersion(o.req.PowerShell); err != nil {
+			return invalid(fmt.Errorf("--min-powershell: %w", err))
+		}
+	}
+	var pb *playbook.Playbook
+	if o.playbook != "" {
+		var err error
+		if pb, err = playbook.Load(o.playbook); err != nil {
+			return invalid(formatInputError(err))
+		}
+		mergeRequires(&o.req, pb.Requires)
+	}
+	inv, err := loadInventory(o.invFiles)
+	if err != nil {
+		return invalid(formatInputError(err))
+	}
+	inv, stop, err := materialize(ctx, e, inv)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	hosts, err := selectHosts(inv, pb, o.limit)
+	if err != nil {
+		return invalid(err)
+	}
+	if len(hosts) == 0 {
+		return invalid(fmt.Errorf("no hosts selected; check with fleetrun inventory"))
+	}
+	started := time.Now()
+	results := preflight.Run(ctx, hosts, preflight.Options{Forks: o.forks, Target: targetFunc(e), Requirements: o.req, FixMemoryCap: o.fixMemCap}) //nolint:contextcheck // resolving a password reads an env var or a local file
+	res := preflightResult(results, started, time.Now())
+	if o.reportFile != "" {
+		doc := report.NewDocument(res)
+		if err := report.WriteFile(o.reportFile, func(w io.Writer) error { return report.WriteJSON(w, doc) }); err != nil {
+			return invalid(err)
+		}
+	}
+	if o.output == "json" {
+		if err := report.WriteJSON(e.stdout, report.NewDocument(res)); err != nil {
+			return err
+		}
+	} else {
+		writePreflightTable(e.stdout, results)
+	}
+	if res.Status != runner.StatusOK {
+		return &exitError{code: exitFailures}
+	}
+	return nil
+}
+
+// mergeRequires takes a playbook's requirements where the flags set none.
+func mergeRequires(dst *playbook.Requires, pb playbook.Requires) {
+	dst.MemoryPerShellMB = max(dst.MemoryPerShellMB, pb.MemoryPerShellMB)
+	dst.ShellsPerUser = max(dst.ShellsPerUser, pb.ShellsPerUser)
+	dst.DiskFreeGB = max(dst.DiskFreeGB, pb.DiskFreeGB)
+	if dst.PowerShell == "" {
+		dst.PowerShell = pb.PowerShell
+	}
+}
+
+// preflightResult presents the checks in the report's shape: one host per
+// host, one step (kind "check") per check.
+func preflightResult(results []*preflight.HostResult, started, finished time.Time) *runner.Result {
+	res := &runner.Result{Playbook: "preflight", Status: runner.StatusOK, Started: started, Finished: finished, MaxFail: -1, Batches: 1}
+	for _, r := range results {
+		hr := &runner.HostResult{Name: r.Host.Name, Address: r.Host.Address, Status: runner.StatusOK, Transport: r.Host.Transport, Simulated: r.Host.Simulated}
+		for i, c := range r.Checks {
+			sr := &runner.StepResult{Index: i, Name: c.Name, Kind: "check", Status: runner.StatusOK, Attempts: 1, Started: c.Started, Finished: c.Finished, Stdout: c.Detail, Expected: []uint32{}}
+			switch c.Status {
+			case preflight.Fail:
+				sr.Status = runner.StatusFailed
+				sr.Err = &transport.Error{Class: c.Class, Message: c.Detail, Hint: c.Fix}
+			case preflight.Skipped:
+				sr.Status, sr.Reason, sr.Attempts = runner.StatusSkipped, c.Detail, 0
+			case preflight.Warn:
+				sr.Outcome = "warn"
+				if c.Fix != "" {
+					sr.Stderr = "warning: " + c.Fix
+				}
+			}
+			hr.Steps = append(hr.Steps, sr)
+		}
+		if f := r.FirstFailure(); f != nil {
+			hr.Status, hr.Reason = runner.StatusFailed, f.Name+": "+f.Detail
+			if f.Name == preflight.CheckReach || f.Name == preflight.CheckTLS || f.Name == preflight.CheckAuth {
+				hr.Status = runner.StatusUnreachable
+			}
+			res.Status = runner.StatusFailed
+		}
+		res.Hosts = append(res.Hosts, hr)
+	}
+	return res
+}
+
+func writePreflightTable(w io.Writer, results []*preflight.HostResult) {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "HOST\tREACHABLE\tAUTH\tOS\tPOWERSHELL\tMEMORY CAP\tSHELLS CAP\tVERDICT")
+	passed := 0
+	for _, r := range results {
+		reach, auth := checkCell(r, preflight.CheckReach), checkCell(r, preflight.CheckAuth)
+		osText, ps, mem, shells := "-", "-", "-", "-"
+		if o := r.Facts.OS; o != nil {
+			osText = strings.TrimPrefix(o.Caption, "Microsoft ")
+		}
+		if p := r.Facts.PowerShell; p != nil {
+			ps = p.Version
+		}
+		if c := r.Facts.Config; c != nil {
+			mem = mbText(c.Winrs.MaxMemoryPerShellMB)
+			shells = fmt.Sprint(c.Winrs.MaxShellsPerUser)
+		}
+		verdict := "PASS"
+		if f := r.FirstFailure(); f != nil {
+			verdict = "FAIL: " + f.Name
+		} else if r.Passed() {
+			passed++
+		}
+		name := r.Host.Name
+		if r.Host.Simulated {
+			name += " [simulated]"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, reach, auth, osText, ps, mem, shells, verdict)
+	}
+	_ = tw.Flush() // stdout; a write error has nowhere better to go
+	fmt.Fprintf(w, "\n%d of %d host(s) passed\n", passed, len(results))
+	// Problems, grouped: the same finding on 300 hosts is listed once.
+	type finding struct{ label, check, detail, fix string }
+	hostsOf := map[finding][]string{}
+	var order []finding
+	for _, r := range results {
+		for _, c := range r.Checks {
+			if c.Status != preflight.Fail && c.Status != preflight.Warn {
+				continue
+			}
+			label := "FAIL"
+			if c.Status == preflight.Warn {
+				label = "warn"
+			}
+			f := finding{label, c.Name, c.Detail, c.Fix}
+			if _, seen := hostsOf[f]; !seen {
+				order = append(order, f)
+			}
+			hostsOf[f] = append(hostsOf[f], r.Host.Name)
+		}
+		for _, ch := range r.Changes {
+			fmt.Fprintf(w, "\nchanged %s: %s\n", r.Host.Name, ch)
+		}
+	}
+	for _, f := range order {
+		fmt.Fprintf(w, "\n%s %s: %s: %s\n", f.label, hostNames(hostsOf[f]), f.check, f.detail)
+		if f.fix != "" {
+			fmt.Fprintf(w, "  fix: %s\n", f.fix)
+		}
+	}
+}
+
+func hostNames(names []string) string {
+	const show = 5
+	if len(names) <= show {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:show], ", "), len(names)-show)
+}
+
+func checkCell(r *preflight.HostResult, name string) string {
+	for _, c := range r.Checks {
+		if c.Name == name {
+			switch c.Status {
+			case preflight.Pass:
+				return "yes"
+			case preflight.Fail:
+				return "NO (" + string(c.Class) + ")"
+			case preflight.Skipped:
+				return "-"
+			}
+			return string(c.Status)
+		}
+	}
+	return "-"
+}
+
+func mbText(mb int64) string {
+	switch {
+	case mb == 0:
+		return "unlimited"
+	case mb < 0:
+		return "?"
+	}
+	return fmt.Sprintf("%d MB", mb)
+}
+
+// applyPreflight runs the checks before a rollout and marks failing hosts
+// unusable, so the runner reports them skipped with the failed check. It
+// returns the number of hosts that failed.
+func applyPreflight(ctx context.Context, e *env, pb *playbook.Playbook, hosts []*inventory.Host, forks int) int {
+	fmt.Fprintf(e.stderr, "fleetrun: pre-flight checks on %d host(s)\n", len(hosts))
+	results := preflight.Run(ctx, hosts, preflight.Options{Forks: forks, Target: targetFunc(e), Requirements: pb.Requires}) //nolint:contextcheck // resolving a password reads an env var or a local file
+	failed := 0
+	for _, r := range results {
+		if f := r.FirstFailure(); f != nil {
+			failed++
+			r.Host.Unusable = fmt.Sprintf("pre-flight check %q failed: %s", f.Name, f.Detail)
+			if f.Fix != "" {
+				r.Host.Unusable += " (fix: " + f.Fix + ")"
+			}
+		}
+	}
+	fmt.Fprintf(e.stderr, "fleetrun: pre-flight: %d of %d host(s) passed\n", len(hosts)-failed, len(hosts))
+	return failed
+}
