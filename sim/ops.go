@@ -281,7 +281,7 @@ func (h *Host) receive(ctx context.Context, r *http.Request, req *Request) (resu
 	for {
 		c.mu.Lock()
 		if c.readyLocked(budget) {
-			return h.received(req, c)
+			return h.received(req, c, budget)
 		}
 		ch, idle := c.changed, c.busy <= 0
 		c.mu.Unlock()
@@ -296,7 +296,7 @@ func (h *Host) receive(ctx context.Context, r *http.Request, req *Request) (resu
 		case <-timer.Chan():
 			c.mu.Lock()
 			if len(c.chunks) > 0 {
-				return h.received(req, c)
+				return h.received(req, c, budget)
 			}
 			c.mu.Unlock()
 			h.stats.add(&h.stats.timeouts, 1)
@@ -310,13 +310,9 @@ func (h *Host) receive(ctx context.Context, r *http.Request, req *Request) (resu
 }
 
 // received builds the answer from c's state; c.mu is held and released.
-func (h *Host) received(req *Request, c *command) (result, *Fault) {
-	q := h.Quotas()
-	envelope := req.MaxEnvelopeSize
-	if envelope <= 0 || envelope > q.MaxEnvelopeSizeKB*1024 {
-		envelope = q.MaxEnvelopeSizeKB * 1024
-	}
-	st := c.takeLocked(max((envelope-4096)*3/4, 1024))
+// It must not take h.mu: the lock order is h.mu before c.mu.
+func (h *Host) received(req *Request, c *command, budget int) (result, *Fault) {
+	st := c.takeLocked(budget)
 	var after func()
 	if st.done {
 		after, c.afterDone = c.afterDone, nil
