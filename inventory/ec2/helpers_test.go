@@ -137,3 +137,10 @@ func errorLines(err error) []string {
 	}
 	return out
 }
+
+func writeFile(t testing.TB, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
