@@ -147,6 +147,10 @@ func TestAConnectionResetMidReceiveIsReportedAsLost(t *testing.T) {
 	if !errors.As(err, &te) || !te.Transient || !strings.Contains(te.Message, "lost") {
 		t.Fatalf("Run error = %v, want a transient lost-connection error", err)
 	}
+	// The command may still run: it was terminated and its shell deleted.
+	if st := h.Stats(); st.Signals != 1 || st.Deletes != 1 {
+		t.Errorf("after the lost connection the host saw %d Signals and %d Deletes, want 1 each", st.Signals, st.Deletes)
+	}
 	// The session authenticates a new connection and goes on.
 	if res := run(t, s, argv(`C:\tools\exitcode.exe`, "4")); res.ExitCode != 4 {
 		t.Errorf("next exit code = %d, want 4", res.ExitCode)

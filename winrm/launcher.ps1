@@ -71,8 +71,10 @@ try {
     $frD = [string]$frS.workdir
     if ($frD) {
         # Set-Location fails with a clear message when the folder is
-        # missing; CurrentDirectory is what Process.Start and .NET use.
-        Set-Location -LiteralPath $frD
+        # missing (-ErrorAction Stop: its error is otherwise
+        # non-terminating and the step would run elsewhere);
+        # CurrentDirectory is what Process.Start and .NET use.
+        Set-Location -LiteralPath $frD -ErrorAction Stop
         [Environment]::CurrentDirectory = $frD
     }
     if ($frS.kind -eq 'argv') {
@@ -126,7 +128,10 @@ try {
     do {
         try {
             & $frB *>&1 | ForEach-Object {
-                if ($_ -is [Management.Automation.ErrorRecord]) {
+                if ($null -eq $_) {
+                    # A script may output $null; there is nothing to write,
+                    # and $_.GetType() below would throw.
+                } elseif ($_ -is [Management.Automation.ErrorRecord]) {
                     frE $_
                 } elseif ($_ -is [Management.Automation.InformationalRecord]) {
                     # Warning, verbose and debug records, prefixed as the
@@ -140,7 +145,7 @@ try {
                     # lack the type.
                     frF
                     [Console]::Out.WriteLine("$_")
-                } elseif ($null -ne $_) {
+                } else {
                     [void]$frP.Add($_)
                 }
             }

@@ -54,7 +54,7 @@ func (s *Session) run(ctx context.Context, cmd transport.Command, r Rendered) (t
 	}
 	if r.Stdin {
 		if err := s.sendStdin(ctx, commandID, []byte(r.Payload())); err != nil {
-			s.dropShellOnGone(err)
+			s.failed(ctx, err)
 			return transport.Result{}, err
 		}
 	}
@@ -70,7 +70,7 @@ func (s *Session) run(ctx context.Context, cmd transport.Command, r Rendered) (t
 	}
 	code, err := s.receive(ctx, commandID, outW, errW)
 	if err != nil {
-		s.dropShellOnGone(err)
+		s.failed(ctx, err)
 		return transport.Result{}, err
 	}
 	res := transport.Result{
@@ -194,10 +194,17 @@ func (s *Session) receive(ctx context.Context, commandID string, stdout, stderr 
 	}
 }
 
-// dropShellOnGone forgets the shell when err says it no longer exists.
-func (s *Session) dropShellOnGone(err error) {
-	if errors.Is(err, ErrShellGone) {
+// failed handles an error after the command started: a shell that is gone
+// is forgotten; otherwise (a lost connection, a host that stopped
+// answering, an unexpected fault) the command may still run, so it is
+// terminated and the shell deleted before the error is reported, lest a
+// retry of the step run beside it. When ctx itself ended, Run does that.
+func (s *Session) failed(ctx context.Context, err error) {
+	switch {
+	case errors.Is(err, ErrShellGone):
 		s.shellID, s.lastCommand = "", ""
+	case ctx.Err() == nil:
+		s.abandonShell(ctx)
 	}
 }
 

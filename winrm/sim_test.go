@@ -156,6 +156,7 @@ func TestRunAppliesEnvAndWorkdirForEveryKind(t *testing.T) {
 	}{
 		{"cmd", transport.Command{Kind: transport.KindCmd, Line: "echo %FLEETRUN_TEST%& cd", Env: env, Workdir: `C:\Windows`}, "a b\r\nC:\\Windows\r\n"},
 		{"powershell", transport.Command{Kind: transport.KindPowerShell, Script: "Write-Output $env:FLEETRUN_TEST\n(pwd).Path", Env: env, Workdir: `C:\Windows`}, "a b\r\nC:\\Windows\r\n"},
+		{"argv", transport.Command{Kind: transport.KindArgv, Argv: []string{"cmd.exe", "/d", "/c", "echo %FLEETRUN_TEST%& cd"}, Env: env, Workdir: `C:\Windows`}, "a b\r\nC:\\Windows\r\n"},
 	}
 	for _, tc := range tests {
 		got := run(t, s, tc.cmd)

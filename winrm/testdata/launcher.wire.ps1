@@ -32,7 +32,7 @@ foreach ($frK in $frS.env.GetEnumerator()) {
 }
 $frD = [string]$frS.workdir
 if ($frD) {
-Set-Location -LiteralPath $frD
+Set-Location -LiteralPath $frD -ErrorAction Stop
 [Environment]::CurrentDirectory = $frD
 }
 if ($frS.kind -eq 'argv') {
@@ -51,7 +51,8 @@ $frB = [ScriptBlock]::Create($frS.script)
 do {
 try {
 & $frB *>&1 | ForEach-Object {
-if ($_ -is [Management.Automation.ErrorRecord]) {
+if ($null -eq $_) {
+} elseif ($_ -is [Management.Automation.ErrorRecord]) {
 frE $_
 } elseif ($_ -is [Management.Automation.InformationalRecord]) {
 frF
@@ -59,7 +60,7 @@ frF
 } elseif ($_ -is [string] -or "$($_.GetType())" -like '*.InformationRecord') {
 frF
 [Console]::Out.WriteLine("$_")
-} elseif ($null -ne $_) {
+} else {
 [void]$frP.Add($_)
 }
 }
