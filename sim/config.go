@@ -96,9 +96,6 @@ type Times struct {
 // (1-based).
 func (t Times) active(n int64) bool { return t.Always || n <= int64(t.N) }
 
-// enabled reports whether the failure can happen at all.
-func (t Times) enabled() bool { return t.Always || t.N > 0 }
-
 // ScriptRule answers PowerShell scripts whose text matches.
 type ScriptRule struct {
 	// Contains matches when the script contains this text; Regexp when the

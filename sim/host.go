@@ -72,7 +72,6 @@ type Host struct {
 type hostDeps struct {
 	clock   clockwork.Clock
 	logf    func(format string, args ...any)
-	tls     *tls.Config
 	caFile  string
 	fleet   *fleetGauge
 	onPark  func(idle bool)
@@ -437,7 +436,9 @@ func (h *Host) dispatchShell(ctx context.Context, r *http.Request, req *Request)
 	case ActionDelete:
 		return h.deleteShell(req)
 	case ActionCommand:
-		return h.command(req)
+		// The process outlives this request: it belongs to the host's
+		// context, not the request's.
+		return h.command(req) //nolint:contextcheck // see above
 	case ActionSend:
 		return h.send(req)
 	case ActionReceive:

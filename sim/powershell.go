@@ -286,12 +286,11 @@ type psRun struct {
 	clixml bool // errors (and progress) go to stderr as CLIXML
 	enc    func(string) []byte
 
-	vars        map[string]string
-	lastExit    int64
-	lastOK      bool
-	lastNative  bool
-	wroteCLIXML bool
-	errRecords  []string
+	vars       map[string]string
+	lastExit   int64
+	lastOK     bool
+	lastNative bool
+	errRecords []string
 }
 
 func (r *psRun) out(s string) { rawWrite(r.stdout, r.enc(s)) }
@@ -366,17 +365,19 @@ func (r *psRun) finish(code uint32, explicit bool) uint32 {
 func clixmlEscape(s string) string {
 	var b strings.Builder
 	for _, c := range s {
-		switch {
-		case c == '&':
+		switch c {
+		case '&':
 			b.WriteString("&amp;")
-		case c == '<':
+		case '<':
 			b.WriteString("&lt;")
-		case c == '>':
+		case '>':
 			b.WriteString("&gt;")
-		case c < 0x20:
-			fmt.Fprintf(&b, "_x%04X_", c)
 		default:
-			b.WriteRune(c)
+			if c < 0x20 {
+				fmt.Fprintf(&b, "_x%04X_", c)
+			} else {
+				b.WriteRune(c)
+			}
 		}
 	}
 	return b.String()
@@ -479,11 +480,10 @@ func tokenizePS(s string) ([]psWord, bool) {
 	var words []psWord
 	i := 0
 	for i < len(s) {
-		c := s[i]
-		switch {
-		case c == ' ' || c == '\t':
+		switch s[i] {
+		case ' ', '\t':
 			i++
-		case c == '\'':
+		case '\'':
 			var b strings.Builder
 			i++
 			for {
@@ -503,7 +503,7 @@ func tokenizePS(s string) ([]psWord, bool) {
 				i++
 			}
 			words = append(words, psWord{text: b.String(), quoted: '\''})
-		case c == '"':
+		case '"':
 			var b strings.Builder
 			i++
 			for {

@@ -274,8 +274,8 @@ func (h *Host) winrm(ctx context.Context, p *cmdexe.Proc, args []string) uint32 
 		if !ok {
 			return usage()
 		}
-		if err := h.setWinrs(settings); err != nil {
-			h.writeHost(p.Stdout, "WSManFault\r\n    Message = "+err.Error()+"\r\n\r\nError number:  -2144108526 0x80338012\r\n"+err.Error()+"\r\n")
+		if msg := h.setWinrs(settings); msg != "" {
+			h.writeHost(p.Stdout, "WSManFault\r\n    Message = "+msg+"\r\n\r\nError number:  -2144108526 0x80338012\r\n"+msg+"\r\n")
 			return 1
 		}
 		h.writeHost(p.Stdout, winrsListing(h.Quotas()))
@@ -327,8 +327,9 @@ func parseHashtableArg(s string) (map[string]string, bool) {
 }
 
 // setWinrs applies winrm set winrm/config/winrs settings to the host.
-// New shells get them; running shells keep what they started with.
-func (h *Host) setWinrs(settings map[string]string) error {
+// New shells get them; running shells keep what they started with. It
+// returns the WS-Man fault message for a setting it refuses, else "".
+func (h *Host) setWinrs(settings map[string]string) string {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	q := h.quotas
@@ -336,14 +337,14 @@ func (h *Host) setWinrs(settings map[string]string) error {
 		if strings.EqualFold(k, "AllowRemoteShellAccess") {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
-				return fmt.Errorf("The WS-Management service cannot process a configuration request because the value %q is not valid for AllowRemoteShellAccess. ", v)
+				return fmt.Sprintf("The WS-Management service cannot process a configuration request because the value %q is not valid for AllowRemoteShellAccess. ", v)
 			}
 			q.AllowRemoteShellAccess = b
 			continue
 		}
 		n, err := strconv.ParseUint(v, 10, 32)
 		if err != nil {
-			return fmt.Errorf("The WS-Management service cannot process a configuration request because the value %q is not valid for %s. ", v, k)
+			return fmt.Sprintf("The WS-Management service cannot process a configuration request because the value %q is not valid for %s. ", v, k)
 		}
 		switch strings.ToLower(k) {
 		case "idletimeout":
@@ -359,11 +360,11 @@ func (h *Host) setWinrs(settings map[string]string) error {
 		case "maxshellsperuser":
 			q.MaxShellsPerUser = int(n)
 		default:
-			return fmt.Errorf("The WS-Management service cannot process a configuration request because the setting %s is not valid. ", k)
+			return fmt.Sprintf("The WS-Management service cannot process a configuration request because the setting %s is not valid. ", k)
 		}
 	}
 	h.quotas = q
-	return nil
+	return ""
 }
 
 // shutdownProgram is shutdown.exe: /r [/t N] schedules a reboot, /a aborts

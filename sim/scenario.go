@@ -138,7 +138,7 @@ func ParseScenario(file string, data []byte) (*Scenario, error) {
 		case g.Count <= 0:
 			d.Errorf(g.Pos.Value("count"), strictyaml.JoinKey(p, "count"), "count must be positive")
 		}
-		sc.Groups = append(sc.Groups, Group{Name: g.Name, Pattern: g.Hosts, Count: g.Count, Settings: g.settingsDoc.settings(d, p)})
+		sc.Groups = append(sc.Groups, Group{Name: g.Name, Pattern: g.Hosts, Count: g.Count, Settings: g.settings(d, p)})
 	}
 	for name, s := range doc.HostSettings {
 		sc.HostOverrides[strings.ToLower(name)] = s.settings(d, strictyaml.JoinKey("host_settings", name))

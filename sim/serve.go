@@ -77,8 +77,11 @@ func Serve(ctx context.Context, opts ServeOptions, stdout io.Writer) error {
 		go func() { statsDone <- statsSrv.Serve(ln) }()
 		defer func() {
 			_ = statsSrv.Close() // shutting down
-			if statsDone != nil {
-				<-statsDone
+			if statsDone == nil {
+				return
+			}
+			if err := <-statsDone; err != nil && !errors.Is(err, http.ErrServerClosed) {
+				_, _ = fmt.Fprintf(logw, "simulated fleet: stats server: %v\n", err) // shutting down; report only
 			}
 		}()
 	}

@@ -296,7 +296,7 @@ func ParseRequest(data []byte) (*Request, error) {
 		}
 		if s.Environment != nil {
 			for _, v := range s.Environment.Variables {
-				spec.Environment = append(spec.Environment, EnvVar{Name: v.Name, Value: v.Value})
+				spec.Environment = append(spec.Environment, EnvVar(v))
 			}
 		}
 		r.Shell = spec
