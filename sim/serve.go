@@ -99,6 +99,9 @@ func Serve(ctx context.Context, opts ServeOptions, stdout io.Writer) error {
 	if opts.WriteInventory != "" {
 		_, _ = fmt.Fprintf(stdout, "simulated fleet: inventory written to %s\n", opts.WriteInventory) // informational lines; the ready line was checked
 	}
+	if ca := fleet.CAFile(); ca != "" {
+		_, _ = fmt.Fprintf(stdout, "simulated fleet: CA certificate in %s\n", ca) // informational
+	}
 	if statsSrv != nil {
 		_, _ = fmt.Fprintf(stdout, "simulated fleet: stats at http://%s/stats\n", statsAddr) // informational lines; the ready line was checked
 	}

@@ -343,10 +343,12 @@ type InvalidTimeoutError struct {
 	err   error
 }
 
+// Error says which value was refused.
 func (e *InvalidTimeoutError) Error() string {
 	return fmt.Sprintf("invalid OperationTimeout %q: %v", e.value, e.err)
 }
 
+// Unwrap returns the parse error.
 func (e *InvalidTimeoutError) Unwrap() error { return e.err }
 
 // ParseDuration parses the xs:duration forms WS-Management uses (PT60S,
