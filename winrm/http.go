@@ -82,8 +82,10 @@ func (ep *endpoint) do(ctx context.Context, body []byte, header http.Header) (*h
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	// The body was read to its end (or the read failed); closing it only
+	// returns the connection to the pool, and its error adds nothing.
+	_ = resp.Body.Close()
 	if err != nil {
 		return nil, err
 	}

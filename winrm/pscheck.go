@@ -70,7 +70,8 @@ func CheckPowerShell(ctx context.Context, repoRoot string, texts []PSText) ([]PS
 	cmd.Stderr = &stderr
 	runErr := cmd.Run()
 	var exitErr *exec.ExitError
-	if runErr != nil && !(errors.As(runErr, &exitErr) && exitErr.ExitCode() == 1) {
+	problemsFound := errors.As(runErr, &exitErr) && exitErr.ExitCode() == 1
+	if runErr != nil && !problemsFound {
 		return nil, fmt.Errorf("run %s: %w: %s", script, runErr, bytes.TrimSpace(stderr.Bytes()))
 	}
 	var results []struct {

@@ -82,8 +82,8 @@ func (s *Session) run(ctx context.Context, cmd transport.Command, r Rendered) (t
 	}
 	if code != 0 && matchesMemorySignature(res) {
 		// Read the host's memory cap now, while a context is at hand, so
-		// ClassifyExit can name it; a failure leaves it unknown.
-		s.config(ctx)
+		// ClassifyExit can name it; a failure just leaves it unknown.
+		_, _ = s.config(ctx)
 	}
 	return res, nil
 }
@@ -118,7 +118,9 @@ func (s *Session) startCommand(ctx context.Context, r Rendered) (string, error) 
 		case CodeMaxOperationsPerUser:
 			// Signal does not return operations to the quota; only a
 			// new shell starts from zero (WSMV endnote 118, ansible#83656).
-			s.deleteShell(ctx)
+			// A failed Delete is not the step's failure: the shell is
+			// forgotten either way and the host's IdleTimeout reclaims it.
+			_ = s.deleteShell(ctx)
 		default:
 			return "", err
 		}
@@ -215,7 +217,9 @@ func (s *Session) abandonShell(ctx context.Context) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CleanupTimeout)
 	defer cancel()
 	s.signalLast(cctx)
-	s.deleteShell(cctx)
+	// Best effort: the step has already failed, and a shell that cannot be
+	// deleted now is reclaimed by the host's IdleTimeout.
+	_ = s.deleteShell(cctx)
 }
 
 // signalLast sends Signal terminate for the last command started. Its

@@ -149,7 +149,7 @@ func newSession(t transport.Target, opts Options) (*Session, error) {
 	if name == "" {
 		name = t.Address
 	}
-	cfgErr := func(format string, args ...any) error {
+	cfgErr := func(format string, args ...any) *transport.Error {
 		return &transport.Error{Class: transport.ClassAuth, Message: fmt.Sprintf("%s: ", name) + fmt.Sprintf(format, args...)}
 	}
 	if t.Address == "" {
@@ -205,7 +205,7 @@ func newSession(t transport.Target, opts Options) (*Session, error) {
 	case "basic":
 		if !t.HTTPS && !t.AllowUnencrypted {
 			e := cfgErr("refusing Basic authentication over plain HTTP: the password would cross the network readable")
-			e.(*transport.Error).Hint = "use https: true, or auth: ntlm (encrypted over HTTP); set allow_unencrypted only for a test host"
+			e.Hint = "use https: true, or auth: ntlm (encrypted over HTTP); set allow_unencrypted only for a test host"
 			return nil, e
 		}
 		auth = &basicAuth{username: t.User, password: t.Password}
@@ -215,7 +215,7 @@ func newSession(t transport.Target, opts Options) (*Session, error) {
 	case "kerberos":
 		if !t.HTTPS && !t.AllowUnencrypted {
 			e := cfgErr("kerberos over plain HTTP would send messages unencrypted (message sealing is only implemented for NTLM)")
-			e.(*transport.Error).Hint = "use https: true with kerberos, or auth: ntlm over HTTP"
+			e.Hint = "use https: true with kerberos, or auth: ntlm over HTTP"
 			return nil, e
 		}
 		ka, err := newKerberosAuth(t, opts)
