@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"time"
 )
 
@@ -122,10 +123,5 @@ func inventoryDir(inventory string) string {
 	if inventory == "" {
 		return ""
 	}
-	for i := len(inventory) - 1; i >= 0; i-- {
-		if inventory[i] == '/' {
-			return inventory[:i+1]
-		}
-	}
-	return "."
+	return filepath.Dir(inventory)
 }
