@@ -133,6 +133,16 @@ func TestRunGivesExactExitCodesAndOutputForEveryKind(t *testing.T) {
 					}
 				}
 			}
+			// argv steps with output on each stream.
+			res := run(t, s, argv(`C:\tools\echoargs.exe`, "out put"))
+			var echoed echoArgs
+			if err := json.Unmarshal([]byte(res.Stdout), &echoed); err != nil || res.Stderr != "" || res.ExitCode != 0 ||
+				!cmp.Equal(echoed.Argv, []string{`C:\tools\echoargs.exe`, "out put"}) || !strings.HasSuffix(res.Stdout, "\r\n") {
+				t.Errorf("echoargs result = %+v", res)
+			}
+			if res := run(t, s, argv(`C:\tools\sleep.exe`)); res.Stdout != "" || res.Stderr != "usage: sleep.exe SECONDS [TEXT]\r\n" || res.ExitCode == 0 {
+				t.Errorf("sleep.exe without arguments: %+v, want its usage on stderr and a failure", res)
+			}
 			if got := run(t, s, argv(`C:\tools\crash.exe`)); got.ExitCode != 3221225477 {
 				t.Errorf("crash.exe exit code = %d, want 3221225477", got.ExitCode)
 			}
