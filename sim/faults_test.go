@@ -2,14 +2,19 @@ package sim
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // envelope builds a request the way clients write them.
@@ -360,4 +365,46 @@ func TestWMIAndConfigGet(t *testing.T) {
 	if e := cfg.find(nsConfig, "MaxConcurrentOperationsPerUser"); e == nil || e.text != "15" {
 		t.Errorf("config MaxConcurrentOperationsPerUser: %v", e)
 	}
+}
+
+func TestUnauthenticatedRequestsGet401WithTheOfferedSchemes(t *testing.T) {
+	t.Parallel()
+	sc := mustScenario(t, "host_settings:\n  sim-0002: {allow_unencrypted: true}\n  sim-0003: {auth: [basic], https: true}\n")
+	f := startFleet(t, FleetOptions{Hosts: 3, Scenario: sc, Dir: t.TempDir()})
+	tests := []struct {
+		host *Host
+		want []string
+	}{
+		{f.Hosts()[0], []string{"Negotiate"}},
+		{f.Hosts()[1], []string{"Negotiate", `Basic realm="WSMAN"`}},
+		{f.Hosts()[2], []string{`Basic realm="WSMAN"`}},
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: caPool(t, f.CAFile())}}
+	for _, tt := range tests {
+		resp, err := client.Post(tt.host.URL(), soapContentType, strings.NewReader(envelope(ActionCreate, ResourceShellCmd, "", "<rsp:Shell/>", "PT20S")))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+		got := resp.Header.Values("WWW-Authenticate")
+		if resp.StatusCode != http.StatusUnauthorized || !cmp.Equal(got, tt.want) {
+			t.Errorf("%s: %d %q, want 401 %q", tt.host.Name(), resp.StatusCode, got, tt.want)
+		}
+		if s := resp.Header.Get("Server"); s != "Microsoft-HTTPAPI/2.0" {
+			t.Errorf("%s: Server %q", tt.host.Name(), s)
+		}
+	}
+}
+
+func caPool(t *testing.T, file string) *tls.Config {
+	t.Helper()
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		t.Fatal("no certificate in the CA file")
+	}
+	return &tls.Config{RootCAs: pool}
 }
