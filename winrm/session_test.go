@@ -348,3 +348,21 @@ func TestDialerImplementsTheTransportContract(t *testing.T) {
 		t.Errorf("Run = %+v, %v", res, err)
 	}
 }
+
+func TestNTLMOverHTTPSSendsPlainMessagesOnTheAuthenticatedConnection(t *testing.T) {
+	t.Parallel()
+	m := mode{"ntlm over https", true, "ntlm"}
+	f, h := fleetFor(t, m, nil)
+	s := open(t, targetFor(f, h, m), Options{})
+	if s.Encrypted() {
+		t.Errorf("NTLM over HTTPS seals messages; TLS already protects them")
+	}
+	for _, code := range []string{"0", "3010"} {
+		if res := run(t, s, argv(`C:\tools\exitcode.exe`, code)); res.ExitCode != uint32(atoi(code)) {
+			t.Errorf("exit code = %d, want %s", res.ExitCode, code)
+		}
+	}
+	if st := h.Stats(); st.Connections != 1 {
+		t.Errorf("connections = %d, want 1", st.Connections)
+	}
+}
