@@ -466,5 +466,5 @@ func (h *Host) PasswordContext(ctx context.Context, lookupEnv func(string) (stri
 	if h.PasswordFunc != nil {
 		return h.PasswordFunc(ctx)
 	}
-	return h.Password(lookupEnv)
+	return h.Password(lookupEnv) //nolint:contextcheck // without a PasswordFunc, Password makes no context
 }
