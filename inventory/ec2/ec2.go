@@ -102,6 +102,10 @@ type Discovery struct {
 // lack of permission or because AWS did not accept the credentials.
 var ErrAccessDenied = errors.New("access denied")
 
+// ErrNoCredentials is matched (errors.Is) when the AWS credential chain
+// found no credentials at all.
+var ErrNoCredentials = errors.New("no AWS credentials found")
+
 // Discover lists the instances spec selects and returns them as hosts with
 // fleetrun's default connection settings (a section's groups are set on
 // the hosts but not applied: Resolve does that against an inventory).

@@ -2,6 +2,7 @@ package ec2_test
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -240,5 +241,31 @@ func TestProfileComesFromTheSharedFiles(t *testing.T) {
 	_, err := ec2.Discover(context.Background(), spec, opts)
 	if err == nil || !strings.Contains(err.Error(), "ec2 section at the command line's EC2 flags: loading the AWS configuration:") || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("error %v, want the missing profile named", err)
+	}
+}
+
+// TestDiscoverWithoutCredentialsSaysHowToGiveThem is not parallel: it
+// empties the process environment the SDK's credential chain reads, and
+// turns off the instance-metadata lookup so nothing leaves loopback.
+func TestDiscoverWithoutCredentialsSaysHowToGiveThem(t *testing.T) {
+	for _, k := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+		"AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_CREDENTIALS_FULL_URI"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	srv := startFake(t, fleet(t))
+	opts := options(t, srv)
+	opts.Credentials = nil
+	spec := parseSpec(t, "ec2:\n  regions: [eu-west-1]\n")
+	_, err := ec2.Discover(context.Background(), spec, opts)
+	if !errors.Is(err, ec2.ErrNoCredentials) {
+		t.Fatalf("error %v, want ErrNoCredentials", err)
+	}
+	want := "ec2 section at inv.yaml:2:3: no AWS credentials found (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run aws sso login"
+	if !strings.HasPrefix(err.Error(), want) {
+		t.Errorf("error %q, want it to start %q", err, want)
+	}
+	if n := len(srv.Requests()); n != 0 {
+		t.Errorf("%d requests sent without credentials", n)
 	}
 }

@@ -100,6 +100,21 @@ func newSession(ctx context.Context, spec *inventory.EC2Spec, opts *Options) (*s
 		})
 		cfg.Credentials = aws.NewCredentialsCache(provider)
 	}
+	if cfg.Credentials != nil {
+		// Resolve the credentials once, up front: the SDK caches them for
+		// every region's requests, and a missing or refused credential is
+		// reported once, with advice, instead of per region.
+		if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+			var ae smithy.APIError
+			switch {
+			case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+				return nil, fmt.Errorf("ec2 section at %s: getting AWS credentials: %w", where, err)
+			case spec.AssumeRole != nil && errors.As(err, &ae):
+				return nil, s.apiError(s.regions[0], "AssumeRole", err)
+			}
+			return nil, fmt.Errorf("ec2 section at %s: %w (set AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, run aws sso login, give the section a profile, or run where an instance or container role applies): %w", where, ErrNoCredentials, err)
+		}
+	}
 	s.endpoint = s.serviceEndpoint("EC2", spec.Endpoint)
 	for _, r := range s.regions {
 		s.clients[r] = ec2.NewFromConfig(cfg, func(o *ec2.Options) {
