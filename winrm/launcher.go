@@ -40,9 +40,9 @@ var powerShellArgs = []string{"-NoLogo", "-NoProfile", "-NonInteractive", "-Exec
 // DefaultMaxCommandLine is the longest WinRS command line (Command and
 // Arguments joined by spaces) Render produces before it moves the payload
 // to stdin. cmd.exe, which WinRS runs every command line through, accepts
-// 8191 characters; the margin covers the expansion of %SystemRoot% and
-// WinRS's own prefix.
-const DefaultMaxCommandLine = 8000
+// 8191 characters; the margin covers the expansion of %SystemRoot% (to
+// C:\Windows, shorter) and cmd.exe's own "/c" prefix.
+const DefaultMaxCommandLine = 8100
 
 // launcherWire is the launcher as sent: launcherSource without comment
 // lines, blank lines and indentation, the marker line kept first.

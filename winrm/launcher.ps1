@@ -11,9 +11,12 @@
 # "The launcher contract"); an empty literal means the client sends that
 # base64 text on stdin, ending it with End="true".
 #
-# Requires Windows PowerShell 3.0 or later (*>&1 and the parser's AST). The
-# payload is read with .NET's JavaScriptSerializer because ConvertFrom-Json
-# refuses documents over 2 MB before PowerShell 6.
+# The text parses under Windows PowerShell 2.0 (stock 2008 R2) too, so argv
+# and cmd steps run there; script steps get the full behaviour described
+# below from PowerShell 3.0 on (*>&1 and the parser's AST). The payload is
+# read with .NET's JavaScriptSerializer (System.Web.Extensions, .NET 3.5 or
+# later) because ConvertFrom-Json refuses documents over 2 MB before
+# PowerShell 6 and does not exist in 2.0.
 #
 # Names: the launcher's own variables start with $fr and its functions with
 # fr; the user's script runs in a child scope and could read them, so they
@@ -23,13 +26,14 @@ $fleetrunPayload = ''
 # frP holds objects that are neither strings nor stream records, so that
 # consecutive ones are formatted together as one table (see frF).
 $frP = New-Object Collections.ArrayList
+$frO = [Console]::Out
 function frF {
     # Formats and writes the waiting objects now. Out-String formats
     # synchronously; the host's implicit Out-Default holds table output back
     # for up to 300 ms and loses it when the script exits or fails in that
     # time (PowerShell issues 4594, 13985).
     if ($frP.Count) {
-        [Console]::Out.Write(($frP | Out-String))
+        $frO.Write(($frP | Out-String))
         $frP.Clear()
     }
 }
@@ -58,7 +62,7 @@ try {
     $frJ.MaxJsonLength = [int]::MaxValue
     $frS = $frJ.DeserializeObject([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($fleetrunPayload.Trim())))
     if ($frS.v -ne 1) {
-        throw 'unsupported fleetrun payload version'
+        throw 'bad fleetrun payload version'
     }
     # The environment is set on this process so that a started program and
     # the script alike inherit it, with names spelled as given (.NET
@@ -71,10 +75,10 @@ try {
     $frD = [string]$frS.workdir
     if ($frD) {
         # Set-Location fails with a clear message when the folder is
-        # missing (-ErrorAction Stop: its error is otherwise
+        # missing (-EA Stop, -ErrorAction: its error is otherwise
         # non-terminating and the step would run elsewhere);
         # CurrentDirectory is what Process.Start and .NET use.
-        Set-Location -LiteralPath $frD -ErrorAction Stop
+        Set-Location -LiteralPath $frD -EA Stop
         [Environment]::CurrentDirectory = $frD
     }
     if ($frS.kind -eq 'argv') {
@@ -123,11 +127,21 @@ try {
     # above keeps them from being produced. The do/while(0) loop catches a
     # break or continue the script uses outside a loop, which would
     # otherwise unwind out of the launcher.
+    #
+    # PowerShell 2.0 can neither parse *>&1 nor redirect streams other than
+    # errors, so the redirection is chosen at run time: there, warnings and
+    # verbose records still reach the host, and since 2.0 has no AST a last
+    # native command's code is not found (end such scripts with
+    # exit $LASTEXITCODE).
     $global:LASTEXITCODE = 0
     $frB = [ScriptBlock]::Create($frS.script)
+    $frR = '*>&1'
+    if ($PSVersionTable.PSVersion.Major -lt 3) {
+        $frR = '2>&1'
+    }
     do {
         try {
-            & $frB *>&1 | ForEach-Object {
+            & ([ScriptBlock]::Create('& $frB ' + $frR)) | ForEach-Object {
                 if ($null -eq $_) {
                     # A script may output $null; there is nothing to write,
                     # and $_.GetType() below would throw.
@@ -137,14 +151,14 @@ try {
                     # Warning, verbose and debug records, prefixed as the
                     # console shows them ("WARNING: ...").
                     frF
-                    [Console]::Out.WriteLine(($_.GetType().Name -replace 'Record').ToUpper() + ': ' + $_.Message)
+                    $frO.WriteLine(($_.GetType().Name -replace 'Record').ToUpper() + ': ' + $_.Message)
                 } elseif ($_ -is [string] -or "$($_.GetType())" -like '*.InformationRecord') {
                     # Strings, including native programs' stdout lines, and
                     # Write-Host (PowerShell 5) or Write-Information
                     # records, matched by name because PowerShell 3 and 4
                     # lack the type.
                     frF
-                    [Console]::Out.WriteLine("$_")
+                    $frO.WriteLine("$_")
                 } else {
                     [void]$frP.Add($_)
                 }
@@ -173,7 +187,8 @@ if ($frA.Count -and $frA[-1] -is [Management.Automation.Language.PipelineAst]) {
         if ($frC -is [Management.Automation.Language.CommandAst]) {
             $frM = $frC.GetCommandName()
             if ($frM) {
-                $frM = Get-Command $frM -ErrorAction Ignore | Select-Object -First 1
+                # -EA 0: -ErrorAction SilentlyContinue.
+                $frM = @(Get-Command $frM -EA 0)[0]
                 if ($frM.CommandType -eq 'Alias') {
                     $frM = $frM.ResolvedCommand
                 }

@@ -2,9 +2,10 @@
 $ProgressPreference = 'SilentlyContinue'
 $fleetrunPayload = ''
 $frP = New-Object Collections.ArrayList
+$frO = [Console]::Out
 function frF {
 if ($frP.Count) {
-[Console]::Out.Write(($frP | Out-String))
+$frO.Write(($frP | Out-String))
 $frP.Clear()
 }
 }
@@ -25,14 +26,14 @@ $frJ = New-Object Web.Script.Serialization.JavaScriptSerializer
 $frJ.MaxJsonLength = [int]::MaxValue
 $frS = $frJ.DeserializeObject([Text.Encoding]::UTF8.GetString([Convert]::FromBase64String($fleetrunPayload.Trim())))
 if ($frS.v -ne 1) {
-throw 'unsupported fleetrun payload version'
+throw 'bad fleetrun payload version'
 }
 foreach ($frK in $frS.env.GetEnumerator()) {
 [Environment]::SetEnvironmentVariable($frK.Key, [string]$frK.Value)
 }
 $frD = [string]$frS.workdir
 if ($frD) {
-Set-Location -LiteralPath $frD -ErrorAction Stop
+Set-Location -LiteralPath $frD -EA Stop
 [Environment]::CurrentDirectory = $frD
 }
 if ($frS.kind -eq 'argv') {
@@ -48,18 +49,22 @@ exit $frX.ExitCode
 }
 $global:LASTEXITCODE = 0
 $frB = [ScriptBlock]::Create($frS.script)
+$frR = '*>&1'
+if ($PSVersionTable.PSVersion.Major -lt 3) {
+$frR = '2>&1'
+}
 do {
 try {
-& $frB *>&1 | ForEach-Object {
+& ([ScriptBlock]::Create('& $frB ' + $frR)) | ForEach-Object {
 if ($null -eq $_) {
 } elseif ($_ -is [Management.Automation.ErrorRecord]) {
 frE $_
 } elseif ($_ -is [Management.Automation.InformationalRecord]) {
 frF
-[Console]::Out.WriteLine(($_.GetType().Name -replace 'Record').ToUpper() + ': ' + $_.Message)
+$frO.WriteLine(($_.GetType().Name -replace 'Record').ToUpper() + ': ' + $_.Message)
 } elseif ($_ -is [string] -or "$($_.GetType())" -like '*.InformationRecord') {
 frF
-[Console]::Out.WriteLine("$_")
+$frO.WriteLine("$_")
 } else {
 [void]$frP.Add($_)
 }
@@ -79,7 +84,7 @@ foreach ($frC in $frA[-1].PipelineElements) {
 if ($frC -is [Management.Automation.Language.CommandAst]) {
 $frM = $frC.GetCommandName()
 if ($frM) {
-$frM = Get-Command $frM -ErrorAction Ignore | Select-Object -First 1
+$frM = @(Get-Command $frM -EA 0)[0]
 if ($frM.CommandType -eq 'Alias') {
 $frM = $frM.ResolvedCommand
 }
