@@ -325,6 +325,7 @@ func (s *EC2Spec) check(d *strictyaml.Decoder, path string) {
 			continue
 		}
 		q.check(d, qp)
+		s.EC2Query.checkOverlap(d, q, qp)
 	}
 	if s.Pos.Has("states") && len(s.States) == 0 {
 		n, p := at(s.Pos, path, "states")
@@ -390,6 +391,37 @@ func (q *EC2Query) check(d *strictyaml.Decoder, path string) {
 		case slices.Index(q.InstanceIDs, id) < i:
 			d.Errorf(n, p, "instance id %s is listed twice", id)
 		}
+	}
+}
+
+// checkOverlap reports criteria an any_of alternative repeats from the
+// section's own: EC2 would get the same filter twice, which it does not
+// document as an AND.
+func (own *EC2Query) checkOverlap(d *strictyaml.Decoder, alt *EC2Query, path string) {
+	ownTags := map[string]bool{}
+	for k := range own.Tags {
+		ownTags[k] = true
+	}
+	for _, k := range own.TagKeys {
+		ownTags[k] = true
+	}
+	for _, k := range slices.Sorted(maps.Keys(alt.Tags)) {
+		if ownTags[k] {
+			d.Errorf(alt.Pos.Value("tags"), strictyaml.JoinKey(strictyaml.JoinKey(path, "tags"), k), "tag %q is already filtered by the section itself; filter it in one place", k)
+		}
+	}
+	for i, k := range alt.TagKeys {
+		if ownTags[k] {
+			d.Errorf(listItemNode(alt.Pos, "tag_keys", i), strictyaml.JoinIndex(strictyaml.JoinKey(path, "tag_keys"), i), "tag %q is already filtered by the section itself; filter it in one place", k)
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(alt.Filters)) {
+		if _, dup := own.Filters[name]; dup {
+			d.Errorf(alt.Pos.Value("filters"), strictyaml.JoinKey(strictyaml.JoinKey(path, "filters"), name), "filter %q is already given by the section itself; give it in one place", name)
+		}
+	}
+	if len(own.InstanceIDs) > 0 && len(alt.InstanceIDs) > 0 {
+		d.Errorf(alt.Pos.Value("instance_ids"), strictyaml.JoinKey(path, "instance_ids"), "instance_ids are given by the section itself too; give them in one place")
 	}
 }
 

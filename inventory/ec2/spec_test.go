@@ -114,6 +114,11 @@ func TestSectionErrorsPointAtTheValue(t *testing.T) {
 			`inv.yaml:3:13: ec2.platform: unknown platform "linux"; expected windows (the default) or any`}},
 		{"an any_of query that matches everything", "any_of:\n    - {}", []string{
 			"inv.yaml:3:7: ec2.any_of[0]: query sets no tags, tag_keys, filters or instance_ids, so it would match every instance"}},
+		{"an any_of query repeating the section's criteria", "tags: {Env: prod}\n  tag_keys: [Owner]\n  filters: {vpc-id: v1}\n  instance_ids: [i-01234567]\n  any_of:\n    - {tags: {Env: test}, tag_keys: [Owner], filters: {vpc-id: v2}, instance_ids: [i-0123456a]}", []string{
+			`inv.yaml:7:14: ec2.any_of[0].tags.Env: tag "Env" is already filtered by the section itself; filter it in one place`,
+			`inv.yaml:7:38: ec2.any_of[0].tag_keys[0]: tag "Owner" is already filtered by the section itself; filter it in one place`,
+			`inv.yaml:7:55: ec2.any_of[0].filters.vpc-id: filter "vpc-id" is already given by the section itself; give it in one place`,
+			`inv.yaml:7:83: ec2.any_of[0].instance_ids: instance_ids are given by the section itself too; give them in one place`}},
 		{"an endpoint that is not a URL", "endpoint: localhost:4566", []string{
 			`inv.yaml:2:13: ec2.endpoint: endpoint "localhost:4566" is not an http:// or https:// URL with a host`}},
 		{"assume_role without a role", "assume_role: {external_id: x1}", []string{
