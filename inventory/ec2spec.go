@@ -325,7 +325,7 @@ func (s *EC2Spec) check(d *strictyaml.Decoder, path string) {
 			continue
 		}
 		q.check(d, qp)
-		s.EC2Query.checkOverlap(d, q, qp)
+		s.checkOverlap(d, q, qp)
 	}
 	if s.Pos.Has("states") && len(s.States) == 0 {
 		n, p := at(s.Pos, path, "states")

@@ -31,7 +31,6 @@ ec2:
     Env: prod
   tag_keys: [PatchGroup]
   filters: {vpc-id: vpc-1, instance-type: ["t3.*"]}
-  instance_ids: [i-0123456789abcdef0]
   any_of:
     - tags: {Tier: front}
     - instance_ids: [i-01234567]
@@ -55,7 +54,6 @@ ec2:
 			Tags:        map[string]inventory.EC2Values{"Role": {"web", "sql"}, "Env": {"prod"}},
 			TagKeys:     []string{"PatchGroup"},
 			Filters:     map[string]inventory.EC2Values{"vpc-id": {"vpc-1"}, "instance-type": {"t3.*"}},
-			InstanceIDs: []string{"i-0123456789abcdef0"},
 		},
 		AnyOf: []inventory.EC2Query{
 			{Tags: map[string]inventory.EC2Values{"Tier": {"front"}}},
