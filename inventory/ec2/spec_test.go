@@ -51,9 +51,9 @@ ec2:
 		Endpoint:   "http://127.0.0.1:4566",
 		AssumeRole: &inventory.EC2AssumeRole{RoleARN: "arn:aws:iam::123456789012:role/fleetrun", ExternalID: "fleet-7", SessionName: "patch-night", Duration: 30 * time.Minute},
 		EC2Query: inventory.EC2Query{
-			Tags:        map[string]inventory.EC2Values{"Role": {"web", "sql"}, "Env": {"prod"}},
-			TagKeys:     []string{"PatchGroup"},
-			Filters:     map[string]inventory.EC2Values{"vpc-id": {"vpc-1"}, "instance-type": {"t3.*"}},
+			Tags:    map[string]inventory.EC2Values{"Role": {"web", "sql"}, "Env": {"prod"}},
+			TagKeys: []string{"PatchGroup"},
+			Filters: map[string]inventory.EC2Values{"vpc-id": {"vpc-1"}, "instance-type": {"t3.*"}},
 		},
 		AnyOf: []inventory.EC2Query{
 			{Tags: map[string]inventory.EC2Values{"Tier": {"front"}}},
