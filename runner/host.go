@@ -29,7 +29,7 @@ func (r *run) runHost(ctx context.Context, i int) bool {
 	}
 	first, _ := r.opts.Resume.firstStep(h.Name, len(r.steps[i]))
 	r.doneEarlier(h, i, first)
-	sess, err := r.opts.Dialer.Dial(hctx, r.targets[i])
+	sess, err := r.dial(hctx, h, i, first)
 	if err != nil {
 		te := r.contextError(ctx, hctx, nil, transport.Classify(err))
 		h.Status, h.Err = StatusUnreachable, te
@@ -65,6 +65,29 @@ func (r *run) runHost(ctx context.Context, i int) bool {
 		}
 	}
 	return false
+}
+
+// dial opens the host's session. A transient failure (connection reset,
+// refused while a host restarts) is retried with the first step's retry
+// policy, as a failure of that step would be.
+func (r *run) dial(hctx context.Context, h *HostResult, i, first int) (transport.Session, error) {
+	var policy *playbook.Step
+	if first < len(r.steps[i]) {
+		policy = r.steps[i][first].Step
+	}
+	for attempt := 1; ; attempt++ {
+		sess, err := r.opts.Dialer.Dial(hctx, r.targets[i])
+		if err == nil || !transport.IsTransient(err) || policy == nil || attempt > policy.Retries || hctx.Err() != nil {
+			return sess, err
+		}
+		delay := retryDelay(policy.RetryDelay, attempt, r.opts.MaxRetryDelay)
+		r.emit(Event{Kind: StepRetrying, Host: h, Step: &StepResult{Index: policy.Index, Name: policy.Name, Kind: policy.Kind, Attempts: attempt, Err: transport.Classify(err)}, Batch: h.Batch, Delay: delay})
+		select {
+		case <-r.opts.After(delay):
+		case <-hctx.Done():
+			return nil, err
+		}
+	}
 }
 
 func (r *run) skipRest(h *HostResult, i, from int, reason string) {

@@ -18,6 +18,7 @@ type hostListener struct {
 
 	mu      sync.Mutex
 	ln      net.Listener  // nil while offline
+	hold    *portHold     // keeps the port while offline
 	wake    chan struct{} // closed when ln changes or the listener closes
 	closed  bool
 	conns   map[*trackedConn]struct{}
@@ -46,8 +47,13 @@ func newHostListener(addr string, online bool, flaky int, hang Times) (*hostList
 	}
 	if online {
 		l.ln = ln
-	} else if err := ln.Close(); err != nil {
+		return l, nil
+	}
+	if err := ln.Close(); err != nil {
 		return nil, fmt.Errorf("release %s: %w", addr, err)
+	}
+	if l.hold, err = holdPort(l.addr); err != nil {
+		return nil, err
 	}
 	return l, nil
 }
@@ -127,6 +133,10 @@ func (l *hostListener) Close() error {
 	}
 	l.closed = true
 	err := l.dropLocked()
+	if herr := l.hold.release(); err == nil {
+		err = herr
+	}
+	l.hold = nil
 	close(l.wake)
 	l.mu.Unlock()
 	return err
@@ -144,6 +154,12 @@ func (l *hostListener) goOffline() error {
 	if l.ln != nil {
 		err = l.ln.Close()
 		l.ln = nil
+		if l.hold == nil {
+			var herr error
+			if l.hold, herr = holdPort(l.addr); err == nil {
+				err = herr
+			}
+		}
 	}
 	// Orderly closes: a response already written still reaches the client.
 	for c := range l.conns {
@@ -166,6 +182,10 @@ func (l *hostListener) goOnline() error {
 	if l.closed || l.ln != nil {
 		return nil
 	}
+	if err := l.hold.release(); err != nil {
+		return fmt.Errorf("release %s: %w", l.addr, err)
+	}
+	l.hold = nil
 	ln, err := net.Listen("tcp", l.addr)
 	if err != nil {
 		return fmt.Errorf("listen again on %s: %w", l.addr, err)
