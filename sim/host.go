@@ -351,20 +351,23 @@ type afterKey struct{}
 
 const soapContentType = "application/soap+xml;charset=UTF-8"
 
+// maxDrain bounds how much of an oversized request is read before the 413.
+const maxDrain = 16 << 20
+
 // serveWSMan answers one authenticated WS-Management request.
 func (h *Host) serveWSMan(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	quotas := h.Quotas()
 	limit := int64(quotas.MaxEnvelopeSizeKB) * 1024
-	if r.ContentLength > limit {
-		w.WriteHeader(http.StatusRequestEntityTooLarge)
-		return
-	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
 	if err != nil {
 		return // the connection is gone
 	}
 	if int64(len(body)) > limit {
+		// Read what is left (within reason) before answering, so the client
+		// sees the 413 rather than a connection reset while it is still
+		// sending.
+		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxDrain)) // best effort; the answer is 413 either way
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
 		return
 	}
