@@ -31,6 +31,7 @@ type applyOptions struct {
 	resume     string
 	restart    bool
 	force      bool
+	disc       discoveryFlags
 }
 
 func newApplyCmd(e *env) *cobra.Command {
@@ -67,6 +68,7 @@ exactly what would be sent) is printed instead.`,
 	f.StringVar(&o.journal, "journal", "", "record progress in `FILE` (default: next to --report, else ./<playbook>-<time>.journal)")
 	f.StringVar(&o.resume, "resume", "", "resume the rollout recorded in `JOURNAL`: run only unfinished hosts, from their first unfinished step")
 	f.BoolVar(&o.restart, "restart-failed-hosts", false, "with --resume, run unfinished hosts from their first step")
+	o.disc.register(f)
 	f.BoolVar(&o.force, "force", false, "with --resume, accept a journal written for a different version of the playbook")
 	return cmd
 }
@@ -94,7 +96,7 @@ func runApply(cmd *cobra.Command, e *env, o *applyOptions, pbFile string) error 
 		return invalid(formatInputError(err))
 	}
 	ctx := cmd.Context()
-	inv, stop, err := materialize(ctx, e, inv)
+	inv, stop, err := materialize(ctx, e, inv, o.disc)
 	if err != nil {
 		return err
 	}

@@ -6,18 +6,49 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/spf13/pflag"
+
 	"github.com/fleetrun/fleetrun/inventory"
+	"github.com/fleetrun/fleetrun/inventory/ec2"
 	"github.com/fleetrun/fleetrun/runner"
 	"github.com/fleetrun/fleetrun/sim"
 	"github.com/fleetrun/fleetrun/transport"
 	"github.com/fleetrun/fleetrun/winrm"
 )
 
-// materialize turns an inventory into concrete hosts: it starts a declared
-// simulated fleet in-process and runs discovery. stop releases what was
-// started; it is never nil when err is nil.
-func materialize(ctx context.Context, e *env, inv *inventory.Inventory) (*inventory.Inventory, func(), error) {
+// discoveryFlags override or create an inventory's ec2: section.
+type discoveryFlags struct {
+	regions []string
+	profile string
+}
+
+func (d *discoveryFlags) register(fs *pflag.FlagSet) {
+	fs.StringSliceVar(&d.regions, "ec2-region", nil, "discover EC2 hosts in `REGION` (repeatable or comma-separated; overrides the inventory's ec2 regions)")
+	fs.StringVar(&d.profile, "ec2-profile", "", "AWS shared-config `PROFILE` for EC2 discovery (overrides the inventory's)")
+}
+
+// materialize turns an inventory into concrete hosts: it runs EC2
+// discovery and starts a declared simulated fleet in-process. stop releases
+// what was started; it is never nil when err is nil.
+func materialize(ctx context.Context, e *env, inv *inventory.Inventory, d discoveryFlags) (*inventory.Inventory, func(), error) {
 	stop := func() {}
+	if len(d.regions) > 0 || d.profile != "" {
+		if len(inv.EC2) == 0 {
+			inv.EC2 = append(inv.EC2, inventory.NewEC2Spec(d.regions, d.profile))
+		}
+		for _, spec := range inv.EC2 {
+			spec.Override(d.regions, d.profile)
+		}
+	}
+	if len(inv.EC2) > 0 {
+		err := ec2.Resolve(ctx, inv, ec2.Options{
+			LookupEnv: e.lookupEnv,
+			Problem:   func(p string) { fmt.Fprintln(e.stderr, "fleetrun: ec2:", p) },
+		})
+		if err != nil {
+			return nil, nil, invalid(formatInputError(err))
+		}
+	}
 	if s := inv.Simulated; s != nil {
 		hosts, closeFleet, err := startSimulated(ctx, e, s)
 		if err != nil {

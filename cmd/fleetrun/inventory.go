@@ -15,6 +15,7 @@ import (
 func newInventoryCmd(e *env) *cobra.Command {
 	var invFiles []string
 	var limit, output string
+	var disc discoveryFlags
 	cmd := &cobra.Command{
 		Use:     "inventory -i INVENTORY... [--limit SELECTOR] [--output text|json]",
 		Short:   "List the hosts an inventory (and --limit) selects",
@@ -29,7 +30,7 @@ func newInventoryCmd(e *env) *cobra.Command {
 				return invalid(formatInputError(err))
 			}
 			ctx := cmd.Context()
-			inv, stop, err := materialize(ctx, e, inv)
+			inv, stop, err := materialize(ctx, e, inv, disc)
 			if err != nil {
 				return err
 			}
@@ -47,6 +48,7 @@ func newInventoryCmd(e *env) *cobra.Command {
 	cmd.Flags().StringArrayVarP(&invFiles, "inventory", "i", nil, "inventory `FILE` (repeatable; lists merge)")
 	cmd.Flags().StringVar(&limit, "limit", "", "only hosts matching `SELECTOR` (e.g. 'role=web,!web-9*', '@db')")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
+	disc.register(cmd.Flags())
 	return cmd
 }
 

@@ -1,11 +1,12 @@
 package main
 
 import (
-	"context"
 	"os"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/fleetrun/fleetrun/inventory/ec2/ec2test"
 )
 
 func TestMain(m *testing.M) {
@@ -27,9 +28,32 @@ func TestScripts(t *testing.T) {
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("ROOT", root+"/../..")
 			e.Setenv("NO_COLOR", "1")
+			// The AWS SDK must never reach out of loopback from a test.
+			e.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+			e.Setenv("AWS_CONFIG_FILE", e.WorkDir+"/no-aws-config")
+			e.Setenv("AWS_SHARED_CREDENTIALS_FILE", e.WorkDir+"/no-aws-credentials")
 			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"fakeec2": fakeEC2,
 		},
 	})
 }
 
-var _ = context.Background
+// fakeEC2 serves the instances of a JSON fixture on a loopback EC2 API and
+// points AWS_ENDPOINT_URL_EC2 at it: fakeec2 FIXTURE.json
+func fakeEC2(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: fakeec2 FIXTURE.json")
+	}
+	f, err := os.Open(ts.MkAbs(args[0]))
+	ts.Check(err)
+	instances, err := ec2test.ReadInstances(f)
+	_ = f.Close() // read-only
+	ts.Check(err)
+	srv := ec2test.NewServer(instances)
+	ts.Defer(srv.Close)
+	ts.Setenv("AWS_ENDPOINT_URL_EC2", srv.URL)
+	ts.Setenv("AWS_ACCESS_KEY_ID", "AKIDFLEETRUNTEST")
+	ts.Setenv("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+}

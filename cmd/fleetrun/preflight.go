@@ -27,6 +27,7 @@ type preflightOptions struct {
 	fixMemCap  int
 	playbook   string
 	req        playbook.Requires
+	disc       discoveryFlags
 }
 
 func newPreflightCmd(e *env) *cobra.Command {
@@ -62,6 +63,7 @@ lower (never lowering one), then checks them again.`,
 	f.IntVar(&o.req.ShellsPerUser, "min-shells-per-user", 0, "require MaxShellsPerUser of at least `N`")
 	f.Float64Var(&o.req.DiskFreeGB, "min-disk-free-gb", 0, "require `GB` free on the system drive")
 	f.StringVar(&o.req.PowerShell, "min-powershell", "", "require PowerShell `VERSION` or later (e.g. 5.1)")
+	o.disc.register(f)
 	return cmd
 }
 
@@ -89,7 +91,7 @@ func runPreflight(ctx context.Context, e *env, o *preflightOptions) error {
 	if err != nil {
 		return invalid(formatInputError(err))
 	}
-	inv, stop, err := materialize(ctx, e, inv)
+	inv, stop, err := materialize(ctx, e, inv, o.disc)
 	if err != nil {
 		return err
 	}
