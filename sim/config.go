@@ -55,6 +55,10 @@ type HostConfig struct {
 	// InstalledKBs are updates already installed (wusa answers "already
 	// installed" for them), written like "KB2842230".
 	InstalledKBs []string
+	// Tags are written into the fleet's inventory as the host's tags (with
+	// profile and group), so playbooks can select simulated hosts the way
+	// they select real ones (role=web, env=prod).
+	Tags map[string]string
 
 	// PowerShellProgress makes -EncodedCommand scripts (other than
 	// fleetrun's launcher) write the "Preparing modules for first use."

@@ -33,7 +33,7 @@ func TestWriteInventoryIsAFleetrunInventory(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			dir := t.TempDir()
-			sc := mustScenario(t, "groups:\n  - {name: web, count: 2}\nhost_settings:\n  sim-0003: {profile: 2008r2, output_encoding: cp932}\n")
+			sc := mustScenario(t, "groups:\n  - {name: web, count: 2, tags: {role: web, env: \"prod,eu\"}}\nhost_settings:\n  sim-0002: {tags: {role: canary, 部署: 経理}}\n  sim-0003: {profile: 2008r2, output_encoding: cp932}\n")
 			f := startFleet(t, FleetOptions{Hosts: 3, Scenario: sc, HTTPS: tt.https, Dir: dir})
 			path := filepath.Join(dir, "sim-fleet.yaml")
 			if err := f.WriteInventory(path); err != nil {
@@ -72,6 +72,9 @@ func TestWriteInventoryIsAFleetrunInventory(t *testing.T) {
 				tags := map[string]string{"simulated": "true", "profile": h.Config().Profile.Name}
 				if g := h.Config().Group; g != "" {
 					tags["group"] = g
+				}
+				for k, v := range map[int]map[string]string{0: {"role": "web", "env": "prod,eu"}, 1: {"role": "canary", "env": "prod,eu", "部署": "経理"}}[i] {
+					tags[k] = v
 				}
 				want := view{h.Name(), h.Address(), tt.wantAuth, "fleetrun", f.Password(), h.Port(), tt.https, tags}
 				gotView := view{got.Name, got.Address, got.Auth, got.User, pw, got.Port, got.HTTPS, got.Tags}

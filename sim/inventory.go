@@ -2,7 +2,9 @@ package sim
 
 import (
 	"fmt"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -74,6 +76,9 @@ func (f *Fleet) WriteInventory(path string) error {
 		fmt.Fprintf(&b, "    tags: {profile: %s", strconv.Quote(c.Profile.Name))
 		if c.Group != "" {
 			fmt.Fprintf(&b, ", group: %s", yamlString(c.Group))
+		}
+		for _, k := range slices.Sorted(maps.Keys(c.Tags)) {
+			fmt.Fprintf(&b, ", %s: %s", yamlString(k), yamlString(c.Tags[k]))
 		}
 		b.WriteString("}\n")
 	}

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path"
@@ -62,6 +63,8 @@ type Settings struct {
 	Preflight        PreflightOverrides
 	// PowerShellProgress, see HostConfig.PowerShellProgress.
 	PowerShellProgress *bool
+	// Tags are added to the host's tags in the written inventory.
+	Tags map[string]string
 }
 
 // QuotaOverrides change single WinRM settings of a host.
@@ -183,6 +186,7 @@ type settingsDoc struct {
 	Rules            []ruleDoc         `yaml:"rules"`
 	Files            map[string]string `yaml:"files"`
 	InstalledKBs     []string          `yaml:"installed_kbs"`
+	Tags             map[string]string `yaml:"tags"`
 	Preflight        *preflightDoc     `yaml:"preflight"`
 	PSProgress       *bool             `yaml:"powershell_progress"`
 }
@@ -276,7 +280,12 @@ func (s *settingsDoc) settings(d *strictyaml.Decoder, p string) Settings {
 		Profile: s.Profile, User: s.User, Password: s.Password, HTTPS: s.HTTPS,
 		AllowUnencrypted: s.AllowUnencrypted, Latency: s.Latency, ProcessStart: s.ProcessStart,
 		RebootDuration: s.RebootDuration, Files: s.Files, InstalledKBs: s.InstalledKBs,
-		PowerShellProgress: s.PSProgress,
+		PowerShellProgress: s.PSProgress, Tags: s.Tags,
+	}
+	for k := range s.Tags {
+		if k == "" || k == "profile" || k == "group" || strings.ContainsAny(k, ",=!@\" ") {
+			d.Errorf(s.Pos.Value("tags"), strictyaml.JoinKey(p, "tags"), "tag name %q is empty, reserved (profile, group) or contains one of , = ! @ \" or a space", k)
+		}
 	}
 	if s.Profile != nil {
 		if _, err := LookupProfile(*s.Profile); err != nil {
@@ -447,6 +456,12 @@ func (s *Settings) apply(cfg *HostConfig) {
 		cfg.Files = files
 	}
 	cfg.InstalledKBs = append(append([]string(nil), cfg.InstalledKBs...), s.InstalledKBs...)
+	if len(s.Tags) > 0 {
+		tags := make(map[string]string, len(cfg.Tags)+len(s.Tags))
+		maps.Copy(tags, cfg.Tags)
+		maps.Copy(tags, s.Tags)
+		cfg.Tags = tags
+	}
 	setIf(&cfg.PowerShellProgress, s.PowerShellProgress)
 	pf := &s.Preflight
 	setIf(&cfg.Preflight.PSVersion, pf.PSVersion)
