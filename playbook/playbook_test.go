@@ -17,6 +17,8 @@ import (
 const full = `
 name: full
 hosts: ["role=web,env=prod", "@db"]
+preflight: true
+requires: {memory_per_shell_mb: 1024, shells_per_user: 5, disk_free_gb: 2.5, powershell: "5.1"}
 forks: 12
 serial: [1, "10%", 5]
 max_fail: "20%"
@@ -57,6 +59,9 @@ func TestParseFullPlaybook(t *testing.T) {
 	}
 	if diff := cmp.Diff([]playbook.Size{{Count: 1}, {Percent: 10}, {Count: 5}}, pb.Serial); diff != "" {
 		t.Errorf("serial (-want +got):\n%s", diff)
+	}
+	if r := pb.Requires; !pb.Preflight || r.MemoryPerShellMB != 1024 || r.ShellsPerUser != 5 || r.DiskFreeGB != 2.5 || r.PowerShell != "5.1" {
+		t.Errorf("preflight %v requires %+v", pb.Preflight, r)
 	}
 	if got := pb.Hosts.String(); got != "role=web,env=prod | @db" {
 		t.Errorf("hosts = %q", got)
@@ -208,6 +213,8 @@ func TestExamplesParse(t *testing.T) {
 func FuzzParse(f *testing.F) {
 	f.Add([]byte(full))
 	seeds, _ := filepath.Glob("testdata/invalid/*.yaml")
+	examples, _ := filepath.Glob("../examples/*.yaml")
+	seeds = append(seeds, examples...)
 	for _, s := range seeds {
 		f.Add(readFile(f, s))
 	}

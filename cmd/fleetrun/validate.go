@@ -11,6 +11,7 @@ import (
 
 func newValidateCmd(e *env) *cobra.Command {
 	var invFiles, extras []string
+	var disc discoveryFlags
 	cmd := &cobra.Command{
 		Use:   "validate PLAYBOOK [-i INVENTORY]... [-e KEY=VALUE]...",
 		Short: "Check a playbook (and, with -i, its templates for every selected host)",
@@ -35,6 +36,13 @@ some hosts is found now rather than half-way through a rollout.`,
 				if err != nil {
 					return invalid(formatInputError(err))
 				}
+				// Templates are checked against the hosts as they will be:
+				// discovered ones and a declared simulated fleet included.
+				inv, stop, err := materialize(cmd.Context(), e, inv, disc)
+				if err != nil {
+					return err
+				}
+				defer stop()
 				hosts, err := selectHosts(inv, pb, "")
 				if err != nil {
 					return invalid(err)
@@ -43,9 +51,6 @@ some hosts is found now rather than half-way through a rollout.`,
 					return invalid(formatInputError(err))
 				}
 				msg += fmt.Sprintf(", %d host(s) selected", len(hosts))
-				if inv.Simulated != nil {
-					msg += fmt.Sprintf(" (plus a simulated fleet of %d)", inv.Simulated.Hosts)
-				}
 			}
 			fmt.Fprintln(e.stdout, msg)
 			return nil
@@ -53,5 +58,6 @@ some hosts is found now rather than half-way through a rollout.`,
 	}
 	cmd.Flags().StringArrayVarP(&invFiles, "inventory", "i", nil, "inventory `FILE` (repeatable; lists merge)")
 	cmd.Flags().StringArrayVarP(&extras, "extra-var", "e", nil, "template variable `KEY=VALUE` (repeatable; highest precedence)")
+	disc.register(cmd.Flags())
 	return cmd
 }

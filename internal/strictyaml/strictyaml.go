@@ -367,7 +367,8 @@ func (d *Decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 			return
 		}
 		if v.Type().Key().Kind() != reflect.String {
-			panic("strictyaml: map keys must be strings")
+			d.Errorf(n, path, "internal error: cannot decode into %s (map keys must be strings)", v.Type())
+			return
 		}
 		keys, values, ok := d.MappingPairs(n, path)
 		if !ok {
@@ -392,6 +393,10 @@ func (d *Decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 		if i, ok := d.Int(n, path, math.MinInt32, math.MaxInt32); ok {
 			v.SetInt(i)
 		}
+	case reflect.Float64, reflect.Float32:
+		if f, ok := d.Float(n, path); ok {
+			v.SetFloat(f)
+		}
 	case reflect.Interface:
 		var x any
 		if err := n.Decode(&x); err != nil {
@@ -400,7 +405,9 @@ func (d *Decoder) decode(n *yaml.Node, path string, v reflect.Value) {
 		}
 		v.Set(reflect.ValueOf(&x).Elem())
 	default:
-		panic("strictyaml: unsupported type " + v.Type().String())
+		// A Go type this decoder does not know is a bug in fleetrun, not in
+		// the input; report it rather than crash.
+		d.Errorf(n, path, "internal error: cannot decode into %s", v.Type())
 	}
 }
 
@@ -516,6 +523,21 @@ func (d *Decoder) Int(n *yaml.Node, path string, lo, hi int64) (int64, bool) {
 		return 0, false
 	}
 	return i, true
+}
+
+// Float decodes a number (an integer or a decimal).
+func (d *Decoder) Float(n *yaml.Node, path string) (float64, bool) {
+	n = resolve(n)
+	if n == nil || n.Kind != yaml.ScalarNode || (n.ShortTag() != "!!int" && n.ShortTag() != "!!float") {
+		d.Errorf(n, path, "expected a number, found %s", KindName(n))
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(strings.ReplaceAll(n.Value, "_", ""), 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		d.Errorf(n, path, "expected a finite number, found %q", n.Value)
+		return 0, false
+	}
+	return f, true
 }
 
 // Duration decodes a Go duration string such as "90s" or "1h30m". Bare
