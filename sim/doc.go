@@ -12,7 +12,7 @@
 // sim/internal/ntlmsrv and request parsing to sim/internal/wsman, and never
 // imports fleetrun's client side (winrm, winquote), so a bug shared with
 // the client cannot hide. It is a test double, not an emulator: what it
-// models is listed in SCENARIO.md, and behaviour it does not model
+// models is listed in the README ("The simulated fleet"), and behaviour it does not model
 // (Kerberos, CredSSP, PowerShell Remoting, real process isolation) is
 // absent rather than approximated.
 package sim

@@ -19,7 +19,7 @@ import (
 // hosts chosen by name pattern or count, and single hosts by name. Later,
 // more specific levels override earlier ones key by key; script rules of
 // the more specific level are tried first. The format is documented in
-// SCENARIO.md.
+// README ("The simulated fleet").
 type Scenario struct {
 	// File is where the scenario came from (for messages).
 	File string

@@ -12,20 +12,22 @@ import (
 
 func TestScenarioExampleMatchesTheDocumentation(t *testing.T) {
 	t.Parallel()
-	doc, err := os.ReadFile("SCENARIO.md")
+	// The scenario format is documented in the README, under "The simulated
+	// fleet", with this example.
+	doc, err := os.ReadFile("../README.md")
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile("(?s)```yaml\n(.*?)```").FindSubmatch(doc)
+	m := regexp.MustCompile("(?s)### Example\n\n```yaml\n(.*?)```").FindSubmatch(doc)
 	if m == nil {
-		t.Fatal("SCENARIO.md has no yaml example")
+		t.Fatal("the README has no scenario example")
 	}
 	example, err := os.ReadFile("testdata/scenarios/example.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff(string(example), string(m[1])); diff != "" {
-		t.Errorf("the example in SCENARIO.md differs from testdata/scenarios/example.yaml (-file +doc):\n%s", diff)
+		t.Errorf("the scenario example in the README differs from testdata/scenarios/example.yaml (-file +doc):\n%s", diff)
 	}
 }
 
