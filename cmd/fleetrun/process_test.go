@@ -44,7 +44,7 @@ func fleetrunBinary(t *testing.T) string {
 		binPath = filepath.Join(dir, "fleetrun")
 		out, err := exec.Command("go", "build", "-o", binPath, ".").CombinedOutput()
 		if err != nil {
-			binErr = fmt.Errorf("go build: %v\n%s", err, out)
+			binErr = fmt.Errorf("go build: %w\n%s", err, out)
 		}
 	})
 	if binErr != nil {
