@@ -88,6 +88,10 @@ type Faults struct {
 	Flaky int
 	// SlowStart is added to every process start on top of ProcessStart.
 	SlowStart time.Duration
+	// NeverReturns keeps the host offline for good once shutdown /r takes
+	// it down: a restart that never comes back (a failed boot, an update
+	// stuck while applying).
+	NeverReturns bool
 }
 
 // Times says how often a failure happens: always, or the first N times.

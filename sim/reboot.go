@@ -50,7 +50,8 @@ func (h *Host) abortShutdown() bool {
 
 // rebootNow takes the host offline: connections are closed and new ones
 // refused, every shell is lost. After the scenario's reboot duration it
-// listens again with a new boot time.
+// listens again with a new boot time, unless the never_returns fault keeps
+// it down for good.
 func (h *Host) rebootNow() {
 	h.mu.Lock()
 	if h.closed || h.offline {
@@ -65,14 +66,18 @@ func (h *Host) rebootNow() {
 		h.dropShellLocked(id)
 	}
 	h.stats.add(&h.stats.reboots, 1)
-	d := h.cfg.RebootDuration
-	h.procs.Add(1)
-	h.rebootTimer = h.clock.AfterFunc(d, func() {
-		defer h.procs.Done()
-		h.comeBack()
-	})
+	note := "never coming back (never_returns fault)"
+	if !h.cfg.Faults.NeverReturns {
+		d := h.cfg.RebootDuration
+		note = "offline for " + d.String()
+		h.procs.Add(1)
+		h.rebootTimer = h.clock.AfterFunc(d, func() {
+			defer h.procs.Done()
+			h.comeBack()
+		})
+	}
 	h.mu.Unlock()
-	h.logf("simulated host %s: restarting, offline for %s", h.cfg.Name, d)
+	h.logf("simulated host %s: restarting, %s", h.cfg.Name, note)
 	if err := h.ln.goOffline(); err != nil {
 		h.logf("simulated host %s: %v", h.cfg.Name, err)
 	}

@@ -87,6 +87,7 @@ type FaultSettings struct {
 	HTTP500Garbage  *Times
 	Flaky           *int
 	SlowStart       *time.Duration
+	NeverReturns    *bool
 }
 
 // PreflightOverrides change what the preflight script reports.
@@ -209,6 +210,7 @@ type faultsDoc struct {
 	HTTP500Garbage  *Times         `yaml:"http500_garbage"`
 	Flaky           *int           `yaml:"flaky"`
 	SlowStart       *time.Duration `yaml:"slow_start"`
+	NeverReturns    *bool          `yaml:"never_returns"`
 }
 
 type ruleDoc struct {
@@ -331,7 +333,7 @@ func (s *settingsDoc) settings(d *strictyaml.Decoder, p string) Settings {
 		}
 	}
 	if f := s.Faults; f != nil {
-		out.Faults = FaultSettings{Refused: f.Refused, Hang: f.Hang, ResetMidReceive: f.ResetMidReceive, HTTP500Garbage: f.HTTP500Garbage, Flaky: f.Flaky, SlowStart: f.SlowStart}
+		out.Faults = FaultSettings{Refused: f.Refused, Hang: f.Hang, ResetMidReceive: f.ResetMidReceive, HTTP500Garbage: f.HTTP500Garbage, Flaky: f.Flaky, SlowStart: f.SlowStart, NeverReturns: f.NeverReturns}
 		if f.Flaky != nil && *f.Flaky < 0 {
 			d.Errorf(s.Pos.Value("faults"), strictyaml.JoinKey(p, "faults.flaky"), "flaky must not be negative")
 		}
@@ -443,6 +445,7 @@ func (s *Settings) apply(cfg *HostConfig) {
 	setIf(&cfg.Faults.HTTP500Garbage, f.HTTP500Garbage)
 	setIf(&cfg.Faults.Flaky, f.Flaky)
 	setIf(&cfg.Faults.SlowStart, f.SlowStart)
+	setIf(&cfg.Faults.NeverReturns, f.NeverReturns)
 	// More specific rules are tried first.
 	cfg.Rules = append(append([]ScriptRule(nil), s.Rules...), cfg.Rules...)
 	if len(s.Files) > 0 {
