@@ -38,9 +38,12 @@ type Host struct {
 	OutputEncoding     string        `json:"output_encoding"`
 	ConnectTimeout     time.Duration `json:"-"`
 	// Transport is how the host is reached: winrm (default) or ssm.
-	Transport string            `json:"transport"`
-	Groups    []string          `json:"groups,omitempty"`
-	Tags      map[string]string `json:"tags,omitempty"`
+	Transport string `json:"transport"`
+	// SSM are the host's AWS Systems Manager settings (transport: ssm);
+	// TransportVars hands them to the transport.
+	SSM    SSMSettings       `json:"ssm,omitzero"`
+	Groups []string          `json:"groups,omitempty"`
+	Tags   map[string]string `json:"tags,omitempty"`
 	// Vars are the host's template variables, merged from inventory
 	// defaults, groups and the host (highest wins).
 	Vars map[string]any `json:"vars,omitempty"`

@@ -33,6 +33,7 @@ type Settings struct {
 	OutputEncoding     *string           `yaml:"output_encoding"`
 	ConnectTimeout     *time.Duration    `yaml:"connect_timeout"`
 	Transport          *string           `yaml:"transport"`
+	SSM                *SSMSpec          `yaml:"ssm"`
 	Tags               map[string]string `yaml:"tags"`
 	Vars               map[string]any    `yaml:"vars"`
 }
@@ -208,6 +209,9 @@ func checkSettings(d *strictyaml.Decoder, s *Settings, path string) {
 		n, p := at("connect_timeout")
 		d.Errorf(n, p, "connect_timeout must be more than zero")
 	}
+	if s.SSM != nil {
+		s.SSM.check(d, strictyaml.JoinKey(path, "ssm"))
+	}
 }
 
 // checkHost validates the combination of settings a host ends up with.
@@ -219,6 +223,8 @@ func checkHost(d *strictyaml.Decoder, h *Host, node *yaml.Node, path string) {
 		d.Errorf(node, path, "host %q: certificate auth needs https: true", h.Name)
 	case h.Auth == "certificate" && (h.ClientCert == "" || h.ClientKey == ""):
 		d.Errorf(node, path, "host %q: certificate auth needs client_cert and client_key", h.Name)
+	case h.SSM.OutputS3Prefix != "" && h.SSM.OutputS3Bucket == "":
+		d.Errorf(node, path, "host %q: ssm output_s3_prefix needs output_s3_bucket", h.Name)
 	}
 }
 
@@ -226,6 +232,7 @@ func checkHost(d *strictyaml.Decoder, h *Host, node *yaml.Node, path string) {
 // listed, then its own settings.
 func (l *Layer) apply(h *Host, own *Settings) {
 	h.Port, h.Auth, h.OutputEncoding, h.Transport = 0, "ntlm", "utf-8", "winrm"
+	h.SSM = SSMSettings{}
 	h.ConnectTimeout = 10 * time.Second
 	h.Tags, h.Vars = map[string]string{}, map[string]any{}
 	levels := []*Settings{&l.Defaults}
@@ -287,6 +294,7 @@ func (s *Settings) applyTo(h *Host, file string) {
 		h.ConnectTimeout = *s.ConnectTimeout
 	}
 	setStr(&h.Transport, s.Transport)
+	s.SSM.applyTo(&h.SSM)
 	maps.Copy(h.Tags, s.Tags)
 	maps.Copy(h.Vars, s.Vars)
 }

@@ -1,0 +1,132 @@
+package inventory
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strings"
+
+	"github.com/fleetrun/fleetrun/internal/strictyaml"
+)
+
+// SSMSpec is the `ssm:` key of an inventory's defaults, a group or a host:
+// how hosts with transport: ssm are reached through AWS Systems Manager Run
+// Command. Unset keys inherit from the level below (defaults, then groups,
+// then the host), key by key.
+type SSMSpec struct {
+	Pos strictyaml.Pos
+	// Region is the hosts' AWS region when their vars name none (EC2
+	// discovery sets the region var).
+	Region *string `yaml:"region"`
+	// Profile names a profile of the shared AWS config and credentials
+	// files.
+	Profile *string `yaml:"profile"`
+	// Endpoint replaces the SSM endpoint URL (a VPC endpoint, a test
+	// server).
+	Endpoint *string `yaml:"endpoint"`
+	// S3Endpoint replaces the S3 endpoint URL the output is read from.
+	S3Endpoint *string `yaml:"s3_endpoint"`
+	// OutputS3Bucket and OutputS3Prefix make commands upload their full
+	// output to S3, where fleetrun reads it; without a bucket, output is
+	// what SSM returns inline (24,000 characters of stdout, 8,000 of
+	// stderr) and longer output is marked truncated.
+	OutputS3Bucket *string `yaml:"output_s3_bucket"`
+	OutputS3Prefix *string `yaml:"output_s3_prefix"`
+	// Document is the SSM document to run; it must take AWS-RunPowerShellScript's
+	// parameters (commands, executionTimeout). Empty means
+	// AWS-RunPowerShellScript.
+	Document *string `yaml:"document"`
+}
+
+// SSMSettings are a host's resolved SSM settings; empty strings mean the
+// transport's defaults.
+type SSMSettings struct {
+	Region         string `json:"region,omitempty"`
+	Profile        string `json:"profile,omitempty"`
+	Endpoint       string `json:"endpoint,omitempty"`
+	S3Endpoint     string `json:"s3_endpoint,omitempty"`
+	OutputS3Bucket string `json:"output_s3_bucket,omitempty"`
+	OutputS3Prefix string `json:"output_s3_prefix,omitempty"`
+	Document       string `json:"document,omitempty"`
+}
+
+// IsZero reports whether no SSM setting is given.
+func (s SSMSettings) IsZero() bool { return s == SSMSettings{} }
+
+// SSMVarPrefix starts the names of the SSM settings in TransportVars.
+const SSMVarPrefix = "ssm."
+
+// TransportVars returns what a transport reads from transport.Target.Vars
+// for this host: every host variable as a string, plus the SSM settings
+// under "ssm.region", "ssm.profile", "ssm.endpoint", "ssm.s3_endpoint",
+// "ssm.output_s3_bucket", "ssm.output_s3_prefix" and "ssm.document"
+// (only those set). The dotted names cannot clash with template variables.
+func (h *Host) TransportVars() map[string]string {
+	out := make(map[string]string, len(h.Vars)+7)
+	for k, v := range h.Vars {
+		out[k] = stringify(v)
+	}
+	for k, v := range map[string]string{
+		"region": h.SSM.Region, "profile": h.SSM.Profile, "endpoint": h.SSM.Endpoint, "s3_endpoint": h.SSM.S3Endpoint,
+		"output_s3_bucket": h.SSM.OutputS3Bucket, "output_s3_prefix": h.SSM.OutputS3Prefix, "document": h.SSM.Document,
+	} {
+		if v != "" {
+			out[SSMVarPrefix+k] = v
+		}
+	}
+	return out
+}
+
+var (
+	ssmRegionRE   = regexp.MustCompile(`^[a-z]{2,}(-[a-z]+)+-[0-9]+$`)
+	ssmBucketRE   = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+	ssmDocumentRE = regexp.MustCompile(`^[A-Za-z0-9_.:/-]{3,128}$`)
+)
+
+// check validates the values given at one level.
+func (s *SSMSpec) check(d *strictyaml.Decoder, path string) {
+	errf := func(key, format string, args ...any) {
+		d.Errorf(s.Pos.Value(key), strictyaml.JoinKey(path, key), format, args...)
+	}
+	if s.Region != nil && !ssmRegionRE.MatchString(*s.Region) {
+		errf("region", "%q is not an AWS region name such as us-east-1", *s.Region)
+	}
+	for key, v := range map[string]*string{"endpoint": s.Endpoint, "s3_endpoint": s.S3Endpoint} {
+		if v == nil {
+			continue
+		}
+		u, err := url.Parse(*v)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" {
+			errf(key, "%q is not an http(s) URL", *v)
+		}
+	}
+	if s.OutputS3Bucket != nil && (!ssmBucketRE.MatchString(*s.OutputS3Bucket) || strings.Contains(*s.OutputS3Bucket, "..")) {
+		errf("output_s3_bucket", "%q is not an S3 bucket name (3 to 63 lower-case letters, digits, dots and hyphens)", *s.OutputS3Bucket)
+	}
+	if s.OutputS3Prefix != nil && strings.HasPrefix(*s.OutputS3Prefix, "/") {
+		errf("output_s3_prefix", "the key prefix %q must not start with /", *s.OutputS3Prefix)
+	}
+	if s.Document != nil && !ssmDocumentRE.MatchString(*s.Document) {
+		errf("document", "%q is not an SSM document name", *s.Document)
+	}
+	if s.Profile != nil && strings.TrimSpace(*s.Profile) == "" {
+		errf("profile", "profile must not be empty")
+	}
+}
+
+// applyTo merges the level's settings into a host's.
+func (s *SSMSpec) applyTo(h *SSMSettings) {
+	if s == nil {
+		return
+	}
+	setStr(&h.Region, s.Region)
+	setStr(&h.Profile, s.Profile)
+	setStr(&h.Endpoint, s.Endpoint)
+	setStr(&h.S3Endpoint, s.S3Endpoint)
+	setStr(&h.OutputS3Bucket, s.OutputS3Bucket)
+	setStr(&h.OutputS3Prefix, s.OutputS3Prefix)
+	setStr(&h.Document, s.Document)
+}
+
+// stringify writes a variable's value as a transport reads it.
+func stringify(v any) string { return fmt.Sprint(v) }
