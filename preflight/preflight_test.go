@@ -3,7 +3,6 @@ package preflight_test
 import (
 	"context"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 
+	"github.com/fleetrun/fleetrun/internal/fleettest"
 	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/preflight"
 	"github.com/fleetrun/fleetrun/sim"
@@ -48,33 +48,14 @@ groups:
 // inventory sees them.
 func startFleet(t *testing.T, scenarioText string, n int) ([]*inventory.Host, *sim.Fleet) {
 	t.Helper()
-	sc, err := sim.ParseScenario("scenario.yaml", []byte(scenarioText))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	fleet, err := sim.StartFleet(context.Background(), sim.FleetOptions{Hosts: n, Scenario: sc, Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fleet.Close() })
-	path := filepath.Join(dir, "fleet.yaml")
-	if err := fleet.WriteInventory(path); err != nil {
-		t.Fatal(err)
-	}
-	inv, err := inventory.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return inv.Hosts, fleet
+	f := fleettest.Start(t, n, scenarioText, sim.FleetOptions{})
+	return f.Hosts, f.Fleet
 }
 
 func target(h *inventory.Host) (transport.Target, error) {
-	pw, err := h.Password(func(string) (string, bool) { return "", false })
-	if err != nil {
-		return transport.Target{}, err
-	}
-	return transport.Target{Name: h.Name, Address: h.Address, Port: h.Port, HTTPS: h.HTTPS, Auth: h.Auth, User: h.User, Password: pw, CAFile: h.CAFile, OutputEncoding: h.OutputEncoding, ConnectTimeout: 5 * time.Second}, nil
+	tg, err := fleettest.Target(h)
+	tg.ConnectTimeout = 5 * time.Second
+	return tg, err
 }
 
 type verdict struct {

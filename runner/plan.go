@@ -126,3 +126,24 @@ func joinErrors(errs []error) error {
 	}
 	return fmt.Errorf("%s", msg)
 }
+
+// TargetOf resolves a host's connection settings, password included, into
+// what a transport dials. Host vars reach the transport as strings (an SSM
+// host's instance_id and region, for example). lookupEnv reads password_env
+// variables.
+func TargetOf(h *inventory.Host, lookupEnv func(string) (string, bool)) (transport.Target, error) {
+	pw, err := h.Password(lookupEnv)
+	if err != nil {
+		return transport.Target{}, err
+	}
+	vars := make(map[string]string, len(h.Vars))
+	for k, v := range h.Vars {
+		vars[k] = fmt.Sprint(v)
+	}
+	return transport.Target{
+		Name: h.Name, Address: h.Address, Port: h.Port, HTTPS: h.HTTPS, Auth: h.Auth,
+		User: h.User, Password: pw, CAFile: h.CAFile, ClientCert: h.ClientCert, ClientKey: h.ClientKey,
+		InsecureSkipVerify: h.InsecureSkipVerify, AllowUnencrypted: h.AllowUnencrypted,
+		OutputEncoding: h.OutputEncoding, ConnectTimeout: h.ConnectTimeout, Vars: vars,
+	}, nil
+}

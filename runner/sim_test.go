@@ -3,13 +3,13 @@ package runner_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/fleetrun/fleetrun/internal/fleettest"
 	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/runner"
 	"github.com/fleetrun/fleetrun/sim"
@@ -21,34 +21,15 @@ import (
 // inventory reads them.
 func simFleet(t *testing.T, n int, scenario string) ([]*inventory.Host, *sim.Fleet) {
 	t.Helper()
-	sc, err := sim.ParseScenario("scenario.yaml", []byte(scenario))
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	fleet, err := sim.StartFleet(context.Background(), sim.FleetOptions{Hosts: n, Scenario: sc, Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fleet.Close() })
-	path := filepath.Join(dir, "fleet.yaml")
-	if err := fleet.WriteInventory(path); err != nil {
-		t.Fatal(err)
-	}
-	inv, err := inventory.Load(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return inv.Hosts, fleet
+	f := fleettest.Start(t, n, scenario, sim.FleetOptions{})
+	return f.Hosts, f.Fleet
 }
 
+// simTarget is a simulated host's target, with a short connect timeout.
 func simTarget(h *inventory.Host) (transport.Target, error) {
-	pw, err := h.Password(func(string) (string, bool) { return "", false })
-	if err != nil {
-		return transport.Target{}, err
-	}
-	return transport.Target{Name: h.Name, Address: h.Address, Port: h.Port, HTTPS: h.HTTPS, Auth: h.Auth, User: h.User,
-		Password: pw, CAFile: h.CAFile, OutputEncoding: h.OutputEncoding, ConnectTimeout: 2 * time.Second}, nil
+	tg, err := fleettest.Target(h)
+	tg.ConnectTimeout = 2 * time.Second
+	return tg, err
 }
 
 // eventLog records, per batch, the order of host starts and finishes.

@@ -2,7 +2,6 @@ package main
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,6 +18,7 @@ import (
 
 	"github.com/creack/pty"
 
+	"github.com/fleetrun/fleetrun/internal/fleettest"
 	"github.com/fleetrun/fleetrun/report"
 	"github.com/fleetrun/fleetrun/sim"
 )
@@ -57,17 +57,8 @@ func fleetrunBinary(t *testing.T) string {
 // read its counters) and writes its inventory.
 func simInventory(t *testing.T, hosts int) (string, *sim.Fleet) {
 	t.Helper()
-	dir := t.TempDir()
-	fleet, err := sim.StartFleet(context.Background(), sim.FleetOptions{Hosts: hosts, Dir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = fleet.Close() })
-	inv := filepath.Join(dir, "fleet.yaml")
-	if err := fleet.WriteInventory(inv); err != nil {
-		t.Fatal(err)
-	}
-	return inv, fleet
+	f := fleettest.Start(t, hosts, "", sim.FleetOptions{})
+	return f.Inventory, f.Fleet
 }
 
 func writeFile(t *testing.T, dir, name, text string) string {

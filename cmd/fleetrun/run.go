@@ -18,22 +18,7 @@ import (
 
 // targetFunc resolves a host's connection settings and password.
 func targetFunc(e *env) func(h *inventory.Host) (transport.Target, error) {
-	return func(h *inventory.Host) (transport.Target, error) {
-		pw, err := h.Password(e.lookupEnv)
-		if err != nil {
-			return transport.Target{}, err
-		}
-		vars := make(map[string]string, len(h.Vars))
-		for k, v := range h.Vars {
-			vars[k] = fmt.Sprint(v)
-		}
-		return transport.Target{
-			Name: h.Name, Address: h.Address, Port: h.Port, HTTPS: h.HTTPS, Auth: h.Auth,
-			User: h.User, Password: pw, CAFile: h.CAFile, ClientCert: h.ClientCert, ClientKey: h.ClientKey,
-			InsecureSkipVerify: h.InsecureSkipVerify, AllowUnencrypted: h.AllowUnencrypted,
-			OutputEncoding: h.OutputEncoding, ConnectTimeout: h.ConnectTimeout, Vars: vars,
-		}, nil
-	}
+	return func(h *inventory.Host) (transport.Target, error) { return runner.TargetOf(h, e.lookupEnv) }
 }
 
 // interrupts turns the first SIGINT/SIGTERM into a graceful stop (no new
