@@ -56,6 +56,27 @@ type FleetOptions struct {
 	// each labelled as simulated; nil discards them.
 	Log io.Writer
 
+	// SSM also serves the AWS Systems Manager API (and the S3 paths of
+	// its output uploads) for the fleet's hosts on one loopback endpoint
+	// (Fleet.SSMEndpoint); every host becomes a managed instance with an
+	// instance id, written into the inventory's vars.
+	SSM bool
+	// SSMRegion is the region of the instances; empty means
+	// DefaultSSMRegion.
+	SSMRegion string
+	// SSMListen is where the SSM endpoint listens; empty means
+	// 127.0.0.1 on an ephemeral port.
+	SSMListen string
+	// SSMRate limits the SSM endpoint to this many requests per second
+	// (all actions together); more are answered with ThrottlingException.
+	// Zero means no limit.
+	SSMRate float64
+	// SSMDelivery is how long a command takes to reach an online
+	// instance's agent.
+	SSMDelivery time.Duration
+	// SSMTransport makes the written inventory choose transport: ssm.
+	SSMTransport bool
+
 	// onPark is a test hook, see Host.onPark.
 	onPark func(idle bool)
 }
@@ -75,6 +96,9 @@ type Fleet struct {
 	log      io.Writer
 	closed   sync.Once
 	closeErr error
+
+	ssm          *ssmServer
+	ssmTransport bool
 }
 
 // DefaultUser is the account simulated hosts accept unless the scenario
@@ -157,6 +181,13 @@ func StartFleet(ctx context.Context, opts FleetOptions) (*Fleet, error) {
 		go h.serve(tc)
 		if err := ctx.Err(); err != nil {
 			_ = f.Close() // cancelled while starting; report the cancellation
+			return nil, fmt.Errorf("start simulated fleet: %w", err)
+		}
+	}
+	if opts.SSM {
+		f.ssmTransport = opts.SSMTransport
+		if f.ssm, err = startSSM(f, opts); err != nil {
+			_ = f.Close() // already failing; the first error is the one to report
 			return nil, fmt.Errorf("start simulated fleet: %w", err)
 		}
 	}
@@ -327,6 +358,7 @@ func (f *Fleet) Stats() FleetStats {
 		s.Hosts = append(s.Hosts, h.Stats())
 	}
 	s.Totals = sumStats(s.Hosts)
+	s.SSM = f.SSMStats()
 	return s
 }
 
@@ -346,16 +378,21 @@ func (f *Fleet) StatsHandler() http.Handler {
 // the temporary CA directory. It is safe to call more than once.
 func (f *Fleet) Close() error {
 	f.closed.Do(func() {
+		var errs []error
+		if f.ssm != nil {
+			errs = append(errs, f.ssm.close())
+		}
 		var wg sync.WaitGroup
-		errs := make([]error, len(f.hosts))
+		hostErrs := make([]error, len(f.hosts))
 		for i, h := range f.hosts {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				errs[i] = h.close()
+				hostErrs[i] = h.close()
 			}()
 		}
 		wg.Wait()
+		errs = append(errs, hostErrs...)
 		if f.tmpDir != "" {
 			errs = append(errs, os.RemoveAll(f.tmpDir))
 		}

@@ -51,6 +51,12 @@ func (f *Fleet) WriteInventory(path string) error {
 	if f.https && caRef != "" {
 		fmt.Fprintf(&b, "  ca_file: %s\n", yamlString(caRef))
 	}
+	if f.ssm != nil {
+		if f.ssmTransport {
+			b.WriteString("  transport: ssm\n")
+		}
+		fmt.Fprintf(&b, "  ssm: {region: %s, endpoint: %s, s3_endpoint: %s}\n", yamlString(f.ssm.region), yamlString(f.ssm.url), yamlString(f.ssm.url))
+	}
 	b.WriteString("  tags: {simulated: \"true\"}\n")
 	b.WriteString("hosts:\n")
 	for _, h := range f.hosts {
@@ -81,6 +87,9 @@ func (f *Fleet) WriteInventory(path string) error {
 			fmt.Fprintf(&b, ", %s: %s", yamlString(k), yamlString(c.Tags[k]))
 		}
 		b.WriteString("}\n")
+		if f.ssm != nil {
+			fmt.Fprintf(&b, "    vars: {instance_id: %s, region: %s}\n", yamlString(f.ssm.ids[h]), yamlString(f.ssm.region))
+		}
 	}
 	if err := writeFileAtomic(path, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("write simulated inventory: %w", err)

@@ -36,6 +36,13 @@ type ServeOptions struct {
 	// Log receives the simulated hosts' event lines; nil sends them to
 	// the stdout writer given to Serve.
 	Log io.Writer
+	// SSM also serves the AWS Systems Manager API for the fleet (--ssm),
+	// limited to SSMRate requests per second (--ssm-rate, 0 for no limit);
+	// SSMTransport makes the written inventory choose transport: ssm
+	// (--ssm-transport).
+	SSM          bool
+	SSMRate      float64
+	SSMTransport bool
 }
 
 // Serve runs `fleetrun sim`: it starts the fleet, writes the inventory
@@ -58,6 +65,7 @@ func Serve(ctx context.Context, opts ServeOptions, stdout io.Writer) error {
 		Hosts: opts.Hosts, Profile: opts.Profile, Scenario: sc, Listen: opts.Listen, HTTPS: opts.HTTPS,
 		Latency: opts.Latency, ProcessStart: opts.ProcessStart, Log: logw,
 		Dir: inventoryDir(opts.WriteInventory),
+		SSM: opts.SSM || opts.SSMTransport, SSMRate: opts.SSMRate, SSMTransport: opts.SSMTransport,
 	})
 	if err != nil {
 		return err
@@ -99,6 +107,9 @@ func Serve(ctx context.Context, opts ServeOptions, stdout io.Writer) error {
 	_, _ = fmt.Fprintf(stdout, "simulated fleet: %s (%s) .. %s (%s), user %s\n", first.Name(), first.URL(), last.Name(), last.URL(), fleet.User()) // informational lines; the ready line was checked
 	if opts.WriteInventory != "" {
 		_, _ = fmt.Fprintf(stdout, "simulated fleet: inventory written to %s\n", opts.WriteInventory) // informational lines; the ready line was checked
+	}
+	if ep := fleet.SSMEndpoint(); ep != "" {
+		_, _ = fmt.Fprintf(stdout, "simulated fleet: SSM endpoint at %s (region %s; also serves the S3 output paths)\n", ep, fleet.SSMRegion()) // informational
 	}
 	if ca := fleet.CAFile(); ca != "" {
 		_, _ = fmt.Fprintf(stdout, "simulated fleet: CA certificate in %s\n", ca) // informational

@@ -45,6 +45,8 @@ type FleetStats struct {
 	// Totals sums the per-host counters (its PeakShells is the largest
 	// per-host peak).
 	Totals HostStats `json:"totals"`
+	// SSM counts the calls to the fleet's SSM endpoint, when it has one.
+	SSM *SSMStats `json:"ssm,omitempty"`
 }
 
 // hostCounters are the live counters behind HostStats.

@@ -1,0 +1,190 @@
+package sim
+
+import (
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go"
+	"github.com/google/go-cmp/cmp"
+)
+
+// ssmClient is the real SDK client pointed at the fleet's endpoint, with
+// retries off so that tests see every answer.
+func ssmClient(f *Fleet) *ssm.Client {
+	return ssm.New(ssm.Options{
+		Region:           f.SSMRegion(),
+		BaseEndpoint:     aws.String(f.SSMEndpoint()),
+		Credentials:      credentials.NewStaticCredentialsProvider("AKIDSIMULATED", "simulated", ""),
+		RetryMaxAttempts: 1,
+	})
+}
+
+// waitInvocation polls a command's invocation on one instance until it
+// reaches a terminal status. Polling is how Run Command clients wait; the
+// loop has no sleep of its own, the deadline bounds it.
+func waitInvocation(t *testing.T, c *ssm.Client, commandID, instance string) types.CommandInvocation {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		out, err := c.ListCommandInvocations(ctx, &ssm.ListCommandInvocationsInput{CommandId: aws.String(commandID), InstanceId: aws.String(instance), Details: true})
+		if err != nil {
+			t.Fatalf("ListCommandInvocations: %v", err)
+		}
+		if len(out.CommandInvocations) != 1 {
+			t.Fatalf("ListCommandInvocations: %d invocations, want 1", len(out.CommandInvocations))
+		}
+		inv := out.CommandInvocations[0]
+		switch inv.Status {
+		case types.CommandInvocationStatusSuccess, types.CommandInvocationStatusFailed,
+			types.CommandInvocationStatusTimedOut, types.CommandInvocationStatusCancelled:
+			return inv
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			t.Fatalf("invocation %s on %s still %s", commandID, instance, inv.Status)
+		}
+	}
+}
+
+func sendScript(t *testing.T, c *ssm.Client, script string, params map[string][]string, instances ...string) string {
+	t.Helper()
+	p := map[string][]string{"commands": {script}}
+	for k, v := range params {
+		p[k] = v
+	}
+	out, err := c.SendCommand(context.Background(), &ssm.SendCommandInput{DocumentName: aws.String("AWS-RunPowerShellScript"), InstanceIds: instances, Parameters: p})
+	if err != nil {
+		t.Fatalf("SendCommand: %v", err)
+	}
+	return aws.ToString(out.Command.CommandId)
+}
+
+func TestSSMEndpointRunsScriptsWithTheHostModel(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, FleetOptions{Hosts: 3, SSM: true, Scenario: mustScenario(t, `
+host_settings:
+  sim-0003: {faults: {refused: true}}
+defaults:
+  rules:
+    - {match: Get-Big, stdout: "`+strings.Repeat("x", 30000)+`", stderr: "`+strings.Repeat("e", 9000)+`", exit: 2}
+`)})
+	c := ssmClient(f)
+	ctx := context.Background()
+	ids := []string{f.InstanceID(f.Hosts()[0]), f.InstanceID(f.Hosts()[1]), f.InstanceID(f.Hosts()[2])}
+
+	info, err := c.DescribeInstanceInformation(ctx, &ssm.DescribeInstanceInformationInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pings := map[string]types.PingStatus{}
+	for _, i := range info.InstanceInformationList {
+		pings[aws.ToString(i.InstanceId)] = i.PingStatus
+	}
+	if diff := cmp.Diff(map[string]types.PingStatus{ids[0]: "Online", ids[1]: "Online", ids[2]: "ConnectionLost"}, pings); diff != "" {
+		t.Errorf("ping statuses (-want +got):\n%s", diff)
+	}
+
+	t.Run("a failing script reports its code, its output and the agent's note", func(t *testing.T) {
+		id := sendScript(t, c, "Write-Output 'hello'\n[Console]::Error.WriteLine('oops')\nexit 4", nil, ids[0])
+		inv := waitInvocation(t, c, id, ids[0])
+		p := inv.CommandPlugins[0]
+		if inv.Status != "Failed" || p.ResponseCode != 4 || aws.ToString(p.Output) != "hello\r\n\n----------ERROR-------\noops\r\nfailed to run commands: exit status 4" {
+			t.Errorf("status %s code %d output %q", inv.Status, p.ResponseCode, aws.ToString(p.Output))
+		}
+		got, err := c.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: aws.String(id), InstanceId: aws.String(ids[0])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if aws.ToString(got.StandardOutputContent) != "hello\r\n" || aws.ToString(got.StandardErrorContent) != "oops\r\nfailed to run commands: exit status 4" {
+			t.Errorf("stdout %q stderr %q", aws.ToString(got.StandardOutputContent), aws.ToString(got.StandardErrorContent))
+		}
+	})
+
+	t.Run("long output is truncated inline and complete in S3", func(t *testing.T) {
+		out, err := c.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("AWS-RunPowerShellScript"), InstanceIds: ids[:1],
+			Parameters: map[string][]string{"commands": {"Get-Big"}}, OutputS3BucketName: aws.String("fleet-out"), OutputS3KeyPrefix: aws.String("runs")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		id := aws.ToString(out.Command.CommandId)
+		waitInvocation(t, c, id, ids[0])
+		got, err := c.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: aws.String(id), InstanceId: aws.String(ids[0])})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stdout, stderr := aws.ToString(got.StandardOutputContent), aws.ToString(got.StandardErrorContent)
+		if len(stdout) != 24000 || !strings.HasSuffix(stdout, "--output truncated--") || len(stderr) != 8000 {
+			t.Errorf("inline stdout %d bytes, stderr %d bytes", len(stdout), len(stderr))
+		}
+		want := "https://s3." + f.SSMRegion() + ".amazonaws.com/fleet-out/runs/" + id + "/" + ids[0] + "/awsrunPowerShellScript/0.awsrunPowerShellScript/stdout"
+		if aws.ToString(got.StandardOutputUrl) != want {
+			t.Errorf("StandardOutputUrl %q, want %q", aws.ToString(got.StandardOutputUrl), want)
+		}
+		s3c := s3.New(s3.Options{Region: f.SSMRegion(), BaseEndpoint: aws.String(f.SSMEndpoint()), UsePathStyle: true,
+			Credentials: credentials.NewStaticCredentialsProvider("AKIDSIMULATED", "simulated", "")})
+		obj, err := s3c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("fleet-out"), Key: aws.String("runs/" + id + "/" + ids[0] + "/awsrunPowerShellScript/0.awsrunPowerShellScript/stdout")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, err := io.ReadAll(obj.Body)
+		_ = obj.Body.Close() // read fully
+		if err != nil || string(data) != strings.Repeat("x", 30000) {
+			t.Errorf("S3 stdout %d bytes, %v", len(data), err)
+		}
+	})
+
+	t.Run("a cancelled command ends as Cancelled", func(t *testing.T) {
+		id := sendScript(t, c, `& 'C:\tools\sleep.exe' 600`, nil, ids[1])
+		if _, err := c.CancelCommand(ctx, &ssm.CancelCommandInput{CommandId: aws.String(id), InstanceIds: ids[1:2]}); err != nil {
+			t.Fatal(err)
+		}
+		if inv := waitInvocation(t, c, id, ids[1]); inv.Status != "Cancelled" {
+			t.Errorf("status %s, want Cancelled", inv.Status)
+		}
+	})
+
+	t.Run("an unknown instance fails the whole call", func(t *testing.T) {
+		_, err := c.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("AWS-RunPowerShellScript"),
+			InstanceIds: []string{ids[0], "i-0000000000000dead"}, Parameters: map[string][]string{"commands": {"exit 0"}}})
+		var ae smithy.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode() != "InvalidInstanceId" {
+			t.Errorf("err %v, want InvalidInstanceId", err)
+		}
+	})
+}
+
+func TestSSMEndpointThrottlesAboveItsRate(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, FleetOptions{Hosts: 1, SSM: true, SSMRate: 1})
+	c := ssmClient(f)
+	var throttled int
+	for range 3 {
+		_, err := c.DescribeInstanceInformation(context.Background(), &ssm.DescribeInstanceInformationInput{})
+		var ae smithy.APIError
+		if errors.As(err, &ae) && ae.ErrorCode() == "ThrottlingException" {
+			throttled++
+		} else if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if throttled == 0 {
+		t.Errorf("three calls at once at 1 request/s: none throttled")
+	}
+	st := f.SSMStats()
+	if st.Calls["DescribeInstanceInformation"] != 3 || st.Throttled["DescribeInstanceInformation"] != int64(throttled) {
+		t.Errorf("stats %+v", st)
+	}
+}
