@@ -146,7 +146,7 @@ func ReadJournal(path string) (*Progress, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
-	defer f.Close()
+	defer func() { _ = f.Close() }() // read-only; what was read is what matters
 	return parseJournal(path, f)
 }
 
