@@ -1,0 +1,142 @@
+// Command fleetbench runs fleetrun's fleet-scale benchmarks and writes
+// BENCHMARKS.md. bench/run (make bench) builds fleetrun and calls it:
+//
+//	go run ./bench/cmd/fleetbench -fleetrun /tmp/fleetrun -out BENCHMARKS.md
+//
+// -quick runs a small plan (a few hosts, no judged fleet) to check the
+// harness itself.
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
+
+	"github.com/fleetrun/fleetrun/bench"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	fleetrun := flag.String("fleetrun", "", "the fleetrun `binary` to measure (required)")
+	out := flag.String("out", "BENCHMARKS.md", "write the report to `FILE`")
+	workloads := flag.String("workloads", "bench/workloads", "`DIR` of the workload playbooks")
+	python := flag.String("python", "/usr/bin/python3", "the `python` with python3-winrm for the peer; empty skips the peer")
+	peerScript := flag.String("peer", "bench/peer_pywinrm.py", "the peer `script`")
+	opensslConf := flag.String("openssl-conf", "bench/openssl-legacy.cnf", "OpenSSL config enabling MD4 for the peer's NTLM")
+	quick := flag.Bool("quick", false, "run a small plan that checks the harness, not fleetrun")
+	profile := flag.Bool("profile", true, "profile the controller on the main workload (needs the go tool; not with -quick)")
+	keep := flag.Bool("keep", false, "keep the scratch folder (inventories, logs, journals)")
+	// The controller mode is how -profile runs its child; not for people.
+	var ctl bench.ControllerConfig
+	flag.StringVar(&ctl.Playbook, "controller", "", "internal: run the in-process controller on `PLAYBOOK`")
+	flag.StringVar(&ctl.Inventory, "inventory", "", "internal: the controller's inventory")
+	flag.IntVar(&ctl.Forks, "forks", 50, "internal: the controller's forks")
+	flag.StringVar(&ctl.Journal, "journal", "", "internal: the controller's journal")
+	flag.StringVar(&ctl.CPUProfile, "cpuprofile", "", "internal: the controller's CPU profile")
+	flag.StringVar(&ctl.HeapProfile, "heapprofile", "", "internal: the controller's heap profile")
+	flag.Parse()
+	if ctl.Playbook != "" {
+		ctl.Console, ctl.LookupEnv = os.Stderr, os.LookupEnv
+		if err := bench.RunController(context.Background(), ctl); err != nil {
+			fmt.Fprintln(os.Stderr, "fleetbench: controller:", err)
+			return 1
+		}
+		return 0
+	}
+	if *fleetrun == "" {
+		fmt.Fprintln(os.Stderr, "fleetbench: -fleetrun is required")
+		return 2
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	dir, err := os.MkdirTemp("", "fleetbench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench:", err)
+		return 1
+	}
+	if *keep {
+		fmt.Fprintln(os.Stderr, "fleetbench: scratch folder", dir)
+	} else {
+		defer os.RemoveAll(dir)
+	}
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			return p
+		}
+		return a
+	}
+	env := append(os.Environ(), "NO_PROXY=127.0.0.1,localhost", "no_proxy=127.0.0.1,localhost")
+	opts := bench.Options{
+		Fleetrun:  abs(*fleetrun),
+		Workloads: abs(*workloads),
+		Dir:       dir,
+		Env:       env,
+		LookupEnv: os.LookupEnv,
+		Log:       os.Stderr,
+	}
+	if *python != "" {
+		opts.Peer = bench.PeerRun{Python: *python, Script: abs(*peerScript), Env: append(env, "OPENSSL_CONF="+abs(*opensslConf))}
+	}
+	plan := bench.DefaultPlan()
+	if *quick {
+		plan = bench.QuickPlan()
+	}
+	machine := bench.DescribeMachine(ctx, *python)
+	started := time.Now()
+	results, err := bench.Run(ctx, plan, opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench:", err)
+		return 1
+	}
+	rep := &bench.Report{Machine: machine, Started: started, Results: results,
+		Command: "go run ./bench/cmd/fleetbench -fleetrun BIN -out BENCHMARKS.md" + quickFlag(*quick)}
+	if *profile && !*quick {
+		self, err := os.Executable()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fleetbench:", err)
+			return 1
+		}
+		p, err := bench.Profile(ctx, opts, bench.ProfileCommand{Program: self})
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fleetbench: profile:", err)
+		}
+		rep.Profile = p
+	}
+	rep.Duration = time.Since(started)
+	var buf bytes.Buffer
+	if err := bench.WriteMarkdown(&buf, rep); err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench:", err)
+		return 1
+	}
+	if err := os.WriteFile(*out, buf.Bytes(), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench:", err)
+		return 1
+	}
+	fmt.Fprintln(os.Stderr, "fleetbench: wrote", *out)
+	for _, v := range bench.Judge(results) {
+		mark := "met"
+		if !v.Met {
+			mark = "MISSED"
+		}
+		fmt.Fprintf(os.Stderr, "  %-6s %s (%s): %s\n", mark, v.Target, v.Scope, v.Measured)
+	}
+	return 0
+}
+
+func quickFlag(q bool) string {
+	if q {
+		return " -quick"
+	}
+	return ""
+}
