@@ -49,8 +49,9 @@ const (
 // until the deadline). Windows answers that command with exit code 0 and goes
 // down a little later, so the answer proves nothing: the session drops its
 // shell and connections and probes the host (every opts.PollInterval, or
-// from 250 ms doubling to 5 s when zero; each probe bounded by the
-// session's OperationTimeout, at most 15 s) until WinRM answers again with
+// when zero from 250 ms doubling to 5 s or a tenth of the time ctx leaves,
+// whichever is less; each probe bounded by the session's
+// OperationTimeout, at most 15 s) until WinRM answers again with
 // a different boot time. A host still answering with the old boot time
 // has not restarted yet. When the boot time could not be read before (an
 // installer that exited 1641 may have taken the host down already), the
@@ -255,9 +256,14 @@ type rebootWait struct {
 // wait probes until the host is back, its test command passes and a shell
 // is open, or ctx ends.
 func (w *rebootWait) wait(ctx context.Context) error {
-	interval := w.opts.PollInterval
+	interval, limit := w.opts.PollInterval, maxRebootPoll
 	if interval <= 0 {
 		interval = firstRebootPoll
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		// Probe at least about ten times within the time given, so that
+		// the last wait does not overshoot a short timeout by seconds.
+		limit = min(limit, max(time.Until(dl)/10, firstRebootPoll))
 	}
 	for {
 		if !w.back {
@@ -277,7 +283,7 @@ func (w *rebootWait) wait(ctx context.Context) error {
 			return w.expired(ctx)
 		}
 		if w.opts.PollInterval <= 0 {
-			interval = min(2*interval, maxRebootPoll)
+			interval = min(2*interval, limit)
 		}
 	}
 }
