@@ -229,7 +229,20 @@ var errNotSOAP = errors.New("response is not a SOAP envelope")
 // prefixes and nesting between versions; only namespaces and local names
 // are matched. It never panics on hostile input (FuzzParseResponse).
 func parseResponse(body []byte) (*response, error) {
+	return parseResponseCut(body, minCutStreams)
+}
+
+// parseResponseCut is parseResponse, taking stream texts out of the
+// decoder's way (cutStreams) in bodies of at least minCut bytes.
+func parseResponseCut(body []byte, minCut int) (*response, error) {
 	dec := xml.NewDecoder(bytes.NewReader(body))
+	next := dec.Token
+	if len(body) >= minCut {
+		if stripped, texts, ok := cutStreams(body); ok {
+			dec = xml.NewDecoder(bytes.NewReader(stripped))
+			next = streamTokens(dec, texts)
+		}
+	}
 	dec.Strict = true
 	r := &response{}
 	var path []xml.Name
@@ -240,7 +253,7 @@ func parseResponse(body []byte) (*response, error) {
 	var inWSManMessage int
 	sawEnvelope := false
 	for {
-		tok, err := dec.Token()
+		tok, err := next()
 		if errors.Is(err, io.EOF) {
 			break
 		}
@@ -324,7 +337,7 @@ func parseResponse(body []byte) (*response, error) {
 					inWSManMessage--
 				}
 			case name.Space == nsShell && name.Local == "Stream" && cur != nil:
-				data, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(text.String()), ""))
+				data, err := base64.StdEncoding.DecodeString(compactSpace(text.String()))
 				if err != nil {
 					return nil, fmt.Errorf("decode %s stream: %w", cur.Name, err)
 				}
