@@ -290,7 +290,8 @@ func (s *ssmServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	var aerr *apiError
 	switch action {
 	case "SendCommand":
-		out, aerr = s.sendCommand(body)
+		// The commands outlive this request: they belong to their hosts.
+		out, aerr = s.sendCommand(body) //nolint:contextcheck // see above
 	case "ListCommandInvocations":
 		out, aerr = s.listCommandInvocations(body)
 	case "GetCommandInvocation":

@@ -31,9 +31,9 @@ func ssmClient(f *Fleet) *ssm.Client {
 // waitInvocation polls a command's invocation on one instance until it
 // reaches a terminal status. Polling is how Run Command clients wait; the
 // loop has no sleep of its own, the deadline bounds it.
-func waitInvocation(t *testing.T, c *ssm.Client, commandID, instance string) types.CommandInvocation {
+func waitInvocation(ctx context.Context, t *testing.T, c *ssm.Client, commandID, instance string) types.CommandInvocation {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
@@ -59,13 +59,13 @@ func waitInvocation(t *testing.T, c *ssm.Client, commandID, instance string) typ
 	}
 }
 
-func sendScript(t *testing.T, c *ssm.Client, script string, params map[string][]string, instances ...string) string {
+func sendScript(ctx context.Context, t *testing.T, c *ssm.Client, script string, params map[string][]string, instances ...string) string {
 	t.Helper()
 	p := map[string][]string{"commands": {script}}
 	for k, v := range params {
 		p[k] = v
 	}
-	out, err := c.SendCommand(context.Background(), &ssm.SendCommandInput{DocumentName: aws.String("AWS-RunPowerShellScript"), InstanceIds: instances, Parameters: p})
+	out, err := c.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("AWS-RunPowerShellScript"), InstanceIds: instances, Parameters: p})
 	if err != nil {
 		t.Fatalf("SendCommand: %v", err)
 	}
@@ -98,8 +98,8 @@ defaults:
 	}
 
 	t.Run("a failing script reports its code, its output and the agent's note", func(t *testing.T) {
-		id := sendScript(t, c, "Write-Output 'hello'\n[Console]::Error.WriteLine('oops')\nexit 4", nil, ids[0])
-		inv := waitInvocation(t, c, id, ids[0])
+		id := sendScript(ctx, t, c, "Write-Output 'hello'\n[Console]::Error.WriteLine('oops')\nexit 4", nil, ids[0])
+		inv := waitInvocation(ctx, t, c, id, ids[0])
 		p := inv.CommandPlugins[0]
 		if inv.Status != "Failed" || p.ResponseCode != 4 || aws.ToString(p.Output) != "hello\r\n\n----------ERROR-------\noops\r\nfailed to run commands: exit status 4" {
 			t.Errorf("status %s code %d output %q", inv.Status, p.ResponseCode, aws.ToString(p.Output))
@@ -120,7 +120,7 @@ defaults:
 			t.Fatal(err)
 		}
 		id := aws.ToString(out.Command.CommandId)
-		waitInvocation(t, c, id, ids[0])
+		waitInvocation(ctx, t, c, id, ids[0])
 		got, err := c.GetCommandInvocation(ctx, &ssm.GetCommandInvocationInput{CommandId: aws.String(id), InstanceId: aws.String(ids[0])})
 		if err != nil {
 			t.Fatal(err)
@@ -147,11 +147,11 @@ defaults:
 	})
 
 	t.Run("a cancelled command ends as Cancelled", func(t *testing.T) {
-		id := sendScript(t, c, `& 'C:\tools\sleep.exe' 600`, nil, ids[1])
+		id := sendScript(ctx, t, c, `& 'C:\tools\sleep.exe' 600`, nil, ids[1])
 		if _, err := c.CancelCommand(ctx, &ssm.CancelCommandInput{CommandId: aws.String(id), InstanceIds: ids[1:2]}); err != nil {
 			t.Fatal(err)
 		}
-		if inv := waitInvocation(t, c, id, ids[1]); inv.Status != "Cancelled" {
+		if inv := waitInvocation(ctx, t, c, id, ids[1]); inv.Status != "Cancelled" {
 			t.Errorf("status %s, want Cancelled", inv.Status)
 		}
 	})

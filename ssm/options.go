@@ -1,0 +1,212 @@
+// Package ssm is fleetrun's AWS Systems Manager transport: it implements
+// transport.Dialer and transport.Session over Run Command
+// (aws-sdk-go-v2/service/ssm), so that the same playbooks run on EC2
+// Windows instances through their SSM agent, with no inbound WinRM port.
+//
+// A step becomes an AWS-RunPowerShellScript command whose script is the
+// launcher package's SSM shim: the same launcher, payload and exactness
+// rules as over WinRM. Although the runner runs one session per host, the
+// Dialer's coordinator sends one SendCommand for every batch of hosts
+// (up to 50) running the same text at about the same time, polls each
+// command's invocations with ListCommandInvocations, backing off while
+// nothing changes and when AWS throttles, and cancels with CancelCommand.
+// Output is read inline or, with an S3 output bucket, in full from S3.
+//
+// It leaves scheduling, retries and budgets to the runner and the choice of
+// transport per host to the command line; hosts are identified by the
+// instance_id and region in transport.Target.Vars (EC2 discovery sets both;
+// see inventory.Host.TransportVars for the ssm.* settings).
+package ssm
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+)
+
+// DefaultDocument is the SSM document steps run as.
+const DefaultDocument = "AWS-RunPowerShellScript"
+
+// MaxInstancesPerCommand is SendCommand's limit on InstanceIds.
+const MaxInstancesPerCommand = 50
+
+// Limits of AWS-RunPowerShellScript's executionTimeout parameter.
+const (
+	minExecutionTimeout = 1
+	maxExecutionTimeout = 172800
+)
+
+// Options tune a Dialer. The zero value is what the command line uses,
+// except for LookupEnv, which it sets to os.LookupEnv.
+type Options struct {
+	// LookupEnv reads the variables the transport decides on itself:
+	// AWS_ENDPOINT_URL_SSM, AWS_ENDPOINT_URL_S3 and AWS_ENDPOINT_URL
+	// (endpoint overrides), AWS_REGION and AWS_DEFAULT_REGION. nil means
+	// an empty environment. The SDK's credential chain reads the process
+	// environment and the shared files itself.
+	LookupEnv func(string) (string, bool)
+	// HTTPClient sends the AWS requests; nil means the SDK's default.
+	HTTPClient *http.Client
+	// Credentials, when set, replaces the SDK's credential chain (tests,
+	// simulated fleets).
+	Credentials aws.CredentialsProvider
+	// SharedConfigFiles and SharedCredentialsFiles replace the default
+	// ~/.aws/config and ~/.aws/credentials when not empty.
+	SharedConfigFiles      []string
+	SharedCredentialsFiles []string
+
+	// Region, Profile, Endpoint, S3Endpoint, Document, OutputS3Bucket and
+	// OutputS3Prefix apply to hosts whose vars set none (see Target).
+	Region         string
+	Profile        string
+	Endpoint       string
+	S3Endpoint     string
+	Document       string
+	OutputS3Bucket string
+	OutputS3Prefix string
+
+	// PollInterval is the wait before the first poll of a command and
+	// between polls while its invocations change; zero means 1s. Polls of a
+	// command whose invocations do not change back off by half each time,
+	// up to MaxPollInterval (zero means 15s); a throttled poll doubles it.
+	PollInterval    time.Duration
+	MaxPollInterval time.Duration
+	// BatchWindow is how long a step's command waits for other hosts
+	// running the same text before it is sent; zero means 200ms. A batch
+	// is sent at once when it reaches MaxBatch hosts (zero means 50, the
+	// API's limit).
+	BatchWindow time.Duration
+	MaxBatch    int
+	// Concurrency bounds the API calls in flight per region; zero means 8.
+	Concurrency int
+	// DeliveryTimeout is SendCommand's TimeoutSeconds: how long SSM tries
+	// to deliver a command to an agent; zero means 10 minutes (at least 30
+	// seconds).
+	DeliveryTimeout time.Duration
+	// OutputCap is how many bytes of each stream a Result keeps; zero
+	// means 1 MiB.
+	OutputCap int
+	// CleanupTimeout bounds the CancelCommand sent after a step's context
+	// ended; zero means 10s.
+	CleanupTimeout time.Duration
+	// MaxAttempts is how often one API call is tried when AWS throttles or
+	// fails transiently; zero means 5.
+	MaxAttempts int
+	// RetryBackoff, when set, replaces the SDK's backoff between attempts;
+	// tests make it 0.
+	RetryBackoff func(attempt int) time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.PollInterval <= 0 {
+		o.PollInterval = time.Second
+	}
+	if o.MaxPollInterval <= 0 {
+		o.MaxPollInterval = 15 * time.Second
+	}
+	if o.MaxPollInterval < o.PollInterval {
+		o.MaxPollInterval = o.PollInterval
+	}
+	if o.BatchWindow <= 0 {
+		o.BatchWindow = 200 * time.Millisecond
+	}
+	if o.MaxBatch <= 0 || o.MaxBatch > MaxInstancesPerCommand {
+		o.MaxBatch = MaxInstancesPerCommand
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 8
+	}
+	if o.DeliveryTimeout <= 0 {
+		o.DeliveryTimeout = 10 * time.Minute
+	}
+	o.DeliveryTimeout = max(o.DeliveryTimeout, 30*time.Second)
+	if o.OutputCap <= 0 {
+		o.OutputCap = 1 << 20
+	}
+	if o.CleanupTimeout <= 0 {
+		o.CleanupTimeout = 10 * time.Second
+	}
+	if o.MaxAttempts <= 0 {
+		o.MaxAttempts = 5
+	}
+	if o.Document == "" {
+		o.Document = DefaultDocument
+	}
+	return o
+}
+
+func (o *Options) lookupEnv(key string) string {
+	if o.LookupEnv == nil {
+		return ""
+	}
+	v, _ := o.LookupEnv(key)
+	return v
+}
+
+// Target var names this transport reads (see inventory.Host.TransportVars).
+const (
+	VarInstanceID     = "instance_id"
+	VarRegion         = "region"
+	VarSSMRegion      = "ssm.region"
+	VarProfile        = "ssm.profile"
+	VarEndpoint       = "ssm.endpoint"
+	VarS3Endpoint     = "ssm.s3_endpoint"
+	VarOutputS3Bucket = "ssm.output_s3_bucket"
+	VarOutputS3Prefix = "ssm.output_s3_prefix"
+	VarDocument       = "ssm.document"
+)
+
+// hostConfig is what one host's target says about reaching it.
+type hostConfig struct {
+	name     string
+	instance string
+	key      clientKey
+	document string
+	bucket   string
+	prefix   string
+	encoding string
+}
+
+// clientKey identifies the AWS clients (and the coordinator) a host uses.
+type clientKey struct {
+	region, profile, endpoint, s3Endpoint string
+}
+
+// resolve reads a target's settings, falling back on the options and the
+// environment. Region precedence: the host's region var (EC2 discovery's),
+// its ssm.region, Options.Region, AWS_REGION, AWS_DEFAULT_REGION; an empty
+// region is left to the profile's configuration.
+func (o *Options) resolve(t *transportTarget) hostConfig {
+	pick := func(vals ...string) string {
+		for _, v := range vals {
+			if v != "" {
+				return v
+			}
+		}
+		return ""
+	}
+	v := t.vars
+	name := pick(t.name, v[VarInstanceID])
+	return hostConfig{
+		name:     name,
+		instance: v[VarInstanceID],
+		key: clientKey{
+			region:     pick(v[VarRegion], v[VarSSMRegion], o.Region, o.lookupEnv("AWS_REGION"), o.lookupEnv("AWS_DEFAULT_REGION")),
+			profile:    pick(v[VarProfile], o.Profile),
+			endpoint:   pick(v[VarEndpoint], o.Endpoint, o.lookupEnv("AWS_ENDPOINT_URL_SSM"), o.lookupEnv("AWS_ENDPOINT_URL")),
+			s3Endpoint: pick(v[VarS3Endpoint], o.S3Endpoint, o.lookupEnv("AWS_ENDPOINT_URL_S3"), o.lookupEnv("AWS_ENDPOINT_URL")),
+		},
+		document: pick(v[VarDocument], o.Document),
+		bucket:   pick(v[VarOutputS3Bucket], o.OutputS3Bucket),
+		prefix:   pick(v[VarOutputS3Prefix], o.OutputS3Prefix),
+		encoding: t.encoding,
+	}
+}
+
+// transportTarget is the part of a transport.Target this package reads.
+type transportTarget struct {
+	name     string
+	vars     map[string]string
+	encoding string
+}
