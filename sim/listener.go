@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"syscall"
 )
 
 // hostListener is the listening socket of one host. It can go offline
@@ -155,8 +156,14 @@ func (l *hostListener) goOffline() error {
 		err = l.ln.Close()
 		l.ln = nil
 		if l.hold == nil {
-			var herr error
-			if l.hold, herr = holdPort(l.addr); err == nil {
+			// Connections this host closed linger in TIME_WAIT on the
+			// port, which a hold (deliberately without SO_REUSEADDR) cannot
+			// bind over; the port then stays free while the host is down,
+			// as on a machine that restarts.
+			hold, herr := holdPort(l.addr)
+			if herr == nil {
+				l.hold = hold
+			} else if !errors.Is(herr, syscall.EADDRINUSE) && err == nil {
 				err = herr
 			}
 		}
