@@ -87,6 +87,16 @@ func sendMessage(url, timeout, shellID, commandID string, data []byte, end bool)
 // process gets a pipe that ends at End="true" (a console never ends).
 // Content is XML-escaped rather than wrapped in CDATA.
 func commandMessage(url, timeout, shellID string, command string, args []string, pipeStdin bool) []byte {
+	return buildCommand(messageID(), url, timeout, shellID, command, args, pipeStdin, true)
+}
+
+// buildCommand builds the Command message with the given message ID. With
+// splice, the document is serialised with a short placeholder in each
+// element and the escaped contents are copied into the result once: the
+// launcher's argument is tens of kilobytes of base64, which the DOM would
+// otherwise copy through its buffer and two string conversions for every
+// step. The bytes are the same either way (TestCommandSpliceIsTheDOMMessage).
+func buildCommand(id, url, timeout, shellID string, command string, args []string, pipeStdin, splice bool) []byte {
 	msg := soap.NewMessage()
 	console := "TRUE"
 	if pipeStdin {
@@ -97,7 +107,7 @@ func commandMessage(url, timeout, shellID string, command string, args []string,
 		To(url).
 		ReplyTo("http://schemas.xmlsoap.org/ws/2004/08/addressing/role/anonymous").
 		MaxEnvelopeSize(p.EnvelopeSize).
-		Id(messageID()).
+		Id(id).
 		Locale(p.Locale).
 		Timeout(p.Timeout).
 		Action(actionCommand).
@@ -106,12 +116,67 @@ func commandMessage(url, timeout, shellID string, command string, args []string,
 		AddOption(soap.NewHeaderOption("WINRS_CONSOLEMODE_STDIN", console)).
 		AddOption(soap.NewHeaderOption("WINRS_SKIP_CMD_SHELL", "FALSE")).
 		Build()
-	body := msg.CreateBodyElement("CommandLine", soap.DOM_NS_WIN_SHELL)
-	msg.CreateElement(body, "Command", soap.DOM_NS_WIN_SHELL).SetContent(escapeText(command))
-	for _, a := range args {
-		msg.CreateElement(body, "Arguments", soap.DOM_NS_WIN_SHELL).SetContent(escapeText(a))
+	contents := make([]string, 0, 1+len(args))
+	for _, c := range append([]string{command}, args...) {
+		contents = append(contents, escapeText(c))
 	}
-	return []byte(msg.String())
+	set := contents
+	var marks, spliced []string
+	if splice {
+		// Empty contents stay: the DOM writes an empty element as <x/>.
+		set = make([]string, len(contents))
+		for i, c := range contents {
+			set[i] = c
+			if c != "" {
+				set[i] = placeholder(i)
+				marks, spliced = append(marks, set[i]), append(spliced, c)
+			}
+		}
+	}
+	body := msg.CreateBodyElement("CommandLine", soap.DOM_NS_WIN_SHELL)
+	msg.CreateElement(body, "Command", soap.DOM_NS_WIN_SHELL).SetContent(set[0])
+	for _, c := range set[1:] {
+		msg.CreateElement(body, "Arguments", soap.DOM_NS_WIN_SHELL).SetContent(c)
+	}
+	doc := msg.String()
+	if !splice {
+		return []byte(doc)
+	}
+	out, ok := spliceContents(doc, marks, spliced)
+	if !ok {
+		return buildCommand(id, url, timeout, shellID, command, args, pipeStdin, false)
+	}
+	return out
+}
+
+// placeholder marks the place of content i in a serialised document. NUL
+// cannot occur anywhere else in a Command message (the URL is escaped,
+// IDs are checked, contents are escaped).
+func placeholder(i int) string { return "\x00" + strconv.Itoa(i) + "\x00" }
+
+// spliceContents replaces each mark in doc, in order, with its content,
+// allocating the result once. ok is false unless every mark occurs exactly
+// once.
+func spliceContents(doc string, marks, contents []string) ([]byte, bool) {
+	size := len(doc)
+	for i, m := range marks {
+		if strings.Count(doc, m) != 1 {
+			return nil, false
+		}
+		size += len(contents[i]) - len(m)
+	}
+	out := make([]byte, 0, size)
+	rest := doc
+	for i, m := range marks {
+		j := strings.Index(rest, m)
+		if j < 0 {
+			return nil, false
+		}
+		out = append(out, rest[:j]...)
+		out = append(out, contents[i]...)
+		rest = rest[j+len(m):]
+	}
+	return append(out, rest...), true
 }
 
 // getMessage is a WS-Transfer Get of a resource (no selectors).
@@ -141,7 +206,19 @@ func messageID() string {
 	return fmt.Sprintf("uuid:%X-%X-%X-%X-%X", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
 }
 
+// escapeText escapes s as character data, as xml.EscapeText does; text
+// with nothing to escape (base64, most command lines) is returned as it is.
 func escapeText(s string) string {
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '&', c == '\'', c == '<', c == '>':
+			plain = false
+		}
+	}
+	if plain {
+		return s
+	}
 	var b bytes.Buffer
 	_ = xml.EscapeText(&b, []byte(s)) // writes to a bytes.Buffer never fail
 	return b.String()
