@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
 	"github.com/aws/aws-sdk-go-v2/service/ssm/types"
+	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/fleetrun/fleetrun/transport"
@@ -238,6 +239,9 @@ func newClients(ctx context.Context, o *Options, key clientKey, stats *counters)
 			}
 		})
 	}))
+	// The SDK would log to the process's stderr; fleetrun reports through
+	// errors and Stats instead.
+	lo = append(lo, config.WithLogger(logging.Nop{}))
 	cfg, err := config.LoadDefaultConfig(ctx, lo...)
 	if err != nil {
 		return nil, nil, "", fmt.Errorf("loading the AWS configuration: %w", err)
