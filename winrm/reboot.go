@@ -301,6 +301,8 @@ func (w *rebootWait) probe(ctx context.Context) {
 		w.back, w.now = true, now
 	case !w.before.known() && w.wentAway:
 		w.back, w.now = true, now
+	case w.before.known() && !now.known():
+		w.last = "it answers but no longer reports its boot time (it was " + w.before.String() + ")"
 	case w.before.known():
 		w.last = "it still answers with its old boot time " + w.before.String() + ": the restart has not happened"
 		if w.wentAway {
@@ -317,8 +319,7 @@ func (w *rebootWait) ready(ctx context.Context) bool {
 	s := w.s
 	if t := w.opts.TestCommand; t != "" {
 		res, err := s.runLocked(ctx, transport.Command{Kind: transport.KindPowerShell, Script: t})
-		switch {
-		case err != nil && ctx.Err() != nil:
+		if err != nil && ctx.Err() != nil {
 			if !w.tested {
 				w.last = fmt.Sprintf("it came back (boot time %s) but the test command had not finished", w.now)
 			} // else keep what the last complete attempt showed
