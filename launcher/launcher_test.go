@@ -189,3 +189,26 @@ func FuzzSSMScript(f *testing.F) {
 		}
 	})
 }
+
+func TestSSMRebootScriptCarriesItsTokenAndDelay(t *testing.T) {
+	t.Parallel()
+	s := launcher.SSMRebootScript("run-1-reboot-2", 30)
+	if first, _, _ := strings.Cut(s, "\n"); first != launcher.SSMRebootMarker {
+		t.Errorf("first line %q", first)
+	}
+	if !strings.Contains(s, "$frT = 'run-1-reboot-2'\n") || !strings.Contains(s, "Start-Sleep -Seconds 30\n") || strings.Contains(s, "fleetrun"+"Token") {
+		t.Errorf("script:\n%s", s)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	problems, err := winrm.CheckPowerShell(ctx, "..", []winrm.PSText{{Name: "ssmreboot.ps1", Text: launcher.SSMRebootSource()}, {Name: "reboot wire", Text: s}})
+	if errors.Is(err, winrm.ErrPSCheckUnavailable) && os.Getenv("FLEETRUN_REQUIRE_PSCHECK") != "1" {
+		t.Skipf("skipping the PowerShell syntax check: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range problems {
+		t.Errorf("%s", p)
+	}
+}

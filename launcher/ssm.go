@@ -2,6 +2,7 @@ package launcher
 
 import (
 	_ "embed"
+	"strconv"
 	"strings"
 
 	"github.com/fleetrun/fleetrun/winquote"
@@ -51,4 +52,28 @@ func SSMExitCode(code uint32) uint32 {
 		return 3010
 	}
 	return code
+}
+
+// ssmRebootSource is the commented SSM reboot script; see ssmreboot.ps1.
+//
+//go:embed ssmreboot.ps1
+var ssmRebootSource string
+
+// SSMRebootMarker is the first line of the SSM reboot script.
+const SSMRebootMarker = "# fleetrun-ssm-reboot v1"
+
+// ssmRebootWire is the reboot script without comments.
+var ssmRebootWire = wireForm(ssmRebootSource)
+
+// SSMRebootSource returns the commented source of the SSM reboot script.
+func SSMRebootSource() string { return ssmRebootSource }
+
+// SSMRebootScript returns the script that restarts an instance through the
+// SSM agent (exit 3010) and succeeds once the instance is back. token
+// names this reboot (letters, digits and hyphens; it is stored in the
+// instance's registry between the two runs); delay is the pre-reboot delay
+// in whole seconds.
+func SSMRebootScript(token string, delay int) string {
+	s := strings.Replace(ssmRebootWire, "'fleetrunToken'", "'"+token+"'", 1)
+	return strings.Replace(s, "-Seconds fleetrunDelay", "-Seconds "+strconv.Itoa(max(delay, 0)), 1)
 }

@@ -72,17 +72,20 @@ type ssmServer struct {
 	served   chan struct{}
 	url      string
 
-	mu          sync.Mutex
-	hosts       map[string]*Host // instance id → host
-	ids         map[*Host]string
-	commands    map[string]*ssmCommand
-	order       []string // command ids, oldest first
-	objects     map[string][]byte
-	calls       map[string]int64
-	throttled   map[string]int64
-	invocations int64
-	seq         int64
-	bucket      tokenBucket
+	mu       sync.Mutex
+	hosts    map[string]*Host // instance id → host
+	ids      map[*Host]string
+	commands map[string]*ssmCommand
+	order    []string // command ids, oldest first
+	objects  map[string][]byte
+	// rebootTokens are the tokens fleetrun's reboot script left on
+	// instances (instance/token), as the registry would keep them.
+	rebootTokens map[string]bool
+	calls        map[string]int64
+	throttled    map[string]int64
+	invocations  int64
+	seq          int64
+	bucket       tokenBucket
 }
 
 // ssmCommand is one SendCommand.
@@ -151,7 +154,7 @@ func startSSM(f *Fleet, opts FleetOptions) (*ssmServer, error) {
 		f: f, region: region, delivery: opts.SSMDelivery, ln: ln, served: make(chan struct{}),
 		url:   "http://" + ln.Addr().String(),
 		hosts: map[string]*Host{}, ids: map[*Host]string{}, commands: map[string]*ssmCommand{},
-		objects: map[string][]byte{}, calls: map[string]int64{}, throttled: map[string]int64{},
+		objects: map[string][]byte{}, rebootTokens: map[string]bool{}, calls: map[string]int64{}, throttled: map[string]int64{},
 		bucket: tokenBucket{rate: opts.SSMRate, now: f.clock.Now},
 	}
 	for i, h := range f.hosts {

@@ -5,9 +5,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/fleetrun/fleetrun/sim/internal/cmdexe"
 )
@@ -102,7 +105,13 @@ func (s *ssmServer) deliver(ctx context.Context, c *ssmCommand, inv *ssmInvocati
 			timedOut.Store(true)
 			ecancel()
 		})
-		code, after := h.runSSMScript(ectx, c.id, inv.instance, c.script, &stdout, &stderr)
+		var code uint32
+		var after func()
+		if strings.HasPrefix(c.script, ssmRebootMarker) {
+			code = s.rebootScript(ectx, h, inv.instance, c.script)
+		} else {
+			code, after = h.runSSMScript(ectx, c.id, inv.instance, c.script, &stdout, &stderr)
+		}
 		timer.Stop()
 		ecancel()
 		switch {
@@ -133,6 +142,46 @@ func (s *ssmServer) deliver(ctx context.Context, c *ssmCommand, inv *ssmInvocati
 		}
 		return
 	}
+}
+
+// ssmRebootMarker starts fleetrun's SSM reboot script (docs/design.md).
+const ssmRebootMarker = "# fleetrun-ssm-reboot v1"
+
+var (
+	rebootTokenRE = regexp.MustCompile(`(?m)^\$frT = '([A-Za-z0-9-]+)'$`)
+	rebootDelayRE = regexp.MustCompile(`(?m)^Start-Sleep -Seconds ([0-9]+)$`)
+)
+
+// rebootScript answers fleetrun's SSM reboot script as the script behaves
+// on Windows: the first run stores its token (in the registry there) and
+// exits 3010 after the pre-reboot delay, which makes the agent restart the
+// instance and run it again; the second run finds the token, removes it
+// and exits 0. Only the token and the delay are read from the text.
+func (s *ssmServer) rebootScript(ctx context.Context, h *Host, instance, script string) uint32 {
+	h.stats.count(&h.stats.programs, "fleetrun-ssm-reboot")
+	m := rebootTokenRE.FindStringSubmatch(script)
+	if m == nil {
+		return 1
+	}
+	key := instance + "/" + m[1]
+	s.mu.Lock()
+	seen := s.rebootTokens[key]
+	if seen {
+		delete(s.rebootTokens, key)
+	} else {
+		s.rebootTokens[key] = true
+	}
+	s.mu.Unlock()
+	if seen {
+		return 0
+	}
+	if d := rebootDelayRE.FindStringSubmatch(script); d != nil {
+		secs, _ := strconv.Atoi(d[1]) // digits only
+		if !h.wait(ctx, time.Duration(secs)*time.Second) {
+			return 0xFFFFFFFF
+		}
+	}
+	return ssmRebootExitCode
 }
 
 // windowsExitStatus writes an exit code as Go's os.ProcessState does on

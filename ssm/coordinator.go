@@ -2,6 +2,8 @@ package ssm
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -31,6 +33,8 @@ type coordinator struct {
 	s3     *s3.Client
 	sem    chan struct{} // bounds API calls in flight
 	stats  *counters
+	// token is unique to the coordinator; reboot scripts are named by it.
+	token string
 
 	ctx    context.Context // ends at close
 	cancel context.CancelFunc
@@ -50,7 +54,7 @@ type coordinator struct {
 func newCoordinator(opts Options, region string, api *ssm.Client, s3c *s3.Client, stats *counters) *coordinator {
 	ctx, cancel := context.WithCancel(context.Background())
 	return &coordinator{
-		opts: opts, region: region, api: api, s3: s3c, stats: stats,
+		opts: opts, region: region, api: api, s3: s3c, stats: stats, token: newToken(),
 		sem: make(chan struct{}, opts.Concurrency), ctx: ctx, cancel: cancel,
 		batches: map[batchKey]*batch{}, cancels: map[string]*cancelBatch{},
 		info: map[string]*types.InstanceInformation{},
@@ -642,4 +646,11 @@ func (c *coordinator) apiError(ctx context.Context, host, op string, err error) 
 	// No answer from the endpoint at all.
 	return &transport.Error{Class: transport.ClassConnectTimeout, Transient: true, Err: err, Message: msg,
 		Hint: "check that the controller reaches the SSM endpoint (network, proxy, VPC endpoint, or ssm: {endpoint: ...})"}
+}
+
+// newToken makes a random name for this run's reboots.
+func newToken() string {
+	b := make([]byte, 6)
+	_, _ = rand.Read(b) // crypto/rand.Read does not fail (Go 1.24+)
+	return "fleetrun-" + hex.EncodeToString(b)
 }

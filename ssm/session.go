@@ -23,11 +23,15 @@ type Session struct {
 	hc  hostConfig
 	enc encoding.Encoding
 
-	mu     sync.Mutex
-	closed bool
+	mu      sync.Mutex
+	closed  bool
+	reboots int
 }
 
-var _ transport.Session = (*Session)(nil)
+var (
+	_ transport.Session  = (*Session)(nil)
+	_ transport.Rebooter = (*Session)(nil)
+)
 
 // InstanceID returns the host's EC2 instance id.
 func (s *Session) InstanceID() string { return s.hc.instance }
@@ -62,12 +66,17 @@ func (s *Session) Run(ctx context.Context, cmd transport.Command) (transport.Res
 	if err != nil {
 		return transport.Result{}, &transport.Error{Class: transport.ClassInternal, Err: err, Message: fmt.Sprintf("%s: %v", s.hc.name, err)}
 	}
+	return s.run(ctx, launcher.SSMScript(p.B64), cmd)
+}
+
+// run sends a command text and waits for its outcome.
+func (s *Session) run(ctx context.Context, text string, cmd transport.Command) (transport.Result, error) {
 	if ctx.Err() != nil {
 		return transport.Result{}, contextError(ctx, s.hc.name)
 	}
 	// The command is sent, watched and cancelled by the coordinator, under
 	// its own context: it is shared with other hosts' steps.
-	w := s.c.submit(s.hc, s.enc, launcher.SSMScript(p.B64), executionTimeout(ctx, time.Now())) //nolint:contextcheck // see above
+	w := s.c.submit(s.hc, s.enc, text, executionTimeout(ctx, time.Now())) //nolint:contextcheck // see above
 	select {
 	case out := <-w.done:
 		if out.err != nil {
@@ -126,4 +135,73 @@ func contextError(ctx context.Context, host string) *transport.Error {
 	}
 	return &transport.Error{Class: transport.ClassInterrupted, Err: ctx.Err(),
 		Message: fmt.Sprintf("step on %s was interrupted; its SSM command was cancelled", host)}
+}
+
+// DefaultRebootPoll is how often Reboot runs the test command while it
+// fails, when RebootOptions.PollInterval is zero.
+const DefaultRebootPoll = 5 * time.Second
+
+// Reboot implements transport.Rebooter with the SSM agent's own restart:
+// it runs fleetrun's SSM reboot script, which exits 3010 so that the agent
+// restarts the instance and runs the script again once it is back; that
+// second run succeeds, so the command's success means the instance has
+// restarted and its agent answers. Then, when opts.TestCommand is set, it
+// runs it (as a powershell step) until it exits 0. Hosts restarting in the
+// same step share one command. When ctx ends first the error has class
+// reboot_timeout (a deadline) or interrupted.
+//
+// A step whose program restarts the host itself (AlreadyInitiated, exit
+// code 1641) is not supported over SSM: the agent is killed with the
+// instance and reports the step as it sees fit; make such installers not
+// restart (/norestart) and let a reboot step or reboot_on do it.
+func (s *Session) Reboot(ctx context.Context, opts transport.RebootOptions) error {
+	if opts.AlreadyInitiated {
+		return &transport.Error{Class: transport.ClassInternal,
+			Message: s.hc.name + ": the step restarted the host itself, which fleetrun cannot follow over SSM",
+			Hint:    "run the installer with /norestart and map its 3010 to reboot_required, so fleetrun restarts the host through the SSM agent"}
+	}
+	s.mu.Lock()
+	s.reboots++
+	token := fmt.Sprintf("%s-%d", s.c.token, s.reboots)
+	s.mu.Unlock()
+	res, err := s.run(ctx, launcher.SSMRebootScript(token, int(opts.PreRebootDelay/time.Second)), transport.Command{})
+	if err != nil {
+		return rebootError(ctx, s.hc.name, err)
+	}
+	if res.ExitCode != 0 {
+		return &transport.Error{Class: transport.ClassInternal,
+			Message: fmt.Sprintf("%s: the reboot script exited %d: %s", s.hc.name, res.ExitCode, res.Stderr)}
+	}
+	if opts.TestCommand == "" {
+		return nil
+	}
+	poll := opts.PollInterval
+	if poll <= 0 {
+		poll = DefaultRebootPoll
+	}
+	for {
+		res, err := s.Run(ctx, transport.Command{Kind: transport.KindPowerShell, Script: opts.TestCommand})
+		if err == nil && res.ExitCode == 0 {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return rebootError(ctx, s.hc.name, err)
+		}
+		t := time.NewTimer(poll)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return rebootError(ctx, s.hc.name, ctx.Err())
+		}
+	}
+}
+
+// rebootError explains a reboot cut short.
+func rebootError(ctx context.Context, host string, err error) error {
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &transport.Error{Class: transport.ClassRebootTimeout, Err: err,
+			Message: fmt.Sprintf("%s did not come back (or its test command did not pass) within the reboot timeout", host)}
+	}
+	return err
 }

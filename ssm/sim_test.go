@@ -308,3 +308,61 @@ func sumCalls(m map[string]int64) int64 {
 	}
 	return n
 }
+
+func TestRebootRestartsTheInstanceThroughTheAgent(t *testing.T) {
+	t.Parallel()
+	f, hosts := startFleet(t, 2, "defaults:\n  reboot_duration: 50ms\n", sim.FleetOptions{})
+	d := newDialer(t, options(t))
+	var targets []transport.Target
+	for _, h := range hosts {
+		targets = append(targets, target(t, h))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	errs := make([]error, len(hosts))
+	for i, tg := range targets {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s, err := d.Dial(ctx, tg)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			r := s.(transport.Rebooter)
+			errs[i] = r.Reboot(ctx, transport.RebootOptions{TestCommand: "exit 0", PollInterval: 10 * time.Millisecond})
+			if errs[i] == nil {
+				_, errs[i] = s.Run(ctx, transport.Command{Kind: transport.KindArgv, Argv: []string{"hostname"}})
+			}
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("host %d: %v", i, err)
+		}
+	}
+	for _, h := range f.Hosts() {
+		if n := h.Stats().Reboots; n != 1 {
+			t.Errorf("%s rebooted %d times, want 1", h.Name(), n)
+		}
+	}
+	if got := d.Stats().Calls["SendCommand"]; got != 3 {
+		t.Errorf("SendCommand called %d times, want 3 (the reboot, the test command and hostname, each shared)", got)
+	}
+}
+
+func TestRebootOfAHostThatRestartedItselfIsRefused(t *testing.T) {
+	t.Parallel()
+	_, hosts := startFleet(t, 1, "", sim.FleetOptions{})
+	d := newDialer(t, options(t))
+	s, err := d.Dial(context.Background(), target(t, hosts[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = s.(transport.Rebooter).Reboot(context.Background(), transport.RebootOptions{AlreadyInitiated: true})
+	if te := transport.Classify(err); te.Class != transport.ClassInternal || te.Hint == "" {
+		t.Errorf("err %v, want an internal error with a hint", err)
+	}
+}
