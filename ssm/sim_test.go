@@ -366,3 +366,50 @@ func TestRebootOfAHostThatRestartedItselfIsRefused(t *testing.T) {
 		t.Errorf("err %v, want an internal error with a hint", err)
 	}
 }
+
+func TestPollingBacksOffWhileNothingChanges(t *testing.T) {
+	t.Parallel()
+	f, hosts := startFleet(t, 1, "", sim.FleetOptions{})
+	opts := options(t)
+	opts.PollInterval = 10 * time.Millisecond
+	opts.MaxPollInterval = 200 * time.Millisecond
+	d := newDialer(t, opts)
+	s, err := d.Dial(context.Background(), target(t, hosts[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	res, err := s.Run(context.Background(), transport.Command{Kind: transport.KindArgv, Argv: []string{`C:\tools\sleep.exe`, "1.5"}})
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("exit %d, %v", res.ExitCode, err)
+	}
+	polls := f.SSMStats().Calls["ListCommandInvocations"]
+	fixed := int64(time.Since(start) / opts.PollInterval)
+	t.Logf("%d polls in %v; a fixed %v interval would have made %d", polls, time.Since(start).Round(time.Millisecond), opts.PollInterval, fixed)
+	if polls > fixed/4 {
+		t.Errorf("%d polls, want at most a quarter of the %d a fixed interval makes", polls, fixed)
+	}
+}
+
+func TestACommandCarriesAtMostFiftyHosts(t *testing.T) {
+	t.Parallel()
+	f, hosts := startFleet(t, 60, "", sim.FleetOptions{})
+	d := newDialer(t, options(t))
+	var targets []transport.Target
+	for _, h := range hosts {
+		targets = append(targets, target(t, h))
+	}
+	res, errs := runAll(t, d, targets, func(int) transport.Command {
+		return transport.Command{Kind: transport.KindArgv, Argv: []string{`C:\tools\exitcode.exe`, "0"}}
+	})
+	for i := range targets {
+		if errs[i] != nil || res[i].ExitCode != 0 {
+			t.Fatalf("host %d: %d, %v", i, res[i].ExitCode, errs[i])
+		}
+	}
+	// The endpoint refuses more than 50 instances per call, so every host
+	// succeeding proves the limit; two calls at least carry 60 hosts.
+	if n := f.SSMStats().Calls["SendCommand"]; n < 2 {
+		t.Errorf("%d SendCommand calls for 60 hosts", n)
+	}
+}
