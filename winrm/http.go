@@ -82,7 +82,7 @@ func (ep *endpoint) do(ctx context.Context, body []byte, header http.Header) (*h
 	if err != nil {
 		return nil, err
 	}
-	data, err := io.ReadAll(io.LimitReader(resp.Body, maxResponse+1))
+	data, err := readBody(resp)
 	// The body was read to its end (or the read failed); closing it only
 	// returns the connection to the pool, and its error adds nothing.
 	_ = resp.Body.Close()
@@ -97,6 +97,32 @@ func (ep *endpoint) do(ctx context.Context, body []byte, header http.Header) (*h
 		reply.peerCert = resp.TLS.PeerCertificates[0]
 	}
 	return reply, nil
+}
+
+// readBody reads a response body to its end, keeping at most
+// maxResponse+1 bytes, as io.ReadAll over a LimitReader does, but into a
+// buffer sized from Content-Length when the server sent one: a Receive is
+// up to 150 KB, which io.ReadAll would grow into from 512 bytes.
+func readBody(resp *http.Response) ([]byte, error) {
+	r := io.LimitReader(resp.Body, maxResponse+1)
+	if resp.ContentLength < 0 || resp.ContentLength > maxResponse {
+		return io.ReadAll(r)
+	}
+	// One byte more than announced, so the read that meets EOF has room.
+	b := make([]byte, 0, resp.ContentLength+1)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := r.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if errors.Is(err, io.EOF) {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
 }
 
 // post sends one WS-Man message and returns its parsed response. Faults,

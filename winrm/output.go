@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/text/encoding"
 	"golang.org/x/text/encoding/charmap"
@@ -68,6 +69,9 @@ func LookupEncoding(name string) (encoding.Encoding, error) {
 // encoding become U+FFFD, so the result is always valid UTF-8.
 func decodeOutput(enc encoding.Encoding, b []byte) string {
 	if enc == unicode.UTF8 {
+		if utf8.Valid(b) {
+			return string(b) // one copy instead of ToValidUTF8's and string's
+		}
 		return string(bytes.ToValidUTF8(b, []byte("\uFFFD")))
 	}
 	out, err := enc.NewDecoder().Bytes(b)
