@@ -283,7 +283,11 @@ func (r *run) reboot(ctx, hctx context.Context, sess transport.Session, rb *play
 	}
 	te := transport.Classify(err)
 	if hctx.Err() == nil && errors.Is(rctx.Err(), context.DeadlineExceeded) {
-		return &transport.Error{Class: transport.ClassRebootTimeout, Message: fmt.Sprintf("the host did not come back within the reboot timeout of %s", rb.Timeout), Hint: "check the host's console; raise the reboot timeout if updates take long to apply", Err: err}
+		msg := fmt.Sprintf("the host did not come back within the reboot timeout of %s", rb.Timeout)
+		if te.Class == transport.ClassRebootTimeout && te.Message != "" {
+			msg += ": " + te.Message // what the transport last saw
+		}
+		return &transport.Error{Class: transport.ClassRebootTimeout, Message: msg, Hint: "check the host's console; raise the reboot timeout if updates take long to apply", Err: err}
 	}
 	if te.Class == transport.ClassRebootTimeout {
 		return te

@@ -92,7 +92,7 @@ groups:
   - {name: refused, hosts: "sim-00[0-1][0-2]", faults: {refused: true}}
   - {name: hung, hosts: "sim-002[0-1]", faults: {hang: true}}
   - {name: flaky, hosts: "sim-003[0-2]", faults: {flaky: 1}}
-  - {name: slow, hosts: "sim-004[0-1]", faults: {slow_start: 30s}}
+  - {name: slow, hosts: "sim-004[0-1]", faults: {slow_start: 60s}}
   - {name: bad, hosts: "sim-005[0-4]"}
   - {name: busy, hosts: "sim-006[0-1]"}
 `
@@ -112,7 +112,7 @@ steps:
     retry_on_exit: [1618]
   - name: work
     command: ['C:\tools\sleep.exe', '0', 'done']
-    timeout: 5s
+    timeout: 8s
 `
 
 // TestFleetOfThreeHundredWithFaults runs a playbook on 300 simulated hosts,
@@ -125,7 +125,7 @@ func TestFleetOfThreeHundredWithFaults(t *testing.T) {
 	log := newEventLog()
 	res, err := runner.Run(context.Background(), pb, hosts, runner.Options{
 		Dialer: winrm.NewDialer(winrm.Options{ConnectTimeout: 2 * time.Second}), Target: simTarget,
-		Sinks: []runner.Sink{log}, HostTimeout: 15 * time.Second, CloseTimeout: 2 * time.Second,
+		Sinks: []runner.Sink{log}, HostTimeout: 20 * time.Second, CloseTimeout: 2 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -270,7 +270,10 @@ func TestProgressOnATerminalAndLinesInAPipe(t *testing.T) {
 	pb := writeFile(t, t.TempDir(), "quick.yaml", quickPlaybook)
 
 	// A pipe: one plain line per host event, prefixed by the host name.
-	out, err := exec.Command(fleetrunBinary(t), "apply", pb, "-i", inv).CombinedOutput()
+	work := t.TempDir() // the run's journal goes to the working folder
+	pipeCmd := exec.Command(fleetrunBinary(t), "apply", pb, "-i", inv)
+	pipeCmd.Dir = work
+	out, err := pipeCmd.CombinedOutput()
 	if err != nil {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
@@ -285,6 +288,7 @@ func TestProgressOnATerminalAndLinesInAPipe(t *testing.T) {
 
 	// A terminal: the progress display redraws in place.
 	cmd := exec.Command(fleetrunBinary(t), "apply", pb, "-i", inv)
+	cmd.Dir = work
 	cmd.Env = append(os.Environ(), "TERM=xterm")
 	f, err := pty.StartWithSize(cmd, &pty.Winsize{Rows: 40, Cols: 120})
 	if err != nil {
