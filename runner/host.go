@@ -53,7 +53,12 @@ func (r *run) runHost(ctx context.Context, i int) bool {
 		if j < first {
 			continue
 		}
-		sr := r.runStep(ctx, hctx, h, i, sess, e)
+		var sr *StepResult
+		if j == first && r.opts.Resume.rebootPending(h.Name, j) && e.Step.Reboot != nil {
+			sr = r.finishPendingReboot(ctx, hctx, h, sess, e)
+		} else {
+			sr = r.runStep(ctx, hctx, h, i, sess, e)
+		}
 		h.Steps = append(h.Steps, sr)
 		if sr.Status == StatusFailed && !e.Step.ContinueOnError {
 			h.Status = StatusFailed
@@ -266,6 +271,24 @@ func retryDelay(base time.Duration, attempt int, limit time.Duration) time.Durat
 		d *= 2
 	}
 	return min(d, limit)
+}
+
+// finishPendingReboot completes, in a resumed run, the restart a step asked
+// for in an earlier run: the step's work is not repeated (an installer that
+// already ran would only say "already installed" and skip the restart).
+func (r *run) finishPendingReboot(ctx, hctx context.Context, h *HostResult, sess transport.Session, e *playbook.Expanded) *StepResult {
+	st := e.Step
+	sr := &StepResult{Index: st.Index, Name: st.Name, Kind: st.Kind, Expected: st.ExpectExit, Started: r.opts.Now(), Attempts: 1,
+		Outcome: playbook.OutcomeRebootRequired, Reason: "done in an earlier run; restarting the host it asked for"}
+	r.emit(Event{Kind: StepStarted, Host: h, Step: sr, Batch: h.Batch})
+	if te := r.reboot(ctx, hctx, sess, st.Reboot, false); te != nil {
+		sr.Status, sr.Err = StatusFailed, te
+	} else {
+		sr.Status, sr.Rebooted, sr.Reason = StatusOK, true, ""
+	}
+	sr.Finished = r.opts.Now()
+	r.emit(Event{Kind: StepFinished, Host: h, Step: sr, Batch: h.Batch})
+	return sr
 }
 
 // reboot restarts the host through the session, bounded by the reboot's

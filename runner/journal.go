@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/fleetrun/fleetrun/playbook"
+	"github.com/fleetrun/fleetrun/transport"
 )
 
 // A journal records, as JSON lines appended to a file, which steps finished
@@ -93,15 +94,30 @@ func (j *Journal) Event(e Event) {
 	at := e.Time.UTC().Format(time.RFC3339Nano)
 	switch e.Kind {
 	case StepFinished:
-		if e.Step.Status == StatusOK && e.Step.Reason == "" {
-			idx := e.Step.Index
+		idx := e.Step.Index
+		switch {
+		case e.Step.Status == StatusOK && e.Step.Reason == "":
 			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: StatusOK, At: at})
+		case rebootPending(e.Step):
+			// The step did its work but the restart it asked for did not
+			// complete: a resumed run restarts the host instead of running
+			// the step again.
+			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: statusRebootPending, At: at})
 		}
 	case HostFinished:
 		if e.Host.Reason != ReasonDoneEarlier {
 			j.write(journalLine{Host: e.Host.Name, Status: e.Host.Status, At: at})
 		}
 	}
+}
+
+// statusRebootPending marks, in a journal, a step whose work is done but
+// whose restart did not complete.
+const statusRebootPending Status = "reboot_pending"
+
+func rebootPending(s *StepResult) bool {
+	return s.Status == StatusFailed && s.ExitCode != nil && s.Err != nil && s.Err.Class == transport.ClassRebootTimeout &&
+		(s.Outcome == playbook.OutcomeRebootRequired || s.Outcome == playbook.OutcomeRebootInitiated)
 }
 
 // Close flushes the journal to disk and reports the first write error.
@@ -131,8 +147,11 @@ type Progress struct {
 
 // HostProgress is one host's completed steps and last status.
 type HostProgress struct {
-	Done   map[int]bool
-	Status Status // last recorded host status; "" if it never finished
+	Done map[int]bool
+	// RebootPending marks steps whose work is done but whose restart did
+	// not complete.
+	RebootPending map[int]bool
+	Status        Status // last recorded host status; "" if it never finished
 }
 
 // ErrPlaybookChanged means a journal was written for another version of the
@@ -180,12 +199,16 @@ func parseJournal(path string, r io.Reader) (*Progress, error) {
 		case l.Host != "":
 			hp := p.Hosts[l.Host]
 			if hp == nil {
-				hp = &HostProgress{Done: map[int]bool{}}
+				hp = &HostProgress{Done: map[int]bool{}, RebootPending: map[int]bool{}}
 				p.Hosts[l.Host] = hp
 			}
-			if l.Step != nil {
+			switch {
+			case l.Step != nil && l.Status == statusRebootPending:
+				hp.RebootPending[*l.Step] = true
+			case l.Step != nil:
 				hp.Done[*l.Step] = true
-			} else {
+				delete(hp.RebootPending, *l.Step)
+			default:
 				hp.Status = l.Status
 			}
 		}
@@ -217,6 +240,16 @@ type Resume struct {
 
 // ReasonDoneEarlier marks hosts and steps a resumed run did not repeat.
 const ReasonDoneEarlier = "done in an earlier run (journal)"
+
+// rebootPending reports whether step of host did its work in an earlier run
+// but its restart did not complete.
+func (r *Resume) rebootPending(host string, step int) bool {
+	if r == nil || r.Progress == nil || r.RestartFailedHosts {
+		return false
+	}
+	hp := r.Progress.Hosts[host]
+	return hp != nil && hp.RebootPending[step]
+}
 
 // firstStep returns the index of the first step host must run, and whether
 // the host is already done.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -170,5 +171,73 @@ func TestJournalResumesOnlyUnfinishedWork(t *testing.T) {
 		if hp := prog2.Hosts[h.Name]; hp == nil || hp.Status != runner.StatusOK || len(hp.Done) != 3 {
 			t.Errorf("%s: %+v", h.Name, hp)
 		}
+	}
+}
+
+// A step whose restart timed out is journaled as done but awaiting its
+// restart: resuming restarts the host instead of running the installer
+// again (which would only say "already installed").
+func TestResumeFinishesAPendingReboot(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join(t.TempDir(), "run.journal")
+	pb := mustPlaybook(t, `
+name: patch
+steps:
+  - name: install
+    command: [wusa.exe, 'C:\p\kb.msu', /quiet, /norestart]
+    outcomes: {3010: reboot_required}
+    reboot_on: {when: [reboot_required], timeout: 50ms}
+  - name: verify
+    powershell: Get-HotFix KB1
+`)
+	runs := map[string]int{}
+	var mu sync.Mutex
+	behave := func(host string, c transport.Command, _ int) (transport.Result, error) {
+		mu.Lock()
+		runs[host+" "+string(c.Kind)]++
+		mu.Unlock()
+		if c.Kind == transport.KindArgv {
+			return transport.Result{ExitCode: 3010}, nil
+		}
+		return transport.Result{}, nil
+	}
+	fleet := newFakeFleet(behave)
+	fleet.neverBack["h000"] = true
+	j, err := runner.OpenJournal(path, pb, fixedNow())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := runner.Run(context.Background(), pb, makeHosts(1), runner.Options{Dialer: fleet, Target: target, Sinks: []runner.Sink{j}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if c := res.Hosts[0].Steps[0].Err; c == nil || c.Class != transport.ClassRebootTimeout {
+		t.Fatalf("first run: %+v", res.Hosts[0].Steps[0].Err)
+	}
+	prog, err := runner.ReadJournal(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !prog.Hosts["h000"].RebootPending[0] || prog.Hosts["h000"].Done[0] {
+		t.Fatalf("journal progress %+v, want step 0 pending its restart", prog.Hosts["h000"])
+	}
+	// The host comes back this time.
+	fleet2 := newFakeFleet(behave)
+	res2, err := runner.Run(context.Background(), pb, makeHosts(1), runner.Options{Dialer: fleet2, Target: target, Resume: &runner.Resume{Progress: prog}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s0 := res2.Hosts[0].Steps[0]
+	if s0.Status != runner.StatusOK || !s0.Rebooted || s0.Outcome != "reboot_required" || res2.Hosts[0].Steps[1].Status != runner.StatusOK {
+		t.Errorf("resumed: step 0 %s rebooted %v outcome %q; step 1 %s", s0.Status, s0.Rebooted, s0.Outcome, res2.Hosts[0].Steps[1].Status)
+	}
+	if diff := cmp.Diff(map[string]int{"h000 command": 1, "h000 powershell": 1}, runs); diff != "" {
+		t.Errorf("runs over both (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{`h000 initiated=false test=""`}, fleet2.reboots); diff != "" {
+		t.Errorf("reboots on resume (-want +got):\n%s", diff)
 	}
 }
