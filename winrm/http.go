@@ -5,13 +5,11 @@ import (
 	"context"
 	"crypto"
 	"crypto/sha256"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -30,15 +28,14 @@ import (
 const maxResponse = 16 << 20
 
 // endpoint is one host's WS-Man endpoint: the URL, a keep-alive HTTP
-// client of its own, and the authentication state. It serves one request
-// at a time (the session serialises them).
+// connection of its own, and the authentication state. It serves one
+// request at a time (the session serialises them).
 type endpoint struct {
-	host      string // for messages: the target's name or address
-	url       string
-	transport *http.Transport
-	client    *http.Client
-	auth      authenticator
-	requests  atomic.Int64
+	host     string // for messages: the target's name or address
+	url      string
+	conn     *httpConn
+	auth     authenticator
+	requests atomic.Int64
 	// requestGrace is added to a request's OperationTimeout to bound how
 	// long the client waits for the answer.
 	requestGrace time.Duration
@@ -78,14 +75,7 @@ func (ep *endpoint) do(ctx context.Context, body []byte, header http.Header) (*h
 		req.Header.Set("Content-Type", soapContentType)
 	}
 	req.Header.Set("User-Agent", "fleetrun")
-	resp, err := ep.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	data, err := readBody(resp)
-	// The body was read to its end (or the read failed); closing it only
-	// returns the connection to the pool, and its error adds nothing.
-	_ = resp.Body.Close()
+	resp, data, err := ep.conn.roundTrip(ctx, req)
 	if err != nil {
 		return nil, err
 	}
@@ -402,26 +392,4 @@ func splitUser(u string) (user, domain string) {
 		return name, d
 	}
 	return u, ""
-}
-
-// newHTTPTransport builds the session's keep-alive transport. Proxies are
-// not used (WinRM endpoints are reached directly; no environment is read),
-// HTTP/2 is off (WinRM speaks HTTP/1.1), and the dialer and TLS handshake
-// are bounded by connectTimeout as well as by each request's context.
-func newHTTPTransport(tlsConfig *tls.Config, connectTimeout time.Duration, singleConn bool) *http.Transport {
-	dialer := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
-	tr := &http.Transport{
-		DialContext:         dialer.DialContext,
-		TLSClientConfig:     tlsConfig,
-		TLSHandshakeTimeout: connectTimeout,
-		MaxIdleConns:        2,
-		MaxIdleConnsPerHost: 2,
-		IdleConnTimeout:     90 * time.Second,
-		DisableCompression:  true,
-		TLSNextProto:        map[string]func(string, *tls.Conn) http.RoundTripper{},
-	}
-	if singleConn {
-		tr.MaxConnsPerHost = 1
-	}
-	return tr
 }

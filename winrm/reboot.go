@@ -230,7 +230,7 @@ func (s *Session) dropConnection(ctx context.Context) {
 	_ = s.deleteShell(dctx)
 	cancel()
 	s.shellID, s.lastCommand = "", ""
-	s.ep.transport.CloseIdleConnections()
+	s.ep.conn.close()
 	if a, ok := s.ep.auth.(*ntlmAuth); ok {
 		a.client = nil
 	}

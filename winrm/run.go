@@ -270,7 +270,7 @@ func (s *Session) Close(ctx context.Context) error {
 	s.signalLast(cctx)
 	err := s.deleteShell(cctx)
 	s.ep.auth.close()
-	s.ep.transport.CloseIdleConnections()
+	s.ep.conn.close()
 	return err
 }
 

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"strconv"
@@ -136,7 +135,7 @@ func Open(ctx context.Context, t transport.Target, opts Options) (*Session, erro
 	}
 	if err := s.openShell(ctx); err != nil {
 		s.ep.auth.close()
-		s.ep.transport.CloseIdleConnections()
+		s.ep.conn.close()
 		return nil, err
 	}
 	return s, nil
@@ -246,10 +245,7 @@ func newSession(t transport.Target, opts Options) (*Session, error) {
 	if connectTimeout <= 0 {
 		connectTimeout = opts.ConnectTimeout
 	}
-	_, isNTLM := auth.(*ntlmAuth)
-	tr := newHTTPTransport(tlsConfig, connectTimeout, isNTLM)
-	ep := &endpoint{host: name, url: u.String(), transport: tr, auth: auth, requestGrace: opts.RequestGrace}
-	ep.client = &http.Client{Transport: tr, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	ep := &endpoint{host: name, url: u.String(), conn: newHTTPConn(u.Host, tlsConfig, connectTimeout), auth: auth, requestGrace: opts.RequestGrace}
 	return &Session{ep: ep, opts: opts, name: name, enc: enc}, nil
 }
 

@@ -181,7 +181,7 @@ func TestANewConnectionIsAuthenticatedAgain(t *testing.T) {
 	s := open(t, targetFor(f, h, ntlmHTTP), Options{})
 	run(t, s, argv(`C:\tools\exitcode.exe`, "0"))
 	// The NTLM context lives on the connection; drop it.
-	s.ep.transport.CloseIdleConnections()
+	s.ep.conn.close()
 	if res := run(t, s, argv(`C:\tools\exitcode.exe`, "2")); res.ExitCode != 2 {
 		t.Errorf("exit code = %d, want 2", res.ExitCode)
 	}
@@ -258,7 +258,7 @@ func TestCertificateAuthenticationPresentsTheClientCertificate(t *testing.T) {
 	if s.shellID != "ABC-1" {
 		t.Errorf("shell ID %q", s.shellID)
 	}
-	s.ep.transport.CloseIdleConnections()
+	s.ep.conn.close()
 	s.closed = true // the fake server does not speak the rest of WS-Man
 
 	// Without the client certificate the handshake fails, classified.
