@@ -413,3 +413,34 @@ func TestACommandCarriesAtMostFiftyHosts(t *testing.T) {
 		t.Errorf("%d SendCommand calls for 60 hosts", n)
 	}
 }
+
+func TestOutputInAWindowsCodePageIsDecodedOnlyFromS3(t *testing.T) {
+	t.Parallel()
+	_, hosts := startFleet(t, 1, "defaults:\n  output_encoding: cp932\n  rules:\n    - {match: Get-Name, stdout: \"日本語\\r\\n\"}\n", sim.FleetOptions{})
+	d := newDialer(t, options(t))
+	cmd := transport.Command{Kind: transport.KindPowerShell, Script: "Get-Name"}
+	tg := target(t, hosts[0])
+	if tg.OutputEncoding != "cp932" {
+		t.Fatalf("inventory output_encoding %q", tg.OutputEncoding)
+	}
+	s, err := d.Dial(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.Run(context.Background(), cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(res.Stdout, "\uFFFD") {
+		t.Errorf("inline stdout %q: SSM's JSON cannot carry CP932 bytes, expected U+FFFD", res.Stdout)
+	}
+	tg.Vars["ssm.output_s3_bucket"] = "fleet-output"
+	s, err = d.Dial(context.Background(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err = s.Run(context.Background(), cmd)
+	if err != nil || res.Stdout != "日本語\r\n" {
+		t.Errorf("from S3: stdout %q, %v; want 日本語", res.Stdout, err)
+	}
+}
