@@ -14,10 +14,12 @@
 //
 // The SOAP messages are built with masterzen/winrm's request builders and
 // its soap package. The HTTP exchange is this package's own, on one
-// keep-alive http.Transport per session: masterzen/winrm's transports send
-// requests without a context, and its NTLM encryption decorator posts
-// through http.DefaultTransport (ignoring the endpoint's dialer and TLS
-// settings) and never checks the HTTP status, so a fault on Receive would
+// keep-alive connection per session that the session's goroutine uses
+// synchronously (net/http writes requests and parses responses; see
+// httpConn). masterzen/winrm's transports send requests without a
+// context, and its NTLM encryption decorator posts through
+// http.DefaultTransport (ignoring the endpoint's dialer and TLS settings)
+// and never checks the HTTP status, so a fault on Receive would
 // loop until the process dies. NTLM, its message sealing and Kerberos come
 // from the libraries masterzen/winrm itself uses (bodgit/ntlmssp,
 // jcmturner/gokrb5); only the WS-Man framing of sealed messages
