@@ -2,6 +2,7 @@ package winrm
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/xml"
 	"strings"
 )
@@ -194,6 +195,18 @@ func normaliseNewlines(b []byte) []byte {
 		out = append(out, c)
 	}
 	return out
+}
+
+// decodeStream decodes a Stream's base64 text, ignoring white space. The
+// decoder itself skips CR and LF, the only white space Windows puts there,
+// so the text goes to it as it is first; only text it refuses is
+// compacted and decoded again, which yields what decoding the compacted
+// text always would have.
+func decodeStream(text string) ([]byte, error) {
+	if data, err := base64.StdEncoding.DecodeString(text); err == nil {
+		return data, nil
+	}
+	return base64.StdEncoding.DecodeString(compactSpace(text))
 }
 
 // compactSpace is strings.Join(strings.Fields(s), ""): s without white

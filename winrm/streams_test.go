@@ -99,6 +99,17 @@ func TestCompactSpaceIsFieldsJoined(t *testing.T) {
 	}
 }
 
+func TestDecodeStreamIsDecodingTheCompactedText(t *testing.T) {
+	t.Parallel()
+	for _, s := range []string{"", "b3V0IA0K", "b3V0\r\nIA0K", "b3V0 IA0K", "b3V0\tIA0K\n", "b3V0\u00a0IA0K", "b3V0IA0K=", "!!", "QQ", "QQ==\r\n"} {
+		got, gotErr := decodeStream(s)
+		want, wantErr := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(s), ""))
+		if !bytes.Equal(got, want) || (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+			t.Errorf("decodeStream(%q) = %q, %v; want %q, %v", s, got, gotErr, want, wantErr)
+		}
+	}
+}
+
 // FuzzParseResponseStreams checks that taking stream texts out of the
 // decoder's way never changes what parseResponse returns.
 func FuzzParseResponseStreams(f *testing.F) {
@@ -113,6 +124,11 @@ func FuzzParseResponseStreams(f *testing.F) {
 		parseBoth(t, body)
 		if ft := compactSpace(string(body)); ft != strings.Join(strings.Fields(string(body)), "") {
 			t.Fatalf("compactSpace differs from strings.Fields on %q", body)
+		}
+		got, gotErr := decodeStream(string(body))
+		want, wantErr := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(string(body)), ""))
+		if !bytes.Equal(got, want) || (gotErr == nil) != (wantErr == nil) || (gotErr != nil && gotErr.Error() != wantErr.Error()) {
+			t.Fatalf("decodeStream(%q) = %q, %v; want %q, %v", body, got, gotErr, want, wantErr)
 		}
 	})
 }

@@ -3,7 +3,6 @@ package winrm
 import (
 	"bytes"
 	"crypto/rand"
-	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -414,7 +413,7 @@ func parseResponseCut(body []byte, minCut int) (*response, error) {
 					inWSManMessage--
 				}
 			case name.Space == nsShell && name.Local == "Stream" && cur != nil:
-				data, err := base64.StdEncoding.DecodeString(compactSpace(text.String()))
+				data, err := decodeStream(text.String())
 				if err != nil {
 					return nil, fmt.Errorf("decode %s stream: %w", cur.Name, err)
 				}
