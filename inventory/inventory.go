@@ -141,6 +141,9 @@ type Simulated struct {
 	Profile  string `json:"profile,omitempty"`
 	Scenario string `json:"scenario,omitempty"` // resolved against the inventory's folder
 	HTTPS    bool   `json:"https,omitempty"`
+	// Transport is how fleetrun reaches the simulated hosts: winrm (the
+	// default) or ssm (the fleet then also serves the SSM API).
+	Transport string `json:"transport,omitempty"`
 	// File is the inventory file that declared the fleet.
 	File string `json:"-"`
 }

@@ -54,11 +54,12 @@ type hostSpec struct {
 }
 
 type simulatedSpec struct {
-	Pos      strictyaml.Pos
-	Hosts    int    `yaml:"hosts"`
-	Profile  string `yaml:"profile"`
-	Scenario string `yaml:"scenario"`
-	HTTPS    bool   `yaml:"https"`
+	Pos       strictyaml.Pos
+	Hosts     int    `yaml:"hosts"`
+	Profile   string `yaml:"profile"`
+	Scenario  string `yaml:"scenario"`
+	HTTPS     bool   `yaml:"https"`
+	Transport string `yaml:"transport"`
 }
 
 type fileSpec struct {
@@ -162,7 +163,10 @@ func Parse(file string, data []byte) (*Inventory, error) {
 		if s.Profile != "" && !slices.Contains(simProfiles, s.Profile) {
 			d.Errorf(s.Pos.Value("profile"), strictyaml.JoinKey(p, "profile"), "unknown profile %q; expected one of %s", s.Profile, strings.Join(simProfiles, ", "))
 		}
-		inv.Simulated = &Simulated{Hosts: s.Hosts, Profile: s.Profile, Scenario: resolvePath(file, s.Scenario), HTTPS: s.HTTPS, File: file}
+		if s.Transport != "" && !slices.Contains(transports, s.Transport) {
+			d.Errorf(s.Pos.Value("transport"), strictyaml.JoinKey(p, "transport"), "unknown transport %q; expected one of %s", s.Transport, strings.Join(transports, ", "))
+		}
+		inv.Simulated = &Simulated{Hosts: s.Hosts, Profile: s.Profile, Scenario: resolvePath(file, s.Scenario), HTTPS: s.HTTPS, Transport: s.Transport, File: file}
 	}
 	if spec.EC2 != nil {
 		spec.EC2.File = file

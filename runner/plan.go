@@ -58,8 +58,9 @@ func Command(e *playbook.Expanded) transport.Command {
 	}
 }
 
-// Renderer shows what a transport would send for a command, without I/O.
-type Renderer func(transport.Command) (remoteCommand []string, commandLine string, err error)
+// Renderer shows what a host's transport would send for a command, without
+// I/O.
+type Renderer func(h *inventory.Host, cmd transport.Command) (remoteCommand []string, commandLine string, err error)
 
 // Plan builds the dry-run result: every host with its batch and every step
 // with what would be sent. Template and rendering failures are returned
@@ -86,7 +87,7 @@ func Plan(pb *playbook.Playbook, hosts []*inventory.Host, extra map[string]strin
 		for _, e := range steps {
 			sr := &StepResult{Index: e.Step.Index, Name: e.Step.Name, Kind: e.Step.Kind, Status: StatusPlanned, Expected: e.Step.ExpectExit}
 			if render != nil {
-				rc, cl, err := render(Command(e))
+				rc, cl, err := render(h, Command(e))
 				if err != nil {
 					problems = append(problems, fmt.Errorf("host %s: step %q: %w", h.Name, e.Step.Name, err))
 				}
@@ -128,22 +129,18 @@ func joinErrors(errs []error) error {
 }
 
 // TargetOf resolves a host's connection settings, password included, into
-// what a transport dials. Host vars reach the transport as strings (an SSM
-// host's instance_id and region, for example). lookupEnv reads password_env
-// variables.
+// what a transport dials. Host vars and transport settings reach the
+// transport as Target.Vars (an SSM host's instance_id, region and ssm.*
+// settings, for example). lookupEnv reads password_env variables.
 func TargetOf(h *inventory.Host, lookupEnv func(string) (string, bool)) (transport.Target, error) {
 	pw, err := h.Password(lookupEnv)
 	if err != nil {
 		return transport.Target{}, err
 	}
-	vars := make(map[string]string, len(h.Vars))
-	for k, v := range h.Vars {
-		vars[k] = fmt.Sprint(v)
-	}
 	return transport.Target{
 		Name: h.Name, Address: h.Address, Port: h.Port, HTTPS: h.HTTPS, Auth: h.Auth,
 		User: h.User, Password: pw, CAFile: h.CAFile, ClientCert: h.ClientCert, ClientKey: h.ClientKey,
 		InsecureSkipVerify: h.InsecureSkipVerify, AllowUnencrypted: h.AllowUnencrypted,
-		OutputEncoding: h.OutputEncoding, ConnectTimeout: h.ConnectTimeout, Vars: vars,
+		OutputEncoding: h.OutputEncoding, ConnectTimeout: h.ConnectTimeout, Vars: h.TransportVars(),
 	}, nil
 }

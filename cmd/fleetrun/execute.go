@@ -77,7 +77,7 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop, stopWatching := watchInterrupts(e, cancel)
-	dialer, closeDialer := newDialer()
+	dialer, closeDialer := newDialer(e, hosts) //nolint:contextcheck // Close bounds its own cleanup (cancelling queued SSM commands) after the run ended
 	opts := runner.Options{
 		Forks: o.forks, Dialer: dialer, Target: targetFunc(e), Extra: extra, Sinks: sinks, //nolint:contextcheck // resolving a password reads an env var or a local file
 		RunTimeout: o.timeout, Stop: stop, Resume: resume,
@@ -87,8 +87,8 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 	}
 	res, runErr := runner.Run(runCtx, pb, hosts, opts)
 	stopWatching()
-	closeDialer()
 	var closeErrs []error
+	closeErrs = append(closeErrs, closeDialer())
 	closeErrs = append(closeErrs, console.Close())
 	if logs != nil {
 		closeErrs = append(closeErrs, logs.Close())

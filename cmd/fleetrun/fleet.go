@@ -6,12 +6,15 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/spf13/pflag"
 
 	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/inventory/ec2"
+	"github.com/fleetrun/fleetrun/launcher"
 	"github.com/fleetrun/fleetrun/runner"
 	"github.com/fleetrun/fleetrun/sim"
+	"github.com/fleetrun/fleetrun/ssm"
 	"github.com/fleetrun/fleetrun/transport"
 	"github.com/fleetrun/fleetrun/winrm"
 )
@@ -76,7 +79,8 @@ func startSimulated(ctx context.Context, e *env, s *inventory.Simulated) ([]*inv
 	if err != nil {
 		return nil, nil, err
 	}
-	fleet, err := sim.StartFleet(ctx, sim.FleetOptions{Hosts: s.Hosts, Profile: s.Profile, Scenario: sc, HTTPS: s.HTTPS, Dir: dir, Log: e.stderr})
+	viaSSM := s.Transport == "ssm"
+	fleet, err := sim.StartFleet(ctx, sim.FleetOptions{Hosts: s.Hosts, Profile: s.Profile, Scenario: sc, HTTPS: s.HTTPS, Dir: dir, Log: e.stderr, SSM: viaSSM, SSMTransport: viaSSM})
 	if err != nil {
 		_ = os.RemoveAll(dir) // nothing was started; the error matters more
 		return nil, nil, fmt.Errorf("%s: starting the simulated fleet: %w", s.File, err)
@@ -103,18 +107,69 @@ func startSimulated(ctx context.Context, e *env, s *inventory.Simulated) ([]*inv
 	return simInv.Hosts, stop, nil
 }
 
-// renderer returns the transport's pure rendering of remote commands, for
-// plans: exactly what goes into WinRS's Command and Arguments, and the
-// command line an argv step's program receives.
+// renderer returns the transports' pure rendering of remote commands, for
+// plans: for WinRM exactly what goes into WinRS's Command and Arguments,
+// for SSM the document and the script it runs; and the command line an argv
+// step's program receives.
 func renderer() runner.Renderer {
-	return func(c transport.Command) ([]string, string, error) {
+	return func(h *inventory.Host, c transport.Command) ([]string, string, error) {
+		if h.Transport == "ssm" {
+			p, err := launcher.Build(c)
+			if err != nil {
+				return nil, "", err
+			}
+			doc := h.SSM.Document
+			if doc == "" {
+				doc = ssm.DefaultDocument
+			}
+			return []string{doc, launcher.SSMScript(p.B64)}, p.CommandLine, nil
+		}
 		r, err := winrm.Render(c, winrm.RenderOptions{})
 		return r.RemoteCommand, r.CommandLine, err
 	}
 }
 
-// newDialer returns the transport that reaches hosts and a function that
-// releases it.
-func newDialer() (transport.Dialer, func()) {
-	return winrm.NewDialer(winrm.Options{}), func() {}
+// muxDialer reaches each host by its inventory transport.
+type muxDialer struct {
+	transportOf map[string]string // host name → winrm or ssm
+	winrm       transport.Dialer
+	ssm         *ssm.Dialer // nil when no host uses SSM
+}
+
+func (m *muxDialer) Dial(ctx context.Context, t transport.Target) (transport.Session, error) {
+	if m.transportOf[t.Name] == "ssm" {
+		return m.ssm.Dial(ctx, t)
+	}
+	return m.winrm.Dial(ctx, t)
+}
+
+// newDialer returns the dialer for hosts and a function that releases it.
+func newDialer(e *env, hosts []*inventory.Host) (transport.Dialer, func() error) {
+	m := &muxDialer{transportOf: map[string]string{}, winrm: winrm.NewDialer(winrm.Options{})}
+	simulatedOnly := true
+	for _, h := range hosts {
+		m.transportOf[h.Name] = h.Transport
+		if h.Transport == "ssm" && !h.Simulated {
+			simulatedOnly = false
+		}
+	}
+	for _, h := range hosts {
+		if h.Transport != "ssm" {
+			continue
+		}
+		opts := ssm.Options{LookupEnv: e.lookupEnv}
+		if simulatedOnly {
+			// A simulated fleet's SSM endpoint checks no signatures; it
+			// must not send the operator's real AWS credentials anywhere.
+			opts.Credentials = credentials.NewStaticCredentialsProvider("SIMULATED", "SIMULATED", "")
+		}
+		m.ssm = ssm.NewDialer(opts)
+		break
+	}
+	return m, func() error {
+		if m.ssm != nil {
+			return m.ssm.Close()
+		}
+		return nil
+	}
 }

@@ -27,6 +27,9 @@ simulated: use it for demos, tests and benchmarks.`,
 			if o.Hosts < 0 {
 				return invalid(fmt.Errorf("--hosts %d: must be at least 1", o.Hosts))
 			}
+			if o.SSMTransport {
+				o.SSM = true
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
 			defer stop()
 			if err := sim.Serve(ctx, o, e.stdout); err != nil {
@@ -45,5 +48,8 @@ simulated: use it for demos, tests and benchmarks.`,
 	f.BoolVar(&o.HTTPS, "https", false, "serve HTTPS (a CA file is written next to the inventory)")
 	f.DurationVar(&o.Latency, "latency", 0, "add `DURATION` to every WS-Man operation (models a real host's handling time)")
 	f.DurationVar(&o.ProcessStart, "process-start", 0, "add `DURATION` to every process start")
+	f.BoolVar(&o.SSM, "ssm", false, "also serve the AWS Systems Manager API for the fleet (its endpoint is printed)")
+	f.Float64Var(&o.SSMRate, "ssm-rate", 0, "throttle the SSM API to `N` requests per second (0: no limit)")
+	f.BoolVar(&o.SSMTransport, "ssm-transport", false, "write the inventory with transport: ssm (implies --ssm)")
 	return cmd
 }
