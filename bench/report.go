@@ -93,8 +93,11 @@ func writeMethod(b *strings.Builder, results []*Result) {
   pywinrm opens and deletes a shell for every step. To keep ` + "`make bench`" + `
   within 15 minutes the peer runs only on the main workload, at forks 50
   and 200; at forks 1,000 its 1,000 threads add nothing but contention.
-- Each run is measured once; other work on the machine shows in the
-  figures (see the load average above).
+- Before each run the harness waits (a bounded time) for other work on the
+  machine to die down; *other load* is the share of the machine's CPU
+  that processes other than the client and the fleet used during the run
+  (from /proc/stat). Each run is measured once, except the judged main
+  runs (forks 200), measured three times with the fastest kept.
 
 `)
 	var fleets []*FleetPlan
@@ -138,14 +141,18 @@ func writeWorkloads(b *strings.Builder, results []*Result) {
 			continue
 		}
 		fmt.Fprintf(b, "## %s\n\nPlaybook: `bench/workloads/%s.yaml`.\n\n", rs[0].Workload.Title(), name)
-		b.WriteString("| fleet | forks | wall | floor | wall/floor | sim minimum | requests/step | Receives/step | connections/host | controller CPU | CPU/request | peak RSS | fleet CPU |\n")
-		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		b.WriteString("| fleet | forks | wall | floor | wall/floor | sim minimum | requests/step | Receives/step | connections/host | controller CPU | CPU/request | peak RSS | fleet CPU | other load |\n")
+		b.WriteString("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, r := range rs {
 			m, w := r.Fleetrun, r.Workload
-			fmt.Fprintf(b, "| %s | %d | %s | %s | %.2f | %s | %.2f | %.2f | %.2f | %s | %s | %s | %s |\n",
-				r.Fleet.Name, r.Forks, fmtDur(m.Wall), fmtDur(r.Floor), r.Ratio(), fmtDur(r.SimMinimum),
+			wall := fmtDur(m.Wall)
+			if r.Runs > 1 {
+				wall += fmt.Sprintf(" (best of %d)", r.Runs)
+			}
+			fmt.Fprintf(b, "| %s | %d | %s | %s | %.2f | %s | %.2f | %.2f | %.2f | %s | %s | %s | %s | %s |\n",
+				r.Fleet.Name, r.Forks, wall, fmtDur(r.Floor), r.Ratio(), fmtDur(r.SimMinimum),
 				perStep(m, w), float64(m.Requests["Receive"])/float64(w.Hosts*w.Steps), float64(m.Connections)/float64(w.Hosts),
-				fmtDur(m.CPU()), fmtDur(m.CPUPerRequest()), fmtBytes(m.MaxRSS), fmtDur(m.SimCPU))
+				fmtDur(m.CPU()), fmtDur(m.CPUPerRequest()), fmtBytes(m.MaxRSS), fmtDur(m.SimCPU), fmtShare(m.Background))
 		}
 		b.WriteString("\nRequests by action in the first run: " + actions(rs[0].Fleetrun, rs[0].Workload) + "\n\n")
 	}
@@ -173,14 +180,14 @@ func writePeers(b *strings.Builder, results []*Result) {
 		return
 	}
 	b.WriteString("## fleetrun and the pywinrm thread pool\n\nSame fleet, same steps, same forks (pywinrm's thread-pool size).\n\n")
-	b.WriteString("| fleet | workload | forks | fleetrun wall | pywinrm wall | speed-up | fleetrun peak RSS | pywinrm peak RSS | memory ratio | fleetrun requests/step | pywinrm requests/step | fleetrun CPU | pywinrm CPU |\n")
-	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| fleet | workload | forks | fleetrun wall | pywinrm wall | speed-up | fleetrun peak RSS | pywinrm peak RSS | memory ratio | fleetrun requests/step | pywinrm requests/step | fleetrun CPU | pywinrm CPU | pywinrm CPU/request | other load (pywinrm run) |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rs {
 		f, p := r.Fleetrun, *r.Peer
-		fmt.Fprintf(b, "| %s | %s | %d | %s | %s | %.1f × | %s | %s | %.2f | %.2f | %.2f | %s | %s |\n",
+		fmt.Fprintf(b, "| %s | %s | %d | %s | %s | %.1f × | %s | %s | %.2f | %.2f | %.2f | %s | %s | %s | %s |\n",
 			r.Fleet.Name, r.Workload.Name, r.Forks, fmtDur(f.Wall), fmtDur(p.Wall), Speedup(r),
 			fmtBytes(f.MaxRSS), fmtBytes(p.MaxRSS), MemoryRatio(r), perStep(f, r.Workload), perStep(p, r.Workload),
-			fmtDur(f.CPU()), fmtDur(p.CPU()))
+			fmtDur(f.CPU()), fmtDur(p.CPU()), fmtDur(p.CPUPerRequest()), fmtShare(p.Background))
 	}
 	b.WriteString("\npywinrm's requests by action: " + actions(*rs[0].Peer, rs[0].Workload) + "\n\n")
 }
@@ -213,6 +220,14 @@ func indent(s string) string {
 		lines[i] = "    " + l
 	}
 	return strings.Join(lines, "\n") + "\n"
+}
+
+// fmtShare writes a share of the machine as a percentage.
+func fmtShare(f float64) string {
+	if f < 0 {
+		return "unknown"
+	}
+	return fmt.Sprintf("%.0f %%", 100*f)
 }
 
 func orUnknown(s string) string {

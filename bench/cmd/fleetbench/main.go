@@ -35,6 +35,7 @@ func run() int {
 	quick := flag.Bool("quick", false, "run a small plan that checks the harness, not fleetrun")
 	profile := flag.Bool("profile", true, "profile the controller on the main workload (needs the go tool; not with -quick)")
 	keep := flag.Bool("keep", false, "keep the scratch folder (inventories, logs, journals)")
+	quietLimit := flag.Float64("quiet", 0.15, "before each run, wait until other work keeps less than this share of the machine busy (0: do not wait)")
 	// The controller mode is how -profile runs its child; not for people.
 	var ctl bench.ControllerConfig
 	flag.StringVar(&ctl.Playbook, "controller", "", "internal: run the in-process controller on `PLAYBOOK`")
@@ -84,6 +85,9 @@ func run() int {
 		Env:       env,
 		LookupEnv: os.LookupEnv,
 		Log:       os.Stderr,
+	}
+	if *quietLimit > 0 {
+		opts.Quiet = &bench.Quiet{Limit: *quietLimit, MaxWait: 45 * time.Second, Budget: 4 * time.Minute}
 	}
 	if *python != "" {
 		opts.Peer = bench.PeerRun{Python: *python, Script: abs(*peerScript), Env: append(env, "OPENSSL_CONF="+abs(*opensslConf))}
