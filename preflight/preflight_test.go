@@ -42,6 +42,10 @@ groups:
     preflight:
       disk_free_bytes: 1073741824
       execution_policy_32: Restricted
+  - name: renamed
+    count: 1
+    https: true
+    tls_name: web-99.corp.example
 `
 
 // startFleet starts a simulated fleet and returns its hosts as fleetrun's
@@ -79,7 +83,7 @@ func verdicts(results []*preflight.HostResult) []verdict {
 
 func TestPreflightVerdictsAndMemoryCapFix(t *testing.T) {
 	t.Parallel()
-	hosts, fleet := startFleet(t, scenario, 7)
+	hosts, fleet := startFleet(t, scenario, 8)
 	req := preflight.Requirements{MemoryPerShellMB: 1024, DiskFreeGB: 5, PowerShell: "5.1"}
 	ctx := context.Background()
 	results := preflight.Run(ctx, hosts, preflight.Options{Target: target, Requirements: req, Forks: 4})
@@ -91,6 +95,7 @@ func TestPreflightVerdictsAndMemoryCapFix(t *testing.T) {
 		{"sim-0005", false, preflight.CheckReach, transport.ClassRefused},
 		{"sim-0006", false, preflight.CheckAuth, transport.ClassAuth},
 		{"sim-0007", false, "requirements: disk free", transport.ClassInternal},
+		{"sim-0008", false, preflight.CheckTLS, transport.ClassTLS},
 	}
 	if diff := cmp.Diff(want, verdicts(results)); diff != "" {
 		t.Fatalf("verdicts (-want +got):\n%s", diff)
@@ -115,6 +120,9 @@ func TestPreflightVerdictsAndMemoryCapFix(t *testing.T) {
 	}
 	if w := checkNamed(results[6], preflight.CheckPowerShell); w.Status != preflight.Warn || !strings.Contains(w.Fix, `SysWOW64\WindowsPowerShell\v1.0\powershell.exe -Command "Set-ExecutionPolicy RemoteSigned -Force"`) {
 		t.Errorf("32-bit policy warning: %+v", w)
+	}
+	if c := checkNamed(results[7], preflight.CheckTLS); c.Detail != "the certificate is for web-99.corp.example, not 127.0.0.1: connect by a name the certificate lists, or reissue it with this name" {
+		t.Errorf("TLS detail %q", c.Detail)
 	}
 	if a := checkNamed(results[5], preflight.CheckAuth); !strings.HasPrefix(a.Detail, `offers Negotiate; ntlm login as "fleetrun" failed: `) {
 		t.Errorf("auth detail %q", a.Detail)

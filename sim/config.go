@@ -28,6 +28,10 @@ type HostConfig struct {
 
 	// HTTPS serves TLS with the fleet's generated certificate.
 	HTTPS bool
+	// TLSName, when set on an HTTPS host, makes it serve a certificate
+	// (from the fleet's CA) for that name only — a certificate for another
+	// machine, as after a host was renamed or cloned.
+	TLSName string
 	// Basic and Negotiate are the authentication schemes offered.
 	Basic     bool
 	Negotiate bool

@@ -90,6 +90,7 @@ type Fleet struct {
 	caFile   string
 	tmpDir   string
 	tls      *tls.Config
+	ca       *fleetCA
 	clock    clockwork.Clock
 	gauge    fleetGauge
 	logMu    sync.Mutex
@@ -175,8 +176,14 @@ func StartFleet(ctx context.Context, opts FleetOptions) (*Fleet, error) {
 		}
 		f.hosts = append(f.hosts, h)
 		tc := f.tls
-		if !c.HTTPS {
+		switch {
+		case !c.HTTPS:
 			tc = nil
+		case c.TLSName != "":
+			if tc, err = f.ca.serverConfig(int64(3+len(f.hosts)), nil, []string{c.TLSName}); err != nil {
+				_ = f.Close() // already failing; the first error is the one to report
+				return nil, fmt.Errorf("start simulated fleet: %w", err)
+			}
 		}
 		go h.serve(tc)
 		if err := ctx.Err(); err != nil {
@@ -324,7 +331,7 @@ func (f *Fleet) setupTLS(dir string, now time.Time, cfgs []HostConfig) error {
 	if err := writeFileAtomic(f.caFile, ca.caPEM, 0o644); err != nil {
 		return fmt.Errorf("start simulated fleet: %w", err)
 	}
-	f.tls = ca.config
+	f.tls, f.ca = ca.config, ca
 	return nil
 }
 

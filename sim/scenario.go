@@ -65,6 +65,8 @@ type Settings struct {
 	PowerShellProgress *bool
 	// Tags are added to the host's tags in the written inventory.
 	Tags map[string]string
+	// TLSName, see HostConfig.TLSName.
+	TLSName *string
 }
 
 // QuotaOverrides change single WinRM settings of a host.
@@ -188,6 +190,7 @@ type settingsDoc struct {
 	Files            map[string]string `yaml:"files"`
 	InstalledKBs     []string          `yaml:"installed_kbs"`
 	Tags             map[string]string `yaml:"tags"`
+	TLSName          *string           `yaml:"tls_name"`
 	Preflight        *preflightDoc     `yaml:"preflight"`
 	PSProgress       *bool             `yaml:"powershell_progress"`
 }
@@ -282,7 +285,10 @@ func (s *settingsDoc) settings(d *strictyaml.Decoder, p string) Settings {
 		Profile: s.Profile, User: s.User, Password: s.Password, HTTPS: s.HTTPS,
 		AllowUnencrypted: s.AllowUnencrypted, Latency: s.Latency, ProcessStart: s.ProcessStart,
 		RebootDuration: s.RebootDuration, Files: s.Files, InstalledKBs: s.InstalledKBs,
-		PowerShellProgress: s.PSProgress, Tags: s.Tags,
+		PowerShellProgress: s.PSProgress, Tags: s.Tags, TLSName: s.TLSName,
+	}
+	if s.TLSName != nil && (*s.TLSName == "" || strings.ContainsAny(*s.TLSName, " /\\")) {
+		d.Errorf(s.Pos.Value("tls_name"), strictyaml.JoinKey(p, "tls_name"), "tls_name %q is not a DNS name", *s.TLSName)
 	}
 	for k := range s.Tags {
 		if k == "" || k == "profile" || k == "group" || strings.ContainsAny(k, ",=!@\" ") {
@@ -414,6 +420,7 @@ func (s *Settings) apply(cfg *HostConfig) {
 	setIf(&cfg.User, s.User)
 	setIf(&cfg.Password, s.Password)
 	setIf(&cfg.HTTPS, s.HTTPS)
+	setIf(&cfg.TLSName, s.TLSName)
 	if len(s.Auth) > 0 {
 		cfg.Basic, cfg.Negotiate = false, false
 		for _, a := range s.Auth {

@@ -20,6 +20,11 @@ import (
 type fleetCA struct {
 	caPEM  []byte
 	config *tls.Config
+	// cert and key sign further server certificates (hosts whose
+	// certificate names another machine).
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	now  time.Time
 }
 
 // newFleetCA creates a CA and a server certificate valid for the given IP
@@ -47,29 +52,36 @@ func newFleetCA(now time.Time, ips []net.IP, names []string) (*fleetCA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse CA certificate: %w", err)
 	}
+	ca := &fleetCA{caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), cert: caCert, key: caKey, now: now}
+	if ca.config, err = ca.serverConfig(2, ips, append([]string{"localhost"}, names...)); err != nil {
+		return nil, err
+	}
+	return ca, nil
+}
+
+// serverConfig signs a server certificate for the given addresses and
+// names and returns a TLS configuration serving it.
+func (ca *fleetCA) serverConfig(serial int64, ips []net.IP, names []string) (*tls.Config, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate server key: %w", err)
 	}
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
+		SerialNumber: big.NewInt(serial),
 		Subject:      pkix.Name{CommonName: "fleetrun simulated host", Organization: []string{"fleetrun sim (simulated hosts)"}},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
+		NotBefore:    ca.now.Add(-time.Hour),
+		NotAfter:     ca.now.Add(24 * time.Hour),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 		IPAddresses:  ips,
-		DNSNames:     append([]string{"localhost"}, names...),
+		DNSNames:     names,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
 	if err != nil {
 		return nil, fmt.Errorf("create server certificate: %w", err)
 	}
-	return &fleetCA{
-		caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		config: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
-		},
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
 	}, nil
 }
