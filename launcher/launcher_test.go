@@ -5,13 +5,14 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/fleetrun/fleetrun/internal/golden"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -21,30 +22,15 @@ import (
 	"github.com/fleetrun/fleetrun/winrm"
 )
 
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
-
 // payloadRE is how the simulator finds the payload (docs/design.md).
 var payloadRE = regexp.MustCompile(`(?m)^[ \t]*\$fleetrunPayload[ \t]*=[ \t]*'([A-Za-z0-9+/=\s]*)'`)
 
 // encodedRE finds the encoded launcher in the SSM shim.
 var encodedRE = regexp.MustCompile(`-EncodedCommand ([A-Za-z0-9+/=]+)'`)
 
-func golden(t *testing.T, name string, got []byte) {
+func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got; go test -update rewrites it):\n%s", path, diff)
-	}
+	golden.Check(t, filepath.Join("testdata", name), got)
 }
 
 // decodeSSM undoes SSMScript: it returns the launcher the shim starts and
@@ -105,7 +91,7 @@ func TestSSMScriptStartsTheWinRMLauncherWithThePayloadOnStdin(t *testing.T) {
 
 func TestSSMScriptMatchesGolden(t *testing.T) {
 	t.Parallel()
-	golden(t, "ssm.wire.ps1", []byte(launcher.SSMScript("")))
+	checkGolden(t, "ssm.wire.ps1", []byte(launcher.SSMScript("")))
 }
 
 func TestSSMExitCodeUndoesTheRebootStandIn(t *testing.T) {

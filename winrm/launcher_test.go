@@ -5,20 +5,19 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/fleetrun/fleetrun/internal/golden"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fleetrun/fleetrun/transport"
 	"github.com/fleetrun/fleetrun/winquote"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/")
 
 // payloadRE is how the simulator finds the payload (docs/design.md): one
 // statement, at the start of a line, with a base64 literal.
@@ -121,26 +120,13 @@ func TestRenderMatchesGoldens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "render.golden.json", append(got, '\n'))
-	golden(t, "launcher.wire.ps1", []byte(Launcher("")))
+	checkGolden(t, "render.golden.json", append(got, '\n'))
+	checkGolden(t, "launcher.wire.ps1", []byte(Launcher("")))
 }
 
-func golden(t *testing.T, name string, got []byte) {
+func checkGolden(t *testing.T, name string, got []byte) {
 	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s differs (-want +got; go test -update rewrites it):\n%s", path, diff)
-	}
+	golden.Check(t, filepath.Join("testdata", name), got)
 }
 
 func TestRenderRefusesWhatTheLauncherCannotCarry(t *testing.T) {

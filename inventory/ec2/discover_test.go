@@ -54,7 +54,7 @@ ec2:
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "discover-two-regions.golden.json", map[string]any{"hosts": views(d.Hosts), "problems": d.Problems})
+	checkGolden(t, "discover-two-regions.golden.json", map[string]any{"hosts": views(d.Hosts), "problems": d.Problems})
 	for _, h := range d.Hosts {
 		if h.Port != 5985 || h.Auth != "ntlm" || h.Transport != "winrm" {
 			t.Errorf("host %s: port %d auth %s transport %s, want fleetrun's defaults 5985 ntlm winrm", h.Name, h.Port, h.Auth, h.Transport)

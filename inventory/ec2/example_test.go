@@ -4,10 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/fleetrun/fleetrun/internal/golden"
 
 	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/inventory/ec2"
@@ -34,18 +33,5 @@ func TestExampleInventoryListsTheFakeFleet(t *testing.T) {
 	if err := enc.Encode(map[string]any{"hosts": inv.Hosts}); err != nil {
 		t.Fatal(err)
 	}
-	const path = "testdata/example-inventory.golden.json"
-	if *update {
-		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(string(want), buf.String()); diff != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, diff)
-	}
+	golden.Check(t, "testdata/example-inventory.golden.json", buf.Bytes())
 }

@@ -2,14 +2,14 @@ package ec2_test
 
 import (
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/fleetrun/fleetrun/internal/golden"
+
 	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
 
 	"github.com/fleetrun/fleetrun/internal/strictyaml"
@@ -17,8 +17,6 @@ import (
 	"github.com/fleetrun/fleetrun/inventory/ec2"
 	"github.com/fleetrun/fleetrun/inventory/ec2/ec2test"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
@@ -99,27 +97,13 @@ func parseSpec(t testing.TB, text string) *inventory.EC2Spec {
 
 // golden compares got (as indented JSON) with testdata/name, or rewrites
 // it with -update.
-func golden(t *testing.T, name string, got any) {
+func checkGolden(t *testing.T, name string, got any) {
 	t.Helper()
 	data, err := json.MarshalIndent(got, "", "  ")
 	if err != nil {
 		t.Fatal(err)
 	}
-	data = append(data, '\n')
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), string(data)); diff != "" {
-		t.Errorf("%s differs (-want +got):\n%s", path, diff)
-	}
+	golden.Check(t, filepath.Join("testdata", name), append(data, '\n'))
 }
 
 // errorLines renders positioned errors one per line.

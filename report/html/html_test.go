@@ -4,13 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/fleetrun/fleetrun/internal/golden"
 
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
@@ -19,8 +20,6 @@ import (
 	"github.com/fleetrun/fleetrun/report"
 	"github.com/fleetrun/fleetrun/report/html"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
@@ -57,19 +56,7 @@ func TestRenderMatchesGolden(t *testing.T) {
 		t.Run(tc.input, func(t *testing.T) {
 			t.Parallel()
 			got := render(t, readDoc(t, tc.input), html.Options{Source: tc.input})
-			path := filepath.Join("testdata", tc.golden)
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(string(want), got); diff != "" {
-				t.Errorf("%s differs from %s (rerun with -update if the change is intended) (-want +got):\n%s", tc.input, tc.golden, diff)
-			}
+			golden.Check(t, filepath.Join("testdata", tc.golden), []byte(got))
 		})
 	}
 }
