@@ -317,3 +317,63 @@ func TestProgressOnATerminalAndLinesInAPipe(t *testing.T) {
 		t.Errorf("terminal output lacks the summary:\n%q", term)
 	}
 }
+
+// TestPasswordsNeverLeak runs a failing rollout (a refused login, a failing
+// step, an unreachable host) with every output on, and searches all of it
+// for the fleet's password.
+func TestPasswordsNeverLeak(t *testing.T) {
+	t.Parallel()
+	f := fleettest.Start(t, 6, `
+groups:
+  - {name: badpw, count: 1, password: another-password-entirely}
+  - {name: down, count: 1, faults: {refused: true}}
+`, sim.FleetOptions{})
+	dir := t.TempDir()
+	pb := writeFile(t, dir, "pb.yaml", `
+name: leaky
+steps:
+  - name: fail
+    cmd: C:\tools\exitcode.exe 5
+`)
+	out := filepath.Join(dir, "out")
+	cmd := exec.Command(fleetrunBinary(t), "apply", pb, "-i", f.Inventory, "--report", out+".json",
+		"--junit", out+".xml", "--html", out+".html", "--log-dir", filepath.Join(dir, "logs"), "--journal", out+".journal")
+	cmd.Dir = dir
+	combined, err := cmd.CombinedOutput()
+	if code := exitCode(err); code != 2 {
+		t.Fatalf("exit %d, want 2\n%s", code, combined)
+	}
+	plan, err := exec.Command(fleetrunBinary(t), "apply", pb, "-i", f.Inventory, "--dry-run", "--output", "json").CombinedOutput()
+	if err != nil {
+		t.Fatalf("dry run: %v\n%s", err, plan)
+	}
+	secrets := []string{f.Password(), "another-password-entirely"}
+	check := func(what string, data []byte) {
+		for _, s := range secrets {
+			if strings.Contains(string(data), s) {
+				t.Errorf("%s contains a password", what)
+			}
+		}
+	}
+	check("the console output", combined)
+	check("the plan", plan)
+	files := 0
+	walkErr := filepath.WalkDir(dir, func(path string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(path, ".yaml") {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		files++
+		check(path, data)
+		return nil
+	})
+	if walkErr != nil {
+		t.Fatal(walkErr)
+	}
+	if files < 10 {
+		t.Errorf("only %d output files searched", files)
+	}
+}
