@@ -1,0 +1,85 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestQuickPlanMeasuresEveryRun builds fleetrun and runs the quick plan
+// (ten simulated hosts in a separate process): every run must be measured
+// and counted as the fleet saw it, and the report must render. The peer
+// runs when Debian's python3-winrm is installed.
+func TestQuickPlanMeasuresEveryRun(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds fleetrun and starts a simulated fleet")
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "fleetrun")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/fleetrun").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var log bytes.Buffer
+	opts := Options{Fleetrun: bin, Workloads: "workloads", Dir: dir, Env: os.Environ(), Log: &log,
+		LookupEnv: func(string) (string, bool) { return "", false }}
+	python := "/usr/bin/python3"
+	withPeer := exec.Command(python, "-c", "import winrm").Run() == nil
+	if withPeer {
+		script, err := filepath.Abs("peer_pywinrm.py")
+		if err != nil {
+			t.Fatal(err)
+		}
+		conf, err := filepath.Abs("openssl-legacy.cnf")
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.Peer = PeerRun{Python: python, Script: script, Env: append(os.Environ(), "OPENSSL_CONF="+conf)}
+	}
+	plan := QuickPlan()
+	results, err := Run(ctx, plan, opts)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, log.String())
+	}
+	if len(results) != len(plan.Fleets[0].Runs) {
+		t.Fatalf("%d results for %d runs", len(results), len(plan.Fleets[0].Runs))
+	}
+	for _, r := range results {
+		w, m := r.Workload, r.Fleetrun
+		hosts, steps := int64(w.Hosts), int64(w.Hosts*w.Steps)
+		if m.Requests["Create"] != hosts || m.Requests["Command"] != steps || m.Requests["Receive"] < steps || m.Requests["Delete"] != hosts {
+			t.Errorf("%s: requests %v for %d hosts × %d steps", w.Name, m.Requests, w.Hosts, w.Steps)
+		}
+		if m.Connections != hosts || m.Shells != hosts {
+			t.Errorf("%s: %d connections and %d shells for %d hosts, want one each", w.Name, m.Connections, m.Shells, w.Hosts)
+		}
+		if m.Wall <= 0 || m.CPU() <= 0 || m.MaxRSS <= 0 || m.SimCPU < 0 {
+			t.Errorf("%s: usage %+v", w.Name, m.Usage)
+		}
+		if r.Floor <= 0 || r.SimMinimum <= 0 || r.SimMinimum > r.Floor {
+			t.Errorf("%s: floor %s, simulator minimum %s", w.Name, r.Floor, r.SimMinimum)
+		}
+		if wantPeer := withPeer && w.Name == ThreeSteps.Name; (r.Peer != nil) != wantPeer {
+			t.Errorf("%s: peer measured %v, want %v", w.Name, r.Peer != nil, wantPeer)
+		}
+		if r.Peer != nil && (r.Peer.Requests["Create"] != steps || r.Peer.Requests["Command"] != steps) {
+			t.Errorf("peer requests %v, want a shell per step", r.Peer.Requests)
+		}
+	}
+	var md bytes.Buffer
+	if err := WriteMarkdown(&md, &Report{Machine: DescribeMachine(ctx, python), Started: time.Now(), Results: results, Command: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"## 10 hosts × 3 steps", "## 10 hosts × 1 step (1 MB of output)", "## 10 hosts × 20 steps"} {
+		if !strings.Contains(md.String(), want) {
+			t.Errorf("the report lacks %q", want)
+		}
+	}
+}
