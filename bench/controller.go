@@ -34,6 +34,10 @@ type ControllerConfig struct {
 	// CPUProfile and HeapProfile, when set, receive pprof profiles of the
 	// run (the heap profile's alloc_space covers the whole run).
 	CPUProfile, HeapProfile string
+	// PeakProfile, when set, receives a heap profile written whenever the
+	// heap in use reached a new high (by 5 %), so it ends as the profile
+	// near the run's peak.
+	PeakProfile string
 }
 
 // RunController runs the playbook on the inventory's selected hosts as
@@ -74,6 +78,10 @@ func RunController(ctx context.Context, c ControllerConfig) (err error) {
 		return transport.Target{Name: h.Name, Address: h.Address, Port: h.Port, HTTPS: h.HTTPS, Auth: h.Auth,
 			User: h.User, Password: pw, CAFile: h.CAFile, OutputEncoding: h.OutputEncoding, ConnectTimeout: h.ConnectTimeout}, nil
 	}
+	if c.PeakProfile != "" {
+		stop := watchPeak(c.PeakProfile)
+		defer func() { err = errors.Join(err, stop()) }()
+	}
 	res, err := runner.Run(ctx, pb, hosts, runner.Options{Forks: c.Forks, Dialer: winrm.NewDialer(winrm.Options{}), Target: target,
 		Sinks: []runner.Sink{journal, console}})
 	if err != nil {
@@ -94,6 +102,53 @@ func RunController(ctx context.Context, c ControllerConfig) (err error) {
 		return fmt.Errorf("run %s: %d of %d hosts not ok", res.Status, len(hosts)-countOK(res), len(hosts))
 	}
 	return nil
+}
+
+// watchPeak samples the heap in use every 20 ms and writes a heap profile
+// to path at every new high; stop ends the sampling and reports a write
+// error.
+func watchPeak(path string) (stop func() error) {
+	done := make(chan struct{})
+	finished := make(chan error, 1)
+	go func() {
+		var high uint64
+		var werr error
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				finished <- werr
+				return
+			case <-tick.C:
+			}
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse <= high+high/20 {
+				continue
+			}
+			high = m.HeapInuse
+			if err := writeHeapProfile(path); err != nil && werr == nil {
+				werr = err
+			}
+		}
+	}()
+	return func() error {
+		close(done)
+		return <-finished
+	}
+}
+
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := pprof.Lookup("heap").WriteTo(f, 0); err != nil {
+		_ = f.Close() // the write error is the one to report
+		return err
+	}
+	return f.Close()
 }
 
 func countOK(res *runner.Result) int {
@@ -117,65 +172,96 @@ type ProfileCommand struct {
 // ControllerArgs are the flags fleetbench's controller mode takes.
 func ControllerArgs(c ControllerConfig) []string {
 	return []string{"-controller", c.Playbook, "-inventory", c.Inventory, "-forks", strconv.Itoa(c.Forks),
-		"-journal", c.Journal, "-cpuprofile", c.CPUProfile, "-heapprofile", c.HeapProfile}
+		"-journal", c.Journal, "-cpuprofile", c.CPUProfile, "-heapprofile", c.HeapProfile, "-peakprofile", c.PeakProfile}
 }
 
-// Profile runs the in-process controller (as a child process, so the fleet
-// still runs apart) on the main workload at forks 200 over NTLM with
-// latency 50 ms and process start 100 ms, and summarises its CPU and heap
-// profiles with `go tool pprof`.
+// Profile profiles the in-process controller (as a child process, so the
+// fleet still runs apart) twice on the main workload: its CPU and
+// allocations at forks 200 over NTLM, and its heap in use at the peak with
+// 1,000 hosts in flight over HTTPS. Both fleets have latency 50 ms and
+// process start 100 ms. `go tool pprof` summarises the profiles.
 func Profile(ctx context.Context, opts Options, pc ProfileCommand) (*ProfileSummary, error) {
-	dir := filepath.Join(opts.Dir, "profile")
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	spec := FleetSpec{Hosts: ThreeSteps.Hosts, Latency: 50 * time.Millisecond, ProcessStart: 100 * time.Millisecond}
+	cpuRun, err := profileRun(ctx, opts, pc, "profile-cpu", spec, judgedForks, func(c *ControllerConfig, dir string) {
+		c.CPUProfile, c.HeapProfile = filepath.Join(dir, "cpu.pprof"), filepath.Join(dir, "allocs.pprof")
+	})
+	if err != nil {
 		return nil, err
+	}
+	spec.HTTPS = true
+	peakRun, err := profileRun(ctx, opts, pc, "profile-peak", spec, ThreeSteps.Hosts, func(c *ControllerConfig, dir string) {
+		c.PeakProfile = filepath.Join(dir, "peak.pprof")
+	})
+	if err != nil {
+		return nil, err
+	}
+	top := func(args ...string) (string, error) {
+		out, err := exec.CommandContext(ctx, "go", append([]string{"tool", "pprof"}, args...)...).Output()
+		if err != nil {
+			return "", fmt.Errorf("go tool pprof: %w", err)
+		}
+		return pprofBody(string(out)), nil
+	}
+	p := &ProfileSummary{
+		Scope:    fmt.Sprintf("%s, profiled in bench's in-process replica of `fleetrun apply --no-progress` (same runner, WinRM dialer, journal and console; fleetrun has no profiling flag), against fleets with latency 50 ms and process start 100 ms", ThreeSteps.Title()),
+		CPUScope: fmt.Sprintf("forks %d over NTLM: wall %s, CPU %s, peak RSS %s", judgedForks, fmtDur(cpuRun.Wall), fmtDur(cpuRun.CPU()), fmtBytes(cpuRun.MaxRSS)),
+		PeakScope: fmt.Sprintf("forks %d (every host in flight) over Basic/HTTPS: wall %s, CPU %s, peak RSS %s; the heap profile written at the largest heap in use the run reached",
+			ThreeSteps.Hosts, fmtDur(peakRun.Wall), fmtDur(peakRun.CPU()), fmtBytes(peakRun.MaxRSS)),
+	}
+	dir := filepath.Join(opts.Dir, "profile-cpu")
+	if p.CPU, err = top("-top", "-cum", "-nodecount=30", filepath.Join(dir, "cpu.pprof")); err != nil {
+		return nil, err
+	}
+	if p.Heap, err = top("-sample_index=alloc_space", "-top", "-nodecount=20", filepath.Join(dir, "allocs.pprof")); err != nil {
+		return nil, err
+	}
+	peak := filepath.Join(opts.Dir, "profile-peak", "peak.pprof")
+	if p.Peak, err = top("-sample_index=inuse_space", "-top", "-cum", "-nodecount=30", peak); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// profileRun starts a fleet for spec in opts.Dir/name, runs the
+// controller on the main workload at forks with the profiles set asks
+// for, and stops the fleet.
+func profileRun(ctx context.Context, opts Options, pc ProfileCommand, name string, spec FleetSpec, forks int, set func(*ControllerConfig, string)) (Usage, error) {
+	dir := filepath.Join(opts.Dir, name)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return Usage{}, err
 	}
 	logFile, err := os.Create(filepath.Join(dir, "sim.log"))
 	if err != nil {
-		return nil, err
+		return Usage{}, err
 	}
 	defer logFile.Close()
-	spec := FleetSpec{Hosts: ThreeSteps.Hosts, Latency: 50 * time.Millisecond, ProcessStart: 100 * time.Millisecond}
-	fmt.Fprintf(opts.Log, "profile: starting %d simulated hosts\n", spec.Hosts)
+	fmt.Fprintf(opts.Log, "%s: starting %d simulated hosts\n", name, spec.Hosts)
 	sp, err := StartSim(ctx, opts.Fleetrun, dir, spec, logFile)
 	if err != nil {
-		return nil, err
+		return Usage{}, err
 	}
-	c := ControllerConfig{Playbook: ThreeSteps.Playbook(opts.Workloads), Inventory: sp.Inventory, Forks: judgedForks,
-		Journal: filepath.Join(dir, "controller.journal"), CPUProfile: filepath.Join(dir, "cpu.pprof"), HeapProfile: filepath.Join(dir, "heap.pprof")}
+	c := ControllerConfig{Playbook: ThreeSteps.Playbook(opts.Workloads), Inventory: sp.Inventory, Forks: forks,
+		Journal: filepath.Join(dir, "controller.journal")}
+	set(&c, dir)
 	cmd := exec.Command(pc.Program, append(append([]string(nil), pc.Args...), ControllerArgs(c)...)...)
 	cmd.Env = opts.Env
 	cmd.Stderr = logFile
-	fmt.Fprintf(opts.Log, "profile: %s at forks %d\n", ThreeSteps.Name, judgedForks)
+	fmt.Fprintf(opts.Log, "%s: %s at forks %d\n", name, ThreeSteps.Name, forks)
+	waitQuiet(ctx, opts)
 	u, runErr := Measure(ctx, cmd)
 	stopErr := sp.Stop()
 	if runErr == nil && u.ExitCode != 0 {
 		runErr = fmt.Errorf("controller exited %d (see %s)", u.ExitCode, logFile.Name())
 	}
-	if err := errors.Join(runErr, stopErr); err != nil {
-		return nil, err
-	}
-	cpu, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-top", "-cum", "-nodecount=30", c.CPUProfile).Output()
-	if err != nil {
-		return nil, fmt.Errorf("go tool pprof: %w", err)
-	}
-	heap, err := exec.CommandContext(ctx, "go", "tool", "pprof", "-sample_index=alloc_space", "-top", "-nodecount=20", c.HeapProfile).Output()
-	if err != nil {
-		return nil, fmt.Errorf("go tool pprof: %w", err)
-	}
-	return &ProfileSummary{
-		Scope: fmt.Sprintf("%s at forks %d over NTLM (latency 50 ms, process start 100 ms), profiled in bench's in-process replica of `fleetrun apply --no-progress` (same runner, WinRM dialer, journal and console; fleetrun has no profiling flag); wall %s, CPU %s, peak RSS %s",
-			ThreeSteps.Title(), judgedForks, fmtDur(u.Wall), fmtDur(u.CPU()), fmtBytes(u.MaxRSS)),
-		CPU:  pprofBody(string(cpu)),
-		Heap: pprofBody(string(heap)),
-	}, nil
+	return u, errors.Join(runErr, stopErr)
 }
 
-// pprofBody drops pprof's header lines (file, build ID, time), which vary
-// from run to run and say nothing.
+// pprofBody drops pprof's header lines (file, build ID, time, type), which
+// vary from run to run and say nothing.
 func pprofBody(s string) string {
 	var keep []string
 	for _, l := range strings.Split(s, "\n") {
-		if len(l) >= 5 && (l[:5] == "File:" || l[:5] == "Build" || l[:5] == "Time:" || l[:5] == "Type:") {
+		if strings.HasPrefix(l, "File:") || strings.HasPrefix(l, "Build ID:") || strings.HasPrefix(l, "Time:") || strings.HasPrefix(l, "Type:") {
 			continue
 		}
 		keep = append(keep, l)

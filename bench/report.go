@@ -5,6 +5,8 @@ import (
 	"io"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Report is everything BENCHMARKS.md says.
@@ -22,9 +24,12 @@ type Report struct {
 
 // ProfileSummary is the text of `go tool pprof -top` for the controller.
 type ProfileSummary struct {
-	Scope string // what was profiled
-	CPU   string // top functions by CPU (cumulative)
-	Heap  string // top allocation sites by bytes
+	Scope     string // what was profiled
+	CPUScope  string // the CPU and allocation profile's run
+	CPU       string // top functions by CPU (cumulative)
+	Heap      string // top allocation sites by bytes
+	PeakScope string // the peak heap profile's run
+	Peak      string // heap in use at the peak, cumulative
 }
 
 // WriteMarkdown renders the report as BENCHMARKS.md.
@@ -200,18 +205,30 @@ func writeObstacles(b *strings.Builder, rep *Report) {
 			continue
 		}
 		missed++
-		fmt.Fprintf(b, "- **%s** (%s): %s %s\n", v.Target, v.Scope, v.Measured+".", v.Why)
+		fmt.Fprintf(b, "- **%s** (%s): %s. %s\n", v.Target, v.Scope, v.Measured, capitalise(v.Why))
 	}
 	if missed == 0 {
 		b.WriteString("Every target was met in this run.\n")
 	}
 	b.WriteString("\n")
 	if p := rep.Profile; p != nil {
-		fmt.Fprintf(b, "### Controller profile\n\n%s.\n\nCPU, cumulative (`go tool pprof -top -cum`):\n\n", p.Scope)
+		fmt.Fprintf(b, "### Controller profiles\n\n%s.\n\n", p.Scope)
+		fmt.Fprintf(b, "CPU, cumulative (`go tool pprof -top -cum`), %s:\n\n", p.CPUScope)
 		b.WriteString(indent(p.CPU) + "\n")
-		b.WriteString("Allocations by bytes (`go tool pprof -sample_index=alloc_space -top`):\n\n")
+		b.WriteString("Allocations by bytes (`go tool pprof -sample_index=alloc_space -top`), same run:\n\n")
 		b.WriteString(indent(p.Heap) + "\n")
+		fmt.Fprintf(b, "Heap in use at the peak (`go tool pprof -sample_index=inuse_space -top -cum`), %s:\n\n", p.PeakScope)
+		b.WriteString(indent(p.Peak) + "\n")
 	}
+}
+
+// capitalise upper-cases the first letter of a sentence.
+func capitalise(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if n == 0 {
+		return s
+	}
+	return string(unicode.ToUpper(r)) + s[n:]
 }
 
 func indent(s string) string {

@@ -37,12 +37,12 @@ func sampleResults() []*Result {
 	}
 	main200 := result(ntlm, ThreeSteps, 200, measured(3780*ms, 2100*ms, 51, ThreeSteps, 1))
 	main200.Runs = 3
-	peer200 := measured(28500*ms, 28*time.Second, 76, ThreeSteps, 1)
+	peer200 := measured(28500*ms, 27*time.Second, 76, ThreeSteps, 1)
 	peer200.Requests = map[string]int64{"Create": 3000, "Command": 3000, "Receive": 3000, "Signal": 3000, "Delete": 3000}
 	main200.Peer = &peer200
 	main50 := result(ntlm, ThreeSteps, 50, measured(12500*ms, 2300*ms, 38, ThreeSteps, 1))
 	peer50 := peer200
-	peer50.Wall, peer50.MaxRSS = 23*time.Second, 50<<20
+	peer50.Wall, peer50.MaxRSS, peer50.User, peer50.System = 23*time.Second, 50<<20, 16*time.Second, 2*time.Second
 	main50.Peer = &peer50
 	return []*Result{
 		main50, main200,
@@ -94,9 +94,9 @@ func TestWhyAMissedTargetWasMissedComesFromTheMeasurements(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"carrying 1000 MB of output",                            // megabyte CPU: the bytes, not the requests
-		"the results keep every step's output",                  // megabyte memory: retention
-		"pywinrm sent 5.00 requests per step and fleetrun 3.00", // the peer at forks 50
+		"carrying 1000 MB of output",           // megabyte CPU: the bytes, not the requests
+		"the results keep every step's output", // megabyte memory: retention
+		"at most 1.50 × by latency alone",      // the peer at forks 50
 	} {
 		found := false
 		for _, why := range whys {
@@ -117,7 +117,8 @@ func TestWriteMarkdownMatchesTheGoldenReport(t *testing.T) {
 		Duration: 9*time.Minute + 30*time.Second,
 		Command:  "go run ./bench/cmd/fleetbench -fleetrun BIN -out BENCHMARKS.md",
 		Results:  sampleResults(),
-		Profile:  &ProfileSummary{Scope: "a test profile", CPU: "flat  flat%\n 1s 50% main", Heap: "flat  flat%\n 1MB 50% main"},
+		Profile: &ProfileSummary{Scope: "a test profile", CPUScope: "a CPU run", CPU: "flat  flat%\n 1s 50% main", Heap: "flat  flat%\n 1MB 50% main",
+			PeakScope: "a peak run", Peak: "flat  flat%\n 2MB 50% main"},
 	}
 	var buf bytes.Buffer
 	if err := WriteMarkdown(&buf, rep); err != nil {

@@ -140,10 +140,14 @@ func whyRatio(r *Result) string {
 func whyCPU(r *Result) string {
 	m := r.Fleetrun
 	w := r.Workload
-	s := fmt.Sprintf("fleetrun used %s of CPU for %d requests", fmtDur(m.CPU()), m.TotalRequests())
+	s := fmt.Sprintf("the controller used %s of CPU for %d requests", fmtDur(m.CPU()), m.TotalRequests())
 	if w.StdoutPerStep >= 100<<10 {
 		mb := float64(w.Hosts*w.Steps*w.StdoutPerStep) / (1 << 20)
-		s += fmt.Sprintf(", carrying %.0f MB of output (%s per MB): the cost follows the bytes (NTLM unsealing, XML, base64), not the requests", mb, fmtDur(time.Duration(float64(m.CPU())/mb)))
+		unseal := "NTLM unsealing (RC4 and HMAC-MD5 over every byte)"
+		if r.Fleet.Spec.HTTPS {
+			unseal = "TLS decryption"
+		}
+		s += fmt.Sprintf(", carrying %.0f MB of output (%s per MB): the cost follows the bytes (%s, reading the XML, base64, copying the output into the result), not the requests", mb, fmtDur(time.Duration(float64(m.CPU())/mb)), unseal)
 	}
 	return s + "."
 }
@@ -152,7 +156,9 @@ func whyRSS(r *Result) string {
 	w := r.Workload
 	s := fmt.Sprintf("%d hosts in flight at once", min(r.Forks, w.Hosts))
 	if out := int64(w.Hosts*w.Steps) * int64(w.StdoutPerStep); out >= 100<<20 {
-		s += fmt.Sprintf("; the results keep every step's output for the report (%s in all, up to winrm.DefaultOutputCap per stream), so the heap holds at least that much", fmtBytes(out))
+		s += fmt.Sprintf("; the results keep every step's output for the report (%s in all, up to winrm.DefaultOutputCap per stream), so the heap holds at least that much, and Go's default GC target (GOGC=100) lets it grow to about twice what is live", fmtBytes(out))
+	} else if r.Fleet.Spec.HTTPS {
+		s += "; over HTTPS every connection also carries crypto/tls state and the buffers its handshake grew (see the heap profile at the peak below)"
 	}
 	return s + "."
 }
@@ -160,14 +166,35 @@ func whyRSS(r *Result) string {
 func whyPeer(r *Result) string {
 	var parts []string
 	if Speedup(r) < TargetSpeedup {
-		f, p := r.Fleetrun, *r.Peer
-		parts = append(parts, fmt.Sprintf("pywinrm sent %.2f requests per step and fleetrun %.2f; at forks %d both are bound by the fleet's latency rather than CPU when pywinrm's %.2f cores are not saturated (pywinrm used %s CPU in %s)",
-			perStep(p, r.Workload), perStep(f, r.Workload), r.Forks, cpuShareClient(p), fmtDur(p.CPU()), fmtDur(p.Wall)))
+		f, p, w := r.Fleetrun, *r.Peer, r.Workload
+		pMin, fMin := latencyBound(p, r), latencyBound(f, r)
+		ceiling := 0.0
+		if fMin > 0 {
+			ceiling = float64(pMin) / float64(fMin)
+		}
+		parts = append(parts, fmt.Sprintf("the fleet's latency sets the pace here: pywinrm opens and deletes a shell for every step (%.2f requests per step against fleetrun's %.2f), "+
+			"so with the requests each sent pywinrm needs at least %s at forks %d and fleetrun %s, at most %.2f × by latency alone however fast either client is; "+
+			"pywinrm took %s using %s of CPU (%.2f cores on average; the GIL runs its Python code on one)",
+			perStep(p, w), perStep(f, w), fmtDur(pMin), r.Forks, fmtDur(fMin), ceiling, fmtDur(p.Wall), fmtDur(p.CPU()), cpuShareClient(p)))
 	}
 	if MemoryRatio(r) >= 1 {
 		parts = append(parts, fmt.Sprintf("fleetrun's peak RSS %s is not below pywinrm's %s", fmtBytes(r.Fleetrun.MaxRSS), fmtBytes(r.Peer.MaxRSS)))
 	}
 	return strings.Join(parts, "; ") + "."
+}
+
+// latencyBound is the least wall time a client sending the requests m
+// counted could take on the run's fleet: every request costs the latency,
+// except that each step's Receive waits for the process start instead
+// when that is longer; hosts go in waves of forks.
+func latencyBound(m Measured, r *Result) time.Duration {
+	w, spec := r.Workload, r.Fleet.Spec
+	if w.Hosts == 0 {
+		return 0
+	}
+	perHost := float64(m.TotalRequests()) / float64(w.Hosts)
+	host := time.Duration((perHost-float64(w.Steps))*float64(spec.Latency)) + time.Duration(w.Steps)*max(spec.Latency, spec.ProcessStart)
+	return time.Duration(Waves(w.Hosts, r.Forks)) * host
 }
 
 func cpuShareClient(m Measured) float64 {

@@ -44,6 +44,7 @@ func run() int {
 	flag.StringVar(&ctl.Journal, "journal", "", "internal: the controller's journal")
 	flag.StringVar(&ctl.CPUProfile, "cpuprofile", "", "internal: the controller's CPU profile")
 	flag.StringVar(&ctl.HeapProfile, "heapprofile", "", "internal: the controller's heap profile")
+	flag.StringVar(&ctl.PeakProfile, "peakprofile", "", "internal: the controller's heap profile at its peak")
 	flag.Parse()
 	if ctl.Playbook != "" {
 		ctl.Console, ctl.LookupEnv = os.Stderr, os.LookupEnv
