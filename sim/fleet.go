@@ -89,7 +89,6 @@ type Fleet struct {
 	https    bool
 	caFile   string
 	tmpDir   string
-	tls      *tls.Config
 	ca       *fleetCA
 	clock    clockwork.Clock
 	gauge    fleetGauge
@@ -163,7 +162,7 @@ func StartFleet(ctx context.Context, opts FleetOptions) (*Fleet, error) {
 	if anyTLS {
 		// Clients check the certificate against their own wall clock, not
 		// the fleet's (possibly simulated) one.
-		if err := f.setupTLS(opts.Dir, time.Now(), cfgs); err != nil {
+		if err := f.setupTLS(opts.Dir, time.Now()); err != nil {
 			return nil, err
 		}
 		deps.caFile = f.caFile
@@ -175,15 +174,22 @@ func StartFleet(ctx context.Context, opts FleetOptions) (*Fleet, error) {
 			return nil, fmt.Errorf("start simulated fleet: %w", err)
 		}
 		f.hosts = append(f.hosts, h)
-		tc := f.tls
+		var tc *tls.Config
 		switch {
 		case !c.HTTPS:
-			tc = nil
 		case c.TLSName != "":
-			if tc, err = f.ca.serverConfig(int64(3+len(f.hosts)), nil, []string{c.TLSName}); err != nil {
-				_ = f.Close() // already failing; the first error is the one to report
-				return nil, fmt.Errorf("start simulated fleet: %w", err)
-			}
+			tc, err = f.ca.serverConfig(int64(3+len(f.hosts)), nil, []string{c.TLSName})
+		default:
+			// A certificate of its own, for its address and name, as a
+			// Windows host's HTTPS listener has: one certificate naming
+			// the whole fleet would make every client parse a
+			// fleet-sized certificate (tens of kilobytes for 1,000 hosts)
+			// in every handshake.
+			tc, err = f.ca.serverConfig(int64(3+len(f.hosts)), []net.IP{net.ParseIP(c.Address)}, []string{"localhost", strings.ToLower(c.Name)})
+		}
+		if err != nil {
+			_ = f.Close() // already failing; the first error is the one to report
+			return nil, fmt.Errorf("start simulated fleet: %w", err)
 		}
 		go h.serve(tc)
 		if err := ctx.Err(); err != nil {
@@ -305,18 +311,8 @@ func newPassword() (string, error) {
 }
 
 // setupTLS creates the fleet's CA and writes its certificate.
-func (f *Fleet) setupTLS(dir string, now time.Time, cfgs []HostConfig) error {
-	var ips []net.IP
-	var names []string
-	seen := map[string]bool{}
-	for _, c := range cfgs {
-		if !seen[c.Address] {
-			seen[c.Address] = true
-			ips = append(ips, net.ParseIP(c.Address))
-		}
-		names = append(names, strings.ToLower(c.Name))
-	}
-	ca, err := newFleetCA(now, ips, names)
+func (f *Fleet) setupTLS(dir string, now time.Time) error {
+	ca, err := newFleetCA(now)
 	if err != nil {
 		return fmt.Errorf("start simulated fleet: %w", err)
 	}
@@ -331,7 +327,7 @@ func (f *Fleet) setupTLS(dir string, now time.Time, cfgs []HostConfig) error {
 	if err := writeFileAtomic(f.caFile, ca.caPEM, 0o644); err != nil {
 		return fmt.Errorf("start simulated fleet: %w", err)
 	}
-	f.tls, f.ca = ca.config, ca
+	f.ca = ca
 	return nil
 }
 

@@ -15,21 +15,16 @@ import (
 )
 
 // fleetCA is the certificate authority a simulated fleet generates for
-// its HTTPS hosts, and the one server certificate it signs for all of
-// them.
+// its HTTPS hosts; it signs each host's server certificate.
 type fleetCA struct {
-	caPEM  []byte
-	config *tls.Config
-	// cert and key sign further server certificates (hosts whose
-	// certificate names another machine).
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	now  time.Time
+	caPEM []byte
+	cert  *x509.Certificate
+	key   *ecdsa.PrivateKey
+	now   time.Time
 }
 
-// newFleetCA creates a CA and a server certificate valid for the given IP
-// addresses and DNS names, for one day from now.
-func newFleetCA(now time.Time, ips []net.IP, names []string) (*fleetCA, error) {
+// newFleetCA creates a CA valid for one day from now.
+func newFleetCA(now time.Time) (*fleetCA, error) {
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return nil, fmt.Errorf("generate CA key: %w", err)
@@ -52,11 +47,7 @@ func newFleetCA(now time.Time, ips []net.IP, names []string) (*fleetCA, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse CA certificate: %w", err)
 	}
-	ca := &fleetCA{caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), cert: caCert, key: caKey, now: now}
-	if ca.config, err = ca.serverConfig(2, ips, append([]string{"localhost"}, names...)); err != nil {
-		return nil, err
-	}
-	return ca, nil
+	return &fleetCA{caPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), cert: caCert, key: caKey, now: now}, nil
 }
 
 // serverConfig signs a server certificate for the given addresses and
