@@ -2,7 +2,9 @@ package winrm
 
 import (
 	"bufio"
+	"bytes"
 	"context"
+	"encoding/pem"
 	"errors"
 	"io"
 	"net"
@@ -222,5 +224,29 @@ func TestHTTPConnDialErrorsAreClassifiedAsBefore(t *testing.T) {
 	_, _, err = post(t, h, context.Background(), "x")
 	if got := classifyNetError(context.Background(), "h", err); got.Class != "refused" {
 		t.Errorf("class %s (%v), want refused", got.Class, err)
+	}
+}
+
+func TestCAPoolsAreParsedOncePerContent(t *testing.T) {
+	t.Parallel()
+	ca, _ := newCert(t, nil, nil, "pool test CA", true)
+	var pemA bytes.Buffer
+	if err := pem.Encode(&pemA, &pem.Block{Type: "CERTIFICATE", Bytes: ca.Raw}); err != nil {
+		t.Fatal(err)
+	}
+	a1, a2 := caPool(pemA.Bytes()), caPool(bytes.Clone(pemA.Bytes()))
+	if a1 == nil || a1 != a2 {
+		t.Errorf("the same CA content gave pools %p and %p, want one shared pool", a1, a2)
+	}
+	other, _ := newCert(t, nil, nil, "another CA", true)
+	var pemB bytes.Buffer
+	if err := pem.Encode(&pemB, &pem.Block{Type: "CERTIFICATE", Bytes: other.Raw}); err != nil {
+		t.Fatal(err)
+	}
+	if b := caPool(pemB.Bytes()); b == nil || b == a1 {
+		t.Errorf("another CA gave pool %p (first %p), want a pool of its own", b, a1)
+	}
+	if p := caPool([]byte("not a certificate")); p != nil {
+		t.Errorf("a file without certificates gave a pool")
 	}
 }

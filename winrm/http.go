@@ -168,16 +168,20 @@ func (ep *endpoint) userForMessages() string {
 }
 
 // basicAuth sends the credentials with every request.
-type basicAuth struct{ username, password string }
+type basicAuth struct {
+	username, password string
+	header             string // "Basic " + base64(user:password), made once
+}
 
 func (a *basicAuth) name() string    { return "basic" }
 func (a *basicAuth) user() string    { return a.username }
 func (a *basicAuth) encrypted() bool { return false }
 func (a *basicAuth) close()          {}
 func (a *basicAuth) exchange(ctx context.Context, ep *endpoint, body []byte) (*httpReply, error) {
-	h := http.Header{}
-	h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(a.username+":"+a.password)))
-	return ep.do(ctx, body, h)
+	if a.header == "" {
+		a.header = "Basic " + base64.StdEncoding.EncodeToString([]byte(a.username+":"+a.password))
+	}
+	return ep.do(ctx, body, http.Header{"Authorization": {a.header}})
 }
 
 // certAuth authenticates with the TLS client certificate; WinRM wants this

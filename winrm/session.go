@@ -189,8 +189,8 @@ func newSession(t transport.Target, opts Options) (*Session, error) {
 			if err != nil {
 				return nil, &transport.Error{Class: transport.ClassTLS, Err: err, Message: fmt.Sprintf("%s: read ca_file: %v", name, err)}
 			}
-			pool := x509.NewCertPool()
-			if !pool.AppendCertsFromPEM(pem) {
+			pool := caPool(pem)
+			if pool == nil {
 				return nil, &transport.Error{Class: transport.ClassTLS, Message: fmt.Sprintf("%s: ca_file %s holds no PEM certificate", name, t.CAFile)}
 			}
 			tlsConfig.RootCAs = pool
@@ -247,6 +247,25 @@ func newSession(t transport.Target, opts Options) (*Session, error) {
 	}
 	ep := &endpoint{host: name, url: u.String(), conn: newHTTPConn(u.Host, tlsConfig, connectTimeout), auth: auth, requestGrace: opts.RequestGrace}
 	return &Session{ep: ep, opts: opts, name: name, enc: enc}, nil
+}
+
+// caPools holds the certificate pool of every CA file content seen, so
+// that a fleet's thousand hosts sharing one ca_file parse it once and
+// share one pool (x509.CertPool is safe for concurrent use).
+var caPools sync.Map // string(PEM) → *x509.CertPool
+
+// caPool returns the pool of the certificates in pem, or nil when it holds
+// none.
+func caPool(pem []byte) *x509.CertPool {
+	if p, ok := caPools.Load(string(pem)); ok {
+		return p.(*x509.CertPool)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil
+	}
+	p, _ := caPools.LoadOrStore(string(pem), pool)
+	return p.(*x509.CertPool)
 }
 
 // newKerberosAuth configures Kerberos from the target's Vars: krb5_conf
