@@ -2,6 +2,7 @@ package winrm
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -35,9 +36,16 @@ type httpConn struct {
 	mu  sync.Mutex // guards the fields below against close from another goroutine
 	c   net.Conn
 	br  *bufio.Reader
-	bw  *bufio.Writer
 	tls *tls.ConnectionState
 }
+
+// requestBufs hold requests while they are written: a request goes to the
+// connection in one write (a Command with the launcher is tens of
+// kilobytes, which a 4 KB bufio.Writer sent in ten system calls).
+var requestBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// maxPooledRequest is the largest buffer put back in requestBufs.
+const maxPooledRequest = 256 << 10
 
 // newHTTPConn prepares the connection to addr (host:port), over TLS when
 // tlsConfig is not nil; without a ServerName the certificate is checked
@@ -57,7 +65,7 @@ func newHTTPConn(addr string, tlsConfig *tls.Config, connectTimeout time.Duratio
 // most maxResponse+1 bytes) and, on HTTPS, the connection's TLS state in
 // resp.TLS. When ctx ends first, the error is ctx's.
 func (h *httpConn) roundTrip(ctx context.Context, req *http.Request) (*http.Response, []byte, error) {
-	c, br, bw, state, err := h.conn(ctx)
+	c, br, state, err := h.conn(ctx)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -74,11 +82,17 @@ func (h *httpConn) roundTrip(ctx context.Context, req *http.Request) (*http.Resp
 		}
 		return nil, nil, err
 	}
-	if err := req.Write(bw); err != nil {
-		return fail(err)
+	buf := requestBufs.Get().(*bytes.Buffer)
+	buf.Reset()
+	werr := req.Write(buf)
+	if werr == nil {
+		_, werr = c.Write(buf.Bytes())
 	}
-	if err := bw.Flush(); err != nil {
-		return fail(err)
+	if buf.Cap() <= maxPooledRequest {
+		requestBufs.Put(buf)
+	}
+	if werr != nil {
+		return fail(werr)
 	}
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
@@ -104,13 +118,13 @@ func (h *httpConn) roundTrip(ctx context.Context, req *http.Request) (*http.Resp
 
 // conn returns the open connection, or dials (and for HTTPS shakes hands)
 // when there is none or the server closed the idle one.
-func (h *httpConn) conn(ctx context.Context) (net.Conn, *bufio.Reader, *bufio.Writer, *tls.ConnectionState, error) {
+func (h *httpConn) conn(ctx context.Context) (net.Conn, *bufio.Reader, *tls.ConnectionState, error) {
 	h.mu.Lock()
-	c, br, bw, state := h.c, h.br, h.bw, h.tls
+	c, br, state := h.c, h.br, h.tls
 	h.mu.Unlock()
 	if c != nil {
 		if br.Buffered() == 0 && !closedByPeer(c) {
-			return c, br, bw, state, nil
+			return c, br, state, nil
 		}
 		// The server closed the connection, or sent what nobody asked
 		// for, while it was idle.
@@ -118,7 +132,7 @@ func (h *httpConn) conn(ctx context.Context) (net.Conn, *bufio.Reader, *bufio.Wr
 	}
 	c, err := h.dialer.DialContext(ctx, "tcp", h.addr)
 	if err != nil {
-		return nil, nil, nil, nil, err
+		return nil, nil, nil, err
 	}
 	if h.tlsConfig != nil {
 		tc := tls.Client(c, h.tlsConfig)
@@ -130,23 +144,23 @@ func (h *httpConn) conn(ctx context.Context) (net.Conn, *bufio.Reader, *bufio.Wr
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 				err = tlsHandshakeTimeout{}
 			}
-			return nil, nil, nil, nil, err
+			return nil, nil, nil, err
 		}
 		st := tc.ConnectionState()
 		c, state = tc, &st
 	}
-	br, bw = bufio.NewReader(c), bufio.NewWriter(c)
+	br = bufio.NewReader(c)
 	h.mu.Lock()
-	h.c, h.br, h.bw, h.tls = c, br, bw, state
+	h.c, h.br, h.tls = c, br, state
 	h.mu.Unlock()
-	return c, br, bw, state, nil
+	return c, br, state, nil
 }
 
 // drop closes c and forgets it if it is still the open connection.
 func (h *httpConn) drop(c net.Conn) {
 	h.mu.Lock()
 	if h.c == c {
-		h.c, h.br, h.bw, h.tls = nil, nil, nil, nil
+		h.c, h.br, h.tls = nil, nil, nil
 	}
 	h.mu.Unlock()
 	_ = c.Close() // the connection is given up; nothing waits for its close
