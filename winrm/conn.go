@@ -61,26 +61,26 @@ func newHTTPConn(addr string, tlsConfig *tls.Config, connectTimeout time.Duratio
 		dialer: net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}}
 }
 
-// roundTrip sends req and returns the response, its body read whole (at
-// most maxResponse+1 bytes) and, on HTTPS, the connection's TLS state in
-// resp.TLS. When ctx ends first, the error is ctx's.
-func (h *httpConn) roundTrip(ctx context.Context, req *http.Request) (*http.Response, []byte, error) {
+// roundTrip sends req and returns the answer: status, headers, the body
+// read whole (at most maxResponse+1 bytes) and, on HTTPS, the server's
+// certificate. When ctx ends first, the error is ctx's.
+func (h *httpConn) roundTrip(ctx context.Context, req *http.Request) (*httpReply, error) {
 	c, br, state, err := h.conn(ctx)
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	// The request's context ends a blocked write or read on this
 	// connection; the connection is then given up.
 	stop := context.AfterFunc(ctx, func() {
 		_ = c.SetDeadline(time.Unix(1, 0)) // wakes the blocked call; the connection is dropped below
 	})
-	fail := func(err error) (*http.Response, []byte, error) {
+	fail := func(err error) (*httpReply, error) {
 		stop()
 		h.drop(c)
 		if cerr := ctx.Err(); cerr != nil {
-			return nil, nil, cerr
+			return nil, cerr
 		}
-		return nil, nil, err
+		return nil, err
 	}
 	buf := requestBufs.Get().(*bytes.Buffer)
 	buf.Reset()
@@ -99,6 +99,11 @@ func (h *httpConn) roundTrip(ctx context.Context, req *http.Request) (*http.Resp
 		return fail(err)
 	}
 	body, err := readBody(resp)
+	if err == nil && int64(len(body)) <= maxResponse {
+		// Read to its end: closing it frees nothing more. (An oversized
+		// or broken body is not drained; its connection is dropped.)
+		_ = resp.Body.Close()
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -106,14 +111,16 @@ func (h *httpConn) roundTrip(ctx context.Context, req *http.Request) (*http.Resp
 		// The context ended while the answer came in: the connection's
 		// deadline may be spent, so it cannot be kept.
 		h.drop(c)
-		return nil, nil, ctx.Err()
+		return nil, ctx.Err()
 	}
 	if resp.Close || int64(len(body)) > maxResponse {
 		h.drop(c)
 	}
-	resp.Body = http.NoBody
-	resp.TLS = state
-	return resp, body, nil
+	reply := &httpReply{status: resp.StatusCode, header: resp.Header, body: body}
+	if state != nil && len(state.PeerCertificates) > 0 {
+		reply.peerCert = state.PeerCertificates[0]
+	}
+	return reply, nil
 }
 
 // conn returns the open connection, or dials (and for HTTPS shakes hands)

@@ -49,7 +49,7 @@ func startRawServer(t *testing.T, serve func(s *rawServer, c net.Conn, br *bufio
 			s.wg.Add(1)
 			go func() {
 				defer s.wg.Done()
-				defer c.Close()
+				defer func() { _ = c.Close() }() // the test server is done with it
 				s.serveFn(s, c, bufio.NewReader(c))
 			}()
 		}
@@ -82,7 +82,7 @@ func (s *rawServer) counts() (conns, posts int) {
 	return s.conns, s.posts
 }
 
-func post(t *testing.T, h *httpConn, ctx context.Context, body string) (*http.Response, []byte, error) {
+func post(t *testing.T, h *httpConn, ctx context.Context, body string) (*httpReply, error) {
 	t.Helper()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+h.addr+"/wsman", strings.NewReader(body))
 	if err != nil {
@@ -103,9 +103,9 @@ func TestHTTPConnKeepsTheConnectionAlive(t *testing.T) {
 	h := newHTTPConn(srv.ln.Addr().String(), nil, time.Second)
 	defer h.close()
 	for i := range 3 {
-		resp, body, err := post(t, h, context.Background(), "x")
-		if err != nil || resp.StatusCode != 200 || string(body) != "ok" {
-			t.Fatalf("request %d: %v %v %q", i, resp, err, body)
+		reply, err := post(t, h, context.Background(), "x")
+		if err != nil || reply.status != 200 || string(reply.body) != "ok" {
+			t.Fatalf("request %d: %+v %v", i, reply, err)
 		}
 	}
 	if conns, posts := srv.counts(); conns != 1 || posts != 3 {
@@ -126,7 +126,7 @@ func TestHTTPConnDialsAgainWhenTheServerClosedTheIdleConnection(t *testing.T) {
 	h := newHTTPConn(srv.ln.Addr().String(), nil, time.Second)
 	defer h.close()
 	for i := range 3 {
-		if _, _, err := post(t, h, context.Background(), "request"); err != nil {
+		if _, err := post(t, h, context.Background(), "request"); err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
 		<-answered // the server has closed its end
@@ -146,9 +146,9 @@ func TestHTTPConnHonoursConnectionClose(t *testing.T) {
 	h := newHTTPConn(srv.ln.Addr().String(), nil, time.Second)
 	defer h.close()
 	for range 2 {
-		resp, _, err := post(t, h, context.Background(), "x")
-		if err != nil || resp.StatusCode != 401 {
-			t.Fatalf("got %v, %v", resp, err)
+		reply, err := post(t, h, context.Background(), "x")
+		if err != nil || reply.status != 401 {
+			t.Fatalf("got %+v, %v", reply, err)
 		}
 	}
 	if conns, _ := srv.counts(); conns != 2 {
@@ -163,7 +163,7 @@ func TestHTTPConnReportsALostAnswerWithoutSendingAgain(t *testing.T) {
 	})
 	h := newHTTPConn(srv.ln.Addr().String(), nil, time.Second)
 	defer h.close()
-	_, _, err := post(t, h, context.Background(), "x")
+	_, err := post(t, h, context.Background(), "x")
 	if err == nil {
 		t.Fatal("no error for a connection closed before the answer")
 	}
@@ -195,7 +195,7 @@ func TestHTTPConnGivesUpWhenTheContextEnds(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
-		_, _, err := post(t, h, ctx, "slow")
+		_, err := post(t, h, ctx, "slow")
 		errc <- err
 	}()
 	<-received
@@ -204,7 +204,7 @@ func TestHTTPConnGivesUpWhenTheContextEnds(t *testing.T) {
 		t.Fatalf("error %v, want context.Canceled", err)
 	}
 	// The connection was given up: the next request dials anew.
-	if _, _, err := post(t, h, context.Background(), "next"); err != nil {
+	if _, err := post(t, h, context.Background(), "next"); err != nil {
 		t.Fatalf("next request: %v", err)
 	}
 	if conns, _ := srv.counts(); conns != 2 {
@@ -221,7 +221,7 @@ func TestHTTPConnDialErrorsAreClassifiedAsBefore(t *testing.T) {
 	addr := ln.Addr().String()
 	_ = ln.Close() // nothing listens there now
 	h := newHTTPConn(addr, nil, time.Second)
-	_, _, err = post(t, h, context.Background(), "x")
+	_, err = post(t, h, context.Background(), "x")
 	if got := classifyNetError(context.Background(), "h", err); got.Class != "refused" {
 		t.Errorf("class %s (%v), want refused", got.Class, err)
 	}

@@ -75,16 +75,12 @@ func (ep *endpoint) do(ctx context.Context, body []byte, header http.Header) (*h
 		req.Header.Set("Content-Type", soapContentType)
 	}
 	req.Header.Set("User-Agent", "fleetrun")
-	resp, data, err := ep.conn.roundTrip(ctx, req)
+	reply, err := ep.conn.roundTrip(ctx, req)
 	if err != nil {
 		return nil, err
 	}
-	if len(data) > maxResponse {
+	if len(reply.body) > maxResponse {
 		return nil, fmt.Errorf("response larger than %d bytes", maxResponse)
-	}
-	reply := &httpReply{status: resp.StatusCode, header: resp.Header, body: data}
-	if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
-		reply.peerCert = resp.TLS.PeerCertificates[0]
 	}
 	return reply, nil
 }
