@@ -60,18 +60,18 @@ func RunController(ctx context.Context, c ControllerConfig) (err error) {
 	console := report.NewConsole(c.Console, report.ConsoleOptions{Simulated: true})
 	defer func() { err = errors.Join(err, console.Close()) }()
 	if c.CPUProfile != "" {
-		f, err := os.Create(c.CPUProfile)
-		if err != nil {
+		var f *os.File
+		if f, err = os.Create(c.CPUProfile); err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
+		defer func() { err = errors.Join(err, f.Close()) }() // after StopCPUProfile below
+		if err = pprof.StartCPUProfile(f); err != nil {
 			return err
 		}
 		defer pprof.StopCPUProfile()
 	}
 	target := func(h *inventory.Host) (transport.Target, error) {
-		pw, err := h.Password(c.LookupEnv)
+		pw, err := h.PasswordContext(ctx, c.LookupEnv)
 		if err != nil {
 			return transport.Target{}, err
 		}
@@ -93,8 +93,8 @@ func RunController(ctx context.Context, c ControllerConfig) (err error) {
 		if err != nil {
 			return err
 		}
-		defer f.Close()
-		if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		werr := pprof.Lookup("allocs").WriteTo(f, 0)
+		if err := errors.Join(werr, f.Close()); err != nil {
 			return err
 		}
 	}
@@ -234,7 +234,7 @@ func profileRun(ctx context.Context, opts Options, pc ProfileCommand, name strin
 	if err != nil {
 		return Usage{}, err
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }() // a log for people; losing its tail changes no number
 	fmt.Fprintf(opts.Log, "%s: starting %d simulated hosts\n", name, spec.Hosts)
 	sp, err := StartSim(ctx, opts.Fleetrun, dir, spec, logFile)
 	if err != nil {

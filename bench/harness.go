@@ -216,7 +216,7 @@ func runFleet(ctx context.Context, fp *FleetPlan, scenario string, n int, opts O
 	if err != nil {
 		return nil, err
 	}
-	defer logFile.Close()
+	defer func() { _ = logFile.Close() }() // a log for people; losing its tail changes no number
 	spec := fp.Spec
 	spec.Scenario = scenario
 	fmt.Fprintf(opts.Log, "fleet: %s: starting %d simulated hosts\n", fp.Name, spec.Hosts)
@@ -272,7 +272,7 @@ func runOne(ctx context.Context, sp *SimProcess, fp *FleetPlan, rp RunPlan, base
 		if err != nil {
 			return nil, err
 		}
-		cfg, err := PeerTargets(sp.Inventory, opts.LookupEnv)
+		cfg, err := PeerTargets(ctx, sp.Inventory, opts.LookupEnv)
 		if err != nil {
 			return nil, err
 		}
@@ -385,12 +385,12 @@ func runApply(ctx context.Context, opts Options, pbFile, inv string, forks int, 
 	if err != nil {
 		return Usage{}, err
 	}
-	defer stdout.Close()
+	defer func() { _ = stdout.Close() }() // the child's output, kept for people only
 	stderr, err := os.Create(base + ".stderr")
 	if err != nil {
 		return Usage{}, err
 	}
-	defer stderr.Close()
+	defer func() { _ = stderr.Close() }() // likewise
 	cmd := exec.Command(opts.Fleetrun, "apply", pbFile, "-i", inv, "--forks", strconv.Itoa(forks),
 		"--no-progress", "--journal", base+".journal")
 	cmd.Env = opts.Env

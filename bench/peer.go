@@ -28,7 +28,7 @@ type PeerConfig struct {
 // PeerTargets reads the fleet's inventory into the peer's connection
 // settings: every host's endpoint, the account, its password and CA file.
 // Every host must share the account (a simulated fleet's do).
-func PeerTargets(invFile string, lookupEnv func(string) (string, bool)) (PeerConfig, error) {
+func PeerTargets(ctx context.Context, invFile string, lookupEnv func(string) (string, bool)) (PeerConfig, error) {
 	inv, err := inventory.Load(invFile)
 	if err != nil {
 		return PeerConfig{}, err
@@ -38,7 +38,7 @@ func PeerTargets(invFile string, lookupEnv func(string) (string, bool)) (PeerCon
 	}
 	var c PeerConfig
 	for i, h := range inv.Hosts {
-		pw, err := h.Password(lookupEnv)
+		pw, err := h.PasswordContext(ctx, lookupEnv)
 		if err != nil {
 			return PeerConfig{}, err
 		}

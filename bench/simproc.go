@@ -91,7 +91,7 @@ func StartSim(ctx context.Context, bin, dir string, spec FleetSpec, log io.Write
 		p.StatsURL = r.statsURL
 		return p, nil
 	case <-p.exited:
-		return nil, fmt.Errorf("sim exited before it was ready: %v", p.waitErr)
+		return nil, fmt.Errorf("sim exited before it was ready: %w", p.waitErr)
 	case <-ctx.Done():
 		_ = p.Stop() // the caller gave up; the context error says why
 		return nil, fmt.Errorf("sim did not get ready: %w", ctx.Err())
@@ -181,7 +181,7 @@ func (p *SimProcess) Stats(ctx context.Context) (*sim.FleetStats, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sim stats: %w", err)
 	}
-	defer resp.Body.Close()
+	defer func() { _ = resp.Body.Close() }() // read whole or failed; the answer is what matters
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("sim stats: HTTP status %d", resp.StatusCode)
 	}

@@ -69,7 +69,7 @@ func run() int {
 	if *keep {
 		fmt.Fprintln(os.Stderr, "fleetbench: scratch folder", dir)
 	} else {
-		defer os.RemoveAll(dir)
+		defer func() { _ = os.RemoveAll(dir) }() // scratch files; a leftover is harmless
 	}
 	abs := func(p string) string {
 		a, err := filepath.Abs(p)
