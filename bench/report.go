@@ -254,12 +254,15 @@ func orUnknown(s string) string {
 	return s
 }
 
-// fmtDur writes durations the way the tables need them: ms below 10 s
-// (µs below 1 ms), seconds with one decimal above.
+// fmtDur writes durations the way the tables need them: µs below 1 ms,
+// ms with one decimal below 100 ms, whole ms below 10 s, seconds with one
+// decimal above.
 func fmtDur(d time.Duration) string {
 	switch {
 	case d < time.Millisecond:
 		return fmt.Sprintf("%.0f µs", float64(d)/float64(time.Microsecond))
+	case d < 100*time.Millisecond:
+		return fmt.Sprintf("%.1f ms", float64(d)/float64(time.Millisecond))
 	case d < 10*time.Second:
 		return fmt.Sprintf("%.0f ms", float64(d)/float64(time.Millisecond))
 	}
