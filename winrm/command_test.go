@@ -4,10 +4,44 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/xml"
+	"regexp"
 	"testing"
+
+	mz "github.com/masterzen/winrm"
 )
 
-func TestCommandSpliceIsTheDOMMessage(t *testing.T) {
+var anyMessageID = regexp.MustCompile(`uuid:[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}`)
+
+// sameMessage compares two messages with their random message IDs set
+// aside; both must carry exactly one.
+func sameMessage(t *testing.T, got, want []byte) {
+	t.Helper()
+	if n := len(anyMessageID.FindAll(got, -1)); n != 1 {
+		t.Fatalf("message carries %d message IDs, want 1:\n%q", n, clipBytes(got))
+	}
+	g := anyMessageID.ReplaceAll(got, []byte("uuid:ID"))
+	w := anyMessageID.ReplaceAll(want, []byte("uuid:ID"))
+	if !bytes.Equal(g, w) {
+		t.Fatalf("message differs from the builder's:\n got %q\nwant %q", clipBytes(g), clipBytes(w))
+	}
+}
+
+func clipBytes(b []byte) []byte {
+	if len(b) > 800 {
+		return b[:800]
+	}
+	return b
+}
+
+func escapedContents(command string, args []string) []string {
+	var out []string
+	for _, c := range append([]string{command}, args...) {
+		out = append(out, escapeText(c))
+	}
+	return out
+}
+
+func TestCommandTemplateIsTheDOMMessage(t *testing.T) {
 	t.Parallel()
 	launcher := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("launcher text "), 2000))
 	tests := []struct {
@@ -26,21 +60,45 @@ func TestCommandSpliceIsTheDOMMessage(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			const id = "uuid:00000000-0000-4000-8000-000000000000"
-			got := buildCommand(id, "http://127.0.0.1:5985/wsman", "PT60S", "SHELL-1", tt.command, tt.args, tt.stdin, true)
-			want := buildCommand(id, "http://127.0.0.1:5985/wsman", "PT60S", "SHELL-1", tt.command, tt.args, tt.stdin, false)
-			if !bytes.Equal(got, want) {
-				t.Errorf("spliced message differs from the DOM's:\n got %q\nwant %q", clipBytes(got), clipBytes(want))
+			for _, url := range []string{"http://127.0.0.1:5985/wsman", "https://web-01:5986/wsman"} {
+				// Twice: the first call may make the template, the second uses it.
+				for range 2 {
+					got := commandMessage(url, "PT60S", "SHELL-1", tt.command, tt.args, tt.stdin)
+					want := commandDOM("uuid:00000000-0000-4000-8000-000000000000", url, "PT60S", "SHELL-1", escapedContents(tt.command, tt.args), tt.stdin)
+					sameMessage(t, got, []byte(want))
+				}
 			}
 		})
 	}
 }
 
-func clipBytes(b []byte) []byte {
-	if len(b) > 600 {
-		return b[:600]
+func TestTemplatesWriteWhatTheBuildersWrite(t *testing.T) {
+	t.Parallel()
+	for _, url := range []string{"http://127.0.0.1:40001/wsman", "https://[::1]:5986/wsman"} {
+		for range 2 {
+			sameMessage(t, createShellMessage(url, "PT60S"), []byte(mz.NewOpenShellRequest(url, params("PT60S")).String()))
+			sameMessage(t, deleteShellMessage(url, "PT60S", "S-1"), []byte(mz.NewDeleteShellRequest(url, "S-1", params("PT60S")).String()))
+			sameMessage(t, signalMessage(url, "PT60S", "S-2", "C-2"), []byte(mz.NewSignalRequest(url, "S-2", "C-2", params("PT60S")).String()))
+			sameMessage(t, receiveMessage(url, "S-3", "C-3", "PT20S"), []byte(mz.NewGetOutputRequest(url, "S-3", "C-3", "stdout stderr", params("PT20S")).String()))
+		}
 	}
-	return b
+	if a, b := receiveMessage("http://h/wsman", "S", "C", "PT20S"), receiveMessage("http://h/wsman", "S", "C", "PT20S"); bytes.Equal(a, b) {
+		t.Errorf("two messages from one template carry the same message ID")
+	}
+}
+
+func TestParseTemplateNeedsEveryPlaceholder(t *testing.T) {
+	t.Parallel()
+	if _, ok := parseTemplate("a"+placeholder(0)+"b", 2); ok {
+		t.Errorf("a template without value 1 was accepted")
+	}
+	if _, ok := parseTemplate("a"+placeholder(0)+"b\x00", 1); ok {
+		t.Errorf("a template with a stray NUL was accepted")
+	}
+	tp, ok := parseTemplate(placeholder(1)+"-"+placeholder(0)+"-"+placeholder(1), 2)
+	if !ok || string(tp.render([]string{"x", "y"})) != "y-x-y" {
+		t.Errorf("a repeated placeholder renders wrong")
+	}
 }
 
 func TestEscapeTextIsXMLEscapeText(t *testing.T) {
@@ -54,18 +112,15 @@ func TestEscapeTextIsXMLEscapeText(t *testing.T) {
 	}
 }
 
-// FuzzCommandSplice checks that splicing contents never changes the
-// Command message.
+// FuzzCommandSplice checks that the Command template never changes the
+// message the DOM would write.
 func FuzzCommandSplice(f *testing.F) {
 	f.Add("powershell.exe", "-EncodedCommand", "QUJD", false)
 	f.Add("\x000\x00", "\x001\x00", "<&>", true)
 	f.Fuzz(func(t *testing.T, command, a, b string, stdin bool) {
-		const id = "uuid:00000000-0000-4000-8000-000000000000"
-		got := buildCommand(id, "http://127.0.0.1:5985/wsman", "PT60S", "SHELL-1", command, []string{a, b}, stdin, true)
-		want := buildCommand(id, "http://127.0.0.1:5985/wsman", "PT60S", "SHELL-1", command, []string{a, b}, stdin, false)
-		if !bytes.Equal(got, want) {
-			t.Fatalf("spliced message differs from the DOM's for %q %q %q", command, a, b)
-		}
+		got := commandMessage("http://127.0.0.1:5985/wsman", "PT60S", "SHELL-1", command, []string{a, b}, stdin)
+		want := commandDOM("uuid:00000000-0000-4000-8000-000000000000", "http://127.0.0.1:5985/wsman", "PT60S", "SHELL-1", escapedContents(command, []string{a, b}), stdin)
+		sameMessage(t, got, []byte(want))
 		var e bytes.Buffer
 		_ = xml.EscapeText(&e, []byte(a))
 		if escapeText(a) != e.String() {
@@ -79,15 +134,33 @@ func FuzzCommandSplice(f *testing.F) {
 func BenchmarkCommandMessage(b *testing.B) {
 	launcher := base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("launcher text "), 1450))
 	args := []string{"-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-EncodedCommand", launcher}
-	for _, bc := range []struct {
-		name   string
-		splice bool
-	}{{"splice", true}, {"dom", false}} {
-		b.Run(bc.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				buildCommand("uuid:1", "http://127.0.0.1:5985/wsman", "PT60S", "SHELL-1", `%SystemRoot%\System32\WindowsPowerShell\v1.0\powershell.exe`, args, false, bc.splice)
-			}
-		})
-	}
+	const exe = `%SystemRoot%\System32\WindowsPowerShell\v1.0\powershell.exe`
+	b.Run("template", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			commandMessage("http://127.0.0.1:5985/wsman", "PT60S", "SHELL-1", exe, args, false)
+		}
+	})
+	b.Run("dom", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = []byte(commandDOM(messageID(), "http://127.0.0.1:5985/wsman", "PT60S", "SHELL-1", escapedContents(exe, args), false))
+		}
+	})
+}
+
+// BenchmarkReceiveMessage builds a Receive request.
+func BenchmarkReceiveMessage(b *testing.B) {
+	b.Run("template", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			receiveMessage("http://127.0.0.1:5985/wsman", "SHELL-1", "COMMAND-1", "PT20S")
+		}
+	})
+	b.Run("masterzen", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_ = []byte(mz.NewGetOutputRequest("http://127.0.0.1:5985/wsman", "SHELL-1", "COMMAND-1", "stdout stderr", params("PT20S")).String())
+		}
+	})
 }

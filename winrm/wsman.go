@@ -61,20 +61,33 @@ func params(operationTimeout string) *mz.Parameters {
 	return mz.NewParameters(operationTimeout, "en-US", 153600)
 }
 
+// The messages of every step go through templates (templates.go): each
+// kind is built once with masterzen/winrm's builders and its values are
+// spliced in afterwards, with a fresh message ID written as masterzen
+// writes it.
+
 func createShellMessage(url, timeout string) []byte {
-	return []byte(mz.NewOpenShellRequest(url, params(timeout)).String())
+	return fromTemplate("create "+timeout, []string{url, lowerMessageID()}, func(v []string) string {
+		return withID(mz.NewOpenShellRequest(v[0], params(timeout)).String(), v[1])
+	})
 }
 
 func deleteShellMessage(url, timeout, shellID string) []byte {
-	return []byte(mz.NewDeleteShellRequest(url, shellID, params(timeout)).String())
+	return fromTemplate("delete "+timeout, []string{url, shellID, lowerMessageID()}, func(v []string) string {
+		return withID(mz.NewDeleteShellRequest(v[0], v[1], params(timeout)).String(), v[2])
+	})
 }
 
 func signalMessage(url, timeout, shellID, commandID string) []byte {
-	return []byte(mz.NewSignalRequest(url, shellID, commandID, params(timeout)).String())
+	return fromTemplate("signal "+timeout, []string{url, shellID, commandID, lowerMessageID()}, func(v []string) string {
+		return withID(mz.NewSignalRequest(v[0], v[1], v[2], params(timeout)).String(), v[3])
+	})
 }
 
 func receiveMessage(url, shellID, commandID, operationTimeout string) []byte {
-	return []byte(mz.NewGetOutputRequest(url, shellID, commandID, "stdout stderr", params(operationTimeout)).String())
+	return fromTemplate("receive "+operationTimeout, []string{url, shellID, commandID, lowerMessageID()}, func(v []string) string {
+		return withID(mz.NewGetOutputRequest(v[0], v[1], v[2], "stdout stderr", params(operationTimeout)).String(), v[3])
+	})
 }
 
 func sendMessage(url, timeout, shellID, commandID string, data []byte, end bool) []byte {
@@ -84,18 +97,39 @@ func sendMessage(url, timeout, shellID, commandID string, data []byte, end bool)
 // commandMessage is masterzen/winrm's Command request with one difference:
 // WINRS_CONSOLEMODE_STDIN is FALSE when the client sends stdin, so that the
 // process gets a pipe that ends at End="true" (a console never ends).
-// Content is XML-escaped rather than wrapped in CDATA.
+// Content is XML-escaped rather than wrapped in CDATA. It comes from a
+// template per timeout, stdin mode and shape of the arguments, so the
+// launcher's argument (tens of kilobytes of base64) is copied once, into
+// the message.
 func commandMessage(url, timeout, shellID string, command string, args []string, pipeStdin bool) []byte {
-	return buildCommand(messageID(), url, timeout, shellID, command, args, pipeStdin, true)
+	shape := make([]byte, 0, 1+len(args))
+	vals := []string{url, shellID, messageID()}
+	for _, c := range append([]string{command}, args...) {
+		e := escapeText(c)
+		if e == "" {
+			// The DOM writes an empty element as <x/>: part of the shape.
+			shape = append(shape, '0')
+			continue
+		}
+		shape = append(shape, '1')
+		vals = append(vals, e)
+	}
+	key := "command " + timeout + " " + strconv.FormatBool(pipeStdin) + " " + string(shape)
+	return fromTemplate(key, vals, func(v []string) string {
+		contents := make([]string, len(shape))
+		k := 3
+		for i, c := range shape {
+			if c == '1' {
+				contents[i], k = v[k], k+1
+			}
+		}
+		return commandDOM(v[2], v[0], timeout, v[1], contents, pipeStdin)
+	})
 }
 
-// buildCommand builds the Command message with the given message ID. With
-// splice, the document is serialised with a short placeholder in each
-// element and the escaped contents are copied into the result once: the
-// launcher's argument is tens of kilobytes of base64, which the DOM would
-// otherwise copy through its buffer and two string conversions for every
-// step. The bytes are the same either way (TestCommandSpliceIsTheDOMMessage).
-func buildCommand(id, url, timeout, shellID string, command string, args []string, pipeStdin, splice bool) []byte {
+// commandDOM builds the Command message with the given message ID and
+// escaped contents (the command, then its arguments).
+func commandDOM(id, url, timeout, shellID string, contents []string, pipeStdin bool) string {
 	msg := soap.NewMessage()
 	console := "TRUE"
 	if pipeStdin {
@@ -115,67 +149,12 @@ func buildCommand(id, url, timeout, shellID string, command string, args []strin
 		AddOption(soap.NewHeaderOption("WINRS_CONSOLEMODE_STDIN", console)).
 		AddOption(soap.NewHeaderOption("WINRS_SKIP_CMD_SHELL", "FALSE")).
 		Build()
-	contents := make([]string, 0, 1+len(args))
-	for _, c := range append([]string{command}, args...) {
-		contents = append(contents, escapeText(c))
-	}
-	set := contents
-	var marks, spliced []string
-	if splice {
-		// Empty contents stay: the DOM writes an empty element as <x/>.
-		set = make([]string, len(contents))
-		for i, c := range contents {
-			set[i] = c
-			if c != "" {
-				set[i] = placeholder(i)
-				marks, spliced = append(marks, set[i]), append(spliced, c)
-			}
-		}
-	}
 	body := msg.CreateBodyElement("CommandLine", soap.DOM_NS_WIN_SHELL)
-	msg.CreateElement(body, "Command", soap.DOM_NS_WIN_SHELL).SetContent(set[0])
-	for _, c := range set[1:] {
+	msg.CreateElement(body, "Command", soap.DOM_NS_WIN_SHELL).SetContent(contents[0])
+	for _, c := range contents[1:] {
 		msg.CreateElement(body, "Arguments", soap.DOM_NS_WIN_SHELL).SetContent(c)
 	}
-	doc := msg.String()
-	if !splice {
-		return []byte(doc)
-	}
-	out, ok := spliceContents(doc, marks, spliced)
-	if !ok {
-		return buildCommand(id, url, timeout, shellID, command, args, pipeStdin, false)
-	}
-	return out
-}
-
-// placeholder marks the place of content i in a serialised document. NUL
-// cannot occur anywhere else in a Command message (the URL is escaped,
-// IDs are checked, contents are escaped).
-func placeholder(i int) string { return "\x00" + strconv.Itoa(i) + "\x00" }
-
-// spliceContents replaces each mark in doc, in order, with its content,
-// allocating the result once. ok is false unless every mark occurs exactly
-// once.
-func spliceContents(doc string, marks, contents []string) ([]byte, bool) {
-	size := len(doc)
-	for i, m := range marks {
-		if strings.Count(doc, m) != 1 {
-			return nil, false
-		}
-		size += len(contents[i]) - len(m)
-	}
-	out := make([]byte, 0, size)
-	rest := doc
-	for i, m := range marks {
-		j := strings.Index(rest, m)
-		if j < 0 {
-			return nil, false
-		}
-		out = append(out, rest[:j]...)
-		out = append(out, contents[i]...)
-		rest = rest[j+len(m):]
-	}
-	return append(out, rest...), true
+	return msg.String()
 }
 
 // getMessage is a WS-Transfer Get of a resource (no selectors).
