@@ -13,7 +13,8 @@
 // # How it uses masterzen/winrm
 //
 // The SOAP messages are built with masterzen/winrm's request builders and
-// its soap package. The HTTP exchange is this package's own, on one
+// its soap package, once per kind of message: later messages splice their
+// values into that template (templates.go). The HTTP exchange is this package's own, on one
 // keep-alive connection per session that the session's goroutine uses
 // synchronously (net/http writes requests and parses responses; see
 // httpConn). masterzen/winrm's transports send requests without a
