@@ -83,20 +83,57 @@ func decodeOutput(enc encoding.Encoding, b []byte) string {
 	return string(bytes.ToValidUTF8(out, []byte("\uFFFD")))
 }
 
-// capture keeps the first max bytes written to it and remembers whether
-// more came.
+// capture keeps at most max bytes of a stream for the Result: the first
+// quarter and the last three quarters of the cap, because a failing
+// program's reason is usually at its end. When bytes were dropped between
+// the two, a marker line says how many, and truncated is set. The
+// Command's own writers still receive every byte.
 type capture struct {
 	max       int
-	buf       []byte
+	head      []byte
+	tail      []byte // the latest bytes, at most 2×tailMax before compaction
+	dropped   int64
 	truncated bool
 }
 
+func (c *capture) headMax() int { return c.max / 4 }
+func (c *capture) tailMax() int { return c.max - c.headMax() }
+
 func (c *capture) Write(p []byte) (int, error) {
 	n := len(p)
-	if room := c.max - len(c.buf); n > room {
-		c.truncated = true
-		p = p[:max(room, 0)]
+	if room := c.headMax() - len(c.head); room > 0 {
+		k := min(room, len(p))
+		c.head = append(c.head, p[:k]...)
+		p = p[k:]
 	}
-	c.buf = append(c.buf, p...)
+	if len(p) == 0 {
+		return n, nil
+	}
+	c.tail = append(c.tail, p...)
+	if tm := c.tailMax(); len(c.tail) > tm {
+		c.truncated = true
+		if len(c.tail) >= 2*tm || tm == 0 {
+			// Compact now and then rather than on every write.
+			drop := len(c.tail) - tm
+			c.dropped += int64(drop)
+			c.tail = append(c.tail[:0], c.tail[drop:]...)
+		}
+	}
 	return n, nil
+}
+
+// bytes returns what was kept: head, a marker when bytes were dropped, and
+// tail.
+func (c *capture) bytes() []byte {
+	if extra := len(c.tail) - c.tailMax(); extra > 0 {
+		c.dropped += int64(extra)
+		c.tail = c.tail[extra:]
+	}
+	if c.dropped == 0 {
+		return append(c.head, c.tail...)
+	}
+	out := make([]byte, 0, len(c.head)+len(c.tail)+64)
+	out = append(out, c.head...)
+	out = append(out, fmt.Sprintf("\r\n[... fleetrun kept the first and last bytes of this output; %d bytes in between are in --log-dir ...]\r\n", c.dropped)...)
+	return append(out, c.tail...)
 }

@@ -75,8 +75,8 @@ func (s *Session) run(ctx context.Context, cmd transport.Command, r Rendered) (t
 	}
 	res := transport.Result{
 		ExitCode:        code,
-		Stdout:          decodeOutput(s.enc, stdout.buf),
-		Stderr:          decodeOutput(s.enc, stderr.buf),
+		Stdout:          decodeOutput(s.enc, stdout.bytes()),
+		Stderr:          decodeOutput(s.enc, stderr.bytes()),
 		StdoutTruncated: stdout.truncated,
 		StderrTruncated: stderr.truncated,
 	}

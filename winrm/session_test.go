@@ -61,16 +61,30 @@ func TestLookupEncodingKnowsWindowsCodePages(t *testing.T) {
 	}
 }
 
-func TestCaptureKeepsTheFirstBytesAndSaysSo(t *testing.T) {
+func TestCaptureKeepsTheHeadAndTheTailAndSaysSo(t *testing.T) {
 	t.Parallel()
-	c := &capture{max: 5}
-	for _, s := range []string{"ab", "cd", "efg", "h"} {
-		if n, err := c.Write([]byte(s)); n != len(s) || err != nil {
-			t.Fatalf("Write(%q) = %d, %v", s, n, err)
-		}
+	cases := []struct {
+		max    int
+		writes []string
+		want   string
+		trunc  bool
+	}{
+		{8, []string{"ab", "cd"}, "abcd", false},
+		{8, []string{"abcdefgh"}, "abcdefgh", false},
+		{8, []string{"ab", "cdefgh", "ij"}, "ab\r\n[... fleetrun kept the first and last bytes of this output; 2 bytes in between are in --log-dir ...]\r\nefghij", true},
+		{8, []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r"}, "ab\r\n[... fleetrun kept the first and last bytes of this output; 10 bytes in between are in --log-dir ...]\r\nmnopqr", true},
+		{8, []string{strings.Repeat("x", 100) + "END"}, "xx\r\n[... fleetrun kept the first and last bytes of this output; 95 bytes in between are in --log-dir ...]\r\nxxxEND", true},
 	}
-	if string(c.buf) != "abcde" || !c.truncated {
-		t.Errorf("capture = %q truncated %v, want \"abcde\" true", c.buf, c.truncated)
+	for _, tc := range cases {
+		c := &capture{max: tc.max}
+		for _, s := range tc.writes {
+			if n, err := c.Write([]byte(s)); n != len(s) || err != nil {
+				t.Fatalf("Write(%q) = %d, %v", s, n, err)
+			}
+		}
+		if got := string(c.bytes()); got != tc.want || c.truncated != tc.trunc {
+			t.Errorf("%q: capture = %q truncated %v, want %q %v", tc.writes, got, c.truncated, tc.want, tc.trunc)
+		}
 	}
 }
 
@@ -80,8 +94,8 @@ func TestOutputIsCappedButStreamedWhole(t *testing.T) {
 	s := open(t, targetFor(f, h, ntlmHTTP), Options{OutputCap: 8})
 	var full bytes.Buffer
 	res := run(t, s, transport.Command{Kind: transport.KindCmd, Line: "echo 0123456789abcdef", Stdout: &full})
-	if res.Stdout != "01234567" || !res.StdoutTruncated || res.StderrTruncated {
-		t.Errorf("result = %+v, want 8 bytes and StdoutTruncated", res)
+	if want := "01\r\n[... fleetrun kept the first and last bytes of this output; 12 bytes in between are in --log-dir ...]\r\n\r\n"; !strings.HasPrefix(res.Stdout, "01\r\n[... fleetrun kept") || !strings.HasSuffix(res.Stdout, "ef\r\n") || !res.StdoutTruncated || res.StderrTruncated {
+		t.Errorf("result = %+v, want head, marker, tail (like %q) and StdoutTruncated", res, want)
 	}
 	if full.String() != "0123456789abcdef\r\n" {
 		t.Errorf("the writer got %q, want everything", full.String())

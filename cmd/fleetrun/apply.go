@@ -32,6 +32,7 @@ type applyOptions struct {
 	restart    bool
 	force      bool
 	disc       discoveryFlags
+	outputCap  int
 }
 
 func newApplyCmd(e *env) *cobra.Command {
@@ -69,6 +70,7 @@ exactly what would be sent) is printed instead.`,
 	f.StringVar(&o.resume, "resume", "", "resume the rollout recorded in `JOURNAL`: run only unfinished hosts, from their first unfinished step")
 	f.BoolVar(&o.restart, "restart-failed-hosts", false, "with --resume, run unfinished hosts from their first step")
 	o.disc.register(f)
+	f.IntVar(&o.outputCap, "output-cap", DefaultOutputCap, "keep at most `BYTES` of each step's stdout and stderr in reports (head and tail; --log-dir keeps everything)")
 	f.BoolVar(&o.force, "force", false, "with --resume, accept a journal written for a different version of the playbook")
 	return cmd
 }

@@ -14,6 +14,9 @@ import (
 // executeRun applies pb to hosts for real: sinks, journal, interrupts,
 // reports and the exit status.
 func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playbook, hosts []*inventory.Host, extra map[string]string) error {
+	if o.outputCap < 1024 {
+		return invalid(fmt.Errorf("--output-cap %d: keep at least 1024 bytes of each stream", o.outputCap))
+	}
 	if o.restart || o.force {
 		if o.resume == "" {
 			return invalid(fmt.Errorf("--restart-failed-hosts and --force only apply with --resume JOURNAL"))
@@ -77,7 +80,7 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	stop, stopWatching := watchInterrupts(e, cancel)
-	dialer, closeDialer := newDialer(e, hosts) //nolint:contextcheck // Close bounds its own cleanup (cancelling queued SSM commands) after the run ended
+	dialer, closeDialer := newDialer(e, hosts, o.outputCap) //nolint:contextcheck // Close bounds its own cleanup (cancelling queued SSM commands) after the run ended
 	opts := runner.Options{
 		Forks: o.forks, Dialer: dialer, Target: targetFunc(e), Extra: extra, Sinks: sinks, //nolint:contextcheck // resolving a password reads an env var or a local file
 		RunTimeout: o.timeout, Stop: stop, Resume: resume,

@@ -143,9 +143,15 @@ func (m *muxDialer) Dial(ctx context.Context, t transport.Target) (transport.Ses
 	return m.winrm.Dial(ctx, t)
 }
 
+// DefaultOutputCap is how many bytes of each step's stdout and stderr a
+// run keeps in memory for its reports (the first quarter and the last three
+// quarters); --log-dir gets every byte.
+const DefaultOutputCap = 64 << 10
+
 // newDialer returns the dialer for hosts and a function that releases it.
-func newDialer(e *env, hosts []*inventory.Host) (transport.Dialer, func() error) {
-	m := &muxDialer{transportOf: map[string]string{}, winrm: winrm.NewDialer(winrm.Options{})}
+// outputCap bounds the output each step keeps in memory.
+func newDialer(e *env, hosts []*inventory.Host, outputCap int) (transport.Dialer, func() error) {
+	m := &muxDialer{transportOf: map[string]string{}, winrm: winrm.NewDialer(winrm.Options{OutputCap: outputCap})}
 	simulatedOnly := true
 	for _, h := range hosts {
 		m.transportOf[h.Name] = h.Transport
@@ -157,7 +163,7 @@ func newDialer(e *env, hosts []*inventory.Host) (transport.Dialer, func() error)
 		if h.Transport != "ssm" {
 			continue
 		}
-		opts := ssm.Options{LookupEnv: e.lookupEnv}
+		opts := ssm.Options{LookupEnv: e.lookupEnv, OutputCap: outputCap}
 		if simulatedOnly {
 			// A simulated fleet's SSM endpoint checks no signatures; it
 			// must not send the operator's real AWS credentials anywhere.
