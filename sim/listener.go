@@ -17,14 +17,17 @@ import (
 type hostListener struct {
 	addr string // host:port, fixed after the first bind
 
-	mu      sync.Mutex
-	ln      net.Listener  // nil while offline
-	hold    *portHold     // keeps the port while offline
-	wake    chan struct{} // closed when ln changes or the listener closes
-	closed  bool
-	conns   map[*trackedConn]struct{}
-	hung    []net.Conn
-	accepts int64
+	mu   sync.Mutex
+	ln   net.Listener // nil while offline
+	hold *portHold    // keeps the port while offline
+	// rejecting resets every accepted connection: offline, where the port
+	// could not be held without its socket (see goOffline).
+	rejecting bool
+	wake      chan struct{} // closed when ln changes or the listener closes
+	closed    bool
+	conns     map[*trackedConn]struct{}
+	hung      []net.Conn
+	accepts   int64
 
 	flaky int
 	hang  Times
@@ -101,6 +104,11 @@ func (l *hostListener) Accept() (net.Conn, error) {
 			l.onAccept()
 		}
 		l.mu.Lock()
+		if l.rejecting {
+			l.mu.Unlock()
+			resetConn(c)
+			continue
+		}
 		l.accepts++
 		n := l.accepts
 		if l.closed || l.ln != ln {
@@ -143,40 +151,49 @@ func (l *hostListener) Close() error {
 	return err
 }
 
-// goOffline closes the socket (new connections are refused) and resets
-// every open connection.
+// goOffline makes the host unreachable and resets every open connection.
+// New connections are refused: the listening socket is closed and the port
+// kept by a hold, so no other listener can take it while the host is down.
+// Where the hold cannot be bound (connections closed earlier linger in
+// TIME_WAIT on the port), the socket is opened again at once and every
+// connection it accepts is reset until the host is back: the client sees a
+// reset instead of a refusal, but the port is never given away.
 func (l *hostListener) goOffline() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return nil
 	}
-	var err error
-	if l.ln != nil {
-		err = l.ln.Close()
-		l.ln = nil
-		if l.hold == nil {
-			// Connections this host closed linger in TIME_WAIT on the
-			// port, which a hold (deliberately without SO_REUSEADDR) cannot
-			// bind over; the port then stays free while the host is down,
-			// as on a machine that restarts.
-			hold, herr := holdPort(l.addr)
-			if herr == nil {
-				l.hold = hold
-			} else if !errors.Is(herr, syscall.EADDRINUSE) && err == nil {
-				err = herr
-			}
-		}
-	}
-	// Orderly closes: a response already written still reaches the client.
+	// The response to the shutdown command was sent before this runs;
+	// resetting rather than closing leaves no TIME_WAIT on the port.
 	for c := range l.conns {
-		_ = c.Conn.Close() // the peer sees the end of the connection either way
+		resetConn(c.Conn)
 	}
 	clear(l.conns)
 	for _, c := range l.hung {
 		resetConn(c)
 	}
 	l.hung = nil
+	var err error
+	if l.ln != nil && l.hold == nil {
+		err = l.ln.Close()
+		l.ln = nil
+		hold, herr := holdPort(l.addr)
+		switch {
+		case herr == nil:
+			l.hold = hold
+		case errors.Is(herr, syscall.EADDRINUSE):
+			ln, lerr := net.Listen("tcp", l.addr)
+			if lerr != nil {
+				return fmt.Errorf("keep %s while offline: %w", l.addr, lerr)
+			}
+			l.ln, l.rejecting = ln, true
+		default:
+			if err == nil {
+				err = herr
+			}
+		}
+	}
 	close(l.wake)
 	l.wake = make(chan struct{})
 	return err
@@ -186,7 +203,14 @@ func (l *hostListener) goOffline() error {
 func (l *hostListener) goOnline() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed || l.ln != nil {
+	if l.closed {
+		return nil
+	}
+	if l.rejecting {
+		l.rejecting = false
+		return nil
+	}
+	if l.ln != nil {
 		return nil
 	}
 	if err := l.hold.release(); err != nil {
