@@ -66,6 +66,10 @@ func (h *Host) rebootNow() {
 		h.dropShellLocked(id)
 	}
 	h.stats.add(&h.stats.reboots, 1)
+	// Down first, then the timer that brings it back: were the listener
+	// closed after a short restart had already ended, the host would stay
+	// down for good.
+	offErr := h.ln.goOffline()
 	note := "never coming back (never_returns fault)"
 	if !h.cfg.Faults.NeverReturns {
 		d := h.cfg.RebootDuration
@@ -78,8 +82,8 @@ func (h *Host) rebootNow() {
 	}
 	h.mu.Unlock()
 	h.logf("simulated host %s: restarting, %s", h.cfg.Name, note)
-	if err := h.ln.goOffline(); err != nil {
-		h.logf("simulated host %s: %v", h.cfg.Name, err)
+	if offErr != nil {
+		h.logf("simulated host %s: %v", h.cfg.Name, offErr)
 	}
 }
 

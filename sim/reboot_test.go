@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -70,5 +71,35 @@ func TestScenarioNeverReturnsMustBeABoolean(t *testing.T) {
 	}
 	if nr := sc.Groups[0].Faults.NeverReturns; nr == nil || !*nr {
 		t.Errorf("group fault never_returns = %v, want true", nr)
+	}
+}
+
+// A restart shorter than it takes to drop the connections must still end
+// with the host listening: coming back may never overtake going down.
+func TestAQuickRestartAlwaysComesBack(t *testing.T) {
+	t.Parallel()
+	f := plainFleet(t, "reboot_duration: 1ns", "", FleetOptions{})
+	h := f.Hosts()[0]
+	c := mzClient(t, f, h, basicHTTP, "PT60S")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const restarts = 40
+	for i := 1; i <= restarts; i++ {
+		if _, _, code := runMZ(t, c, "shutdown /r /t 0"); code != 0 {
+			t.Fatalf("restart %d: shutdown exited %d", i, code)
+		}
+		// The restart begins once the answer has gone out.
+		for h.Stats().Reboots < int64(i) {
+			if ctx.Err() != nil {
+				t.Fatalf("restart %d never began", i)
+			}
+			runtime.Gosched()
+		}
+		if err := h.WaitOnline(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if out, _, code := runMZ(t, c, "hostname"); out != "sim-0001\r\n" || code != 0 {
+			t.Fatalf("after restart %d: %q exit %d", i, out, code)
+		}
 	}
 }

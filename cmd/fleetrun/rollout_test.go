@@ -52,7 +52,9 @@ func rolloutFleet(t *testing.T, hosts int, stuck ...string) (inventory string, f
 		sc.HostOverrides[name] = sim.Settings{Faults: sim.FaultSettings{NeverReturns: &never}}
 	}
 	dir := t.TempDir()
-	fleet, err = sim.StartFleet(context.Background(), sim.FleetOptions{Hosts: hosts, Scenario: sc, Dir: dir})
+	// The fleet's own account of restarts, shown when a test fails.
+	simLog := &lockedBuffer{}
+	fleet, err = sim.StartFleet(context.Background(), sim.FleetOptions{Hosts: hosts, Scenario: sc, Dir: dir, Log: simLog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,12 +62,33 @@ func rolloutFleet(t *testing.T, hosts int, stuck ...string) (inventory string, f
 		if err := fleet.Close(); err != nil {
 			t.Errorf("close the simulated fleet: %v", err)
 		}
+		if t.Failed() {
+			t.Logf("the simulated fleet's log:\n%s", simLog.String())
+		}
 	})
 	inventory = filepath.Join(dir, "fleet.yaml")
 	if err := fleet.WriteInventory(inventory); err != nil {
 		t.Fatal(err)
 	}
 	return inventory, fleet
+}
+
+// lockedBuffer is a strings.Builder safe for the fleet's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 // rolloutPlaybook copies the rollout playbook into dir, with edit applied
