@@ -76,6 +76,12 @@ type FleetOptions struct {
 	SSMDelivery time.Duration
 	// SSMTransport makes the written inventory choose transport: ssm.
 	SSMTransport bool
+	// SSMBeforeReply, unless nil, is called for every SSM API call once
+	// it has been carried out and before its answer is written: a test
+	// holds an answer in flight by blocking in it (SendCommand done on
+	// the hosts, the client not told yet). It must return when ctx, the
+	// request's context, ends.
+	SSMBeforeReply func(ctx context.Context, action string)
 
 	// onPark is a test hook, see Host.onPark.
 	onPark func(idle bool)

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,10 +68,12 @@ type ssmServer struct {
 	f        *Fleet
 	region   string
 	delivery time.Duration
-	ln       net.Listener
-	srv      *http.Server
-	served   chan struct{}
-	url      string
+	// beforeReply is FleetOptions.SSMBeforeReply.
+	beforeReply func(ctx context.Context, action string)
+	ln          net.Listener
+	srv         *http.Server
+	served      chan struct{}
+	url         string
 
 	mu       sync.Mutex
 	hosts    map[string]*Host // instance id → host
@@ -151,7 +154,7 @@ func startSSM(f *Fleet, opts FleetOptions) (*ssmServer, error) {
 		region = DefaultSSMRegion
 	}
 	s := &ssmServer{
-		f: f, region: region, delivery: opts.SSMDelivery, ln: ln, served: make(chan struct{}),
+		f: f, region: region, delivery: opts.SSMDelivery, beforeReply: opts.SSMBeforeReply, ln: ln, served: make(chan struct{}),
 		url:   "http://" + ln.Addr().String(),
 		hosts: map[string]*Host{}, ids: map[*Host]string{}, commands: map[string]*ssmCommand{},
 		objects: map[string][]byte{}, rebootTokens: map[string]bool{}, calls: map[string]int64{}, throttled: map[string]int64{},
@@ -305,6 +308,9 @@ func (s *ssmServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out, aerr = s.describeInstanceInformation(body)
 	default:
 		aerr = &apiError{status: http.StatusBadRequest, typ: "UnknownOperationException", msg: "the simulated endpoint does not implement " + action}
+	}
+	if s.beforeReply != nil {
+		s.beforeReply(r.Context(), action)
 	}
 	if aerr != nil {
 		writeAPIError(w, aerr)

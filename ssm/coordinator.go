@@ -98,7 +98,10 @@ type waiter struct {
 	// Guarded by the coordinator's mu.
 	state waiterState
 	batch *batch
-	cmd   *command
+	// stopped, for a step abandoned while its SendCommand was in flight,
+	// is closed once its cancellation was sent (or nothing had started).
+	stopped chan struct{}
+	cmd     *command
 }
 
 // outcome is how a step ended: a result or an error.
@@ -119,7 +122,8 @@ type command struct {
 // cancelBatch gathers the instances of one command to cancel.
 type cancelBatch struct {
 	instances []string
-	done      chan struct{} // closed once CancelCommand returned
+	done      chan struct{}   // closed once CancelCommand returned
+	notify    []chan struct{} // closed with done
 	timer     *time.Timer
 }
 
@@ -215,6 +219,14 @@ func (c *coordinator) send(key batchKey, waiters []*waiter) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {
+		// The call failed as a whole: nothing started for the steps
+		// abandoned meanwhile.
+		for _, w := range waiters {
+			if w.stopped != nil {
+				close(w.stopped)
+				w.stopped = nil
+			}
+		}
 		var ae smithy.APIError
 		if errors.As(err, &ae) && ae.ErrorCode() == "InvalidInstanceId" && len(waiters) > 1 && !c.closed {
 			// One instance the batch names is not in a valid state, which
@@ -240,7 +252,8 @@ func (c *coordinator) send(key batchKey, waiters []*waiter) {
 	for _, w := range waiters {
 		if w.state == abandoned {
 			// Its session gave up while the command was being sent.
-			c.cancelLocked(cmd.id, w.instance)
+			c.cancelLocked(cmd.id, w.instance, w.stopped)
+			w.stopped = nil
 			continue
 		}
 		w.state, w.cmd = sent, cmd
@@ -379,6 +392,7 @@ func terminal(s types.CommandInvocationStatus) bool {
 func (c *coordinator) abandon(w *waiter) <-chan struct{} {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	c.stats.add(func(s *Stats) { s.Abandoned++ })
 	switch w.state {
 	case queued:
 		b := w.batch
@@ -388,20 +402,27 @@ func (c *coordinator) abandon(w *waiter) <-chan struct{} {
 			delete(c.batches, b.key)
 		}
 	case sending:
-		// send cancels it once the command has an id.
+		// send asks for the cancellation once the command has an id.
+		w.state = abandoned
+		w.stopped = make(chan struct{})
+		return w.stopped
 	case sent:
 		delete(w.cmd.waiters, w.instance)
 		w.state = abandoned
-		return c.cancelLocked(w.cmd.id, w.instance)
+		return c.cancelLocked(w.cmd.id, w.instance, nil)
 	}
 	w.state = abandoned
 	return closedChan
 }
 
 // cancelLocked adds an instance to the command's pending CancelCommand and
-// returns the channel closed once it was sent; c.mu is held.
-func (c *coordinator) cancelLocked(commandID, instance string) <-chan struct{} {
+// returns the channel closed once it was sent; notify, unless nil, is
+// closed then too. c.mu is held.
+func (c *coordinator) cancelLocked(commandID, instance string, notify chan struct{}) <-chan struct{} {
 	if c.closed {
+		if notify != nil {
+			close(notify)
+		}
 		return closedChan
 	}
 	cb := c.cancels[commandID]
@@ -414,6 +435,9 @@ func (c *coordinator) cancelLocked(commandID, instance string) <-chan struct{} {
 		cb.timer = time.AfterFunc(min(c.opts.BatchWindow, 50*time.Millisecond), func() { c.timedCancel(commandID, cb) })
 	}
 	cb.instances = append(cb.instances, instance)
+	if notify != nil {
+		cb.notify = append(cb.notify, notify)
+	}
 	return cb.done
 }
 
@@ -435,7 +459,12 @@ func (c *coordinator) timedCancel(commandID string, cb *cancelBatch) {
 // sendCancel sends a CancelCommand, bounded by CleanupTimeout (it runs
 // after the steps' contexts ended, and during close), and closes cb.done.
 func (c *coordinator) sendCancel(commandID string, cb *cancelBatch) {
-	defer close(cb.done)
+	defer func() {
+		close(cb.done)
+		for _, n := range cb.notify {
+			close(n)
+		}
+	}()
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(c.ctx), c.opts.CleanupTimeout)
 	defer cancel()
 	for chunk := range slices.Chunk(cb.instances, MaxInstancesPerCommand) {

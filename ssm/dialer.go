@@ -138,6 +138,9 @@ type Stats struct {
 	// carried.
 	Commands    int64
 	Invocations int64
+	// Abandoned counts host-steps withdrawn because their context ended
+	// (a step timeout, an interrupted run).
+	Abandoned int64
 }
 
 // Total is the number of API calls of every kind.
@@ -162,6 +165,7 @@ func (d *Dialer) Stats() Stats {
 		out.Throttled += s.Throttled
 		out.Commands += s.Commands
 		out.Invocations += s.Invocations
+		out.Abandoned += s.Abandoned
 	}
 	return out
 }

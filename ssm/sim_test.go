@@ -254,6 +254,68 @@ func TestCancellationCancelsTheCommandsInOneCall(t *testing.T) {
 	}
 }
 
+// A step abandoned while its SendCommand is still on the way has started
+// something the moment the call lands: Run must not return before that is
+// cancelled too.
+func TestAStepAbandonedWhileItsCommandIsSentIsCancelledBeforeRunReturns(t *testing.T) {
+	t.Parallel()
+	sending, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	f, hosts := startFleet(t, 1, "", sim.FleetOptions{SSMBeforeReply: func(ctx context.Context, action string) {
+		if action != "SendCommand" {
+			return
+		}
+		once.Do(func() { close(sending) })
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+	}})
+	opts := options(t)
+	opts.CleanupTimeout = time.Minute // long: Run must end by the cancellation, not by this
+	d := newDialer(t, opts)
+	s, err := d.Dial(context.Background(), target(t, hosts[0]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() {
+		_, err := s.Run(ctx, transport.Command{Kind: transport.KindArgv, Argv: []string{`C:\tools\sleep.exe`, "600"}})
+		done <- err
+	}()
+	wait := time.NewTimer(20 * time.Second)
+	defer wait.Stop()
+	select {
+	case <-sending:
+	case <-wait.C:
+		t.Fatal("the step's SendCommand was never sent")
+	}
+	// The command runs on the host; its answer has not reached fleetrun.
+	cancel()
+	for d.Stats().Abandoned < 1 {
+		select {
+		case <-wait.C:
+			t.Fatal("the session never withdrew its step")
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+	close(release)
+	select {
+	case err = <-done:
+	case <-wait.C:
+		t.Fatal("Run did not return")
+	}
+	if transport.Classify(err).Class != transport.ClassInterrupted {
+		t.Errorf("err %v, want class interrupted", err)
+	}
+	st := f.SSMStats()
+	if st.Calls["SendCommand"] != 1 || st.Calls["CancelCommand"] != 1 {
+		t.Errorf("when Run returned: %d SendCommand and %d CancelCommand calls, want 1 and 1", st.Calls["SendCommand"], st.Calls["CancelCommand"])
+	}
+}
+
 // runningPrograms counts sleep.exe starts across the fleet.
 func runningPrograms(f *sim.Fleet) int64 {
 	return f.Stats().Totals.Programs["sleep.exe"]
