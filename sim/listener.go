@@ -2,32 +2,32 @@ package sim
 
 import (
 	"errors"
-	"fmt"
 	"net"
 	"sync"
-	"syscall"
 )
 
 // hostListener is the listening socket of one host. It can go offline
-// (closing the socket so connections are refused, and resetting every open
+// (stop listening so connections are refused, and reset every open
 // connection) and come back on the same address, while the http.Server
-// that accepts from it keeps running. It also injects the connection-level
+// that accepts from it keeps running; the port stays the host's
+// throughout (see portSocket). It also injects the connection-level
 // failures: resets right after accept (flaky) and connections that are
 // accepted and never answered (hang).
 type hostListener struct {
-	addr string // host:port, fixed after the first bind
+	addr string // host:port, fixed at the bind
 
-	mu   sync.Mutex
-	ln   net.Listener // nil while offline
-	hold *portHold    // keeps the port while offline
-	// rejecting resets every accepted connection: offline, where the port
-	// could not be held without its socket (see goOffline).
-	rejecting bool
-	wake      chan struct{} // closed when ln changes or the listener closes
-	closed    bool
-	conns     map[*trackedConn]struct{}
-	hung      []net.Conn
-	accepts   int64
+	mu     sync.Mutex
+	sock   *portSocket
+	ln     net.Listener // accepts while online; nil until the first time
+	online bool
+	// gen counts the times the host went offline: an Accept that fails
+	// across one is the stop's doing, not an error.
+	gen     int64
+	wake    chan struct{} // closed when the host goes on or offline, or the listener closes
+	closed  bool
+	conns   map[*trackedConn]struct{}
+	hung    []net.Conn
+	accepts int64
 
 	flaky int
 	hang  Times
@@ -35,29 +35,27 @@ type hostListener struct {
 	onAccept func()
 }
 
-// listen binds addr. With online false the port is only reserved and
-// released again (refused hosts), so the address is known but refuses.
+// newHostListener binds addr and, with online true, listens on it. With
+// online false the port is only bound (refused hosts): the address is the
+// host's but refuses.
 func newHostListener(addr string, online bool, flaky int, hang Times) (*hostListener, error) {
-	ln, err := net.Listen("tcp", addr)
+	sock, err := bindPort(addr)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", addr, err)
+		return nil, err
 	}
 	l := &hostListener{
-		addr:  ln.Addr().String(),
+		addr:  sock.addr,
+		sock:  sock,
 		wake:  make(chan struct{}),
 		conns: map[*trackedConn]struct{}{},
 		flaky: flaky,
 		hang:  hang,
 	}
 	if online {
-		l.ln = ln
-		return l, nil
-	}
-	if err := ln.Close(); err != nil {
-		return nil, fmt.Errorf("release %s: %w", addr, err)
-	}
-	if l.hold, err = holdPort(l.addr); err != nil {
-		return nil, err
+		if l.ln, err = sock.listen(); err != nil {
+			return nil, errors.Join(err, sock.close())
+		}
+		l.online = true
 	}
 	return l, nil
 }
@@ -79,19 +77,19 @@ func (l *hostListener) Accept() (net.Conn, error) {
 			l.mu.Unlock()
 			return nil, net.ErrClosed
 		}
-		ln, wake := l.ln, l.wake
+		ln, online, gen, wake := l.ln, l.online, l.gen, l.wake
 		l.mu.Unlock()
-		if ln == nil {
+		if !online {
 			<-wake
 			continue
 		}
 		c, err := ln.Accept()
 		if err != nil {
 			l.mu.Lock()
-			switched := l.closed || l.ln != ln
+			switched := l.closed || l.gen != gen
 			l.mu.Unlock()
 			if switched || errors.Is(err, net.ErrClosed) {
-				continue // offline, or closing: the loop decides
+				continue // went offline, or closing: the loop decides
 			}
 			return nil, err
 		}
@@ -104,18 +102,14 @@ func (l *hostListener) Accept() (net.Conn, error) {
 			l.onAccept()
 		}
 		l.mu.Lock()
-		if l.rejecting {
+		if l.closed || l.gen != gen {
+			// Accepted just before the host went down.
 			l.mu.Unlock()
 			resetConn(c)
 			continue
 		}
 		l.accepts++
 		n := l.accepts
-		if l.closed || l.ln != ln {
-			l.mu.Unlock()
-			resetConn(c)
-			continue
-		}
 		if n <= int64(l.flaky) {
 			l.mu.Unlock()
 			resetConn(c)
@@ -133,67 +127,35 @@ func (l *hostListener) Accept() (net.Conn, error) {
 	}
 }
 
-// Close stops accepting for good and closes every connection.
+// Close stops accepting for good, closes every connection and releases
+// the port.
 func (l *hostListener) Close() error {
-	l.mu.Lock()
-	if l.closed {
-		l.mu.Unlock()
-		return nil
-	}
-	l.closed = true
-	err := l.dropLocked()
-	if herr := l.hold.release(); err == nil {
-		err = herr
-	}
-	l.hold = nil
-	close(l.wake)
-	l.mu.Unlock()
-	return err
-}
-
-// goOffline makes the host unreachable and resets every open connection.
-// New connections are refused: the listening socket is closed and the port
-// kept by a hold, so no other listener can take it while the host is down.
-// Where the hold cannot be bound (connections closed earlier linger in
-// TIME_WAIT on the port), the socket is opened again at once and every
-// connection it accepts is reset until the host is back: the client sees a
-// reset instead of a refusal, but the port is never given away.
-func (l *hostListener) goOffline() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed {
 		return nil
 	}
+	l.closed = true
+	l.dropConnsLocked()
+	err := l.sock.close()
+	close(l.wake)
+	return err
+}
+
+// goOffline makes the host unreachable: every open connection is reset and
+// new ones are refused, the port still the host's.
+func (l *hostListener) goOffline() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed || !l.online {
+		return nil
+	}
 	// The response to the shutdown command was sent before this runs;
 	// resetting rather than closing leaves no TIME_WAIT on the port.
-	for c := range l.conns {
-		resetConn(c.Conn)
-	}
-	clear(l.conns)
-	for _, c := range l.hung {
-		resetConn(c)
-	}
-	l.hung = nil
-	var err error
-	if l.ln != nil && l.hold == nil {
-		err = l.ln.Close()
-		l.ln = nil
-		hold, herr := holdPort(l.addr)
-		switch {
-		case herr == nil:
-			l.hold = hold
-		case errors.Is(herr, syscall.EADDRINUSE):
-			ln, lerr := net.Listen("tcp", l.addr)
-			if lerr != nil {
-				return fmt.Errorf("keep %s while offline: %w", l.addr, lerr)
-			}
-			l.ln, l.rejecting = ln, true
-		default:
-			if err == nil {
-				err = herr
-			}
-		}
-	}
+	l.dropConnsLocked()
+	l.online = false
+	l.gen++
+	err := l.sock.stop()
 	close(l.wake)
 	l.wake = make(chan struct{})
 	return err
@@ -203,37 +165,21 @@ func (l *hostListener) goOffline() error {
 func (l *hostListener) goOnline() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
+	if l.closed || l.online {
 		return nil
 	}
-	if l.rejecting {
-		l.rejecting = false
-		return nil
-	}
-	if l.ln != nil {
-		return nil
-	}
-	if err := l.hold.release(); err != nil {
-		return fmt.Errorf("release %s: %w", l.addr, err)
-	}
-	l.hold = nil
-	ln, err := net.Listen("tcp", l.addr)
+	ln, err := l.sock.listen()
 	if err != nil {
-		return fmt.Errorf("listen again on %s: %w", l.addr, err)
+		return err
 	}
-	l.ln = ln
+	l.ln, l.online = ln, true
 	close(l.wake)
 	l.wake = make(chan struct{})
 	return nil
 }
 
-// dropLocked closes the socket and all connections; l.mu is held.
-func (l *hostListener) dropLocked() error {
-	var err error
-	if l.ln != nil {
-		err = l.ln.Close()
-		l.ln = nil
-	}
+// dropConnsLocked resets every connection; l.mu is held.
+func (l *hostListener) dropConnsLocked() {
 	for c := range l.conns {
 		resetConn(c.Conn)
 	}
@@ -242,7 +188,6 @@ func (l *hostListener) dropLocked() error {
 		resetConn(c)
 	}
 	l.hung = nil
-	return err
 }
 
 func (l *hostListener) forget(c *trackedConn) {

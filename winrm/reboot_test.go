@@ -191,9 +191,7 @@ func TestRebootTimesOutSayingWhatItLastSaw(t *testing.T) {
 			scenario: rebootScenario + "  faults: {never_returns: true}\n",
 			timeout:  time.Second,
 			opts:     transport.RebootOptions{PollInterval: pollFast},
-			// Refused, or reset where the simulator keeps its port open
-			// while down: either way the host went away and stayed away.
-			want: "it went down and has not answered since: connection to sim-0001 ",
+			want:     "it went down and has not answered since: connection to sim-0001 refused",
 		},
 		{
 			name:     "a restart that has not happened by the deadline",

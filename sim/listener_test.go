@@ -9,8 +9,8 @@ import (
 )
 
 // A host that goes offline while its port lingers in TIME_WAIT (it closed a
-// connection first) keeps the port anyway: connections are reset instead of
-// refused, nothing else can listen there, and it comes back on it.
+// connection first) keeps the port anyway: connections are refused, nothing
+// else can bind there, and it comes back on it.
 func TestOfflineHostKeepsItsPortThroughTimeWait(t *testing.T) {
 	t.Parallel()
 	l, err := newHostListener("127.0.0.1:0", true, 0, Times{})
@@ -49,22 +49,28 @@ func TestOfflineHostKeepsItsPortThroughTimeWait(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	c, err := net.Dial("tcp", l.addr)
-	if err == nil {
-		// Rejecting mode: the connection is accepted and reset.
-		_, rerr := c.Read(make([]byte, 1))
-		_ = c.Close()
-		if rerr == nil {
-			t.Fatal("an offline host answered")
+	if c, err := net.Dial("tcp", l.addr); err == nil {
+		_ = c.Close() // the assertion has failed already
+		t.Fatal("an offline host accepted a connection")
+	} else if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial offline host: %v, want connection refused", err)
+	}
+	// Not even a socket that would share the port under SO_REUSEADDR.
+	if fd, err := reusableSocket(l.addr); err != nil {
+		t.Fatal(err)
+	} else {
+		sa := &syscall.SockaddrInet4{Port: l.Addr().(*net.TCPAddr).Port, Addr: [4]byte{127, 0, 0, 1}}
+		berr := syscall.Bind(fd, sa)
+		_ = syscall.Close(fd)
+		if !errors.Is(berr, syscall.EADDRINUSE) {
+			t.Fatalf("binding the offline host's port: %v, want address in use", berr)
 		}
-	} else if !errors.Is(err, syscall.ECONNREFUSED) && !errors.Is(err, syscall.ECONNRESET) {
-		t.Fatalf("dial offline host: %v", err)
 	}
 	if err := l.goOnline(); err != nil {
 		t.Fatal(err)
 	}
 	// Back online, the same port accepts connections again.
-	c, err = net.Dial("tcp", l.addr)
+	c, err := net.Dial("tcp", l.addr)
 	if err != nil {
 		t.Fatal(err)
 	}
