@@ -13,7 +13,14 @@ int main(int argc, char **argv) {
 		STARTUPINFOA si; PROCESS_INFORMATION pi;
 		memset(&si, 0, sizeof si); si.cb = sizeof si;
 		fflush(stdout);
-		if (!CreateProcessA(argv[2], line, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) { printf("ERROR\n"); continue; }
+		/* Wine, on a loaded machine, now and then fails to start a
+		   process: try a few times before calling it an error. */
+		BOOL ok = FALSE;
+		for (int attempt = 0; attempt < 5 && !ok; attempt++) {
+			if (attempt > 0) Sleep(200);
+			ok = CreateProcessA(argv[2], line, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi);
+		}
+		if (!ok) { printf("ERROR %lu\n", GetLastError()); continue; }
 		WaitForSingleObject(pi.hProcess, INFINITE);
 		CloseHandle(pi.hProcess); CloseHandle(pi.hThread);
 	}
