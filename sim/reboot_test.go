@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"runtime"
 	"testing"
 	"time"
@@ -79,7 +78,7 @@ func TestScenarioNeverReturnsMustBeABoolean(t *testing.T) {
 // with the host listening: coming back may never overtake going down.
 func TestAQuickRestartAlwaysComesBack(t *testing.T) {
 	t.Parallel()
-	f := plainFleet(t, "reboot_duration: 1ns", "", FleetOptions{Log: os.Stderr})
+	f := plainFleet(t, "reboot_duration: 1ns", "", FleetOptions{})
 	h := f.Hosts()[0]
 	c := mzClient(t, f, h, basicHTTP, "PT60S")
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
