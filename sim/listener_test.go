@@ -49,23 +49,7 @@ func TestOfflineHostKeepsItsPortThroughTimeWait(t *testing.T) {
 			accepted <- c
 		}
 	}()
-	if c, err := net.Dial("tcp", l.addr); err == nil {
-		_ = c.Close() // the assertion has failed already
-		t.Fatal("an offline host accepted a connection")
-	} else if !errors.Is(err, syscall.ECONNREFUSED) {
-		t.Fatalf("dial offline host: %v, want connection refused", err)
-	}
-	// Not even a socket that would share the port under SO_REUSEADDR.
-	if fd, err := reusableSocket(l.addr); err != nil {
-		t.Fatal(err)
-	} else {
-		sa := &syscall.SockaddrInet4{Port: l.Addr().(*net.TCPAddr).Port, Addr: [4]byte{127, 0, 0, 1}}
-		berr := syscall.Bind(fd, sa)
-		_ = syscall.Close(fd)
-		if !errors.Is(berr, syscall.EADDRINUSE) {
-			t.Fatalf("binding the offline host's port: %v, want address in use", berr)
-		}
-	}
+	checkRefusedAndKept(t, l)
 	if err := l.goOnline(); err != nil {
 		t.Fatal(err)
 	}
@@ -80,4 +64,39 @@ func TestOfflineHostKeepsItsPortThroughTimeWait(t *testing.T) {
 		_ = got.Close()
 	}
 	_ = c.Close()
+}
+
+// A refused host's port is bound but never listens: it refuses, and no
+// other socket can take the port.
+func TestRefusedHostKeepsItsPort(t *testing.T) {
+	t.Parallel()
+	l, err := newHostListener("127.0.0.1:0", false, 0, Times{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = l.Close() }()
+	checkRefusedAndKept(t, l)
+}
+
+// checkRefusedAndKept checks that connections to l are refused and that
+// not even a socket that would share the port under SO_REUSEADDR can bind
+// it.
+func checkRefusedAndKept(t *testing.T, l *hostListener) {
+	t.Helper()
+	if c, err := net.Dial("tcp", l.addr); err == nil {
+		_ = c.Close() // the assertion has failed already
+		t.Fatal("an offline host accepted a connection")
+	} else if !errors.Is(err, syscall.ECONNREFUSED) {
+		t.Fatalf("dial offline host: %v, want connection refused", err)
+	}
+	fd, err := reusableSocket(l.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sa := &syscall.SockaddrInet4{Port: l.Addr().(*net.TCPAddr).Port, Addr: [4]byte{127, 0, 0, 1}}
+	berr := syscall.Bind(fd, sa)
+	_ = syscall.Close(fd) // a test socket
+	if !errors.Is(berr, syscall.EADDRINUSE) {
+		t.Fatalf("binding the offline host's port: %v, want address in use", berr)
+	}
 }

@@ -64,6 +64,12 @@ func bindPort(addr string) (*portSocket, error) {
 		_ = syscall.Close(fd) // the bind error is the one to report
 		return nil, fmt.Errorf("bind %s: %w", addr, err)
 	}
+	// Not listening yet: no other bind may share the port (listen turns
+	// the option back on).
+	if err := syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 0); err != nil {
+		_ = syscall.Close(fd) // the option's error is the one to report
+		return nil, fmt.Errorf("bind %s: %w", addr, err)
+	}
 	return &portSocket{addr: net.JoinHostPort(ta.IP.String(), fmt.Sprint(sa.Port)), fd: fd}, nil
 }
 
