@@ -102,8 +102,12 @@ func (l *hostListener) Accept() (net.Conn, error) {
 			l.onAccept()
 		}
 		l.mu.Lock()
-		if l.closed || l.gen != gen {
-			// Accepted just before the host went down.
+		if l.closed || !l.online {
+			// Accepted just before the host went down. (One accepted
+			// before a restart and handed over after it is the
+			// restarted host's: the kernel reset every connection still
+			// queued when the host went down, so it can only be one
+			// dequeued in that instant.)
 			l.mu.Unlock()
 			resetConn(c)
 			continue
