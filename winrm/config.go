@@ -227,6 +227,7 @@ func (s *Session) AuthOffered(ctx context.Context) ([]string, error) {
 	rctx, cancel := context.WithTimeout(ctx, s.opts.OperationTimeout)
 	defer cancel()
 	reply, err := s.ep.do(rctx, nil, nil)
+	s.ep.releaseBody()
 	if err != nil {
 		return nil, classifyNetError(ctx, s.name, err)
 	}

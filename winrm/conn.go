@@ -63,8 +63,10 @@ func newHTTPConn(addr string, tlsConfig *tls.Config, connectTimeout time.Duratio
 
 // roundTrip sends req and returns the answer: status, headers, the body
 // read whole (at most maxResponse+1 bytes) and, on HTTPS, the server's
-// certificate. When ctx ends first, the error is ctx's.
-func (h *httpConn) roundTrip(ctx context.Context, req *http.Request) (*httpReply, error) {
+// certificate. beforeBody runs once the headers are in, before the body
+// is read; its error ends the exchange. When ctx ends first, the error is
+// ctx's.
+func (h *httpConn) roundTrip(ctx context.Context, req *http.Request, beforeBody func(context.Context) error) (*httpReply, error) {
 	c, br, state, err := h.conn(ctx)
 	if err != nil {
 		return nil, err
@@ -96,6 +98,9 @@ func (h *httpConn) roundTrip(ctx context.Context, req *http.Request) (*httpReply
 	}
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
+		return fail(err)
+	}
+	if err := beforeBody(ctx); err != nil {
 		return fail(err)
 	}
 	body, err := readBody(resp)

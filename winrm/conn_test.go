@@ -88,7 +88,7 @@ func post(t *testing.T, h *httpConn, ctx context.Context, body string) (*httpRep
 	if err != nil {
 		t.Fatal(err)
 	}
-	return h.roundTrip(ctx, req)
+	return h.roundTrip(ctx, req, func(context.Context) error { return nil })
 }
 
 const okAnswer = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -39,6 +40,41 @@ type endpoint struct {
 	// requestGrace is added to a request's OperationTimeout to bound how
 	// long the client waits for the answer.
 	requestGrace time.Duration
+	// bodyHeld says this endpoint holds a place in bodyGate: from an
+	// answer's headers until the exchange has used its body.
+	bodyHeld bool
+}
+
+// bodyGate bounds how many answers the whole process reads, unseals and
+// decodes at once. A Receive answer is up to 150 KB and takes about three
+// times that while it is unsealed and decoded; with a thousand hosts
+// answering together, holding them all at once would take hundreds of
+// megabytes for work the cores can only do a few at a time anyway. An
+// answer waiting for its turn stays in the kernel's socket buffers.
+var bodyGate = make(chan struct{}, max(4, 2*runtime.GOMAXPROCS(0)))
+
+// holdBody takes a place in bodyGate for the endpoint's current answer,
+// waiting at most until ctx ends.
+func (ep *endpoint) holdBody(ctx context.Context) error {
+	if ep.bodyHeld {
+		return nil
+	}
+	select {
+	case bodyGate <- struct{}{}:
+		ep.bodyHeld = true
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// releaseBody gives the endpoint's place in bodyGate back, once the body
+// of its last answer has been used.
+func (ep *endpoint) releaseBody() {
+	if ep.bodyHeld {
+		ep.bodyHeld = false
+		<-bodyGate
+	}
 }
 
 // authenticator performs one authenticated HTTP exchange.
@@ -62,8 +98,12 @@ type httpReply struct {
 	peerCert *x509.Certificate
 }
 
-// do sends one HTTP POST to the endpoint and reads the whole answer.
+// do sends one HTTP POST to the endpoint and reads the whole answer,
+// holding a place in bodyGate from the answer's headers on: the caller
+// calls releaseBody once it has used the body (the next do on the endpoint
+// releases it too).
 func (ep *endpoint) do(ctx context.Context, body []byte, header http.Header) (*httpReply, error) {
+	ep.releaseBody()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.url, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
@@ -75,7 +115,7 @@ func (ep *endpoint) do(ctx context.Context, body []byte, header http.Header) (*h
 		req.Header.Set("Content-Type", soapContentType)
 	}
 	req.Header.Set("User-Agent", "fleetrun")
-	reply, err := ep.conn.roundTrip(ctx, req)
+	reply, err := ep.conn.roundTrip(ctx, req, ep.holdBody)
 	if err != nil {
 		return nil, err
 	}
@@ -118,6 +158,7 @@ func readBody(resp *http.Response) ([]byte, error) {
 func (ep *endpoint) post(ctx context.Context, op string, body []byte, opTimeout time.Duration) (*response, error) {
 	rctx, cancel := context.WithTimeout(ctx, opTimeout+ep.requestGrace)
 	defer cancel()
+	defer ep.releaseBody() // the response is parsed: the body is used
 	ep.requests.Add(1)
 	reply, err := ep.auth.exchange(rctx, ep, body)
 	if err != nil {
