@@ -94,9 +94,9 @@ func TestWhyAMissedTargetWasMissedComesFromTheMeasurements(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"carrying 1000 MB of output",                          // megabyte CPU: the bytes, not the requests
-		"what is live at the peak is the responses in flight", // megabyte memory: buffers in flight
-		"at most 1.50 × by latency alone",                     // the peer at forks 50
+		"carrying 1000 MB of output",      // megabyte CPU: the bytes, not the requests
+		"what the report keeps of it",     // megabyte memory: the kept output
+		"at most 1.50 × by latency alone", // the peer at forks 50
 	} {
 		found := false
 		for _, why := range whys {

@@ -156,8 +156,8 @@ func whyRSS(r *Result) string {
 	w := r.Workload
 	s := fmt.Sprintf("%d hosts in flight at once", min(r.Forks, w.Hosts))
 	if out := int64(w.Hosts*w.Steps) * int64(w.StdoutPerStep); out >= 100<<20 {
-		perHost := min(w.StdoutPerStep, 150<<10)
-		s += fmt.Sprintf("; reports keep only 64 KiB of each stream (apply's --output-cap), so what is live at the peak is the responses in flight: every host reads Receive answers of up to 150 KB (the envelope size fleetrun asks for), held sealed, unsealed and base64-decoded at once — about %s across %d hosts — and Go's default GC target (GOGC=100) lets the heap grow to about twice what is live; a smaller envelope or pooled buffers would trade requests or complexity for memory", fmtBytes(int64(3*perHost)*int64(min(r.Forks, w.Hosts))), min(r.Forks, w.Hosts))
+		kept := int64(w.Hosts*w.Steps) * int64(min(w.StdoutPerStep, 64<<10))
+		s += fmt.Sprintf("; answers are read, unsealed and decoded only a few at a time (the WinRM transport's gate, 2 per core), so what grows with the output is what the report keeps of it: up to 64 KiB of each stream (apply's --output-cap), about %s for %d host-steps, on top of what the small-output runs hold, and Go's default GC target (GOGC=100) lets the heap grow to about twice what is live; a smaller --output-cap lowers it", fmtBytes(kept), w.Hosts*w.Steps)
 	} else if r.Fleet.Spec.HTTPS {
 		s += "; over HTTPS every connection also carries crypto/tls state and the buffers its handshake grew (see the heap profile at the peak below)"
 	}
