@@ -22,6 +22,10 @@ import (
 	"github.com/fleetrun/fleetrun/winrm"
 )
 
+// applyOutputCap is fleetrun apply's default --output-cap: what reports
+// keep of each stream.
+const applyOutputCap = 64 << 10
+
 // ControllerConfig is one in-process `fleetrun apply --no-progress` for
 // profiling: the same runner, WinRM dialer, journal and plain console
 // lines, without the command line around them.
@@ -82,7 +86,7 @@ func RunController(ctx context.Context, c ControllerConfig) (err error) {
 		stop := watchPeak(c.PeakProfile)
 		defer func() { err = errors.Join(err, stop()) }()
 	}
-	res, err := runner.Run(ctx, pb, hosts, runner.Options{Forks: c.Forks, Dialer: winrm.NewDialer(winrm.Options{}), Target: target,
+	res, err := runner.Run(ctx, pb, hosts, runner.Options{Forks: c.Forks, Dialer: winrm.NewDialer(winrm.Options{OutputCap: applyOutputCap}), Target: target,
 		Sinks: []runner.Sink{journal, console}})
 	if err != nil {
 		return err

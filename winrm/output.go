@@ -88,10 +88,16 @@ func decodeOutput(enc encoding.Encoding, b []byte) string {
 // program's reason is usually at its end. When bytes were dropped between
 // the two, a marker line says how many, and truncated is set. The
 // Command's own writers still receive every byte.
+//
+// It never holds more than max bytes: with a thousand hosts writing
+// megabytes each, what it keeps is most of the controller's memory.
 type capture struct {
-	max       int
-	head      []byte
-	tail      []byte // the latest bytes, at most 2×tailMax before compaction
+	max  int
+	head []byte
+	// tail holds the latest bytes after the head, up to tailMax; once
+	// full it is a ring whose oldest byte is at start.
+	tail      []byte
+	start     int
 	dropped   int64
 	truncated bool
 }
@@ -101,39 +107,52 @@ func (c *capture) tailMax() int { return c.max - c.headMax() }
 
 func (c *capture) Write(p []byte) (int, error) {
 	n := len(p)
-	if room := c.headMax() - len(c.head); room > 0 {
-		k := min(room, len(p))
-		c.head = append(c.head, p[:k]...)
-		p = p[k:]
-	}
+	c.head, p = fill(c.head, p, c.headMax())
+	tm := c.tailMax()
+	c.tail, p = fill(c.tail, p, tm)
 	if len(p) == 0 {
 		return n, nil
 	}
-	c.tail = append(c.tail, p...)
-	if tm := c.tailMax(); len(c.tail) > tm {
-		c.truncated = true
-		if len(c.tail) >= 2*tm || tm == 0 {
-			// Compact now and then rather than on every write.
-			drop := len(c.tail) - tm
-			c.dropped += int64(drop)
-			c.tail = append(c.tail[:0], c.tail[drop:]...)
-		}
+	// The tail is full: the newest bytes replace the oldest.
+	c.truncated = true
+	c.dropped += int64(len(p))
+	if tm == 0 {
+		return n, nil
 	}
+	if len(p) >= tm {
+		copy(c.tail, p[len(p)-tm:])
+		c.start = 0
+		return n, nil
+	}
+	k := copy(c.tail[c.start:], p)
+	copy(c.tail, p[k:])
+	c.start = (c.start + len(p)) % tm
 	return n, nil
+}
+
+// fill appends to dst what fits of p below limit bytes, growing dst as
+// append would but never past limit, and returns the rest of p.
+func fill(dst, p []byte, limit int) ([]byte, []byte) {
+	k := min(limit-len(dst), len(p))
+	if k <= 0 {
+		return dst, p
+	}
+	if len(dst)+k > cap(dst) {
+		grown := make([]byte, len(dst), min(limit, max(2*cap(dst), len(dst)+k)))
+		copy(grown, dst)
+		dst = grown
+	}
+	return append(dst, p[:k]...), p[k:]
 }
 
 // bytes returns what was kept: head, a marker when bytes were dropped, and
 // tail.
 func (c *capture) bytes() []byte {
-	if extra := len(c.tail) - c.tailMax(); extra > 0 {
-		c.dropped += int64(extra)
-		c.tail = c.tail[extra:]
-	}
-	if c.dropped == 0 {
-		return append(c.head, c.tail...)
-	}
-	out := make([]byte, 0, len(c.head)+len(c.tail)+64)
+	out := make([]byte, 0, len(c.head)+len(c.tail)+128)
 	out = append(out, c.head...)
-	out = append(out, fmt.Sprintf("\r\n[... fleetrun kept the first and last bytes of this output; %d bytes in between are in --log-dir ...]\r\n", c.dropped)...)
-	return append(out, c.tail...)
+	if c.dropped > 0 {
+		out = append(out, fmt.Sprintf("\r\n[... fleetrun kept the first and last bytes of this output; %d bytes in between are in --log-dir ...]\r\n", c.dropped)...)
+	}
+	out = append(out, c.tail[c.start:]...)
+	return append(out, c.tail[:c.start]...)
 }

@@ -74,6 +74,11 @@ func TestCaptureKeepsTheHeadAndTheTailAndSaysSo(t *testing.T) {
 		{8, []string{"ab", "cdefgh", "ij"}, "ab\r\n[... fleetrun kept the first and last bytes of this output; 2 bytes in between are in --log-dir ...]\r\nefghij", true},
 		{8, []string{"a", "b", "c", "d", "e", "f", "g", "h", "i", "j", "k", "l", "m", "n", "o", "p", "q", "r"}, "ab\r\n[... fleetrun kept the first and last bytes of this output; 10 bytes in between are in --log-dir ...]\r\nmnopqr", true},
 		{8, []string{strings.Repeat("x", 100) + "END"}, "xx\r\n[... fleetrun kept the first and last bytes of this output; 95 bytes in between are in --log-dir ...]\r\nxxxEND", true},
+		// The tail wraps around: writes that straddle its end.
+		{8, []string{"ab", "cdefgh", "ijk", "l"}, "ab\r\n[... fleetrun kept the first and last bytes of this output; 4 bytes in between are in --log-dir ...]\r\nghijkl", true},
+		{8, []string{"abcdefg", "hijk", "lmnopqrst", "uv"}, "ab\r\n[... fleetrun kept the first and last bytes of this output; 14 bytes in between are in --log-dir ...]\r\nqrstuv", true},
+		{8, []string{"abcdefgh", "i", "jklmnopq", "r"}, "ab\r\n[... fleetrun kept the first and last bytes of this output; 10 bytes in between are in --log-dir ...]\r\nmnopqr", true},
+		{1, []string{"abc"}, "\r\n[... fleetrun kept the first and last bytes of this output; 2 bytes in between are in --log-dir ...]\r\nc", true},
 	}
 	for _, tc := range cases {
 		c := &capture{max: tc.max}
@@ -85,6 +90,28 @@ func TestCaptureKeepsTheHeadAndTheTailAndSaysSo(t *testing.T) {
 		if got := string(c.bytes()); got != tc.want || c.truncated != tc.trunc {
 			t.Errorf("%q: capture = %q truncated %v, want %q %v", tc.writes, got, c.truncated, tc.want, tc.trunc)
 		}
+	}
+}
+
+// However much is written, a capture holds no more than its cap.
+func TestCaptureNeverHoldsMoreThanItsCap(t *testing.T) {
+	t.Parallel()
+	const capMax = 64 << 10
+	c := &capture{max: capMax}
+	chunk := bytes.Repeat([]byte("0123456789"), 1000)
+	total := 0
+	for i := range 200 {
+		w := chunk[:1+i*37%len(chunk)]
+		total += len(w)
+		if _, err := c.Write(w); err != nil {
+			t.Fatal(err)
+		}
+		if held := cap(c.head) + cap(c.tail); held > capMax {
+			t.Fatalf("after %d bytes the capture holds %d bytes, more than its cap %d", total, held, capMax)
+		}
+	}
+	if got := int64(len(c.head)+len(c.tail)) + c.dropped; got != int64(total) {
+		t.Errorf("kept %d + dropped %d = %d bytes, want the %d written", len(c.head)+len(c.tail), c.dropped, got, total)
 	}
 }
 
