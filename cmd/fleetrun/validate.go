@@ -5,20 +5,27 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/fleetrun/fleetrun/internal/strictyaml"
+	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/playbook"
 	"github.com/fleetrun/fleetrun/runner"
+	"github.com/fleetrun/fleetrun/sim"
 )
 
 func newValidateCmd(e *env) *cobra.Command {
 	var invFiles, extras []string
 	var disc discoveryFlags
 	cmd := &cobra.Command{
-		Use:   "validate PLAYBOOK [-i INVENTORY]... [-e KEY=VALUE]...",
-		Short: "Check a playbook (and, with -i, its templates for every selected host)",
+		Use:   "validate FILE [-i INVENTORY]... [-e KEY=VALUE]...",
+		Short: "Check a playbook (and, with -i, its templates for every selected host), an inventory or a scenario",
 		Long: `Validate parses a playbook strictly and reports every problem as
 file:line:col: key.path: message. With -i it also selects the hosts and
 expands every step's templates for each of them, so a variable missing for
-some hosts is found now rather than half-way through a rollout.`,
+some hosts is found now rather than half-way through a rollout.
+
+Given alone, FILE may also be an inventory or a simulated-fleet scenario:
+it is valid as whichever kind it parses as, and otherwise the problems
+shown are those of the kind it comes closest to.`,
 		Example: "  fleetrun validate examples/monthly-patch.yaml -i examples/inventory.yaml",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -26,32 +33,37 @@ some hosts is found now rather than half-way through a rollout.`,
 			if err != nil {
 				return invalid(err)
 			}
+			if len(invFiles) == 0 {
+				msg, err := validateFile(args[0])
+				if err != nil {
+					return invalid(formatInputError(err))
+				}
+				fmt.Fprintln(e.stdout, msg)
+				return nil
+			}
 			pb, err := playbook.Load(args[0])
 			if err != nil {
 				return invalid(formatInputError(err))
 			}
-			msg := fmt.Sprintf("ok: %s: playbook %q, %d step(s)", args[0], pb.Name, len(pb.Steps))
-			if len(invFiles) > 0 {
-				inv, err := loadInventory(invFiles)
-				if err != nil {
-					return invalid(formatInputError(err))
-				}
-				// Templates are checked against the hosts as they will be:
-				// discovered ones and a declared simulated fleet included.
-				inv, stop, err := materialize(cmd.Context(), e, inv, disc)
-				if err != nil {
-					return err
-				}
-				defer stop()
-				hosts, err := selectHosts(inv, pb, "")
-				if err != nil {
-					return invalid(err)
-				}
-				if _, err := runner.Plan(pb, hosts, extra, renderer()); err != nil {
-					return invalid(formatInputError(err))
-				}
-				msg += fmt.Sprintf(", %d host(s) selected", len(hosts))
+			inv, err := loadInventory(invFiles)
+			if err != nil {
+				return invalid(formatInputError(err))
 			}
+			// Templates are checked against the hosts as they will be:
+			// discovered ones and a declared simulated fleet included.
+			inv, stop, err := materialize(cmd.Context(), e, inv, disc)
+			if err != nil {
+				return err
+			}
+			defer stop()
+			hosts, err := selectHosts(inv, pb, "")
+			if err != nil {
+				return invalid(err)
+			}
+			if _, err := runner.Plan(pb, hosts, extra, renderer()); err != nil {
+				return invalid(formatInputError(err))
+			}
+			msg := fmt.Sprintf("ok: %s: playbook %q, %d step(s), %d host(s) selected", args[0], pb.Name, len(pb.Steps), len(hosts))
 			fmt.Fprintln(e.stdout, msg)
 			return nil
 		},
@@ -60,4 +72,47 @@ some hosts is found now rather than half-way through a rollout.`,
 	cmd.Flags().StringArrayVarP(&extras, "extra-var", "e", nil, "template variable `KEY=VALUE` (repeatable; highest precedence)")
 	disc.register(cmd.Flags())
 	return cmd
+}
+
+// validateFile checks a file given without an inventory. Besides
+// playbooks, a repository's fleetrun files are inventories and
+// simulated-fleet scenarios, and "validate everything" should not need to
+// know which is which: the file is valid as whichever kind parses. When
+// none does, the problems reported are those of the kind with the fewest
+// (a playbook's on a tie), which is the kind the file was meant to be.
+func validateFile(path string) (string, error) {
+	pb, perr := playbook.Load(path)
+	if perr == nil {
+		return fmt.Sprintf("ok: %s: playbook %q, %d step(s)", path, pb.Name, len(pb.Steps)), nil
+	}
+	inv, ierr := inventory.Load(path)
+	if ierr == nil {
+		msg := fmt.Sprintf("ok: %s: inventory, %d host(s)", path, len(inv.Hosts))
+		if n := len(inv.EC2); n > 0 {
+			msg += fmt.Sprintf(", %d EC2 discovery section(s)", n)
+		}
+		if inv.Simulated != nil {
+			msg += fmt.Sprintf(", a simulated fleet of %d host(s)", inv.Simulated.Hosts)
+		}
+		return msg, nil
+	}
+	sc, serr := sim.LoadScenario(path)
+	if serr == nil {
+		return fmt.Sprintf("ok: %s: simulated-fleet scenario, %d group(s), %d host(s)", path, len(sc.Groups), sc.Hosts), nil
+	}
+	best := perr
+	for _, err := range []error{ierr, serr} {
+		if problemCount(err) < problemCount(best) {
+			best = err
+		}
+	}
+	return "", best
+}
+
+// problemCount is how many problems an input error lists.
+func problemCount(err error) int {
+	if es := strictyaml.AsErrors(err); es != nil {
+		return len(es)
+	}
+	return 1
 }
