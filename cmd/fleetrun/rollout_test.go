@@ -43,13 +43,23 @@ func patchedHost(name string) bool {
 // stuck never come back from a restart.
 func rolloutFleet(t *testing.T, hosts int, stuck ...string) (inventory string, fleet *sim.Fleet) {
 	t.Helper()
+	return rolloutFleetWith(t, hosts, stuck, nil)
+}
+
+// rolloutFleetWith is rolloutFleet where, besides, the hosts named in
+// refused refuse every connection.
+func rolloutFleetWith(t *testing.T, hosts int, stuck, refused []string) (inventory string, fleet *sim.Fleet) {
+	t.Helper()
 	sc, err := sim.LoadScenario(filepath.Join("testdata", "rollout", "scenario.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	never := true
+	yes := true
 	for _, name := range stuck {
-		sc.HostOverrides[name] = sim.Settings{Faults: sim.FaultSettings{NeverReturns: &never}}
+		sc.HostOverrides[name] = sim.Settings{Faults: sim.FaultSettings{NeverReturns: &yes}}
+	}
+	for _, name := range refused {
+		sc.HostOverrides[name] = sim.Settings{Faults: sim.FaultSettings{Refused: &yes}}
 	}
 	dir := t.TempDir()
 	// The fleet's own account of restarts, shown when a test fails.
