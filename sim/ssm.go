@@ -467,12 +467,9 @@ func (s *ssmServer) listCommandInvocations(body []byte) (any, *apiError) {
 	if e := decode(body, &in); e != nil {
 		return nil, e
 	}
-	limit := 50
-	if in.MaxResults != nil {
-		if *in.MaxResults < 1 || *in.MaxResults > 50 {
-			return nil, badRequest("ValidationException", "MaxResults must be from 1 to 50")
-		}
-		limit = *in.MaxResults
+	limit, e := maxResults(in.MaxResults, 1, 50)
+	if e != nil {
+		return nil, e
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -493,17 +490,36 @@ func (s *ssmServer) listCommandInvocations(body []byte) (any, *apiError) {
 			all = append(all, s.invocationView(c, c.invs[iid], in.Details))
 		}
 	}
+	return page("CommandInvocations", all, in.NextToken, limit)
+}
+
+// maxResults checks a request's MaxResults against the action's range;
+// without one the page size is hi.
+func maxResults(p *int, lo, hi int) (int, *apiError) {
+	if p == nil {
+		return hi, nil
+	}
+	if *p < lo || *p > hi {
+		return 0, badRequest("ValidationException", "MaxResults must be from %d to %d", lo, hi)
+	}
+	return *p, nil
+}
+
+// page answers a list action with the items from token on, at most limit
+// of them under key, and the NextToken of the rest (the index of the next
+// item).
+func page(key string, items []map[string]any, token string, limit int) (map[string]any, *apiError) {
 	start := 0
-	if in.NextToken != "" {
-		n, err := strconv.Atoi(in.NextToken)
-		if err != nil || n < 0 || n > len(all) {
+	if token != "" {
+		n, err := strconv.Atoi(token)
+		if err != nil || n < 0 || n > len(items) {
 			return nil, badRequest("InvalidNextToken", "the token is not valid")
 		}
 		start = n
 	}
-	end := min(start+limit, len(all))
-	out := map[string]any{"CommandInvocations": all[start:end]}
-	if end < len(all) {
+	end := min(start+limit, len(items))
+	out := map[string]any{key: items[start:end]}
+	if end < len(items) {
 		out["NextToken"] = strconv.Itoa(end)
 	}
 	return out, nil
@@ -657,12 +673,9 @@ func (s *ssmServer) describeInstanceInformation(body []byte) (any, *apiError) {
 	if e := decode(body, &in); e != nil {
 		return nil, e
 	}
-	limit := 50
-	if in.MaxResults != nil {
-		if *in.MaxResults < 5 || *in.MaxResults > 50 {
-			return nil, badRequest("ValidationException", "MaxResults must be from 5 to 50")
-		}
-		limit = *in.MaxResults
+	limit, e := maxResults(in.MaxResults, 5, 50)
+	if e != nil {
+		return nil, e
 	}
 	var want map[string]bool
 	addIDs := func(key string, values []string) *apiError {
@@ -708,20 +721,7 @@ func (s *ssmServer) describeInstanceInformation(body []byte) (any, *apiError) {
 			"ResourceType": "EC2Instance", "ComputerName": h.cfg.Name, "IPAddress": h.Address(),
 		})
 	}
-	start := 0
-	if in.NextToken != "" {
-		n, err := strconv.Atoi(in.NextToken)
-		if err != nil || n < 0 || n > len(list) {
-			return nil, badRequest("InvalidNextToken", "the token is not valid")
-		}
-		start = n
-	}
-	end := min(start+limit, len(list))
-	out := map[string]any{"InstanceInformationList": list[start:end]}
-	if end < len(list) {
-		out["NextToken"] = strconv.Itoa(end)
-	}
-	return out, nil
+	return page("InstanceInformationList", list, in.NextToken, limit)
 }
 
 // serveS3 answers GetObject for the agent's output uploads (path style:

@@ -188,3 +188,53 @@ func TestSSMEndpointThrottlesAboveItsRate(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+func TestSSMListsComeInPagesWithATokenForTheRest(t *testing.T) {
+	t.Parallel()
+	items := []map[string]any{{"n": 0}, {"n": 1}, {"n": 2}, {"n": 3}, {"n": 4}}
+	tests := []struct {
+		token     string
+		limit     int
+		wantFirst int
+		wantLen   int
+		wantNext  any // nil: no NextToken
+		wantErr   string
+	}{
+		{"", 2, 0, 2, "2", ""},
+		{"2", 2, 2, 2, "4", ""},
+		{"4", 2, 4, 1, nil, ""},
+		{"", 50, 0, 5, nil, ""},
+		{"5", 2, 0, 0, nil, ""},
+		{"6", 2, 0, 0, nil, "InvalidNextToken"},
+		{"-1", 2, 0, 0, nil, "InvalidNextToken"},
+		{"x", 2, 0, 0, nil, "InvalidNextToken"},
+	}
+	for _, tc := range tests {
+		out, e := page("Things", items, tc.token, tc.limit)
+		if tc.wantErr != "" {
+			if e == nil || e.typ != tc.wantErr {
+				t.Errorf("token %q: %v, want %s", tc.token, e, tc.wantErr)
+			}
+			continue
+		}
+		if e != nil {
+			t.Fatalf("token %q: %v", tc.token, e)
+		}
+		got := out["Things"].([]map[string]any)
+		if len(got) != tc.wantLen || (len(got) > 0 && got[0]["n"] != tc.wantFirst) || out["NextToken"] != tc.wantNext {
+			t.Errorf("token %q limit %d: %v next %v, want %d items from %d, next %v", tc.token, tc.limit, got, out["NextToken"], tc.wantLen, tc.wantFirst, tc.wantNext)
+		}
+	}
+	for _, tc := range []struct {
+		p        *int
+		want     int
+		wantFail bool
+	}{{nil, 50, false}, {ptr(5), 5, false}, {ptr(4), 0, true}, {ptr(51), 0, true}} {
+		got, e := maxResults(tc.p, 5, 50)
+		if got != tc.want || (e != nil) != tc.wantFail {
+			t.Errorf("maxResults(%v) = %d, %v", tc.p, got, e)
+		} else if e != nil && e.msg != "MaxResults must be from 5 to 50" {
+			t.Errorf("maxResults message %q", e.msg)
+		}
+	}
+}
