@@ -86,6 +86,16 @@ func newDialer(t testing.TB, opts ssm.Options) *ssm.Dialer {
 	return d
 }
 
+// dial opens a session with h through d; failing to is fatal.
+func dial(t testing.TB, d *ssm.Dialer, h *inventory.Host) transport.Session {
+	t.Helper()
+	s, err := d.Dial(context.Background(), target(t, h))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
 // target is what the command line hands the transport for a host.
 func target(t testing.TB, h *inventory.Host) transport.Target {
 	t.Helper()

@@ -19,10 +19,7 @@ func TestConformance(t *testing.T) {
 	_, hosts := startFleet(t, 1, "", sim.FleetOptions{})
 	d := newDialer(t, options(t))
 	transporttest.Run(t, func(t *testing.T) transport.Session {
-		s, err := d.Dial(context.Background(), target(t, hosts[0]))
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := dial(t, d, hosts[0])
 		return s
 	})
 }
@@ -182,10 +179,7 @@ func TestShortOutputNeedsNoGetCommandInvocation(t *testing.T) {
 	t.Parallel()
 	_, hosts := startFleet(t, 1, "", sim.FleetOptions{})
 	d := newDialer(t, options(t))
-	s, err := d.Dial(context.Background(), target(t, hosts[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := dial(t, d, hosts[0])
 	res, err := s.Run(context.Background(), transport.Command{Kind: transport.KindArgv, Argv: []string{`C:\tools\echoargs.exe`, "a b"}})
 	if err != nil || res.ExitCode != 0 || !strings.Contains(res.Stdout, `"a b"`) {
 		t.Fatalf("exit %d, stdout %q, %v", res.ExitCode, res.Stdout, err)
@@ -222,10 +216,7 @@ func TestCancellationCancelsTheCommandsInOneCall(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var sessions []transport.Session
 	for _, h := range hosts {
-		s, err := d.Dial(context.Background(), target(t, h))
-		if err != nil {
-			t.Fatal(err)
-		}
+		s := dial(t, d, h)
 		sessions = append(sessions, s)
 	}
 	errs := make(chan error, len(sessions))
@@ -274,10 +265,7 @@ func TestAStepAbandonedWhileItsCommandIsSentIsCancelledBeforeRunReturns(t *testi
 	opts := options(t)
 	opts.CleanupTimeout = time.Minute // long: Run must end by the cancellation, not by this
 	d := newDialer(t, opts)
-	s, err := d.Dial(context.Background(), target(t, hosts[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := dial(t, d, hosts[0])
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	done := make(chan error, 1)
@@ -303,12 +291,12 @@ func TestAStepAbandonedWhileItsCommandIsSentIsCancelledBeforeRunReturns(t *testi
 	}
 	close(release)
 	select {
-	case err = <-done:
+	case err := <-done:
+		if transport.Classify(err).Class != transport.ClassInterrupted {
+			t.Errorf("err %v, want class interrupted", err)
+		}
 	case <-wait.C:
 		t.Fatal("Run did not return")
-	}
-	if transport.Classify(err).Class != transport.ClassInterrupted {
-		t.Errorf("err %v, want class interrupted", err)
 	}
 	st := f.SSMStats()
 	if st.Calls["SendCommand"] != 1 || st.Calls["CancelCommand"] != 1 {
@@ -325,11 +313,8 @@ func TestUndeliverableCommandsMakeTheHostUnreachable(t *testing.T) {
 	t.Parallel()
 	_, hosts := startFleet(t, 1, "host_settings:\n  sim-0001: {faults: {hang: true}}\n", sim.FleetOptions{})
 	d := newDialer(t, options(t))
-	s, err := d.Dial(context.Background(), target(t, hosts[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = s.Run(context.Background(), transport.Command{Kind: transport.KindArgv, Argv: []string{"hostname"}})
+	s := dial(t, d, hosts[0])
+	_, err := s.Run(context.Background(), transport.Command{Kind: transport.KindArgv, Argv: []string{"hostname"}})
 	if te := transport.Classify(err); te.Class != transport.ClassConnectTimeout || !strings.Contains(te.Message, "Undeliverable") {
 		t.Fatalf("err %v, want connect_timeout (Undeliverable)", err)
 	}
@@ -341,10 +326,7 @@ func TestDialerCloseEndsQueuedSteps(t *testing.T) {
 	opts := options(t)
 	opts.BatchWindow = time.Hour
 	d := ssm.NewDialer(opts)
-	s, err := d.Dial(context.Background(), target(t, hosts[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := dial(t, d, hosts[0])
 	done := make(chan error, 1)
 	go func() {
 		_, err := s.Run(context.Background(), transport.Command{Kind: transport.KindArgv, Argv: []string{"hostname"}})
@@ -419,11 +401,8 @@ func TestRebootOfAHostThatRestartedItselfIsRefused(t *testing.T) {
 	t.Parallel()
 	_, hosts := startFleet(t, 1, "", sim.FleetOptions{})
 	d := newDialer(t, options(t))
-	s, err := d.Dial(context.Background(), target(t, hosts[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = s.(transport.Rebooter).Reboot(context.Background(), transport.RebootOptions{AlreadyInitiated: true})
+	s := dial(t, d, hosts[0])
+	err := s.(transport.Rebooter).Reboot(context.Background(), transport.RebootOptions{AlreadyInitiated: true})
 	if te := transport.Classify(err); te.Class != transport.ClassInternal || te.Hint == "" {
 		t.Errorf("err %v, want an internal error with a hint", err)
 	}
@@ -436,10 +415,7 @@ func TestPollingBacksOffWhileNothingChanges(t *testing.T) {
 	opts.PollInterval = 10 * time.Millisecond
 	opts.MaxPollInterval = 200 * time.Millisecond
 	d := newDialer(t, opts)
-	s, err := d.Dial(context.Background(), target(t, hosts[0]))
-	if err != nil {
-		t.Fatal(err)
-	}
+	s := dial(t, d, hosts[0])
 	start := time.Now()
 	res, err := s.Run(context.Background(), transport.Command{Kind: transport.KindArgv, Argv: []string{`C:\tools\sleep.exe`, "1.5"}})
 	if err != nil || res.ExitCode != 0 {
