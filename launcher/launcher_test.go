@@ -1,21 +1,18 @@
 package launcher_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
-	"time"
-
-	"github.com/fleetrun/fleetrun/internal/golden"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/fleetrun/fleetrun/internal/golden"
+	"github.com/fleetrun/fleetrun/internal/pscheck"
 	"github.com/fleetrun/fleetrun/launcher"
 	"github.com/fleetrun/fleetrun/transport"
 	"github.com/fleetrun/fleetrun/winquote"
@@ -140,22 +137,11 @@ func TestSSMShimIsValidPowerShell(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	texts := []winrm.PSText{
+	texts := []pscheck.Text{
 		{Name: "ssm.ps1 (source)", Text: launcher.SSMSource()},
 		{Name: "ssm shim (wire)", Text: launcher.SSMScript(p.B64)},
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	problems, err := winrm.CheckPowerShell(ctx, "..", texts)
-	if errors.Is(err, winrm.ErrPSCheckUnavailable) && os.Getenv("FLEETRUN_REQUIRE_PSCHECK") != "1" {
-		t.Skipf("skipping the PowerShell syntax check: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, pr := range problems {
-		t.Errorf("%s", pr)
-	}
+	pscheck.Clean(t, "..", texts...)
 }
 
 // FuzzSSMScript checks that every step Build accepts comes back exactly
@@ -185,16 +171,5 @@ func TestSSMRebootScriptCarriesItsTokenAndDelay(t *testing.T) {
 	if !strings.Contains(s, "$frT = 'run-1-reboot-2'\n") || !strings.Contains(s, "Start-Sleep -Seconds 30\n") || strings.Contains(s, "fleetrun"+"Token") {
 		t.Errorf("script:\n%s", s)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	problems, err := winrm.CheckPowerShell(ctx, "..", []winrm.PSText{{Name: "ssmreboot.ps1", Text: launcher.SSMRebootSource()}, {Name: "reboot wire", Text: s}})
-	if errors.Is(err, winrm.ErrPSCheckUnavailable) && os.Getenv("FLEETRUN_REQUIRE_PSCHECK") != "1" {
-		t.Skipf("skipping the PowerShell syntax check: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("%s", p)
-	}
+	pscheck.Clean(t, "..", pscheck.Text{Name: "ssmreboot.ps1", Text: launcher.SSMRebootSource()}, pscheck.Text{Name: "reboot wire", Text: s})
 }

@@ -2,7 +2,6 @@ package preflight_test
 
 import (
 	"context"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +10,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/fleetrun/fleetrun/internal/fleettest"
+	"github.com/fleetrun/fleetrun/internal/pscheck"
 	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/preflight"
 	"github.com/fleetrun/fleetrun/sim"
@@ -207,18 +207,7 @@ func TestParseWinrsListing(t *testing.T) {
 // the tree-sitter grammar, as CI does for every generated script.
 func TestScriptSyntax(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	problems, err := winrm.CheckPowerShell(ctx, "..", []winrm.PSText{{Name: "preflight", Text: preflight.Script}})
-	if err != nil {
-		if _, required := os.LookupEnv("FLEETRUN_REQUIRE_PSCHECK"); required {
-			t.Fatal(err)
-		}
-		t.Skipf("PowerShell syntax check unavailable (npm ci --ignore-scripts installs it): %v", err)
-	}
-	for _, p := range problems {
-		t.Error(p)
-	}
+	pscheck.Clean(t, "..", pscheck.Text{Name: "preflight", Text: preflight.Script})
 	if !strings.HasPrefix(preflight.Script, "# fleetrun-preflight v1\n") {
 		t.Error("the script lost its marker line")
 	}

@@ -1,7 +1,6 @@
 package winrm
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -11,10 +10,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/fleetrun/fleetrun/internal/golden"
-
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/fleetrun/fleetrun/internal/golden"
+	"github.com/fleetrun/fleetrun/internal/pscheck"
 	"github.com/fleetrun/fleetrun/transport"
 	"github.com/fleetrun/fleetrun/winquote"
 )
@@ -228,48 +227,21 @@ func TestLauncherWireFormKeepsTheContract(t *testing.T) {
 
 func TestLauncherIsValidPowerShell(t *testing.T) {
 	t.Parallel()
-	texts := []PSText{{Name: "launcher.ps1 (source)", Text: LauncherSource()}, {Name: "launcher (stdin variant)", Text: Launcher("")}}
+	texts := []pscheck.Text{{Name: "launcher.ps1 (source)", Text: LauncherSource()}, {Name: "launcher (stdin variant)", Text: Launcher("")}}
 	for _, tc := range renderCases {
 		r, err := Render(tc.cmd, tc.opts)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
 		launcher, _ := decodeRemote(t, r)
-		texts = append(texts, PSText{Name: tc.name, Text: launcher})
+		texts = append(texts, pscheck.Text{Name: tc.name, Text: launcher})
 		if tc.cmd.Kind == transport.KindPowerShell {
 			// The user's script is not fleetrun's text, but the examples
 			// must be valid PowerShell for the test to mean anything.
-			texts = append(texts, PSText{Name: tc.name + " (script)", Text: tc.cmd.Script})
+			texts = append(texts, pscheck.Text{Name: tc.name + " (script)", Text: tc.cmd.Script})
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), pscheckTimeout)
-	defer cancel()
-	problems, err := CheckPowerShell(ctx, "..", texts)
-	if errors.Is(err, ErrPSCheckUnavailable) && os.Getenv("FLEETRUN_REQUIRE_PSCHECK") != "1" {
-		t.Skipf("skipping the PowerShell syntax check: %v (run npm ci --ignore-scripts at the repository root; CI sets FLEETRUN_REQUIRE_PSCHECK=1)", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, p := range problems {
-		t.Errorf("%s", p)
-	}
-}
-
-func TestCheckPowerShellReportsErrors(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithTimeout(context.Background(), pscheckTimeout)
-	defer cancel()
-	problems, err := CheckPowerShell(ctx, "..", []PSText{{Name: "good", Text: "Write-Output 1"}, {Name: "bad", Text: "if ($x) { 1"}})
-	if errors.Is(err, ErrPSCheckUnavailable) && os.Getenv("FLEETRUN_REQUIRE_PSCHECK") != "1" {
-		t.Skipf("skipping: %v", err)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(problems) != 1 || problems[0].Name != "bad" || problems[0].Kind != "MISSING" || problems[0].Type != "}" {
-		t.Errorf("problems = %v, want one MISSING } in \"bad\"", problems)
-	}
+	pscheck.Clean(t, "..", texts...)
 }
 
 // FuzzRenderArgv checks that every argv Render accepts comes back exactly
