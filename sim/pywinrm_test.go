@@ -3,11 +3,14 @@ package sim
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/fleetrun/fleetrun/internal/testneeds"
 )
 
 // TestPywinrm runs Debian's python3-winrm, unchanged, against a simulated
@@ -18,11 +21,7 @@ func TestPywinrm(t *testing.T) {
 	python := "/usr/bin/python3"
 	probe := exec.Command(python, "-c", "import winrm")
 	if out, err := probe.CombinedOutput(); err != nil {
-		msg := "pywinrm is not installed (apt-get install python3-winrm): " + string(out)
-		if os.Getenv("FLEETRUN_REQUIRE_PYWINRM") == "1" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
+		testneeds.Missing(t, "FLEETRUN_REQUIRE_PYWINRM", fmt.Errorf("pywinrm is not installed (apt-get install python3-winrm): %w: %s", err, out))
 	}
 	sc := mustScenario(t, `
 host_settings:

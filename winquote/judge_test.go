@@ -8,13 +8,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 	"unicode/utf16"
+
+	"github.com/fleetrun/fleetrun/internal/testneeds"
 )
 
 // TestCRuntimeJudge checks the quoting against a real Microsoft C runtime:
@@ -34,15 +35,7 @@ func TestCRuntimeJudge(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping the C runtime judge (builds and runs Windows programs under Wine) in -short mode")
 	}
-	gcc, gccErr := exec.LookPath("x86_64-w64-mingw32-gcc")
-	wine, wineErr := exec.LookPath("wine")
-	if gccErr != nil || wineErr != nil {
-		if _, required := os.LookupEnv("FLEETRUN_REQUIRE_WINE"); required {
-			t.Fatal("FLEETRUN_REQUIRE_WINE is set but x86_64-w64-mingw32-gcc or wine is missing (Debian packages gcc-mingw-w64-x86-64 and wine)")
-		}
-		t.Skip("skipping the C runtime judge: needs x86_64-w64-mingw32-gcc and wine " +
-			"(Debian packages gcc-mingw-w64-x86-64 and wine)")
-	}
+	gcc, wine := testneeds.Wine(t)
 	t.Parallel()
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)

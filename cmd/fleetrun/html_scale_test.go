@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetrun/fleetrun/internal/testneeds"
 	"github.com/fleetrun/fleetrun/report"
 )
 
@@ -23,7 +24,7 @@ import (
 // page's counts, failure rows and timeline rows are the report's. (The
 // report/html tests drive the page itself in depth on a scripted fleet.)
 func TestScaleHTMLReportOfATwoThousandHostRollout(t *testing.T) {
-	browser := chromiumFor(t)
+	browser := testneeds.Chromium(t)
 	const hosts = 2000
 	stuck := []string{"sim-0101", "sim-0702", "sim-1303"}
 	refused := []string{"sim-0004", "sim-0555", "sim-1999"}
@@ -94,20 +95,6 @@ func dumpDOM(t *testing.T, browser, file string) (dom string, console []string) 
 		}
 	}
 	return out.String(), console
-}
-
-// chromiumFor returns the browser's path, or skips the test when it is
-// missing, unless FLEETRUN_REQUIRE_CHROMIUM=1 (CI) makes that a failure.
-func chromiumFor(t *testing.T) string {
-	t.Helper()
-	const path = "/usr/bin/chromium"
-	if _, err := os.Stat(path); err != nil {
-		if os.Getenv("FLEETRUN_REQUIRE_CHROMIUM") == "1" {
-			t.Fatalf("FLEETRUN_REQUIRE_CHROMIUM=1 but %s is missing (Debian package chromium): %v", path, err)
-		}
-		t.Skipf("skipping: %s is missing (apt-get install chromium)", path)
-	}
-	return path
 }
 
 // domCount reads a summary count from the rendered page.

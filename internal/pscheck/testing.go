@@ -3,9 +3,11 @@ package pscheck
 import (
 	"context"
 	"errors"
-	"os"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/fleetrun/fleetrun/internal/testneeds"
 )
 
 // timeout bounds one run of the node checker.
@@ -14,14 +16,15 @@ const timeout = 2 * time.Minute
 // Require checks texts with the repository at repoRoot and returns the
 // problems found. Where the checker cannot run (no node, or the npm
 // packages not installed) it skips t, unless FLEETRUN_REQUIRE_PSCHECK=1
-// (as CI sets it) makes that a failure; any other error fails t.
+// (as CI sets it) makes that a failure (see testneeds); any other error
+// fails t.
 func Require(t testing.TB, repoRoot string, texts ...Text) []Problem {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	problems, err := Check(ctx, repoRoot, texts)
-	if errors.Is(err, ErrUnavailable) && os.Getenv("FLEETRUN_REQUIRE_PSCHECK") != "1" {
-		t.Skipf("skipping the PowerShell syntax check: %v (run npm ci --ignore-scripts at the repository root; CI sets FLEETRUN_REQUIRE_PSCHECK=1)", err)
+	if errors.Is(err, ErrUnavailable) {
+		testneeds.Missing(t, "FLEETRUN_REQUIRE_PSCHECK", fmt.Errorf("%w (run npm ci --ignore-scripts at the repository root)", err))
 	}
 	if err != nil {
 		t.Fatal(err)

@@ -22,26 +22,12 @@ import (
 	"github.com/chromedp/chromedp"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/fleetrun/fleetrun/internal/testneeds"
 	"github.com/fleetrun/fleetrun/report"
 	"github.com/fleetrun/fleetrun/report/html"
 )
 
 var screenshotOut = flag.String("screenshot", "", "also write the browser test's screenshot of the page's top to this PNG file (the README's is ../../docs/report-screenshot.png)")
-
-const chromiumPath = "/usr/bin/chromium"
-
-// needChromium returns the browser's path, or skips the test when it is
-// missing, unless FLEETRUN_REQUIRE_CHROMIUM=1 (CI) makes that a failure.
-func needChromium(t *testing.T) string {
-	t.Helper()
-	if _, err := os.Stat(chromiumPath); err != nil {
-		if os.Getenv("FLEETRUN_REQUIRE_CHROMIUM") == "1" {
-			t.Fatalf("FLEETRUN_REQUIRE_CHROMIUM=1 but %s is missing (Debian package chromium): %v", chromiumPath, err)
-		}
-		t.Skipf("skipping the browser test: %s is missing (apt-get install chromium, or set FLEETRUN_REQUIRE_CHROMIUM=1 to make this a failure)", chromiumPath)
-	}
-	return chromiumPath
-}
 
 // pageProblems collects what a clean page never produces: console
 // messages, uncaught exceptions, browser log warnings and errors (such as
@@ -108,7 +94,7 @@ const readFacts = `(() => ({
 }))()`
 
 func TestRenderedRolloutWorksInChromium(t *testing.T) {
-	browser := needChromium(t)
+	browser := testneeds.Chromium(t)
 	doc := rollout(t, 2000)
 	file := filepath.Join(t.TempDir(), "report.html")
 	if err := report.WriteFile(file, func(w io.Writer) error { return html.Render(w, doc, html.Options{Source: "rollout.json"}) }); err != nil {

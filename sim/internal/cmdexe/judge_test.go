@@ -11,13 +11,16 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/fleetrun/fleetrun/internal/testneeds"
 )
 
 // TestParseArgsAgainstWine checks ParseArgs against a real C runtime: a
 // launcher (testdata/judge/launch.c) starts echoargs.exe with exact
 // command lines through CreateProcess, and echoargs prints the argv its
 // runtime built. It needs x86_64-w64-mingw32-gcc and wine (Debian:
-// gcc-mingw-w64-x86-64, wine) and is skipped without them or with -short.
+// gcc-mingw-w64-x86-64, wine): without them it skips, or fails under
+// FLEETRUN_REQUIRE_WINE=1; -short skips it.
 // The runtime is Wine's msvcrt, an independent implementation of the same
 // rules; the corpus is ASCII so that code pages play no part.
 //
@@ -30,11 +33,7 @@ func TestParseArgsAgainstWine(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts wine")
 	}
-	gcc, gccErr := exec.LookPath("x86_64-w64-mingw32-gcc")
-	wine, wineErr := exec.LookPath("wine")
-	if gccErr != nil || wineErr != nil {
-		t.Skip("needs x86_64-w64-mingw32-gcc and wine")
-	}
+	gcc, wine := testneeds.Wine(t)
 	dir := t.TempDir()
 	for _, name := range []string{"echoargs", "launch"} {
 		out, err := exec.CommandContext(t.Context(), gcc, "-O", "-o", filepath.Join(dir, name+".exe"), filepath.Join("testdata", "judge", name+".c")).CombinedOutput()

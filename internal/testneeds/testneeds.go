@@ -1,0 +1,49 @@
+// Package testneeds decides what a test does when a tool it needs from
+// outside Go is missing (a browser, Wine, pywinrm, the PowerShell grammar):
+// on a developer's machine it skips, saying how to install the tool; where
+// the environment says the tool must be there — CI sets
+// FLEETRUN_REQUIRE_<TOOL>=1 after installing it — it fails, so that a
+// test meant to run never passes by skipping.
+package testneeds
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"testing"
+)
+
+// Missing ends t because a tool is missing, as err says: it fails when the
+// environment variable env is 1, and skips otherwise.
+func Missing(t testing.TB, env string, err error) {
+	t.Helper()
+	if os.Getenv(env) == "1" {
+		t.Fatalf("%s=1 but: %v", env, err)
+	}
+	t.Skipf("skipping: %v (set %s=1 to make this a failure)", err, env)
+}
+
+// ChromiumPath is where Debian's chromium package puts the browser.
+const ChromiumPath = "/usr/bin/chromium"
+
+// Chromium returns the browser's path, or ends t (FLEETRUN_REQUIRE_CHROMIUM).
+func Chromium(t testing.TB) string {
+	t.Helper()
+	if _, err := os.Stat(ChromiumPath); err != nil {
+		Missing(t, "FLEETRUN_REQUIRE_CHROMIUM", fmt.Errorf("%s is missing (apt-get install chromium): %w", ChromiumPath, err))
+	}
+	return ChromiumPath
+}
+
+// Wine returns the paths of the MinGW C compiler and of wine, which build
+// and run small Windows programs, or ends t (FLEETRUN_REQUIRE_WINE).
+func Wine(t testing.TB) (gcc, wine string) {
+	t.Helper()
+	gcc, gccErr := exec.LookPath("x86_64-w64-mingw32-gcc")
+	wine, wineErr := exec.LookPath("wine")
+	if err := errors.Join(gccErr, wineErr); err != nil {
+		Missing(t, "FLEETRUN_REQUIRE_WINE", fmt.Errorf("x86_64-w64-mingw32-gcc and wine are needed (apt-get install gcc-mingw-w64-x86-64 wine): %w", err))
+	}
+	return gcc, wine
+}
