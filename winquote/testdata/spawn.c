@@ -69,9 +69,20 @@ int main(int argc, char **argv)
 		si.hStdOutput = GetStdHandle(STD_OUTPUT_HANDLE);
 		si.hStdError = GetStdHandle(STD_ERROR_HANDLE);
 		fflush(stdout);
-		if (!CreateProcessW(app, cmdline, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
-			fprintf(stderr, "spawn: CreateProcessW failed: error %lu\n", GetLastError());
-			return 1;
+		/* Wine, on a loaded machine, now and then fails to start a
+		   process: try a few times before calling it an error. */
+		{
+			int attempt;
+			BOOL ok = FALSE;
+			for (attempt = 0; attempt < 5 && !ok; attempt++) {
+				if (attempt > 0)
+					Sleep(200);
+				ok = CreateProcessW(app, cmdline, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi);
+			}
+			if (!ok) {
+				fprintf(stderr, "spawn: CreateProcessW failed: error %lu\n", GetLastError());
+				return 1;
+			}
 		}
 		WaitForSingleObject(pi.hProcess, INFINITE);
 		if (!GetExitCodeProcess(pi.hProcess, &code) || code != 0) {
