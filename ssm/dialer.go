@@ -19,6 +19,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 	"github.com/aws/smithy-go/middleware"
 
+	"github.com/fleetrun/fleetrun/internal/awsconf"
 	"github.com/fleetrun/fleetrun/transport"
 )
 
@@ -212,22 +213,8 @@ func (c *counters) snapshot() Stats {
 // newClients loads the AWS configuration for key and builds its SSM and S3
 // clients. It reads files but calls no API.
 func newClients(ctx context.Context, o *Options, key clientKey, stats *counters) (*ssm.Client, *s3.Client, string, error) {
-	var lo []func(*config.LoadOptions) error
-	if key.profile != "" {
-		lo = append(lo, config.WithSharedConfigProfile(key.profile))
-	}
-	if len(o.SharedConfigFiles) > 0 {
-		lo = append(lo, config.WithSharedConfigFiles(o.SharedConfigFiles))
-	}
-	if len(o.SharedCredentialsFiles) > 0 {
-		lo = append(lo, config.WithSharedCredentialsFiles(o.SharedCredentialsFiles))
-	}
-	if o.Credentials != nil {
-		lo = append(lo, config.WithCredentialsProvider(o.Credentials))
-	}
-	if o.HTTPClient != nil {
-		lo = append(lo, config.WithHTTPClient(o.HTTPClient))
-	}
+	lo := awsconf.Source{Profile: key.profile, SharedConfigFiles: o.SharedConfigFiles, SharedCredentialsFiles: o.SharedCredentialsFiles,
+		Credentials: o.Credentials, HTTPClient: o.HTTPClient}.LoadOptions()
 	if key.region != "" {
 		lo = append(lo, config.WithRegion(key.region))
 	}

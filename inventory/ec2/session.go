@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/sts"
 	"github.com/aws/smithy-go"
 
+	"github.com/fleetrun/fleetrun/internal/awsconf"
 	"github.com/fleetrun/fleetrun/inventory"
 )
 
@@ -40,22 +41,8 @@ type session struct {
 func newSession(ctx context.Context, spec *inventory.EC2Spec, opts *Options) (*session, error) {
 	where := spec.Where()
 	s := &session{spec: spec, opts: opts, clients: map[string]*ec2.Client{}}
-	var lo []func(*config.LoadOptions) error
-	if spec.Profile != "" {
-		lo = append(lo, config.WithSharedConfigProfile(spec.Profile))
-	}
-	if len(opts.SharedConfigFiles) > 0 {
-		lo = append(lo, config.WithSharedConfigFiles(opts.SharedConfigFiles))
-	}
-	if len(opts.SharedCredentialsFiles) > 0 {
-		lo = append(lo, config.WithSharedCredentialsFiles(opts.SharedCredentialsFiles))
-	}
-	if opts.Credentials != nil {
-		lo = append(lo, config.WithCredentialsProvider(opts.Credentials))
-	}
-	if opts.HTTPClient != nil {
-		lo = append(lo, config.WithHTTPClient(opts.HTTPClient))
-	}
+	lo := awsconf.Source{Profile: spec.Profile, SharedConfigFiles: opts.SharedConfigFiles, SharedCredentialsFiles: opts.SharedCredentialsFiles,
+		Credentials: opts.Credentials, HTTPClient: opts.HTTPClient}.LoadOptions()
 	switch {
 	case len(spec.Regions) > 0:
 		lo = append(lo, config.WithRegion(spec.Regions[0]))
