@@ -73,6 +73,68 @@ type HostConfig struct {
 
 	// Preflight answers the fleetrun preflight script.
 	Preflight PreflightInfo
+
+	// Account is what kind of account User is, which decides what a
+	// network logon gets (UAC remote restrictions).
+	Account Account
+	// Delegation says the host receives delegable credentials (CredSSP,
+	// Kerberos delegation), so a WinRS process may reach file shares on
+	// other machines (the second hop).
+	Delegation bool
+	// Services sets services' states by name (true: running); services
+	// not named keep the defaults (see machine.go).
+	Services map[string]bool
+	// AvailableUpdates are updates Windows Update offers the host (a
+	// Windows Update Agent search finds those not installed yet).
+	AvailableUpdates []string
+}
+
+// AccountKind is what kind of account the host's user is.
+type AccountKind string
+
+// Account kinds.
+const (
+	// AccountLocalAdmin: a local account in Administrators other than the
+	// built-in Administrator; UAC filters its token on a network logon
+	// unless LocalAccountTokenFilterPolicy is 1.
+	AccountLocalAdmin AccountKind = "local_admin"
+	// AccountBuiltinAdmin: the built-in Administrator (RID 500), which UAC
+	// does not filter (FilterAdministratorToken off, the default).
+	AccountBuiltinAdmin AccountKind = "builtin_admin"
+	// AccountDomainAdmin: a domain account in the local Administrators
+	// group; UAC remote restrictions do not apply to domain accounts.
+	AccountDomainAdmin AccountKind = "domain_admin"
+	// AccountNonAdmin: a member of Remote Management Users only: it may
+	// open WinRS shells but is no administrator.
+	AccountNonAdmin AccountKind = "non_admin"
+)
+
+// Account describes the host's user account and the UAC setting that
+// applies to it.
+type Account struct {
+	Kind AccountKind
+	// TokenFilterPolicy is HKLM\...\Policies\System
+	// LocalAccountTokenFilterPolicy: 1 (what Enable-PSRemoting and winrm
+	// quickconfig set, the simulator's default) gives local administrators
+	// their full token over the network; 0 (Windows' own default) filters
+	// it (KB 951016).
+	TokenFilterPolicy int
+}
+
+// filteredOverNetwork reports whether a network logon of this account gets
+// a filtered token: Administrators membership turned off, which WinRM's
+// default RootSDDL (Administrators, Remote Management Users) then refuses
+// (KB 951016; pywinrm issue 188: "the specified credentials were rejected
+// by the server" for a non-built-in local administrator until the policy
+// was set to 1).
+func (a Account) filteredOverNetwork() bool {
+	return a.Kind == AccountLocalAdmin && a.TokenFilterPolicy == 0
+}
+
+// admin reports whether a network logon of the account is a full
+// administrator's.
+func (a Account) admin() bool {
+	return a.Kind != AccountNonAdmin && !a.filteredOverNetwork()
 }
 
 // Faults are the failures a host injects.

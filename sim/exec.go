@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -21,12 +22,78 @@ type runFunc func(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer
 // procKey finds the running process in a program's context.
 type procKey struct{}
 
+// logon is the kind of logon session a process runs in. Windows decides
+// much of what a process may do by it, and a WinRS shell is the most
+// restricted of the three (KB 2773898 for wusa, MSDN "Using WUA From a
+// Remote Computer" for the Windows Update Agent, the second-hop rules for
+// file shares).
+type logon int
+
+const (
+	// logonNetwork: a process of a WinRS shell, a network logon (type 3):
+	// no delegable credentials, under the shell's job object and its
+	// MaxMemoryPerShellMB.
+	logonNetwork logon = iota
+	// logonTask: a Task Scheduler task's process, outside any shell.
+	logonTask
+	// logonAgent: the SSM agent's processes, a service running as SYSTEM.
+	logonAgent
+)
+
+func (l logon) String() string {
+	switch l {
+	case logonTask:
+		return "task"
+	case logonAgent:
+		return "agent"
+	}
+	return "network"
+}
+
+// console is the console a process tree shares; chcp changes its code
+// page for every process attached to it.
+type console struct {
+	mu       sync.Mutex
+	codepage int
+}
+
+func newConsole(codepage int) *console { return &console{codepage: codepage} }
+
+// CodePage returns the console's current code page.
+func (c *console) CodePage() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.codepage
+}
+
+func (c *console) setCodePage(cp int) {
+	c.mu.Lock()
+	c.codepage = cp
+	c.mu.Unlock()
+}
+
 // procState is what a simulated program knows about where it runs.
 type procState struct {
-	host  *Host
-	shell *shell
+	host *Host
+	// cmd is the WinRS command the process belongs to; nil outside WinRS
+	// (tasks, the SSM agent's scripts without a command of their own).
 	cmd   *command
+	logon logon
+	// user is the account the process runs as ("SYSTEM" for tasks as
+	// SYSTEM and the SSM agent).
+	user string
+	// memoryMB is the MaxMemoryPerShellMB the process runs under; 0 means
+	// no cap (outside WinRS, or an unlimited shell).
+	memoryMB int
+	console  *console
 }
+
+// remote reports whether the process runs in a network logon (a WinRS
+// shell), where Windows refuses what it keeps for local callers.
+func (ps *procState) remote() bool { return ps.logon == logonNetwork }
+
+// codepage is the code page of the process's console now.
+func (ps *procState) codepage() int { return ps.console.CodePage() }
 
 // procFrom returns the process a program runs as. Programs only run inside
 // commands, so a missing one is a bug in the simulator.
@@ -44,8 +111,10 @@ func (ps *procState) sleep(ctx context.Context, d time.Duration) error {
 	if d <= 0 {
 		return ctx.Err()
 	}
-	ps.cmd.block()
-	defer ps.cmd.unblock()
+	if ps.cmd != nil {
+		ps.cmd.block()
+		defer ps.cmd.unblock()
+	}
 	t := ps.host.clock.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -77,31 +146,36 @@ func (h *Host) prepare(s *shell, cl *CommandLine, skipCmd bool) (runFunc, *Fault
 			return prog(ctx, &cmdexe.Proc{Name: path, CommandLine: line, Args: args, Env: env, Stdin: stdin, Stdout: stdout, Stderr: stderr})
 		}, nil
 	}
-	cp := s.codepage
 	return func(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) uint32 {
-		return cmdexe.Run(ctx, line, env, h.fs, h.lookup, stdin, consoleOut(stdout, cp), consoleOut(stderr, cp))
+		con := procFrom(ctx).console
+		return cmdexe.Run(ctx, line, env, h.fsFor(procFrom(ctx)), h.lookup, stdin, consoleOut(stdout, con), consoleOut(stderr, con))
 	}, nil
 }
 
 // consoleWriter is a pipe as cmd.exe's built-ins see it: they write text
-// in the console code page (WINRS_CODEPAGE). cmdexe hands over UTF-8,
-// which is converted here; simulated programs write their own bytes past
-// it with rawWrite, as real programs write to the pipe directly.
+// in the console code page (WINRS_CODEPAGE, or what chcp set since). cmdexe
+// hands over UTF-8, which is converted here; simulated programs write their
+// own bytes past it with rawWrite, as real programs write to the pipe
+// directly.
 type consoleWriter struct {
-	w        io.Writer
-	codepage int
+	w       io.Writer
+	console *console
 }
 
-// consoleOut wraps w for a code page; UTF-8 consoles need no conversion.
-func consoleOut(w io.Writer, codepage int) io.Writer {
-	if codepage == 65001 {
-		return w
-	}
-	return &consoleWriter{w: w, codepage: codepage}
+// consoleOut wraps w for a console.
+func consoleOut(w io.Writer, con *console) io.Writer {
+	return &consoleWriter{w: w, console: con}
 }
 
 func (c *consoleWriter) Write(p []byte) (int, error) {
-	if _, err := c.w.Write(transcodeConsole(c.codepage, p)); err != nil {
+	cp := c.console.CodePage()
+	if cp == 65001 {
+		if _, err := c.w.Write(p); err != nil {
+			return 0, err
+		}
+		return len(p), nil
+	}
+	if _, err := c.w.Write(transcodeConsole(cp, p)); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -142,6 +216,10 @@ func transcodeConsole(codepage int, p []byte) []byte {
 	}
 	return out
 }
+
+// resolveWindowsPath makes p absolute against the directory cwd, as
+// Windows resolves a relative file name.
+func resolveWindowsPath(cwd, p string) string { return cmdexe.ResolvePath(cwd, p) }
 
 // isAbsWindowsPath reports whether p starts with a drive and a backslash.
 func isAbsWindowsPath(p string) bool {

@@ -245,6 +245,9 @@ func resolveConfigs(sc *Scenario, opts FleetOptions, names, addrs []string, pass
 			OutputEncoding: "utf-8",
 			Latency:        opts.Latency, ProcessStart: opts.ProcessStart,
 			RebootDuration: 10 * time.Second,
+			// A host set up for remote management: Enable-PSRemoting sets
+			// LocalAccountTokenFilterPolicy to 1.
+			Account: Account{Kind: AccountLocalAdmin, TokenFilterPolicy: 1},
 			Preflight: PreflightInfo{
 				ExecutionPolicy64: "RemoteSigned", ExecutionPolicy32: "Restricted", SystemDrive: "C:",
 				DiskFreeBytes: 42_949_672_960, DiskTotalBytes: 107_374_182_400,

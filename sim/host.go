@@ -53,7 +53,6 @@ type Host struct {
 	bootTime     time.Time
 	offline      bool
 	onlineCh     chan struct{}   // closed while the host is online
-	kbs          map[string]int  // installs per KB
 	shutdown     clockwork.Timer // pending shutdown /r /t N
 	pendingNow   bool            // shutdown /r /t 0 waiting for its response
 	rebootTimer  clockwork.Timer // ends the current reboot
@@ -66,6 +65,10 @@ type Host struct {
 	pendingAfter map[net.Conn]func() // work to run once a response is sent
 
 	programs map[string]cmdexe.Program // lower-case full path → program
+
+	// machine is the state programs and scripts read and change: updates,
+	// services, registry values.
+	machine *machine
 }
 
 // hostDeps are what a fleet shares with its hosts.
@@ -98,15 +101,12 @@ func newHost(cfg HostConfig, deps hostDeps) (*Host, error) {
 		shells:       map[string]*shell{},
 		bootTime:     deps.started,
 		onlineCh:     make(chan struct{}),
-		kbs:          map[string]int{},
 		pendingAfter: map[net.Conn]func(){},
 		fs:           newVFS(cfg.Files),
 	}
 	h.stats.init()
+	h.machine = newMachine(cfg, deps.started)
 	h.programs = h.programTable()
-	for _, kb := range cfg.InstalledKBs {
-		h.kbs[strings.ToUpper(kb)] = 1
-	}
 	addr := net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port))
 	ln, err := newHostListener(addr, !cfg.Faults.Refused, cfg.Faults.Flaky, cfg.Faults.Hang)
 	if err != nil {

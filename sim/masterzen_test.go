@@ -19,9 +19,11 @@ import (
 func masterzenFleet(t *testing.T, mode clientMode, profile string, clock *testClock) (*Fleet, *Host) {
 	t.Helper()
 	opts := FleetOptions{Hosts: 1, Profile: profile, HTTPS: mode == basicHTTPS, Dir: t.TempDir()}
+	scenario := "defaults:\n  files: {'C:\\patches\\windows6.1-kb2842230-x64.msu': msu, 'C:\\patches\\windows10.0-kb5005030-x64.msu': msu}\n"
 	if mode == basicHTTP {
-		opts.Scenario = mustScenario(t, "defaults: {allow_unencrypted: true}\n")
+		scenario += "  allow_unencrypted: true\n"
 	}
+	opts.Scenario = mustScenario(t, scenario)
 	if clock != nil {
 		opts.Clock, opts.onPark = clock, parkDriver(t, clock)
 	}
@@ -43,7 +45,8 @@ func TestMasterzenRunsCommands(t *testing.T) {
 		{"cmd writes stdout and stderr and exits 1", "echo out && echo err>&2 && exit 1", "out \r\n", "err \r\n", 1},
 		{"hostname prints the machine name and exits 0", "hostname", "sim-0001\r\n", "", 0},
 		{"whoami prints machine and user in lower case", "whoami", "sim-0001\\fleetrun\r\n", "", 0},
-		{"a first patch install asks for a reboot", `wusa.exe C:\patches\windows6.1-kb2842230-x64.msu /quiet /norestart`, "", "", 3010},
+		{"wusa refuses to install from a WinRS shell, silently (KB 2773898)", `wusa.exe C:\patches\windows6.1-kb2842230-x64.msu /quiet /norestart`, "", "", 5},
+		{"wusa cannot find a package that is not there", `wusa.exe C:\patches\windows6.1-kb1-x64.msu /quiet /norestart`, "", "", 2147942402},
 		{"a batch file ending in exit 9999 exits 9999", `C:\scripts\exit9999.bat`, "finishing\r\n", "", 9999},
 		{"an access violation arrives as an unsigned DWORD", `C:\tools\crash.exe`, "", "", 3221225477},
 		{"an unknown program is cmd's 9009", "nosuchprogram", "", "'nosuchprogram' is not recognized as an internal or external command,\r\noperable program or batch file.\r\n", 9009},
@@ -67,7 +70,7 @@ func TestMasterzenRunsCommands(t *testing.T) {
 	}
 }
 
-func TestMasterzenSecondPatchInstallIsAlreadyInstalled(t *testing.T) {
+func TestMasterzenPatchInstallFromAShellNeverInstalls(t *testing.T) {
 	t.Parallel()
 	f, h := masterzenFleet(t, ntlmSealed, "", nil)
 	c := mzClient(t, f, h, ntlmSealed, "PT60S")
@@ -76,8 +79,11 @@ func TestMasterzenSecondPatchInstallIsAlreadyInstalled(t *testing.T) {
 		_, _, code := runMZ(t, c, `wusa.exe C:\patches\windows10.0-kb5005030-x64.msu /quiet /norestart`)
 		codes = append(codes, code)
 	}
-	if diff := cmp.Diff([]int{3010, 2359302}, codes); diff != "" {
+	if diff := cmp.Diff([]int{5, 5}, codes); diff != "" {
 		t.Errorf("exit codes (-want +got):\n%s", diff)
+	}
+	if _, ok := h.machine.Hotfix("KB5005030"); ok || h.machine.RebootPending() {
+		t.Errorf("a refused install left the update installed or a restart pending")
 	}
 }
 

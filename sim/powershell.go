@@ -130,7 +130,7 @@ func (h *Host) powershell(ctx context.Context, p *cmdexe.Proc) uint32 {
 	inv := parsePSArgs(p.Args[1:])
 	ps := procFrom(ctx)
 	if inv.err != "" {
-		rawWrite(p.Stderr, encodeConsole(ps.shell.codepage, inv.err+"\r\n"))
+		rawWrite(p.Stderr, encodeConsole(ps.codepage(), inv.err+"\r\n"))
 		return 0xFFFD0000 // PowerShell's exit status for a bad command line (-196608)
 	}
 	if inv.stdin {
@@ -142,10 +142,10 @@ func (h *Host) powershell(ctx context.Context, p *cmdexe.Proc) uint32 {
 	}
 	mode := psCommand
 	if inv.file != "" {
-		data, err := h.fs.ReadFile(inv.file)
+		data, err := h.fsFor(ps).ReadFile(inv.file)
 		if err != nil {
 			msg := fmt.Sprintf("The argument '%s' to the -File parameter does not exist. Provide the path to an existing '.ps1' file as an argument to the -File parameter.\r\n", inv.file)
-			rawWrite(p.Stderr, encodeConsole(ps.shell.codepage, msg))
+			rawWrite(p.Stderr, encodeConsole(ps.codepage(), msg))
 			return 0xFFFD0000
 		}
 		inv.script = string(data)
@@ -159,7 +159,7 @@ func (h *Host) powershell(ctx context.Context, p *cmdexe.Proc) uint32 {
 	}
 	r := &psRun{h: h, ps: ps, ctx: ctx, stdout: p.Stdout, stderr: p.Stderr, env: p.Env.Clone(), mode: mode,
 		clixml: inv.encoded && h.cfg.PowerShellProgress}
-	r.enc = func(s string) []byte { return encodeConsole(ps.shell.codepage, s) }
+	r.enc = func(s string) []byte { return encodeConsole(ps.codepage(), s) }
 	return r.run(inv.script)
 }
 
@@ -247,9 +247,9 @@ func (h *Host) launcher(ctx context.Context, p *cmdexe.Proc, script string) uint
 	}
 	prog, path, ok := h.resolveProgram(pl.File, env)
 	if !ok {
-		if lower := strings.ToLower(pl.File); (strings.HasSuffix(lower, ".bat") || strings.HasSuffix(lower, ".cmd")) && h.fs.Exists(pl.File) {
+		if lower := strings.ToLower(pl.File); (strings.HasSuffix(lower, ".bat") || strings.HasSuffix(lower, ".cmd")) && h.fsFor(ps).Exists(pl.File) {
 			// CreateProcess hands batch files to cmd.exe.
-			return cmdexe.Run(ctx, pl.CommandLine, env, h.fs, h.lookup, p.Stdin, p.Stdout, p.Stderr)
+			return cmdexe.Run(ctx, pl.CommandLine, env, h.fsFor(ps), h.lookup, p.Stdin, p.Stdout, p.Stderr)
 		}
 		h.writeHost(p.Stderr, "Exception calling \"Start\" with \"0\" argument(s): \"The system cannot find the file specified\"\r\n")
 		return 1
@@ -327,7 +327,7 @@ func (r *psRun) answer(rule *ScriptRule) uint32 {
 	if r.ps.sleep(r.ctx, rule.Delay) != nil {
 		return 0xC000013A
 	}
-	if limit := r.ps.shell.memoryMB; rule.MemoryMB > 0 && limit > 0 && rule.MemoryMB > limit {
+	if limit := r.ps.memoryMB; rule.MemoryMB > 0 && limit > 0 && rule.MemoryMB > limit {
 		r.errorRecord("Exception of type 'System.OutOfMemoryException' was thrown.", "", "OperationStopped: (:) [], OutOfMemoryException", "System.OutOfMemoryException")
 		return r.finish(1, true)
 	}
@@ -867,8 +867,8 @@ func (r *psRun) native(file string, words []psWord) error {
 	case ok:
 		code = prog(r.ctx, &cmdexe.Proc{Name: path, CommandLine: line, Args: cmdexe.ParseArgs(line),
 			Env: r.env.Clone(), Stdin: strings.NewReader(""), Stdout: r.stdout, Stderr: r.stderr})
-	case (strings.HasSuffix(strings.ToLower(file), ".bat") || strings.HasSuffix(strings.ToLower(file), ".cmd")) && r.h.fs.Exists(file):
-		code = cmdexe.Run(r.ctx, line, r.env.Clone(), r.h.fs, r.h.lookup, strings.NewReader(""), r.stdout, r.stderr)
+	case (strings.HasSuffix(strings.ToLower(file), ".bat") || strings.HasSuffix(strings.ToLower(file), ".cmd")) && r.h.fsFor(r.ps).Exists(file):
+		code = cmdexe.Run(r.ctx, line, r.env.Clone(), r.h.fsFor(r.ps), r.h.lookup, strings.NewReader(""), r.stdout, r.stderr)
 	default:
 		msg := file + " : The term '" + file + "' is not recognized as the name of a cmdlet, function, script file, or operable program. Check the spelling of the name, or if a path was included, verify that the path is correct and try again."
 		r.errorRecord(msg, "", "ObjectNotFound: ("+file+":String) [], CommandNotFoundException", "CommandNotFoundException")

@@ -93,3 +93,15 @@ func ProfileNames() []string {
 
 // ms renders a duration as whole milliseconds, as WinRM's config does.
 func ms(d time.Duration) string { return fmt.Sprint(d.Milliseconds()) }
+
+// updatePrefix is how the release names its update packages: the
+// "Windows10.0" of Windows10.0-KB5034439-x64.msu.
+func (p Profile) updatePrefix() string {
+	switch p.Name {
+	case "2008r2":
+		return "Windows6.1"
+	case "2012r2":
+		return "Windows8.1"
+	}
+	return "Windows10.0"
+}

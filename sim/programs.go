@@ -45,7 +45,9 @@ func (h *Host) programTable() map[string]cmdexe.Program {
 func (h *Host) lookup(path string) (cmdexe.Program, bool) {
 	key := strings.ToLower(strings.ReplaceAll(path, "/", `\`))
 	if key == strings.ToLower(pathCmd) || key == `c:\windows\syswow64\cmd.exe` {
-		return h.counted("cmd.exe", cmdexe.Cmd(h.fs, h.lookup)), true
+		return h.counted("cmd.exe", func(ctx context.Context, p *cmdexe.Proc) uint32 {
+			return cmdexe.Cmd(h.fsFor(procFrom(ctx)), h.lookup)(ctx, p)
+		}), true
 	}
 	p, ok := h.programs[key]
 	if !ok || p == nil {
@@ -109,7 +111,7 @@ func (h *Host) hostname(_ context.Context, p *cmdexe.Proc) uint32 {
 }
 
 func (h *Host) whoami(ctx context.Context, p *cmdexe.Proc) uint32 {
-	user := procFrom(ctx).shell.owner
+	user := procFrom(ctx).user
 	if user == "" {
 		user = h.cfg.User
 	}
@@ -204,7 +206,7 @@ func (h *Host) java(ctx context.Context, p *cmdexe.Proc) uint32 {
 		}
 	}
 	need := heapMB + 64
-	if limit := procFrom(ctx).shell.memoryMB; limit > 0 && int64(limit) < need {
+	if limit := procFrom(ctx).memoryMB; limit > 0 && int64(limit) < need {
 		h.writeHost(p.Stderr, "Error occurred during initialization of VM\r\nCould not reserve enough space for object heap\r\n")
 		return 1
 	}
@@ -413,26 +415,75 @@ func (h *Host) shutdownProgram(ctx context.Context, p *cmdexe.Proc) uint32 {
 
 var kbRE = regexp.MustCompile(`(?i)kb(\d+)`)
 
-// wusa is the Windows Update standalone installer: the first install of a
-// KB asks for a reboot (3010), later ones report it already installed.
-func (h *Host) wusa(_ context.Context, p *cmdexe.Proc) uint32 {
-	var pkg string
+// Exit codes of the Windows Update standalone installer.
+const (
+	wusaAccessDenied    = 5          // ERROR_ACCESS_DENIED: an install from a network logon (KB 2773898)
+	wusaRebootRequired  = 3010       // ERROR_SUCCESS_REBOOT_REQUIRED
+	wusaAlreadyDone     = 2359302    // WU_S_ALREADY_INSTALLED (0x00240006)
+	wusaFileNotFound    = 0x80070002 // the .msu does not exist
+	wusaInvalidArgument = 87         // ERROR_INVALID_PARAMETER
+)
+
+// wusa is the Windows Update standalone installer, wusa.exe PACKAGE.msu
+// [/quiet] [/norestart] [/extract:DIR].
+//
+// Installing from a WinRS shell (a network logon) fails with exit code 5
+// and nothing on stdout or stderr: Microsoft KB 2773898 ("WUSA returns
+// 0x5 ERROR_ACCESS_DENIED when deploying .msu files through WinRM"; the
+// same seen by Chef's test-kitchen, sous-chefs/powershell#47 and
+// ansible-modules-core#4242). /extract works there, and so does an
+// install run as a scheduled task or by the SSM agent. An install needs
+// the package file; the first install of a KB asks for a restart (3010),
+// later ones answer "already installed" (2359302).
+func (h *Host) wusa(ctx context.Context, p *cmdexe.Proc) uint32 {
+	var pkg, extract string
 	for _, a := range p.Args[1:] {
-		if !strings.HasPrefix(a, "/") {
+		switch lower := strings.ToLower(a); {
+		case strings.HasPrefix(lower, "/extract:"):
+			extract = a[len("/extract:"):]
+		case strings.HasPrefix(a, "/"):
+		case pkg == "":
 			pkg = a
-			break
 		}
 	}
 	m := kbRE.FindStringSubmatch(pkg)
-	if m == nil {
-		return 87 // ERROR_INVALID_PARAMETER
+	if m == nil || !strings.HasSuffix(strings.ToLower(pkg), ".msu") {
+		return wusaInvalidArgument
 	}
 	kb := "KB" + m[1]
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.kbs[kb]++
-	if h.kbs[kb] > 1 {
-		return 2359302 // WU_S_ALREADY_INSTALLED
+	ps := procFrom(ctx)
+	path := resolveWindowsPath(p.Env.Cwd(), pkg)
+	if !h.fsFor(ps).Exists(path) {
+		return wusaFileNotFound
 	}
-	return 3010 // ERROR_SUCCESS_REBOOT_REQUIRED
+	if extract != "" {
+		return h.wusaExtract(kb, resolveWindowsPath(p.Env.Cwd(), extract))
+	}
+	if ps.remote() {
+		return wusaAccessDenied
+	}
+	if !h.machine.install(kb, h.clock.Now()) {
+		return wusaAlreadyDone
+	}
+	return wusaRebootRequired
+}
+
+// wusaExtract writes what an .msu holds into dir: the update's .cab (which
+// dism /add-package installs), WSUSSCAN.cab, the package's XML and its
+// properties file. File names follow Microsoft's pattern
+// (Windows10.0-KB5034439-x64.cab).
+func (h *Host) wusaExtract(kb, dir string) uint32 {
+	base := h.cfg.Profile.updatePrefix() + "-" + kb + "-x64"
+	files := map[string]string{
+		base + ".cab":               "simulated update package " + kb + "\r\n",
+		"WSUSSCAN.cab":              "simulated scan metadata\r\n",
+		base + ".xml":               `<?xml version="1.0" encoding="UTF-8"?><unattend xmlns="urn:schemas-microsoft-com:unattend"><servicing><package action="install"><source location="%configsetroot%\` + base + `.cab" /></package></servicing></unattend>` + "\r\n",
+		base + "-pkgProperties.txt": "ApplicabilityInfo=\"Windows Server\"\r\nKB Article Number=\"" + strings.TrimPrefix(kb, "KB") + "\"\r\n",
+	}
+	for name, data := range files {
+		if err := h.fs.WriteFile(strings.TrimRight(dir, `\`)+`\`+name, []byte(data), false); err != nil {
+			return 3 // ERROR_PATH_NOT_FOUND
+		}
+	}
+	return 0
 }

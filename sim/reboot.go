@@ -96,6 +96,7 @@ func (h *Host) comeBack() {
 	h.offline = false
 	h.rebootTimer = nil
 	h.bootTime = h.clock.Now()
+	h.machine.restarted()
 	close(h.onlineCh)
 	h.mu.Unlock()
 	h.logf("simulated host %s: back online", h.cfg.Name)

@@ -67,6 +67,15 @@ type Settings struct {
 	Tags map[string]string
 	// TLSName, see HostConfig.TLSName.
 	TLSName *string
+	// Account and TokenFilterPolicy, see HostConfig.Account.
+	Account           *AccountKind
+	TokenFilterPolicy *int
+	// Delegation, see HostConfig.Delegation.
+	Delegation *bool
+	// Services set services' states; maps merge level by level.
+	Services map[string]bool
+	// AvailableUpdates add up level by level, like InstalledKBs.
+	AvailableUpdates []string
 }
 
 // QuotaOverrides change single WinRM settings of a host.
@@ -193,6 +202,11 @@ type settingsDoc struct {
 	TLSName          *string           `yaml:"tls_name"`
 	Preflight        *preflightDoc     `yaml:"preflight"`
 	PSProgress       *bool             `yaml:"powershell_progress"`
+	Account          *string           `yaml:"account"`
+	TokenFilter      *int              `yaml:"local_account_token_filter_policy"`
+	Delegation       *bool             `yaml:"delegation"`
+	Services         map[string]string `yaml:"services"`
+	AvailableUpdates []string          `yaml:"available_updates"`
 }
 
 type quotasDoc struct {
@@ -286,6 +300,41 @@ func (s *settingsDoc) settings(d *strictyaml.Decoder, p string) Settings {
 		AllowUnencrypted: s.AllowUnencrypted, Latency: s.Latency, ProcessStart: s.ProcessStart,
 		RebootDuration: s.RebootDuration, Files: s.Files, InstalledKBs: s.InstalledKBs,
 		PowerShellProgress: s.PSProgress, Tags: s.Tags, TLSName: s.TLSName,
+	}
+	if s.Account != nil {
+		switch k := AccountKind(strings.ToLower(*s.Account)); k {
+		case AccountLocalAdmin, AccountBuiltinAdmin, AccountDomainAdmin, AccountNonAdmin:
+			out.Account = &k
+		default:
+			d.Errorf(s.Pos.Value("account"), strictyaml.JoinKey(p, "account"), "unknown account kind %q; expected local_admin, builtin_admin, domain_admin or non_admin", *s.Account)
+		}
+	}
+	if s.TokenFilter != nil {
+		if *s.TokenFilter != 0 && *s.TokenFilter != 1 {
+			d.Errorf(s.Pos.Value("local_account_token_filter_policy"), strictyaml.JoinKey(p, "local_account_token_filter_policy"), "local_account_token_filter_policy is 0 or 1, found %d", *s.TokenFilter)
+		}
+		out.TokenFilterPolicy = s.TokenFilter
+	}
+	out.Delegation = s.Delegation
+	out.AvailableUpdates = s.AvailableUpdates
+	for i, kb := range s.AvailableUpdates {
+		if !kbRE.MatchString(kb) {
+			d.Errorf(s.Pos.Value("available_updates").Content[i], strictyaml.JoinIndex(strictyaml.JoinKey(p, "available_updates"), i), "%q is not a KB number such as KB2842230", kb)
+		}
+	}
+	for name, state := range s.Services {
+		switch strings.ToLower(state) {
+		case "running", "stopped":
+			if out.Services == nil {
+				out.Services = map[string]bool{}
+			}
+			out.Services[name] = strings.EqualFold(state, "running")
+		default:
+			d.Errorf(s.Pos.Value("services"), strictyaml.JoinKey(strictyaml.JoinKey(p, "services"), name), "service state %q; expected running or stopped", state)
+		}
+		if name == "" || strings.ContainsAny(name, `\/ `) {
+			d.Errorf(s.Pos.Value("services"), strictyaml.JoinKey(p, "services"), "service name %q is empty or contains a space or a slash", name)
+		}
 	}
 	if s.TLSName != nil && (*s.TLSName == "" || strings.ContainsAny(*s.TLSName, " /\\")) {
 		d.Errorf(s.Pos.Value("tls_name"), strictyaml.JoinKey(p, "tls_name"), "tls_name %q is not a DNS name", *s.TLSName)
@@ -466,6 +515,7 @@ func (s *Settings) apply(cfg *HostConfig) {
 		cfg.Files = files
 	}
 	cfg.InstalledKBs = append(append([]string(nil), cfg.InstalledKBs...), s.InstalledKBs...)
+	cfg.AvailableUpdates = append(append([]string(nil), cfg.AvailableUpdates...), s.AvailableUpdates...)
 	if len(s.Tags) > 0 {
 		tags := make(map[string]string, len(cfg.Tags)+len(s.Tags))
 		maps.Copy(tags, cfg.Tags)
@@ -473,6 +523,15 @@ func (s *Settings) apply(cfg *HostConfig) {
 		cfg.Tags = tags
 	}
 	setIf(&cfg.PowerShellProgress, s.PowerShellProgress)
+	setIf(&cfg.Account.Kind, s.Account)
+	setIf(&cfg.Account.TokenFilterPolicy, s.TokenFilterPolicy)
+	setIf(&cfg.Delegation, s.Delegation)
+	if len(s.Services) > 0 {
+		services := make(map[string]bool, len(cfg.Services)+len(s.Services))
+		maps.Copy(services, cfg.Services)
+		maps.Copy(services, s.Services)
+		cfg.Services = services
+	}
 	pf := &s.Preflight
 	setIf(&cfg.Preflight.PSVersion, pf.PSVersion)
 	setIf(&cfg.Preflight.ExecutionPolicy64, pf.ExecutionPolicy64)

@@ -249,9 +249,8 @@ func (b *lockedBuffer) Bytes() []byte {
 func (h *Host) runSSMScript(ctx context.Context, commandID, instance, script string, stdout, stderr io.Writer) (uint32, func()) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	s := &shell{id: "ssm-" + commandID, owner: "SYSTEM", codepage: h.defaultCodepage(), commands: map[string]*command{}}
 	c := newCommand(commandID, cancel)
-	ps := &procState{host: h, shell: s, cmd: c}
+	ps := &procState{host: h, cmd: c, logon: logonAgent, user: "SYSTEM", console: newConsole(h.defaultCodepage())}
 	ctx = context.WithValue(ctx, procKey{}, ps)
 	h.stats.add(&h.stats.commands, 1)
 	h.stats.count(&h.stats.programs, "powershell.exe")
@@ -279,7 +278,7 @@ func (h *Host) runSSMScript(ctx context.Context, commandID, instance, script str
 		}
 	} else {
 		r := &psRun{h: h, ps: ps, ctx: ctx, stdout: stdout, stderr: stderr, env: env, mode: psFile}
-		r.enc = func(s string) []byte { return encodeConsole(ps.shell.codepage, s) }
+		r.enc = func(s string) []byte { return encodeConsole(ps.codepage(), s) }
 		code = r.run(script)
 	}
 	c.mu.Lock()

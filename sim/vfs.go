@@ -3,6 +3,7 @@ package sim
 import (
 	"fmt"
 	"io/fs"
+	"sort"
 	"strings"
 	"sync"
 )
@@ -13,6 +14,8 @@ type vfs struct {
 	mu    sync.Mutex
 	files map[string][]byte // key: canonical lower-case path
 	dirs  map[string]bool
+	// names keeps the first spelling of each path, for listings.
+	names map[string]string
 }
 
 // defaultFiles exist on every simulated host.
@@ -31,9 +34,9 @@ var defaultDirs = []string{
 }
 
 func newVFS(extra map[string]string) *vfs {
-	v := &vfs{files: map[string][]byte{}, dirs: map[string]bool{}}
+	v := &vfs{files: map[string][]byte{}, dirs: map[string]bool{}, names: map[string]string{}}
 	for _, d := range defaultDirs {
-		v.dirs[canonPath(d)] = true
+		v.mkdirLocked(d)
 	}
 	for p, data := range defaultFiles {
 		v.putLocked(p, []byte(data))
@@ -59,6 +62,7 @@ func canonPath(p string) string {
 
 func (v *vfs) putLocked(p string, data []byte) {
 	c := canonPath(p)
+	v.remember(p)
 	v.files[c] = data
 	for i := strings.LastIndexByte(c, '\\'); i > 0; i = strings.LastIndexByte(c[:i], '\\') {
 		d := c[:i]
@@ -89,7 +93,9 @@ func (v *vfs) WriteFile(path string, data []byte, appendTo bool) error {
 		return fmt.Errorf("write %s: is a directory: %w", path, fs.ErrInvalid)
 	}
 	if appendTo {
-		data = append(append([]byte(nil), v.files[c]...), data...)
+		// ReadFile and ReadAt hand out copies, so appending in place is
+		// safe and keeps a growing log linear.
+		data = append(v.files[c], data...)
 	} else {
 		data = append([]byte(nil), data...)
 	}
@@ -104,4 +110,209 @@ func (v *vfs) Exists(path string) bool {
 	c := canonPath(path)
 	_, ok := v.files[c]
 	return ok || v.dirs[c]
+}
+
+// Entry is one item of a directory listing.
+type Entry struct {
+	Name  string // as first written
+	Dir   bool
+	Size  int64
+	Path  string // full path, as first written
+	lower string
+}
+
+// List returns the files and directories directly inside dir, sorted by
+// name (case-insensitively); ok is false when dir is not a directory.
+func (v *vfs) List(dir string) ([]Entry, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	c := canonPath(dir)
+	if !v.dirs[c] {
+		return nil, false
+	}
+	prefix := c
+	if !strings.HasSuffix(prefix, `\`) {
+		prefix += `\`
+	}
+	seen := map[string]bool{}
+	var out []Entry
+	add := func(p string, isDir bool, size int64) {
+		rest, ok := strings.CutPrefix(p, prefix)
+		if !ok || rest == "" || strings.Contains(rest, `\`) || seen[rest] {
+			return
+		}
+		seen[rest] = true
+		name := rest
+		if orig, ok := v.names[p]; ok {
+			name = orig[strings.LastIndexByte(orig, '\\')+1:]
+		}
+		out = append(out, Entry{Name: name, Dir: isDir, Size: size, Path: strings.TrimRight(dir, `\`) + `\` + name, lower: rest})
+	}
+	for p := range v.dirs {
+		add(p, true, 0)
+	}
+	for p, data := range v.files {
+		add(p, false, int64(len(data)))
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].lower < out[j].lower })
+	return out, true
+}
+
+// IsDir reports whether path is a directory.
+func (v *vfs) IsDir(path string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.dirs[canonPath(path)]
+}
+
+// Mkdir creates a directory and its parents.
+func (v *vfs) Mkdir(path string) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	c := canonPath(path)
+	if _, ok := v.files[c]; ok {
+		return fmt.Errorf("mkdir %s: a file of that name exists: %w", path, fs.ErrExist)
+	}
+	v.mkdirLocked(path)
+	return nil
+}
+
+func (v *vfs) mkdirLocked(path string) {
+	c := canonPath(path)
+	v.remember(path)
+	v.dirs[c] = true
+	for i := strings.LastIndexByte(c, '\\'); i > 0; i = strings.LastIndexByte(c[:i], '\\') {
+		d := c[:i]
+		if len(d) == 2 {
+			d += `\`
+		}
+		v.dirs[d] = true
+	}
+}
+
+// Remove deletes a file, or an empty directory.
+func (v *vfs) Remove(path string) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	c := canonPath(path)
+	if _, ok := v.files[c]; ok {
+		delete(v.files, c)
+		delete(v.names, c)
+		return nil
+	}
+	if !v.dirs[c] {
+		return fmt.Errorf("remove %s: %w", path, fs.ErrNotExist)
+	}
+	prefix := c + `\`
+	for p := range v.files {
+		if strings.HasPrefix(p, prefix) {
+			return fmt.Errorf("remove %s: the directory is not empty: %w", path, fs.ErrInvalid)
+		}
+	}
+	for p := range v.dirs {
+		if strings.HasPrefix(p, prefix) {
+			return fmt.Errorf("remove %s: the directory is not empty: %w", path, fs.ErrInvalid)
+		}
+	}
+	delete(v.dirs, c)
+	delete(v.names, c)
+	return nil
+}
+
+// Size returns a file's size; ok is false when it does not exist.
+func (v *vfs) Size(path string) (int64, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	data, ok := v.files[canonPath(path)]
+	return int64(len(data)), ok
+}
+
+// ReadAt returns up to n bytes of a file from offset off (fewer at its
+// end); ok is false when it does not exist.
+func (v *vfs) ReadAt(path string, off int64, n int) ([]byte, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	data, ok := v.files[canonPath(path)]
+	if !ok {
+		return nil, false
+	}
+	if off >= int64(len(data)) {
+		return nil, true
+	}
+	end := min(int64(len(data)), off+int64(n))
+	return append([]byte(nil), data[off:end]...), true
+}
+
+// remember keeps the first spelling of a path for listings.
+func (v *vfs) remember(p string) {
+	c := canonPath(p)
+	if _, ok := v.names[c]; !ok {
+		v.names[c] = strings.ReplaceAll(p, "/", `\`)
+	}
+}
+
+// isUNC reports whether p names a file on another machine
+// (\\server\share\...).
+func isUNC(p string) bool {
+	return strings.HasPrefix(strings.ReplaceAll(p, "/", `\`), `\\`) && !strings.HasPrefix(p, `\\?\`) && !strings.HasPrefix(p, `\\.\`)
+}
+
+// ErrAccessDenied is what a process meets on a file share it may not
+// reach: from a WinRS shell, another machine's share is out of reach unless
+// credentials were delegated (the "second hop").
+var ErrAccessDenied = fmt.Errorf("access is denied: %w", fs.ErrPermission)
+
+// procFS is the file system as one process sees it: the host's, with file
+// shares on other machines denied to a network logon without delegated
+// credentials.
+type procFS struct {
+	v    *vfs
+	deny bool // shares are out of reach
+}
+
+// fsFor returns the file system as a process sees it.
+func (h *Host) fsFor(ps *procState) *procFS {
+	return &procFS{v: h.fs, deny: ps.remote() && !h.cfg.Delegation}
+}
+
+func (p *procFS) check(path string) error {
+	if p.deny && isUNC(path) {
+		return fmt.Errorf("%s: %w", path, ErrAccessDenied)
+	}
+	return nil
+}
+
+// ReadFile implements cmdexe.FS.
+func (p *procFS) ReadFile(path string) ([]byte, error) {
+	if err := p.check(path); err != nil {
+		return nil, err
+	}
+	return p.v.ReadFile(path)
+}
+
+// WriteFile implements cmdexe.FS.
+func (p *procFS) WriteFile(path string, data []byte, appendTo bool) error {
+	if err := p.check(path); err != nil {
+		return err
+	}
+	return p.v.WriteFile(path, data, appendTo)
+}
+
+// Exists implements cmdexe.FS; a share out of reach does not exist for
+// the process.
+func (p *procFS) Exists(path string) bool {
+	return p.check(path) == nil && p.v.Exists(path)
+}
+
+// Access reports whether the process may reach path at all (nil), or
+// ErrAccessDenied.
+func (p *procFS) Access(path string) error { return p.check(path) }
+
+// List lists a directory the process may reach.
+func (p *procFS) List(dir string) ([]Entry, bool, error) {
+	if err := p.check(dir); err != nil {
+		return nil, false, err
+	}
+	e, ok := p.v.List(dir)
+	return e, ok, nil
 }

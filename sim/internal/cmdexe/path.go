@@ -93,3 +93,8 @@ func isNulDevice(target string) bool {
 	t = strings.TrimSuffix(t, ":")
 	return t == "nul"
 }
+
+// ResolvePath makes p absolute against the directory cwd, as cmd.exe does
+// for a file name (quotes removed first): drive-relative, root-relative and
+// UNC forms are honoured, "." and ".." folded.
+func ResolvePath(cwd, p string) string { return resolvePath(cwd, strings.ReplaceAll(p, `"`, "")) }
