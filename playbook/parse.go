@@ -47,6 +47,7 @@ type stepSettings struct {
 	Workdir         *string           `yaml:"workdir"`
 	Outcomes        *outcomesSpec     `yaml:"outcomes"`
 	RebootOn        *rebootSpec       `yaml:"reboot_on"`
+	RunAs           *string           `yaml:"run_as"`
 }
 
 type stepSpec struct {
@@ -124,6 +125,9 @@ func checkSettings(d *strictyaml.Decoder, s *stepSettings, path string) {
 	}
 	if s.Timeout != nil && *s.Timeout == 0 {
 		d.Errorf(s.Pos.Value("timeout"), strictyaml.JoinKey(path, "timeout"), "timeout must be more than zero (leave it out for no step timeout)")
+	}
+	if s.RunAs != nil && *s.RunAs != RunAsSystem && *s.RunAs != RunAsLogin {
+		d.Errorf(s.Pos.Value("run_as"), strictyaml.JoinKey(path, "run_as"), "run_as is %q; expected system (a scheduled task as SYSTEM) or login (the inventory's account, the default)", *s.RunAs)
 	}
 	if s.ExpectExit != nil && len(s.ExpectExit.codes) == 0 && s.ExpectExit.ok {
 		d.Errorf(s.Pos.Value("expect_exit"), strictyaml.JoinKey(path, "expect_exit"), "expect_exit is empty; list at least one accepted exit code")
@@ -209,7 +213,7 @@ func buildStep(d *strictyaml.Decoder, sp *stepSpec, defaults *stepSettings, i in
 		if sp.RebootBody != nil {
 			sp.RebootBody.applyTo(st.Reboot)
 		}
-		for _, k := range []string{"expect_exit", "retry_on_exit", "outcomes", "reboot_on", "env", "workdir", "retries", "retry_delay"} {
+		for _, k := range []string{"expect_exit", "retry_on_exit", "outcomes", "reboot_on", "env", "workdir", "retries", "retry_delay", "run_as"} {
 			if sp.Pos.Has(k) {
 				d.Errorf(sp.Pos.Keys[k], key(k), "a reboot step takes no %s (give reboot: {timeout, test_command, pre_reboot_delay})", k)
 			}
@@ -221,6 +225,11 @@ func buildStep(d *strictyaml.Decoder, sp *stepSpec, defaults *stepSettings, i in
 	st.RetryDelay = pick(sp.RetryDelay, defaults.RetryDelay, 5*time.Second)
 	st.ContinueOnError = pick(sp.ContinueOnError, defaults.ContinueOnError, false)
 	st.Workdir = pick(sp.Workdir, defaults.Workdir, "")
+	if st.Kind != KindReboot {
+		if runAs := pick(sp.RunAs, defaults.RunAs, RunAsLogin); runAs == RunAsSystem {
+			st.RunAs = RunAsSystem
+		}
+	}
 	if ec := pickCodes(sp.ExpectExit, defaults.ExpectExit); ec != nil {
 		st.ExpectExit = ec
 	}

@@ -40,6 +40,16 @@ const (
 	OutcomeRetry           = "retry"            // try again with the step's retry policy (1618)
 )
 
+// run_as values.
+const (
+	// RunAsSystem runs a step as SYSTEM with highest privileges, outside
+	// the connection's logon: over WinRM a one-shot scheduled task.
+	RunAsSystem = "system"
+	// RunAsLogin runs it as the account fleetrun logs in with (the
+	// default); it lets a step override run_as: system under defaults.
+	RunAsLogin = "login"
+)
+
 // DefaultRebootTimeout bounds a reboot when the playbook does not.
 const DefaultRebootTimeout = 15 * time.Minute
 
@@ -131,6 +141,9 @@ type Step struct {
 	Outcomes map[uint32]string
 	// Reboot is set for reboot steps and for steps with reboot_on.
 	Reboot *Reboot
+	// RunAs is RunAsSystem for a step that runs as SYSTEM outside the
+	// connection's logon (over WinRM a scheduled task); "" otherwise.
+	RunAs string
 
 	tmpl map[string]*template.Template // field path → parsed template
 	pos  map[string]*yaml.Node         // field path → node, for errors

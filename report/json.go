@@ -81,6 +81,12 @@ type Step struct {
 	Error           *Error   `json:"error,omitempty"`
 	RemoteCommand   []string `json:"remote_command,omitempty"`
 	CommandLine     string   `json:"command_line,omitempty"`
+	// RunAs is "system" for steps with run_as: system; Task names the
+	// scheduled task the step ran as; Note says, in plans, how a step
+	// reaches the host when that is not plain.
+	RunAs string `json:"run_as,omitempty"`
+	Task  string `json:"task,omitempty"`
+	Note  string `json:"note,omitempty"`
 }
 
 // Error is a classified failure.
@@ -135,6 +141,7 @@ func NewDocument(r *runner.Result) *Document {
 				Stdout: st.Stdout, Stderr: st.Stderr, OutputTruncated: st.OutputTruncated,
 				Reason: st.Reason, Error: convertError(st.Err),
 				RemoteCommand: st.RemoteCommand, CommandLine: st.CommandLine,
+				RunAs: st.RunAs, Task: st.Task, Note: st.Note,
 			})
 		}
 		doc.Hosts = append(doc.Hosts, hd)

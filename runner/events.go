@@ -18,6 +18,10 @@ const (
 	HostStarted
 	// StepStarted: Host, Step (Index, Name, Kind, Attempts so far).
 	StepStarted
+	// StepTask: Host, Step (with Task): the step's attempt runs as a task
+	// on the host under this name, about to be started or followed; sinks
+	// that must survive the controller (the journal) record it now.
+	StepTask
 	// StepRetrying: Host, Step (the failed attempt), Delay before the next.
 	StepRetrying
 	// StepFinished: Host, Step (final).

@@ -2,6 +2,8 @@ package runner
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -104,7 +106,7 @@ func (r *run) skipRest(h *HostResult, i, from int, reason string) {
 // runStep runs one step with its retries and timeout.
 func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess transport.Session, e *playbook.Expanded) *StepResult {
 	st := e.Step
-	sr := &StepResult{Index: st.Index, Name: st.Name, Kind: st.Kind, Expected: st.ExpectExit, Started: r.opts.Now()}
+	sr := &StepResult{Index: st.Index, Name: st.Name, Kind: st.Kind, Expected: st.ExpectExit, Started: r.opts.Now(), RunAs: st.RunAs}
 	if st.Kind == playbook.KindReboot {
 		sr.Attempts = 1
 		r.emit(Event{Kind: StepStarted, Host: h, Step: sr, Batch: h.Batch})
@@ -118,11 +120,38 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 		return sr
 	}
 	cmd := Command(e)
+	tasks, _ := sess.(transport.TaskRunner)
+	if tasks != nil && !tasks.Detaches(cmd) {
+		tasks = nil
+	}
+	// A task a forgotten earlier run left unsettled is followed, never
+	// started again: its name comes from the journal.
+	reattach := r.opts.Resume.task(h.Name, st.Index)
+	// forget removes a settled task from the host once its result is
+	// recorded; a failure leaves it and its files for an administrator
+	// (the folder is readable by administrators only).
+	forget := func() {
+		if tasks == nil || sr.Task == "" || !sr.TaskSettled {
+			return
+		}
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(hctx), r.opts.CloseTimeout)
+		defer cancel()
+		_ = tasks.Forget(fctx, sr.Task) // see above
+	}
 	for attempt := 1; ; attempt++ {
 		sr.Attempts = attempt
 		sr.ExitCode, sr.Err, sr.Outcome = nil, nil, ""
 		r.emit(Event{Kind: StepStarted, Host: h, Step: sr, Batch: h.Batch})
+		if tasks != nil {
+			cmd.Task, reattach = reattach, ""
+			if cmd.Task == "" {
+				cmd.Task = newTaskName(st.Index, attempt)
+			}
+			sr.Task, sr.TaskSettled = cmd.Task, false
+			r.emit(Event{Kind: StepTask, Host: h, Step: sr, Batch: h.Batch})
+		}
 		res, err := r.attempt(hctx, sess, cmd, h.Name, st, attempt)
+		sr.TaskSettled = sr.Task != "" && !transport.IsUnsettled(err)
 		retryable := false
 		if err != nil {
 			te := r.contextError(ctx, hctx, res.stepCtxErr, transport.Classify(err))
@@ -147,7 +176,7 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 					sr.Rebooted = true
 				}
 			} else {
-				sr.Err = unexpectedExit(sess, res.Result, st)
+				sr.Err = unexpectedExit(sess, cmd, res.Result, st)
 				retryable = st.RetriesOn(code)
 				if retryable {
 					sr.Outcome = playbook.OutcomeRetry
@@ -158,10 +187,13 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 			sr.Status = StatusOK
 			break
 		}
-		if !retryable || attempt > st.Retries || hctx.Err() != nil {
+		if !retryable || attempt > st.Retries || hctx.Err() != nil || (sr.Task != "" && !sr.TaskSettled) {
 			sr.Status = StatusFailed
 			break
 		}
+		// The attempt's result is known and the step goes on: its task is
+		// done with.
+		forget()
 		delay := retryDelay(st.RetryDelay, attempt, r.opts.MaxRetryDelay)
 		r.emit(Event{Kind: StepRetrying, Host: h, Step: sr, Batch: h.Batch, Delay: delay})
 		select {
@@ -169,6 +201,7 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 		case <-hctx.Done():
 			sr.Status = StatusFailed
 			sr.Err = r.contextError(ctx, hctx, nil, transport.Classify(hctx.Err()))
+			sr.Task = ""
 			sr.Finished = r.opts.Now()
 			r.emit(Event{Kind: StepFinished, Host: h, Step: sr, Batch: h.Batch})
 			return sr
@@ -176,7 +209,18 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 	}
 	sr.Finished = r.opts.Now()
 	r.emit(Event{Kind: StepFinished, Host: h, Step: sr, Batch: h.Batch})
+	// The journal has the result now; only then may the task go.
+	forget()
 	return sr
+}
+
+// newTaskName names the task of a step's attempt: random, so that no two
+// runs share one, with the step and attempt for a person reading the
+// host's Task Scheduler.
+func newTaskName(step, attempt int) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails
+	return fmt.Sprintf("fleetrun-%s-s%d-a%d", hex.EncodeToString(b[:]), step, attempt)
 }
 
 type attemptResult struct {
@@ -218,9 +262,9 @@ func (r *run) contextError(ctx, hctx context.Context, stepErr error, te *transpo
 	return te
 }
 
-func unexpectedExit(sess transport.Session, res transport.Result, st *playbook.Step) *transport.Error {
+func unexpectedExit(sess transport.Session, cmd transport.Command, res transport.Result, st *playbook.Step) *transport.Error {
 	if c, ok := sess.(transport.ExitClassifier); ok {
-		if te := c.ClassifyExit(res); te != nil {
+		if te := c.ClassifyExit(cmd, res); te != nil {
 			return te
 		}
 	}

@@ -34,7 +34,11 @@ type journalLine struct {
 	Step   *int   `json:"step,omitempty"`
 	Name   string `json:"name,omitempty"`
 	Status Status `json:"status,omitempty"`
-	At     string `json:"at,omitempty"`
+	// Task names the task a step runs as (run_as: system): written with
+	// status task_started before the task starts, and with the step's
+	// status once its outcome is known.
+	Task string `json:"task,omitempty"`
+	At   string `json:"at,omitempty"`
 }
 
 // PlaybookHash identifies a playbook's exact text.
@@ -93,16 +97,31 @@ func (j *Journal) Event(e Event) {
 	defer j.mu.Unlock()
 	at := e.Time.UTC().Format(time.RFC3339Nano)
 	switch e.Kind {
+	case StepTask:
+		// Before the task starts: should fleetrun die while it runs, a
+		// resumed run follows this task instead of starting the step again.
+		// The line is one write to the file before Run is called, so it
+		// survives fleetrun being killed.
+		idx := e.Step.Index
+		j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: statusTaskStarted, Task: e.Step.Task, At: at})
 	case StepFinished:
 		idx := e.Step.Index
+		// A settled task is closed by the step's line; an unsettled one
+		// stays open for a resumed run to follow.
+		task := ""
+		if e.Step.TaskSettled {
+			task = e.Step.Task
+		}
 		switch {
 		case e.Step.Status == StatusOK && e.Step.Reason == "":
-			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: StatusOK, At: at})
+			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: StatusOK, Task: task, At: at})
 		case rebootPending(e.Step):
 			// The step did its work but the restart it asked for did not
 			// complete: a resumed run restarts the host instead of running
 			// the step again.
-			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: statusRebootPending, At: at})
+			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: statusRebootPending, Task: task, At: at})
+		case task != "":
+			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: e.Step.Status, Task: task, At: at})
 		}
 	case HostFinished:
 		if e.Host.Reason != ReasonDoneEarlier {
@@ -114,6 +133,10 @@ func (j *Journal) Event(e Event) {
 // statusRebootPending marks, in a journal, a step whose work is done but
 // whose restart did not complete.
 const statusRebootPending Status = "reboot_pending"
+
+// statusTaskStarted marks, in a journal, a step's task about to start.
+const statusTaskStarted Status = "task_started"
+
 
 func rebootPending(s *StepResult) bool {
 	return s.Status == StatusFailed && s.ExitCode != nil && s.Err != nil && s.Err.Class == transport.ClassRebootTimeout &&
@@ -151,7 +174,10 @@ type HostProgress struct {
 	// RebootPending marks steps whose work is done but whose restart did
 	// not complete.
 	RebootPending map[int]bool
-	Status        Status // last recorded host status; "" if it never finished
+	// Tasks names, by step, a task whose outcome no run has recorded: the
+	// step must be followed, not started again.
+	Tasks  map[int]string
+	Status Status // last recorded host status; "" if it never finished
 }
 
 // ErrPlaybookChanged means a journal was written for another version of the
@@ -199,15 +225,25 @@ func parseJournal(path string, r io.Reader) (*Progress, error) {
 		case l.Host != "":
 			hp := p.Hosts[l.Host]
 			if hp == nil {
-				hp = &HostProgress{Done: map[int]bool{}, RebootPending: map[int]bool{}}
+				hp = &HostProgress{Done: map[int]bool{}, RebootPending: map[int]bool{}, Tasks: map[int]string{}}
 				p.Hosts[l.Host] = hp
 			}
 			switch {
+			case l.Step != nil && l.Status == statusTaskStarted:
+				if l.Task == "" {
+					return nil, fmt.Errorf("journal %s:%d: a task line without the task's name", path, lineNo)
+				}
+				hp.Tasks[*l.Step] = l.Task
 			case l.Step != nil && l.Status == statusRebootPending:
 				hp.RebootPending[*l.Step] = true
-			case l.Step != nil:
+				closeTask(hp, *l.Step, l.Task)
+			case l.Step != nil && l.Status == StatusOK:
 				hp.Done[*l.Step] = true
 				delete(hp.RebootPending, *l.Step)
+				closeTask(hp, *l.Step, l.Task)
+			case l.Step != nil:
+				// A step that ended otherwise, with its task settled.
+				closeTask(hp, *l.Step, l.Task)
 			default:
 				hp.Status = l.Status
 			}
@@ -220,6 +256,13 @@ func parseJournal(path string, r io.Reader) (*Progress, error) {
 		return nil, fmt.Errorf("journal %s: no header line; is this a fleetrun journal?", path)
 	}
 	return p, nil
+}
+
+// closeTask forgets a step's open task once a line settles it.
+func closeTask(hp *HostProgress, step int, task string) {
+	if task != "" && hp.Tasks[step] == task {
+		delete(hp.Tasks, step)
+	}
 }
 
 // Check refuses a journal written for another version of pb unless force.
@@ -249,6 +292,19 @@ func (r *Resume) rebootPending(host string, step int) bool {
 	}
 	hp := r.Progress.Hosts[host]
 	return hp != nil && hp.RebootPending[step]
+}
+
+// task returns the task a host's step left running in an earlier run, to
+// be followed instead of started: "" when there is none. It holds with
+// RestartFailedHosts too, since a step must never run twice at once.
+func (r *Resume) task(host string, step int) string {
+	if r == nil || r.Progress == nil {
+		return ""
+	}
+	if hp := r.Progress.Hosts[host]; hp != nil {
+		return hp.Tasks[step]
+	}
+	return ""
 }
 
 // firstStep returns the index of the first step host must run, and whether

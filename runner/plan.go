@@ -55,12 +55,22 @@ func Command(e *playbook.Expanded) transport.Command {
 		Argv:    e.Argv,
 		Env:     e.Env,
 		Workdir: e.Workdir,
+		RunAs:   transport.RunAs(e.Step.RunAs),
 	}
 }
 
 // Renderer shows what a host's transport would send for a command, without
 // I/O.
-type Renderer func(h *inventory.Host, cmd transport.Command) (remoteCommand []string, commandLine string, err error)
+type Renderer func(h *inventory.Host, cmd transport.Command) (Rendering, error)
+
+// Rendering is what a Renderer shows of a step: what goes on the wire, the
+// command line the program receives, and a note when how the step reaches
+// the host needs saying (run_as).
+type Rendering struct {
+	RemoteCommand []string
+	CommandLine   string
+	Note          string
+}
 
 // Plan builds the dry-run result: every host with its batch and every step
 // with what would be sent. Template and rendering failures are returned
@@ -85,13 +95,13 @@ func Plan(pb *playbook.Playbook, hosts []*inventory.Host, extra map[string]strin
 			return nil, err
 		}
 		for _, e := range steps {
-			sr := &StepResult{Index: e.Step.Index, Name: e.Step.Name, Kind: e.Step.Kind, Status: StatusPlanned, Expected: e.Step.ExpectExit}
+			sr := &StepResult{Index: e.Step.Index, Name: e.Step.Name, Kind: e.Step.Kind, Status: StatusPlanned, Expected: e.Step.ExpectExit, RunAs: e.Step.RunAs}
 			if render != nil {
-				rc, cl, err := render(h, Command(e))
+				rd, err := render(h, Command(e))
 				if err != nil {
 					problems = append(problems, fmt.Errorf("host %s: step %q: %w", h.Name, e.Step.Name, err))
 				}
-				sr.RemoteCommand, sr.CommandLine = rc, cl
+				sr.RemoteCommand, sr.CommandLine, sr.Note = rd.RemoteCommand, rd.CommandLine, rd.Note
 			}
 			hr.Steps = append(hr.Steps, sr)
 		}

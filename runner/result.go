@@ -50,6 +50,15 @@ type StepResult struct {
 	// RemoteCommand and CommandLine are filled in plans (dry runs).
 	RemoteCommand []string
 	CommandLine   string
+	// Note says, in plans, how the step reaches the host when that is not
+	// plain (run_as: system).
+	Note string
+	// RunAs is the step's run_as (system), empty for the default.
+	RunAs string
+	// Task names the task the step's last attempt ran as; TaskSettled says
+	// its outcome is known (it is not running any more).
+	Task        string
+	TaskSettled bool
 }
 
 // Duration is how long the step took, zero when it did not run.

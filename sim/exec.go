@@ -86,6 +86,13 @@ type procState struct {
 	// no cap (outside WinRS, or an unlimited shell).
 	memoryMB int
 	console  *console
+	// tree ends when the process's tree does: the WinRS command (its
+	// shell's job object), the task's instance, the SSM command.
+	tree context.Context
+	// pid and proc are the process in the host's table; 0 and nil for the
+	// root of a tree (winrshost, the Task Scheduler, the SSM agent).
+	pid  int
+	proc *process
 }
 
 // remote reports whether the process runs in a network logon (a WinRS
@@ -147,8 +154,11 @@ func (h *Host) prepare(s *shell, cl *CommandLine, skipCmd bool) (runFunc, *Fault
 		}, nil
 	}
 	return func(ctx context.Context, stdin io.Reader, stdout, stderr io.Writer) uint32 {
-		con := procFrom(ctx).console
-		return cmdexe.Run(ctx, line, env, h.fsFor(procFrom(ctx)), h.lookup, stdin, consoleOut(stdout, con), consoleOut(stderr, con))
+		// WinRS runs the line through cmd.exe /c, one process.
+		return h.spawn(ctx, "cmd.exe", `C:\Windows\system32\cmd.exe /c `+line, func(ctx context.Context) uint32 {
+			con := procFrom(ctx).console
+			return cmdexe.Run(ctx, line, env, h.fsFor(procFrom(ctx)), h.lookup, stdin, consoleOut(stdout, con), consoleOut(stderr, con))
+		})
 	}, nil
 }
 

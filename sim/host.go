@@ -69,6 +69,9 @@ type Host struct {
 	// machine is the state programs and scripts read and change: updates,
 	// services, registry values.
 	machine *machine
+	// ptable is the running processes; tasks the Task Scheduler.
+	ptable *procTable
+	tasks  *taskScheduler
 }
 
 // hostDeps are what a fleet shares with its hosts.
@@ -106,7 +109,12 @@ func newHost(cfg HostConfig, deps hostDeps) (*Host, error) {
 	}
 	h.stats.init()
 	h.machine = newMachine(cfg, deps.started)
+	h.ptable = newProcTable()
+	h.tasks = newTaskScheduler()
 	h.programs = h.programTable()
+	for path, p := range h.taskPrograms() {
+		h.programs[path] = p
+	}
 	addr := net.JoinHostPort(cfg.Address, strconv.Itoa(cfg.Port))
 	ln, err := newHostListener(addr, !cfg.Faults.Refused, cfg.Faults.Flaky, cfg.Faults.Hang)
 	if err != nil {

@@ -186,7 +186,7 @@ func (h *Host) command(req *Request) (result, *Fault) {
 	}
 	ctx, cancel := context.WithCancel(h.ctx)
 	c := newCommand(id, cancel)
-	ps := &procState{host: h, cmd: c, logon: logonNetwork, user: s.owner, memoryMB: s.memoryMB, console: newConsole(s.codepage)}
+	ps := &procState{host: h, cmd: c, logon: logonNetwork, user: s.owner, memoryMB: s.memoryMB, console: newConsole(s.codepage), tree: ctx}
 	ctx = context.WithValue(ctx, procKey{}, ps)
 	start := h.cfg.ProcessStart + h.cfg.Faults.SlowStart
 	if !h.goProcLocked(func() {

@@ -241,6 +241,11 @@ func (h *Host) launcher(ctx context.Context, p *cmdexe.Proc, script string) uint
 		env.SetCwd(pl.Workdir)
 	}
 	if pl.Kind == "script" {
+		if first, _, _ := strings.Cut(pl.Script, "\n"); strings.TrimSpace(first) == taskMarker {
+			// fleetrun's task script, which the launcher runs as a script.
+			h.stats.count(&h.stats.programs, "fleetrun-task")
+			return h.fleetrunTask(ctx, p, pl.Script)
+		}
 		r := &psRun{h: h, ps: ps, ctx: ctx, stdout: p.Stdout, stderr: p.Stderr, env: env, mode: psLauncher}
 		r.enc = h.encodeHost
 		return r.run(pl.Script)

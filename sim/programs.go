@@ -41,27 +41,37 @@ func (h *Host) programTable() map[string]cmdexe.Program {
 	}
 }
 
-// lookup is the cmdexe.Lookup of the host: full candidate path → program.
+// lookup is the cmdexe.Lookup of the host: full candidate path → program,
+// run as a new process and counted in the host's stats.
 func (h *Host) lookup(path string) (cmdexe.Program, bool) {
+	name, p, ok := h.lookupImage(path)
+	if !ok {
+		return nil, false
+	}
+	return h.counted(name, p), true
+}
+
+// lookupImage finds the program at a full path, without starting a
+// process for it: its image name and implementation.
+func (h *Host) lookupImage(path string) (string, cmdexe.Program, bool) {
 	key := strings.ToLower(strings.ReplaceAll(path, "/", `\`))
 	if key == strings.ToLower(pathCmd) || key == `c:\windows\syswow64\cmd.exe` {
-		return h.counted("cmd.exe", func(ctx context.Context, p *cmdexe.Proc) uint32 {
+		return "cmd.exe", func(ctx context.Context, p *cmdexe.Proc) uint32 {
 			return cmdexe.Cmd(h.fsFor(procFrom(ctx)), h.lookup)(ctx, p)
-		}), true
+		}, true
 	}
 	p, ok := h.programs[key]
 	if !ok || p == nil {
-		return nil, false
+		return "", nil, false
 	}
-	name := key[strings.LastIndexByte(key, '\\')+1:]
-	return h.counted(name, p), true
+	return key[strings.LastIndexByte(key, '\\')+1:], p, true
 }
 
 // counted wraps a program so its invocations show in the host's stats.
 func (h *Host) counted(name string, p cmdexe.Program) cmdexe.Program {
 	return func(ctx context.Context, proc *cmdexe.Proc) uint32 {
 		h.stats.count(&h.stats.programs, name)
-		return p(ctx, proc)
+		return h.spawn(ctx, name, proc.CommandLine, func(ctx context.Context) uint32 { return p(ctx, proc) })
 	}
 }
 
@@ -114,6 +124,10 @@ func (h *Host) whoami(ctx context.Context, p *cmdexe.Proc) uint32 {
 	user := procFrom(ctx).user
 	if user == "" {
 		user = h.cfg.User
+	}
+	if strings.EqualFold(user, "SYSTEM") {
+		h.writeHost(p.Stdout, "nt authority\\system\r\n")
+		return 0
 	}
 	h.writeHost(p.Stdout, strings.ToLower(h.cfg.Name+`\`+user)+"\r\n")
 	return 0

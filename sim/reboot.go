@@ -65,6 +65,7 @@ func (h *Host) rebootNow() {
 	for id := range h.shells {
 		h.dropShellLocked(id)
 	}
+	h.stopTasksLocked()
 	h.stats.add(&h.stats.reboots, 1)
 	// Down first, then the timer that brings it back: were the listener
 	// closed after a short restart had already ended, the host would stay

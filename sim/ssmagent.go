@@ -250,7 +250,7 @@ func (h *Host) runSSMScript(ctx context.Context, commandID, instance, script str
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	c := newCommand(commandID, cancel)
-	ps := &procState{host: h, cmd: c, logon: logonAgent, user: "SYSTEM", console: newConsole(h.defaultCodepage())}
+	ps := &procState{host: h, cmd: c, logon: logonAgent, user: "SYSTEM", console: newConsole(h.defaultCodepage()), tree: ctx}
 	ctx = context.WithValue(ctx, procKey{}, ps)
 	h.stats.add(&h.stats.commands, 1)
 	h.stats.count(&h.stats.programs, "powershell.exe")
@@ -291,16 +291,5 @@ func (h *Host) runSSMScript(ctx context.Context, commandID, instance, script str
 // ssmEnv is the environment of the agent's processes: SYSTEM's, in the
 // command's orchestration folder.
 func (h *Host) ssmEnv(commandID, instance string) *cmdexe.Env {
-	vars := h.baseEnv("SYSTEM")
-	profile := `C:\Windows\system32\config\systemprofile`
-	vars["USERPROFILE"] = profile
-	vars["APPDATA"] = profile + `\AppData\Roaming`
-	vars["LOCALAPPDATA"] = profile + `\AppData\Local`
-	vars["TEMP"], vars["TMP"] = `C:\Windows\TEMP`, `C:\Windows\TEMP`
-	vars["USERNAME"] = strings.ToUpper(h.cfg.Name) + "$"
-	vars["USERDOMAIN"] = "WORKGROUP"
-	cwd := `C:\ProgramData\Amazon\SSM\InstanceData\` + instance + `\document\orchestration\` + commandID + `\awsrunPowerShellScript\0.awsrunPowerShellScript`
-	env := cmdexe.NewEnv(vars, cwd)
-	env.Version = "Microsoft Windows [Version " + h.cfg.Profile.Version + "]"
-	return env
+	return h.systemEnv(`C:\ProgramData\Amazon\SSM\InstanceData\` + instance + `\document\orchestration\` + commandID + `\awsrunPowerShellScript\0.awsrunPowerShellScript`)
 }

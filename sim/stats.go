@@ -33,6 +33,21 @@ type HostStats struct {
 	Requests map[string]int64 `json:"requests"`
 	// Faults counts faults sent, by WSManFault code.
 	Faults map[string]int64 `json:"faults"`
+	// Tasks counts the Task Scheduler's work.
+	Tasks TaskStats `json:"tasks"`
+	// Processes is the number of processes running now; ProcessesKilled
+	// counts those ended by taskkill, schtasks /end and the like.
+	Processes       int64 `json:"processes"`
+	ProcessesKilled int64 `json:"processes_killed"`
+}
+
+// TaskStats are a host's Task Scheduler counters.
+type TaskStats struct {
+	Created int64 `json:"created"` // tasks registered
+	Runs    int64 `json:"runs"`    // instances started
+	Ended   int64 `json:"ended"`   // instances stopped (schtasks /end, Stop, time limit)
+	Deleted int64 `json:"deleted"` // tasks deleted
+	Running int64 `json:"running"` // instances running now
 }
 
 // FleetStats are the counters of every host and the fleet-wide figures.
@@ -62,6 +77,10 @@ type hostCounters struct {
 	authFailures int64
 	timeouts     int64
 	connections  int64
+	tasksCreated int64
+	taskRuns     int64
+	tasksEnded   int64
+	tasksDeleted int64
 	programs     map[string]int64
 	requests     map[string]int64
 	faults       map[string]int64
@@ -103,6 +122,7 @@ func (c *hostCounters) snapshot() HostStats {
 		Commands: c.commands, Signals: c.signals, Deletes: c.deletes, Reboots: c.reboots,
 		AuthFailures: c.authFailures, ReceiveTimeouts: c.timeouts, Connections: c.connections,
 		Programs: maps.Clone(c.programs), Requests: maps.Clone(c.requests), Faults: maps.Clone(c.faults),
+		Tasks: TaskStats{Created: c.tasksCreated, Runs: c.taskRuns, Ended: c.tasksEnded, Deleted: c.tasksDeleted},
 	}
 }
 
@@ -110,6 +130,16 @@ func (c *hostCounters) snapshot() HostStats {
 func (h *Host) Stats() HostStats {
 	s := h.stats.snapshot()
 	s.Name, s.Address, s.Port = h.cfg.Name, h.Address(), h.Port()
+	h.mu.Lock()
+	for _, t := range h.tasks.tasks {
+		if t.running != nil {
+			s.Tasks.Running++
+		}
+	}
+	h.mu.Unlock()
+	h.ptable.mu.Lock()
+	s.Processes, s.ProcessesKilled = int64(len(h.ptable.procs)), h.ptable.killed
+	h.ptable.mu.Unlock()
 	return s
 }
 
@@ -152,6 +182,13 @@ func sumStats(hosts []HostStats) HostStats {
 		t.AuthFailures += s.AuthFailures
 		t.ReceiveTimeouts += s.ReceiveTimeouts
 		t.Connections += s.Connections
+		t.Tasks.Created += s.Tasks.Created
+		t.Tasks.Runs += s.Tasks.Runs
+		t.Tasks.Ended += s.Tasks.Ended
+		t.Tasks.Deleted += s.Tasks.Deleted
+		t.Tasks.Running += s.Tasks.Running
+		t.Processes += s.Processes
+		t.ProcessesKilled += s.ProcessesKilled
 		for k, v := range s.Programs {
 			t.Programs[k] += v
 		}

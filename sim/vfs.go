@@ -16,6 +16,11 @@ type vfs struct {
 	dirs  map[string]bool
 	// names keeps the first spelling of each path, for listings.
 	names map[string]string
+	// private marks folders whose ACL admits SYSTEM and Administrators
+	// only (fleetrun's task folder); the simulator records, not enforces,
+	// it: every process it runs is one of them or a filtered token that
+	// WinRM refused already.
+	private map[string]bool
 }
 
 // defaultFiles exist on every simulated host.
@@ -34,7 +39,7 @@ var defaultDirs = []string{
 }
 
 func newVFS(extra map[string]string) *vfs {
-	v := &vfs{files: map[string][]byte{}, dirs: map[string]bool{}, names: map[string]string{}}
+	v := &vfs{files: map[string][]byte{}, dirs: map[string]bool{}, names: map[string]string{}, private: map[string]bool{}}
 	for _, d := range defaultDirs {
 		v.mkdirLocked(d)
 	}
@@ -156,6 +161,20 @@ func (v *vfs) List(dir string) ([]Entry, bool) {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].lower < out[j].lower })
 	return out, true
+}
+
+func (v *vfs) setPrivate(dir string) {
+	v.mu.Lock()
+	v.private[canonPath(dir)] = true
+	v.mu.Unlock()
+}
+
+// Private reports whether dir was created readable by SYSTEM and
+// Administrators only.
+func (v *vfs) Private(dir string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.private[canonPath(dir)]
 }
 
 // IsDir reports whether path is a directory.

@@ -40,6 +40,17 @@ type Command struct {
 	Env     map[string]string // extra environment variables for the process
 	Workdir string            // working directory; empty means the shell's default
 
+	// RunAs says who runs the process; the zero value runs it in the
+	// session's own logon (over WinRM a WinRS shell, a network logon).
+	RunAs RunAs
+	// Task names the step's run outside the session when the transport
+	// runs it detached (see TaskRunner): the runner chooses the name and
+	// records it before Run, so that a later run of fleetrun finds the step
+	// again by the same name. Run with a name that already ran follows that
+	// run to its end; a step is never started twice under one name. Empty:
+	// the transport names the task and forgets it itself.
+	Task string
+
 	// Stdout and Stderr, when not nil, receive every byte the process wrote,
 	// undecoded and uncapped, as it arrives (for per-host logs). They are
 	// called from the session's goroutine; they must not block for long.
@@ -73,12 +84,42 @@ type Session interface {
 	Close(ctx context.Context) error
 }
 
+// RunAs is who runs a step's process on the host.
+type RunAs string
+
+// Run-as values; the strings are the playbook's run_as values.
+const (
+	// RunAsSession runs the process in the session's own logon.
+	RunAsSession RunAs = ""
+	// RunAsSystem runs it as SYSTEM with highest privileges, outside the
+	// session: over WinRM a one-shot scheduled task, which a network logon
+	// cannot be refused what it refuses a remote caller, and which outlives
+	// the shell and the controller.
+	RunAsSystem RunAs = "system"
+)
+
 // ExitClassifier is implemented by sessions that can explain an unexpected
 // exit code better than "unexpected exit" — for example a WinRM session that
 // knows the host's MaxMemoryPerShellMB and recognises an out-of-memory
-// failure. ClassifyExit returns nil when it has nothing to add.
+// failure, or that Windows refuses an installer to a remote caller.
+// ClassifyExit returns nil when it has nothing to add.
 type ExitClassifier interface {
-	ClassifyExit(res Result) *Error
+	ClassifyExit(cmd Command, res Result) *Error
+}
+
+// TaskRunner is implemented by sessions that run some steps detached from
+// the session, as tasks on the host that outlive it (WinRM with
+// RunAsSystem). For those steps the runner names the task, records it in
+// its journal before Run, and once it has recorded the step's result calls
+// Forget, so that a task whose result is lost (the controller died) is
+// found again rather than started twice.
+type TaskRunner interface {
+	// Detaches reports whether Run would run cmd as a task.
+	Detaches(cmd Command) bool
+	// Forget removes what a finished task left on the host: the task and
+	// its files. It is bounded by ctx; a task that is already gone is not
+	// an error.
+	Forget(ctx context.Context, task string) error
 }
 
 // Rebooter is implemented by sessions that can restart their host and wait
@@ -124,6 +165,11 @@ const (
 	ClassRebootTimeout  Class = "reboot_timeout"
 	ClassInterrupted    Class = "interrupted"
 	ClassInternal       Class = "internal"
+	// ClassRemoteDenied: Windows refuses what the step does to a remote
+	// caller (a network logon): wusa installing an update, the Windows
+	// Update Agent's downloader and installer, a file share on another
+	// machine (the second hop).
+	ClassRemoteDenied Class = "remote_denied"
 )
 
 // Unreachable reports whether a failure of this class means the host could
@@ -151,6 +197,10 @@ type Error struct {
 	// Transient marks failures worth retrying on a new attempt: connection
 	// resets, a shell that vanished, a refused or timed-out connect.
 	Transient bool
+	// Unsettled marks the failure of a step run as a task (see TaskRunner)
+	// whose task may still be running on the host: its outcome is unknown,
+	// so a later run must follow it rather than start the step again.
+	Unsettled bool
 	// Err is the underlying cause, if any.
 	Err error
 }
@@ -186,6 +236,13 @@ func Classify(err error) *Error {
 		return &Error{Class: ClassInterrupted, Message: err.Error(), Err: err}
 	}
 	return &Error{Class: ClassInternal, Message: err.Error(), Err: err}
+}
+
+// IsUnsettled reports whether err is a classified failure marked
+// Unsettled: a step's task may still be running on the host.
+func IsUnsettled(err error) bool {
+	var te *Error
+	return errors.As(err, &te) && te.Unsettled
 }
 
 // IsTransient reports whether err is a classified failure marked Transient.

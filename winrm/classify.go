@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"syscall"
 
@@ -252,24 +253,101 @@ func matchesMemorySignature(res transport.Result) bool {
 	return false
 }
 
-// ClassifyExit explains a step that exited with an unexpected code when
-// the explanation is the host's per-shell memory cap: the output matches a
-// known out-of-memory message and memCapMB, the host's
-// MaxMemoryPerShellMB, is known and finite (greater than zero). It then
-// returns a memory_cap error whose hint carries the cap and the command that
-// removes it, for cmd.exe and for PowerShell. Otherwise it returns nil, and
-// the caller reports the exit as unexpected.
-func ClassifyExit(res transport.Result, memCapMB int) *transport.Error {
-	if memCapMB <= 0 || !matchesMemorySignature(res) {
+// ClassifyExit explains a step that exited with an unexpected code:
+//   - remote_denied when Windows refused the step's work to a remote
+//     caller (see RemoteDenied);
+//   - memory_cap when the output matches a known out-of-memory message and
+//     memCapMB, the host's MaxMemoryPerShellMB, is known and finite
+//     (greater than zero); the hint carries the cap and the command that
+//     removes it, for cmd.exe and for PowerShell;
+//   - unexpected_exit with a hint naming the command when PowerShell did
+//     not find a command the step ran.
+//
+// Otherwise it returns nil, and the caller reports the exit as unexpected.
+func ClassifyExit(cmd transport.Command, res transport.Result, memCapMB int) *transport.Error {
+	if te := RemoteDenied(cmd, res); te != nil {
+		return te
+	}
+	if memCapMB > 0 && matchesMemorySignature(res) {
+		cmdLine, psLine := winquote.WinrmSetMemoryCapCommands(0)
+		return &transport.Error{
+			Class: transport.ClassMemoryCap,
+			Message: fmt.Sprintf("the step ran out of memory (exit code %d) under the host's WinRS limit of %d MB per shell (MaxMemoryPerShellMB)",
+				res.ExitCode, memCapMB),
+			Hint: fmt.Sprintf("WinRM caps every remote shell at MaxMemoryPerShellMB = %d MB. Remove the cap in an elevated prompt on the host, "+
+				"from cmd.exe: %s ; from PowerShell: %s (or give a number of MB instead of 0, or run fleetrun preflight --fix-memory-cap MB). "+
+				"On WMF 3.0 hosts a raised cap only takes effect with hotfix KB2842230. A step with run_as: system runs outside the shell and its cap.", memCapMB, cmdLine, psLine),
+		}
+	}
+	if m := notRecognizedRE.FindStringSubmatch(res.Stderr); m != nil {
+		return &transport.Error{
+			Class:   transport.ClassUnexpectedExit,
+			Message: fmt.Sprintf("exit code %d: PowerShell found no command named %q on the host", res.ExitCode, m[1]),
+			Hint:    "the command is not installed or not on PATH there, or its name is misspelt; give a program's full path, or install the module that provides the cmdlet",
+		}
+	}
+	return nil
+}
+
+// notRecognizedRE is PowerShell's CommandNotFoundException message.
+var notRecognizedRE = regexp.MustCompile(`The term '([^']*)' is not recognized as the name of a cmdlet, function, script file, or operable program`)
+
+// Windows refuses these to a network logon such as a WinRS shell.
+var (
+	// wusaRE finds wusa.exe in a step's program, line or script.
+	wusaRE = regexp.MustCompile(`(?i)(^|[\\/\s"'&(])wusa(\.exe)?($|[\s"'])`)
+	// wuaRE finds the Windows Update Agent API or the module around it.
+	wuaRE = regexp.MustCompile(`(?i)Microsoft\.Update\.|CreateUpdate(Installer|Downloader)|Install-WindowsUpdate|Get-WindowsUpdate|Invoke-WUJob|PSWindowsUpdate`)
+	// uncRE finds a path on another machine's file share.
+	uncRE = regexp.MustCompile(`\\\\[A-Za-z0-9._$-]+\\[^\s"']+`)
+)
+
+// RemoteDenied explains a failed step that did what Windows refuses to a
+// remote caller — a WinRS shell is a network logon — and returns nil when
+// the step ran as SYSTEM (run_as: system) or its failure is something else:
+//   - wusa.exe exits 5 (ERROR_ACCESS_DENIED), silently, when it is asked to
+//     install an update from WinRM/WinRS (Microsoft KB 2773898);
+//   - the Windows Update Agent's downloader and installer throw
+//     E_ACCESSDENIED, 0x80070005, to remote callers (MSDN "Using WUA From a
+//     Remote Computer");
+//   - a file share on another machine is access denied: the shell has no
+//     credentials to pass on (the second hop).
+func RemoteDenied(cmd transport.Command, res transport.Result) *transport.Error {
+	if cmd.RunAs == transport.RunAsSystem {
 		return nil
 	}
-	cmdLine, psLine := winquote.WinrmSetMemoryCapCommands(0)
-	return &transport.Error{
-		Class: transport.ClassMemoryCap,
-		Message: fmt.Sprintf("the step ran out of memory (exit code %d) under the host's WinRS limit of %d MB per shell (MaxMemoryPerShellMB)",
-			res.ExitCode, memCapMB),
-		Hint: fmt.Sprintf("WinRM caps every remote shell at MaxMemoryPerShellMB = %d MB. Remove the cap in an elevated prompt on the host, "+
-			"from cmd.exe: %s ; from PowerShell: %s (or give a number of MB instead of 0, or run fleetrun preflight --fix-memory-cap MB). "+
-			"On WMF 3.0 hosts a raised cap only takes effect with hotfix KB2842230.", memCapMB, cmdLine, psLine),
+	text := commandText(cmd)
+	switch {
+	case res.ExitCode == 5 && wusaRE.MatchString(text):
+		return &transport.Error{Class: transport.ClassRemoteDenied,
+			Message: "wusa.exe exited with 5 (ERROR_ACCESS_DENIED): Windows refuses to install updates with wusa from a WinRM/WinRS session, which is a network logon (Microsoft KB 2773898)",
+			Hint: "add run_as: system to the step, so that fleetrun runs it as a scheduled task as SYSTEM on the host; or extract the package with " +
+				`wusa.exe PACKAGE.msu /extract:C:\patches\x and install the .cab with dism.exe /online /add-package /PackagePath:C:\patches\x\PACKAGE.cab /quiet /norestart, which works remotely`}
+	case strings.Contains(res.Stderr, "0x80070005") && (wuaRE.MatchString(text) || wuaRE.MatchString(res.Stderr)):
+		return &transport.Error{Class: transport.ClassRemoteDenied,
+			Message: "the Windows Update Agent refused the step with E_ACCESSDENIED (0x80070005): its downloader and installer cannot be used by a remote caller (MSDN, Using WUA From a Remote Computer)",
+			Hint:    "add run_as: system to the step, so that fleetrun runs it as a scheduled task as SYSTEM on the host (what PSWindowsUpdate's Invoke-WUJob does)"}
+	case strings.Contains(strings.ToLower(res.Stdout+res.Stderr), "access is denied") && (uncRE.MatchString(text) || uncRE.MatchString(res.Stderr)):
+		share := uncRE.FindString(text)
+		if share == "" {
+			share = uncRE.FindString(res.Stderr)
+		}
+		return &transport.Error{Class: transport.ClassRemoteDenied,
+			Message: fmt.Sprintf("access to %s was denied: a WinRM session has no credentials to use on another machine (the second hop)", share),
+			Hint: "copy what the step needs onto the host first; or run the step with run_as: system, where the host's computer account reaches shares that grant it access; " +
+				"or delegate credentials to the host (CredSSP, or Kerberos delegation in a domain)"}
 	}
+	return nil
+}
+
+// commandText is what a step runs, as text to search: the argv, the cmd
+// line or the script.
+func commandText(cmd transport.Command) string {
+	switch cmd.Kind {
+	case transport.KindArgv:
+		return strings.Join(cmd.Argv, " ")
+	case transport.KindCmd:
+		return cmd.Line
+	}
+	return cmd.Script
 }

@@ -23,6 +23,13 @@ import (
 // A Result is returned for every exit code; see ClassifyExit for one that
 // was not expected.
 func (s *Session) Run(ctx context.Context, cmd transport.Command) (transport.Result, error) {
+	if cmd.RunAs == transport.RunAsSystem {
+		return s.runTask(ctx, cmd)
+	}
+	if cmd.RunAs != transport.RunAsSession {
+		return transport.Result{}, &transport.Error{Class: transport.ClassInternal,
+			Message: fmt.Sprintf("%s: run_as %q is not supported over WinRM (only system)", s.name, cmd.RunAs)}
+	}
 	rendered, err := Render(cmd, RenderOptions{MaxCommandLine: s.opts.MaxCommandLine})
 	if err != nil {
 		return transport.Result{}, &transport.Error{Class: transport.ClassInternal, Err: err,
@@ -48,44 +55,71 @@ func (s *Session) Run(ctx context.Context, cmd transport.Command) (transport.Res
 
 // run starts the command and collects its output; s.mu is held.
 func (s *Session) run(ctx context.Context, cmd transport.Command, r Rendered) (transport.Result, error) {
-	commandID, err := s.startCommand(ctx, r)
+	out := s.newOutput(cmd)
+	code, err := s.exec(ctx, r, out.stdoutW, out.stderrW)
 	if err != nil {
 		return transport.Result{}, err
 	}
-	if r.Stdin {
-		if err := s.sendStdin(ctx, commandID, []byte(r.Payload())); err != nil {
-			s.failed(ctx, err)
-			return transport.Result{}, err
-		}
-	}
-	stdout := &capture{max: s.opts.OutputCap}
-	stderr := &capture{max: s.opts.OutputCap}
-	outW := io.Writer(stdout)
-	errW := io.Writer(stderr)
+	return s.result(ctx, code, out), nil
+}
+
+// output is what a step's process writes: capped captures for the Result,
+// and the Command's own writers for logs.
+type output struct {
+	stdout, stderr   *capture
+	stdoutW, stderrW io.Writer
+}
+
+func (s *Session) newOutput(cmd transport.Command) *output {
+	o := &output{stdout: &capture{max: s.opts.OutputCap}, stderr: &capture{max: s.opts.OutputCap}}
+	o.stdoutW, o.stderrW = io.Writer(o.stdout), io.Writer(o.stderr)
 	if cmd.Stdout != nil {
-		outW = io.MultiWriter(stdout, cmd.Stdout)
+		o.stdoutW = io.MultiWriter(o.stdout, cmd.Stdout)
 	}
 	if cmd.Stderr != nil {
-		errW = io.MultiWriter(stderr, cmd.Stderr)
+		o.stderrW = io.MultiWriter(o.stderr, cmd.Stderr)
 	}
-	code, err := s.receive(ctx, commandID, outW, errW)
-	if err != nil {
-		s.failed(ctx, err)
-		return transport.Result{}, err
-	}
+	return o
+}
+
+// result decodes a finished process's output; s.mu is held.
+func (s *Session) result(ctx context.Context, code uint32, o *output) transport.Result {
 	res := transport.Result{
 		ExitCode:        code,
-		Stdout:          decodeOutput(s.enc, stdout.bytes()),
-		Stderr:          decodeOutput(s.enc, stderr.bytes()),
-		StdoutTruncated: stdout.truncated,
-		StderrTruncated: stderr.truncated,
+		Stdout:          decodeOutput(s.enc, o.stdout.bytes()),
+		Stderr:          decodeOutput(s.enc, o.stderr.bytes()),
+		StdoutTruncated: o.stdout.truncated,
+		StderrTruncated: o.stderr.truncated,
 	}
 	if code != 0 && matchesMemorySignature(res) {
 		// Read the host's memory cap now, while a context is at hand, so
 		// ClassifyExit can name it; a failure just leaves it unknown.
 		_, _ = s.config(ctx)
 	}
-	return res, nil
+	return res
+}
+
+// exec starts a rendered command in the shell, sends its stdin and
+// collects its output into stdout and stderr until it exits, returning its
+// exit code; s.mu is held. After a failure once the command started, the
+// command is terminated and the shell dropped (see failed).
+func (s *Session) exec(ctx context.Context, r Rendered, stdout, stderr io.Writer) (uint32, error) {
+	commandID, err := s.startCommand(ctx, r)
+	if err != nil {
+		return 0, err
+	}
+	if r.Stdin {
+		if err := s.sendStdin(ctx, commandID, []byte(r.Payload())); err != nil {
+			s.failed(ctx, err)
+			return 0, err
+		}
+	}
+	code, err := s.receive(ctx, commandID, stdout, stderr)
+	if err != nil {
+		s.failed(ctx, err)
+		return 0, err
+	}
+	return code, nil
 }
 
 // startCommand opens the shell if needed and starts the command, opening
@@ -284,16 +318,18 @@ func mergeDone(a, b context.Context) (context.Context, context.CancelFunc) {
 	}
 }
 
-// ClassifyExit implements transport.ExitClassifier: a memory_cap error
-// when the step's output shows it ran out of memory and the host's
+// ClassifyExit implements transport.ExitClassifier: a remote_denied error
+// when Windows refused the step's work to a remote caller, a memory_cap
+// error when the step's output shows it ran out of memory and the host's
 // MaxMemoryPerShellMB is known to be finite (read from the host's
-// configuration when the session needed it), else nil.
-func (s *Session) ClassifyExit(res transport.Result) *transport.Error {
+// configuration when the session needed it) and the step ran in the
+// shell, else what ClassifyExit adds.
+func (s *Session) ClassifyExit(cmd transport.Command, res transport.Result) *transport.Error {
 	s.mu.Lock()
 	capMB := 0
-	if s.cfgRead && s.cfgErr == nil {
+	if s.cfgRead && s.cfgErr == nil && cmd.RunAs == transport.RunAsSession {
 		capMB = int(s.cfg.Winrs.MaxMemoryPerShellMB)
 	}
 	s.mu.Unlock()
-	return ClassifyExit(res, capMB)
+	return ClassifyExit(cmd, res, capMB)
 }

@@ -51,6 +51,17 @@ type Options struct {
 	Krb5Config string
 	// MaxCommandLine is passed to Render. Zero means DefaultMaxCommandLine.
 	MaxCommandLine int
+	// TaskPoll is how often, while a step runs as a task (run_as: system),
+	// the task script on the host looks for its new output; TaskWindow how
+	// long one call of the script follows the task before another call
+	// takes over. Zero means 500 ms and 30 s.
+	TaskPoll   time.Duration
+	TaskWindow time.Duration
+	// TaskRetry is the first pause before following a task again after the
+	// host stopped answering; the pause doubles up to TaskRetryMax. Zero
+	// means 1 s and 30 s.
+	TaskRetry    time.Duration
+	TaskRetryMax time.Duration
 }
 
 func (o Options) withDefaults() Options {
@@ -74,6 +85,18 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Krb5Config == "" {
 		o.Krb5Config = "/etc/krb5.conf"
+	}
+	if o.TaskPoll <= 0 {
+		o.TaskPoll = defaultTaskPoll
+	}
+	if o.TaskWindow <= 0 {
+		o.TaskWindow = defaultTaskWindow
+	}
+	if o.TaskRetry <= 0 {
+		o.TaskRetry = defaultTaskRetry
+	}
+	if o.TaskRetryMax <= 0 {
+		o.TaskRetryMax = defaultTaskRetryMax
 	}
 	return o
 }

@@ -422,11 +422,12 @@ func TestMemoryCapFailureIsClassifiedWithTheHostsCap(t *testing.T) {
 	m := ntlmHTTP
 	f, h := fleetFor(t, m, sc)
 	s := open(t, targetFor(f, h, m), Options{})
-	res := run(t, s, argv("java", "-Xmx512m", "-jar", `C:\app\tool.jar`))
+	java := argv("java", "-Xmx512m", "-jar", `C:\app\tool.jar`)
+	res := run(t, s, java)
 	if res.ExitCode == 0 {
 		t.Fatalf("java under a 150 MB cap exited 0: %+v", res)
 	}
-	te := s.ClassifyExit(res)
+	te := s.ClassifyExit(java, res)
 	if te == nil || te.Class != transport.ClassMemoryCap {
 		t.Fatalf("ClassifyExit = %v, want memory_cap (result %+v)", te, res)
 	}
@@ -436,7 +437,7 @@ func TestMemoryCapFailureIsClassifiedWithTheHostsCap(t *testing.T) {
 		}
 	}
 	// An ordinary failure is not a memory problem.
-	if te := s.ClassifyExit(transport.Result{ExitCode: 1, Stderr: "file not found"}); te != nil {
+	if te := s.ClassifyExit(java, transport.Result{ExitCode: 1, Stderr: "file not found"}); te != nil {
 		t.Errorf("ClassifyExit of an ordinary failure = %v, want nil", te)
 	}
 }

@@ -112,20 +112,24 @@ func startSimulated(ctx context.Context, e *env, s *inventory.Simulated) ([]*inv
 // for SSM the document and the script it runs; and the command line an argv
 // step's program receives.
 func renderer() runner.Renderer {
-	return func(h *inventory.Host, c transport.Command) ([]string, string, error) {
+	return func(h *inventory.Host, c transport.Command) (runner.Rendering, error) {
 		if h.Transport == "ssm" {
 			p, err := launcher.Build(c)
 			if err != nil {
-				return nil, "", err
+				return runner.Rendering{}, err
 			}
 			doc := h.SSM.Document
 			if doc == "" {
 				doc = ssm.DefaultDocument
 			}
-			return []string{doc, launcher.SSMScript(p.B64)}, p.CommandLine, nil
+			rd := runner.Rendering{RemoteCommand: []string{doc, launcher.SSMScript(p.B64)}, CommandLine: p.CommandLine}
+			if c.RunAs == transport.RunAsSystem {
+				rd.Note = "run_as: system changes nothing over SSM: the SSM agent runs every step as SYSTEM already"
+			}
+			return rd, nil
 		}
-		r, err := winrm.Render(c, winrm.RenderOptions{})
-		return r.RemoteCommand, r.CommandLine, err
+		rc, cl, note, err := winrm.PlanStep(c)
+		return runner.Rendering{RemoteCommand: rc, CommandLine: cl, Note: note}, err
 	}
 }
 
