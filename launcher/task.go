@@ -159,12 +159,12 @@ type TaskEnd byte
 
 // Ends of a task script call.
 const (
-	TaskEndNone     TaskEnd = 0   // no final frame (yet)
-	TaskEndExit     TaskEnd = 'X' // the task finished with ExitCode
-	TaskEndLost     TaskEnd = 'L' // the task ended without an exit code; LastResult says how
-	TaskEndMissing  TaskEnd = 'N' // no such task and no exit code
-	TaskEndRunning  TaskEnd = 'R' // still running: follow again
-	TaskEndStopped  TaskEnd = 'K' // stop is done; Killed trees ended
+	TaskEndNone      TaskEnd = 0   // no final frame (yet)
+	TaskEndExit      TaskEnd = 'X' // the task finished with ExitCode
+	TaskEndLost      TaskEnd = 'L' // the task ended without an exit code; LastResult says how
+	TaskEndMissing   TaskEnd = 'N' // no such task and no exit code
+	TaskEndRunning   TaskEnd = 'R' // still running: follow again
+	TaskEndStopped   TaskEnd = 'K' // stop is done; Killed trees ended
 	TaskEndForgotten TaskEnd = 'F' // forget is done
 )
 

@@ -137,7 +137,6 @@ const statusRebootPending Status = "reboot_pending"
 // statusTaskStarted marks, in a journal, a step's task about to start.
 const statusTaskStarted Status = "task_started"
 
-
 func rebootPending(s *StepResult) bool {
 	return s.Status == StatusFailed && s.ExitCode != nil && s.Err != nil && s.Err.Class == transport.ClassRebootTimeout &&
 		(s.Outcome == playbook.OutcomeRebootRequired || s.Outcome == playbook.OutcomeRebootInitiated)
