@@ -72,6 +72,15 @@ type Host struct {
 	// ptable is the running processes; tasks the Task Scheduler.
 	ptable *procTable
 	tasks  *taskScheduler
+
+	// cut is a network cut in effect (netcut.go); cutOn is closed while it
+	// is, cutOff while it is not.
+	cut    bool
+	cutOn  chan struct{}
+	cutOff chan struct{}
+
+	// changes wakes WaitFor when tasks or processes change.
+	changes broadcast
 }
 
 // hostDeps are what a fleet shares with its hosts.
@@ -111,6 +120,8 @@ func newHost(cfg HostConfig, deps hostDeps) (*Host, error) {
 	h.machine = newMachine(cfg, deps.started)
 	h.ptable = newProcTable()
 	h.tasks = newTaskScheduler()
+	h.cutOn, h.cutOff = make(chan struct{}), make(chan struct{})
+	close(h.cutOff)
 	h.programs = h.programTable()
 	for path, p := range h.taskPrograms() {
 		h.programs[path] = p
@@ -301,6 +312,9 @@ func (h *Host) outer(auth http.Handler) http.Handler {
 			return
 		}
 		defer h.inflight.Done()
+		if h.holdDuringCut(r.Context()) {
+			return
+		}
 		if !strings.EqualFold(r.URL.Path, "/wsman") {
 			w.Header().Set("Server", "Microsoft-HTTPAPI/2.0")
 			w.WriteHeader(http.StatusNotFound)
@@ -403,6 +417,10 @@ func (h *Host) serveWSMan(w http.ResponseWriter, r *http.Request) {
 	}
 	if out.abandon {
 		return
+	}
+	if h.isCut() {
+		// The answer is lost in the cut; the work it reports is done.
+		h.holdDuringCut(ctx)
 	}
 	w.Header().Set("Content-Type", soapContentType)
 	_, _ = w.Write(out.body) // a failed write is the client's disconnect

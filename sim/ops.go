@@ -278,6 +278,7 @@ func (h *Host) receive(ctx context.Context, r *http.Request, req *Request) (resu
 			timer.Stop()
 		}
 	}()
+	cutOn, _ := h.cutChannels()
 	for {
 		c.mu.Lock()
 		if c.readyLocked(budget) {
@@ -304,6 +305,11 @@ func (h *Host) receive(ctx context.Context, r *http.Request, req *Request) (resu
 		case <-ctx.Done():
 			return result{abandon: true}, nil
 		case <-h.closing:
+			return result{abandon: true}, nil
+		case <-cutOn:
+			// A waiting Receive goes unanswered through a cut; its output
+			// stays with the command.
+			h.holdDuringCut(ctx)
 			return result{abandon: true}, nil
 		}
 	}

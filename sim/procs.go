@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strings"
 	"sync"
@@ -102,10 +103,14 @@ func (h *Host) spawn(ctx context.Context, image, commandLine string, run func(co
 	p.pid = t.next
 	t.procs[p.pid] = p
 	t.mu.Unlock()
+	h.changes.notify()
 	defer func() {
 		t.mu.Lock()
-		delete(t.procs, p.pid)
+		if t.procs[p.pid] == p {
+			delete(t.procs, p.pid)
+		}
 		t.mu.Unlock()
+		h.changes.notify()
 	}()
 	child.pid, child.proc = p.pid, p
 	code := run(context.WithValue(pctx, procKey{}, &child))
@@ -160,7 +165,13 @@ func (h *Host) killTreeCode(pid int, tree bool, code uint32) []killed {
 	}
 	t.mu.Lock()
 	t.killed += int64(len(out))
+	// A killed process is gone at once, though the simulator's code for it
+	// may still wait for a child it started (which lives on).
+	for _, k := range out {
+		delete(t.procs, k.pid)
+	}
 	t.mu.Unlock()
+	h.changes.notify()
 	return out
 }
 
@@ -212,4 +223,46 @@ func (h *Host) findProcesses(text string) []int {
 	}
 	sort.Ints(out)
 	return out
+}
+
+// broadcast wakes everyone waiting for a change of the host's tasks or
+// processes (WaitFor).
+type broadcast struct {
+	mu sync.Mutex
+	ch chan struct{}
+}
+
+func (b *broadcast) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch == nil {
+		b.ch = make(chan struct{})
+	}
+	return b.ch
+}
+
+func (b *broadcast) notify() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.ch != nil {
+		close(b.ch)
+		b.ch = nil
+	}
+}
+
+// WaitFor waits until cond, evaluated now and after each change of the
+// host's tasks or processes, is true; ctx bounds the wait. Tests use it to
+// wait for a task to end or a process to appear without polling.
+func (h *Host) WaitFor(ctx context.Context, cond func() bool) error {
+	for {
+		ch := h.changes.wait()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("host %s: %w", h.cfg.Name, ctx.Err())
+		}
+	}
 }

@@ -108,6 +108,7 @@ type taskSpec struct {
 // registerTask registers a task as caller (a process); replace allows an
 // existing one to be replaced (schtasks /F, TASK_CREATE_OR_UPDATE).
 func (h *Host) registerTask(caller *procState, spec taskSpec, replace bool) error {
+	defer h.changes.notify()
 	if !h.cfg.Account.admin() && caller.logon == logonNetwork {
 		// Registering a task as SYSTEM or elevated needs an administrator;
 		// a filtered or non-administrator token is refused.
@@ -135,6 +136,7 @@ func (h *Host) registerTask(caller *procState, spec taskSpec, replace bool) erro
 // runTask starts a task's action now. A task already running is left
 // alone (MultipleInstances IgnoreNew, the default): started is false then.
 func (h *Host) runTask(path string) (started bool, err error) {
+	defer h.changes.notify()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	t, ok := h.tasks.tasks[strings.ToLower(canonTaskPath(path))]
@@ -165,6 +167,7 @@ func (h *Host) runTask(path string) (started bool, err error) {
 	if !h.goProcLocked(func() {
 		defer cancel()
 		code := h.runTaskAction(ctx, inst, program, args, user)
+		defer h.changes.notify()
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if inst.timer != nil && inst.timer.Stop() {
@@ -191,8 +194,13 @@ func (h *Host) runTaskAction(ctx context.Context, inst *taskInstance, program, a
 	if !strings.EqualFold(user, "SYSTEM") {
 		env = cmdexe.NewEnv(h.baseEnv(user), h.userProfile(user))
 	}
-	program = expandEnvStrings(program, env)
-	image, prog, path, ok := h.resolveImage(strings.Trim(program, `"`), env)
+	program = strings.Trim(expandEnvStrings(program, env), `"`)
+	if lower := strings.ToLower(program); strings.HasSuffix(lower, ".bat") || strings.HasSuffix(lower, ".cmd") {
+		// CreateProcess hands a batch file to cmd.exe /c.
+		args = strings.TrimSpace(`/c ""` + program + `" ` + args + `"`)
+		program = pathCmd
+	}
+	image, prog, path, ok := h.resolveImage(program, env)
 	if !ok {
 		return 0x80070002 // ERROR_FILE_NOT_FOUND as an HRESULT, as Last Result shows it
 	}
@@ -256,6 +264,7 @@ func (h *Host) endTask(path string) (running bool, err error) {
 
 // endInstance stops an instance: its root process is killed alone.
 func (h *Host) endInstance(t *schedTask, inst *taskInstance) {
+	defer h.changes.notify()
 	h.mu.Lock()
 	if inst.ended || t.running != inst {
 		h.mu.Unlock()
@@ -273,6 +282,7 @@ func (h *Host) endInstance(t *schedTask, inst *taskInstance) {
 
 // deleteTask removes a task's registration; a running instance goes on.
 func (h *Host) deleteTask(path string) error {
+	defer h.changes.notify()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	key := strings.ToLower(canonTaskPath(path))
@@ -328,6 +338,7 @@ func (h *Host) Tasks() []TaskInfo {
 // stopTasksLocked ends every running task with its whole process tree, as
 // a restart does; h.mu is held.
 func (h *Host) stopTasksLocked() {
+	defer h.changes.notify()
 	for _, t := range h.tasks.tasks {
 		if inst := t.running; inst != nil {
 			inst.ended = true
