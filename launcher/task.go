@@ -292,6 +292,9 @@ func (f *TaskFrames) header(h string) error {
 		if err != nil {
 			return err
 		}
+		if v < 0 || v > 1<<31-1 {
+			return fmt.Errorf("task script: frame %q: count out of range", h)
+		}
 		f.End, f.Killed = TaskEndStopped, int(v)
 	case "N", "R", "F":
 		if arg != "" {
@@ -310,7 +313,7 @@ func (f *TaskFrames) Check() error {
 	case f.err != nil:
 		return f.err
 	case f.data > 0:
-		return fmt.Errorf("task script: output ended %d bytes into a data frame", f.data)
+		return fmt.Errorf("task script: output ended with %d bytes of a data frame missing", f.data)
 	case len(f.line) > 0:
 		return fmt.Errorf("task script: output ended inside a frame header %.40q", f.line)
 	}

@@ -191,11 +191,11 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 			sr.Status = StatusFailed
 			break
 		}
-		// The attempt's result is known and the step goes on: its task is
-		// done with.
-		forget()
 		delay := retryDelay(st.RetryDelay, attempt, r.opts.MaxRetryDelay)
 		r.emit(Event{Kind: StepRetrying, Host: h, Step: sr, Batch: h.Batch, Delay: delay})
+		// The attempt's result is known and the step goes on: its task is
+		// done with, once the journal has closed it (StepRetrying).
+		forget()
 		select {
 		case <-r.opts.After(delay):
 		case <-hctx.Done():

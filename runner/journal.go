@@ -36,7 +36,8 @@ type journalLine struct {
 	Status Status `json:"status,omitempty"`
 	// Task names the task a step runs as (run_as: system): written with
 	// status task_started before the task starts, and with the step's
-	// status once its outcome is known.
+	// status (retrying for an attempt tried again) once its outcome is
+	// known.
 	Task string `json:"task,omitempty"`
 	At   string `json:"at,omitempty"`
 }
@@ -123,6 +124,14 @@ func (j *Journal) Event(e Event) {
 		case task != "":
 			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: e.Step.Status, Task: task, At: at})
 		}
+	case StepRetrying:
+		// An attempt whose task settled and that the step tries again: the
+		// task is closed before it is forgotten, lest a resumed run follow
+		// a task that is gone (and start it again under its old name).
+		if e.Step.Task != "" && e.Step.TaskSettled {
+			idx := e.Step.Index
+			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: statusRetrying, Task: e.Step.Task, At: at})
+		}
 	case HostFinished:
 		if e.Host.Reason != ReasonDoneEarlier {
 			j.write(journalLine{Host: e.Host.Name, Status: e.Host.Status, At: at})
@@ -136,6 +145,10 @@ const statusRebootPending Status = "reboot_pending"
 
 // statusTaskStarted marks, in a journal, a step's task about to start.
 const statusTaskStarted Status = "task_started"
+
+// statusRetrying marks, in a journal, an attempt whose task settled with a
+// result the step tries again: it closes the attempt's task.
+const statusRetrying Status = "retrying"
 
 func rebootPending(s *StepResult) bool {
 	return s.Status == StatusFailed && s.ExitCode != nil && s.Err != nil && s.Err.Class == transport.ClassRebootTimeout &&

@@ -298,6 +298,11 @@ var (
 	wusaRE = regexp.MustCompile(`(?i)(^|[\\/\s"'&(])wusa(\.exe)?($|[\s"'])`)
 	// wuaRE finds the Windows Update Agent API or the module around it.
 	wuaRE = regexp.MustCompile(`(?i)Microsoft\.Update\.|CreateUpdate(Installer|Downloader)|Install-WindowsUpdate|Get-WindowsUpdate|Invoke-WUJob|PSWindowsUpdate`)
+	// deniedRE finds ERROR_ACCESS_DENIED in Windows' words ("Access is
+	// denied.") and in .NET's (UnauthorizedAccessException: "Access to the
+	// path '\\fs01\share\x' is denied.", what [IO.File] and Copy-Item
+	// of a file say).
+	deniedRE = regexp.MustCompile(`(?i)access is denied|access to the path .* is denied`)
 	// uncRE finds a path on another machine's file share.
 	uncRE = regexp.MustCompile(`\\\\[A-Za-z0-9._$-]+\\[^\s"']+`)
 )
@@ -327,7 +332,7 @@ func RemoteDenied(cmd transport.Command, res transport.Result) *transport.Error 
 		return &transport.Error{Class: transport.ClassRemoteDenied,
 			Message: "the Windows Update Agent refused the step with E_ACCESSDENIED (0x80070005): its downloader and installer cannot be used by a remote caller (MSDN, Using WUA From a Remote Computer)",
 			Hint:    "add run_as: system to the step, so that fleetrun runs it as a scheduled task as SYSTEM on the host (what PSWindowsUpdate's Invoke-WUJob does)"}
-	case strings.Contains(strings.ToLower(res.Stdout+res.Stderr), "access is denied") && (uncRE.MatchString(text) || uncRE.MatchString(res.Stderr)):
+	case deniedRE.MatchString(res.Stdout+"\n"+res.Stderr) && (uncRE.MatchString(text) || uncRE.MatchString(res.Stderr)):
 		share := uncRE.FindString(text)
 		if share == "" {
 			share = uncRE.FindString(res.Stderr)
