@@ -38,7 +38,7 @@ func (c *checker) authenticate(ctx context.Context) *winrm.Session {
 			te := transport.Classify(err)
 			fix := te.Hint
 			if fix == "" && te.Class == transport.ClassAuth {
-				fix = fmt.Sprintf("the inventory uses auth %s as %q; check the user, the password and that the host offers that mechanism", h.Auth, h.User)
+				fix = fmt.Sprintf("the inventory uses auth %s as %q; check the user, the password and that the host offers that mechanism — or, for a local administrator other than the built-in Administrator, turn off UAC remote restrictions on the host: %s", h.Auth, h.User, winrm.TokenFilterPolicyCommand)
 			}
 			return Check{Status: Fail, Class: te.Class, Detail: fmt.Sprintf("%s; %s login as %q failed: %s", offeredText, h.Auth, h.User, te.Message), Fix: fix}
 		}
@@ -240,6 +240,60 @@ func (c *checker) powershell(ctx context.Context, sess *winrm.Session) {
 				Fix: "fleetrun always starts the 64-bit PowerShell with -ExecutionPolicy Bypass, but a 32-bit scheduler or agent on this host would start the 32-bit PowerShell, whose policy refuses scripts: %SystemRoot%\\SysWOW64\\WindowsPowerShell\\v1.0\\powershell.exe -Command \"Set-ExecutionPolicy RemoteSigned -Force\""}
 		}
 		return Check{Status: Pass, Detail: d}
+	})
+}
+
+// adminFix is what to do about a login without a full administrator's
+// token.
+var adminFix = "log in as the built-in Administrator or as a domain account in the host's Administrators group, " +
+	"or, for another local administrator, turn off UAC remote restrictions on the host (elevated): " + winrm.TokenFilterPolicyCommand +
+	"; an account outside Administrators must be added to it first"
+
+// adminToken checks that the session's token is a full administrator's.
+// WinRM lets a member of Remote Management Users in without being one,
+// and a local administrator who is also such a member gets in with the
+// token UAC filtered (KB 951016); either way installing updates, changing
+// services or HKLM, and registering a task as SYSTEM are then denied.
+func (c *checker) adminToken() {
+	c.step(CheckAdmin, func() Check {
+		ps := c.res.Facts.PowerShell
+		if ps == nil || ps.IsAdmin == nil {
+			return Check{Status: Skipped, Detail: "unknown: the PowerShell check did not report it"}
+		}
+		if !*ps.IsAdmin {
+			return Check{Status: Fail, Class: transport.ClassRemoteDenied,
+				Detail: fmt.Sprintf("%q is logged in without administrator rights: the session's token is not in Administrators (an account outside it, or a local administrator whose token UAC filters over the network); steps that install or change the system would be denied", c.host.User),
+				Fix:    adminFix}
+		}
+		return Check{Status: Pass, Detail: fmt.Sprintf("%q has a full administrator's token", c.host.User)}
+	})
+}
+
+// scheduleFix starts the Task Scheduler and keeps it starting.
+const scheduleFix = "sc config Schedule start= auto && sc start Schedule"
+
+// taskScheduler checks that the Task Scheduler service runs. It counts
+// against the host only when the rollout runs steps as SYSTEM, which go
+// through it; otherwise a stopped scheduler is a warning.
+func (c *checker) taskScheduler() {
+	c.step(CheckTaskScheduler, func() Check {
+		ps := c.res.Facts.PowerShell
+		if ps == nil {
+			return Check{Status: Skipped, Detail: "unknown: the PowerShell check did not report it"}
+		}
+		if strings.EqualFold(ps.TaskScheduler, "Running") {
+			return Check{Status: Pass, Detail: "the Task Scheduler service (Schedule) is running"}
+		}
+		detail := "the Task Scheduler service (Schedule) is " + strings.ToLower(ps.TaskScheduler)
+		if ps.TaskScheduler == "" {
+			detail = "the Task Scheduler service (Schedule) was not found"
+		}
+		if c.opts.NeedTaskScheduler {
+			return Check{Status: Fail, Class: transport.ClassInternal,
+				Detail: detail + "; the playbook's run_as: system steps run as scheduled tasks and could not start",
+				Fix:    scheduleFix}
+		}
+		return Check{Status: Warn, Detail: detail + "; no step of this run needs it (only run_as: system steps do)", Fix: scheduleFix}
 	})
 }
 

@@ -1,7 +1,9 @@
 // Package preflight checks a fleet before a rollout: can each host be
 // reached, does its TLS certificate hold, which authentication it offers and
 // whether ours works, its WinRM quotas, its operating system, its
-// PowerShell (version, bitness, both execution policies) and free disk —
+// PowerShell (version, bitness, both execution policies), free disk,
+// whether the login is a full administrator's and whether the Task
+// Scheduler runs —
 // and gives every host a verdict against the playbook's requirements, with
 // the fix for each failed one.
 //
@@ -46,7 +48,12 @@ const (
 	CheckLimits     = "winrm limits"
 	CheckOS         = "operating system"
 	CheckPowerShell = "powershell"
-	CheckVerdict    = "requirements"
+	// CheckAdmin: the session's token is a full administrator's.
+	CheckAdmin = "admin token"
+	// CheckTaskScheduler: the Task Scheduler service runs (steps run as
+	// SYSTEM need it).
+	CheckTaskScheduler = "task scheduler"
+	CheckVerdict       = "requirements"
 )
 
 // Check is one check's result on one host.
@@ -107,6 +114,11 @@ type Options struct {
 	Target func(h *inventory.Host) (transport.Target, error)
 	// Requirements are the thresholds of the verdict.
 	Requirements Requirements
+	// NeedTaskScheduler says the rollout runs steps as SYSTEM (run_as:
+	// system), which go through the Task Scheduler: a host whose Schedule
+	// service does not run then fails the task scheduler check; otherwise
+	// that check only warns. See NeedsTaskScheduler.
+	NeedTaskScheduler bool
 	// FixMemoryCap, when > 0, raises MaxMemoryPerShellMB to this value on
 	// hosts whose finite cap is lower (never lowering one), then checks the
 	// host again.
@@ -200,7 +212,7 @@ func (c *checker) run(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, c.opts.HostTimeout)
 	defer cancel()
 	h := c.host
-	rest := []string{CheckTLS, CheckAuth, CheckLimits, CheckOS, CheckPowerShell, CheckVerdict}
+	rest := []string{CheckTLS, CheckAuth, CheckLimits, CheckOS, CheckPowerShell, CheckAdmin, CheckTaskScheduler, CheckVerdict}
 	if h.Unusable != "" {
 		c.step(CheckReach, func() Check { return Check{Status: Fail, Class: transport.ClassDNS, Detail: h.Unusable} })
 		c.skipFrom(rest, "host not reachable")
@@ -248,6 +260,8 @@ func (c *checker) run(ctx context.Context) {
 	c.limits(ctx, sess)
 	c.osCheck(ctx, sess)
 	c.powershell(ctx, sess)
+	c.adminToken()
+	c.taskScheduler()
 	if c.opts.FixMemoryCap > 0 {
 		if fixed := c.fixMemoryCap(ctx, sess); fixed != nil {
 			c.closeSession(ctx, sess)
@@ -261,4 +275,18 @@ func (c *checker) closeSession(ctx context.Context, s *winrm.Session) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	_ = s.Close(cctx) // checks are done; a failed close leaves a shell to the host's idle timeout
+}
+
+// NeedsTaskScheduler reports whether a playbook runs any step as SYSTEM
+// (run_as: system), which over WinRM is a one-shot scheduled task.
+func NeedsTaskScheduler(pb *playbook.Playbook) bool {
+	if pb == nil {
+		return false
+	}
+	for _, st := range pb.Steps {
+		if st.RunAs == playbook.RunAsSystem {
+			return true
+		}
+	}
+	return false
 }

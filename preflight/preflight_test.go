@@ -12,6 +12,7 @@ import (
 	"github.com/fleetrun/fleetrun/internal/fleettest"
 	"github.com/fleetrun/fleetrun/internal/pscheck"
 	"github.com/fleetrun/fleetrun/inventory"
+	"github.com/fleetrun/fleetrun/playbook"
 	"github.com/fleetrun/fleetrun/preflight"
 	"github.com/fleetrun/fleetrun/sim"
 	"github.com/fleetrun/fleetrun/transport"
@@ -210,5 +211,83 @@ func TestScriptSyntax(t *testing.T) {
 	pscheck.Clean(t, "..", pscheck.Text{Name: "preflight", Text: preflight.Script})
 	if !strings.HasPrefix(preflight.Script, "# fleetrun-preflight v1\n") {
 		t.Error("the script lost its marker line")
+	}
+}
+
+// accountScenario: a healthy host; a local administrator whose token UAC
+// filters (LocalAccountTokenFilterPolicy 0), refused by WinRM; a Remote
+// Management Users member, let in without administrator rights; a host
+// whose Task Scheduler is stopped; the built-in Administrator and a domain
+// administrator with the policy at 0, whose tokens are not filtered.
+const accountScenario = `
+groups:
+  - {name: healthy, count: 1}
+  - {name: filtered, count: 1, account: local_admin, local_account_token_filter_policy: 0}
+  - {name: rmu, count: 1, account: non_admin}
+  - {name: nosched, count: 1, services: {Schedule: stopped}}
+  - {name: builtin, count: 1, account: builtin_admin, local_account_token_filter_policy: 0}
+  - {name: domain, count: 1, account: domain_admin, local_account_token_filter_policy: 0}
+`
+
+func TestAdminTokenAndTaskSchedulerChecks(t *testing.T) {
+	t.Parallel()
+	hosts, _ := startFleet(t, accountScenario, 6)
+	ctx := context.Background()
+	pb, err := playbook.Parse("pb.yaml", []byte("name: p\nsteps:\n  - name: install\n    command: [wusa.exe, 'C:\\patches\\KB1.msu', /quiet]\n    run_as: system\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !preflight.NeedsTaskScheduler(pb) || preflight.NeedsTaskScheduler(nil) {
+		t.Fatal("NeedsTaskScheduler misjudges a run_as: system playbook or none")
+	}
+
+	// Without steps that run as SYSTEM a stopped Task Scheduler warns.
+	results := preflight.Run(ctx, hosts, preflight.Options{Target: target, Forks: 3})
+	want := []verdict{
+		{"sim-0001", true, "", ""},
+		{"sim-0002", false, preflight.CheckAuth, transport.ClassAuth},
+		{"sim-0003", false, preflight.CheckAdmin, transport.ClassRemoteDenied},
+		{"sim-0004", true, "", ""},
+		{"sim-0005", true, "", ""},
+		{"sim-0006", true, "", ""},
+	}
+	if diff := cmp.Diff(want, verdicts(results)); diff != "" {
+		t.Fatalf("verdicts without run_as: system (-want +got):\n%s", diff)
+	}
+	auth := checkNamed(results[1], preflight.CheckAuth)
+	for _, s := range []string{"password", "built-in Administrator", "UAC", winrm.TokenFilterPolicyCommand} {
+		if !strings.Contains(auth.Fix, s) {
+			t.Errorf("the refused login's fix lacks %q: %q", s, auth.Fix)
+		}
+	}
+	for _, name := range []string{preflight.CheckLimits, preflight.CheckPowerShell, preflight.CheckAdmin, preflight.CheckTaskScheduler} {
+		if c := checkNamed(results[1], name); c.Status != preflight.Skipped {
+			t.Errorf("after the refused login, %s is %s, want skipped", name, c.Status)
+		}
+	}
+	admin := checkNamed(results[2], preflight.CheckAdmin)
+	if !strings.Contains(admin.Detail, "without administrator rights") || !strings.Contains(admin.Fix, winrm.TokenFilterPolicyCommand) || !strings.Contains(admin.Fix, "built-in Administrator") {
+		t.Errorf("admin token check: %+v", admin)
+	}
+	sched := checkNamed(results[3], preflight.CheckTaskScheduler)
+	if sched.Status != preflight.Warn || !strings.Contains(sched.Detail, "stopped") || sched.Fix != "sc config Schedule start= auto && sc start Schedule" {
+		t.Errorf("stopped Task Scheduler without run_as: system: %+v", sched)
+	}
+	for _, i := range []int{0, 4, 5} {
+		for _, name := range []string{preflight.CheckAdmin, preflight.CheckTaskScheduler} {
+			if c := checkNamed(results[i], name); c.Status != preflight.Pass {
+				t.Errorf("%s: %s is %s (%s), want pass", results[i].Host.Name, name, c.Status, c.Detail)
+			}
+		}
+	}
+
+	// With a step that runs as SYSTEM it fails the host.
+	results = preflight.Run(ctx, hosts, preflight.Options{Target: target, Forks: 3, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)})
+	want[3] = verdict{"sim-0004", false, preflight.CheckTaskScheduler, transport.ClassInternal}
+	if diff := cmp.Diff(want, verdicts(results)); diff != "" {
+		t.Fatalf("verdicts with run_as: system (-want +got):\n%s", diff)
+	}
+	if f := results[3].FirstFailure(); !strings.Contains(f.Detail, "run_as: system") || f.Fix != "sc config Schedule start= auto && sc start Schedule" {
+		t.Errorf("stopped Task Scheduler with run_as: system: %+v", f)
 	}
 }

@@ -10,8 +10,9 @@ import (
 // launcher as ordinary steps and prints one line of JSON. It must work on
 // Windows PowerShell 2.0 (the default on 2008 R2): no ConvertTo-Json, no
 // [Environment]::Is64BitProcess (.NET 4), so JSON is assembled by hand and
-// bitness comes from the pointer size. The first line is the marker the
-// simulated hosts recognise (docs/design.md).
+// bitness comes from the pointer size (Get-Service and WindowsPrincipal
+// are there in 2.0). The first line is the marker the simulated hosts
+// recognise (docs/design.md).
 const Script = `# fleetrun-preflight v1
 # Facts for fleetrun's pre-flight checks, printed as one line of JSON.
 function frQ([string]$s) {
@@ -28,6 +29,16 @@ $frPS32 = Join-Path $env:SystemRoot 'SysWOW64\WindowsPowerShell\v1.0\powershell.
 if (Test-Path -LiteralPath $frPS32) {
     $frPolicy32 = (& $frPS32 -NoLogo -NoProfile -NonInteractive -Command 'Get-ExecutionPolicy' | Out-String).Trim()
 }
+# Whether this session's token holds Administrators: UAC strips it from a
+# local administrator's network logon while LocalAccountTokenFilterPolicy
+# is 0 (KB 951016), and a Remote Management Users member never had it.
+$frAdmin = ([Security.Principal.WindowsPrincipal][Security.Principal.WindowsIdentity]::GetCurrent()).IsInRole([Security.Principal.WindowsBuiltInRole]::Administrator)
+# Steps that run as SYSTEM go through the Task Scheduler.
+$frSchedule = ''
+$frSvc = Get-Service -Name Schedule -ErrorAction SilentlyContinue
+if ($frSvc) {
+    $frSchedule = [string]$frSvc.Status
+}
 $frDrive = $env:SystemDrive
 $frDisk = Get-WmiObject -Class Win32_LogicalDisk -Filter ("DeviceID='" + $frDrive + "'")
 $frFree = 0
@@ -43,7 +54,9 @@ if ($frDisk) {
     ',"execution_policy_32":' + (frQ $frPolicy32) +
     ',"system_drive":' + (frQ $frDrive) +
     ',"disk_free_bytes":' + $frFree +
-    ',"disk_total_bytes":' + $frSize + '}'
+    ',"disk_total_bytes":' + $frSize +
+    ',"is_admin":' + "$frAdmin".ToLower() +
+    ',"task_scheduler":' + (frQ $frSchedule) + '}'
 `
 
 // PSFacts is what the script reports.
@@ -56,6 +69,13 @@ type PSFacts struct {
 	SystemDrive       string `json:"system_drive"`
 	DiskFreeBytes     int64  `json:"disk_free_bytes"`
 	DiskTotalBytes    int64  `json:"disk_total_bytes"`
+	// IsAdmin says whether the session's token is a full administrator's
+	// (nil when the host did not say).
+	IsAdmin *bool `json:"is_admin"`
+	// TaskScheduler is the Schedule service's status, "Running" or
+	// "Stopped" (or another ServiceControllerStatus); "" when the service
+	// is missing or the host did not say.
+	TaskScheduler string `json:"task_scheduler"`
 }
 
 // parseFacts reads the script's output: the last line that is a JSON

@@ -142,6 +142,7 @@ func newHost(cfg HostConfig, deps hostDeps) (*Host, error) {
 		Basic:            cfg.Basic,
 		Negotiate:        cfg.Negotiate,
 		AllowUnencrypted: cfg.AllowUnencrypted,
+		Authorize:        h.authorize,
 		OnAuthFailure:    h.authFailed,
 		ComputerName:     strings.ToUpper(cfg.Name),
 		Now:              h.clock.Now,
@@ -297,6 +298,29 @@ func (h *Host) goProcLocked(f func()) bool {
 		f()
 	}()
 	return true
+}
+
+// errTokenFiltered is why WinRM turns away a local administrator whose
+// network logon got a filtered token.
+var errTokenFiltered = errors.New("token filtered by UAC remote restrictions (LocalAccountTokenFilterPolicy=0)")
+
+// authorize is WinRM's access check after a successful logon. With UAC
+// remote restrictions in force (LocalAccountTokenFilterPolicy 0, Windows'
+// default; KB 951016), a network logon of a local administrator other than
+// the built-in Administrator gets a token with Administrators turned off,
+// and WinRM's default RootSDDL, which grants Administrators and Remote
+// Management Users only, refuses it. Windows answers that with HTTP 401
+// although the password was right: pywinrm reports "the specified
+// credentials were rejected by the server" (pywinrm issue 188, fixed by
+// setting the policy to 1; Ansible issue 42978 on NTLM failing for any
+// local account but the built-in Administrator). Domain accounts and the
+// built-in Administrator keep their full token, and a member of Remote
+// Management Users is let in without being an administrator.
+func (h *Host) authorize(string) error {
+	if h.cfg.Account.filteredOverNetwork() {
+		return errTokenFiltered
+	}
+	return nil
 }
 
 func (h *Host) authFailed(reason string) {

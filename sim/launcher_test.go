@@ -190,14 +190,19 @@ host_settings:
   sim-0002:
     profile: 2008r2
     preflight: {execution_policy_32: Unrestricted, disk_free_bytes: 1024}
+  sim-0003:
+    account: non_admin
+    services: {Schedule: stopped}
 `)
-	f := startFleet(t, FleetOptions{Hosts: 2, Scenario: sc})
+	f := startFleet(t, FleetOptions{Hosts: 3, Scenario: sc})
 	tests := []struct {
 		host *Host
 		want string
 	}{
-		{f.Hosts()[0], `{"ps_version":"5.1.17763.1","is64bit_process":true,"is64bit_os":true,"execution_policy_64":"RemoteSigned","execution_policy_32":"Restricted","system_drive":"C:","disk_free_bytes":42949672960,"disk_total_bytes":107374182400}` + "\r\n"},
-		{f.Hosts()[1], `{"ps_version":"2.0","is64bit_process":true,"is64bit_os":true,"execution_policy_64":"RemoteSigned","execution_policy_32":"Unrestricted","system_drive":"C:","disk_free_bytes":1024,"disk_total_bytes":107374182400}` + "\r\n"},
+		{f.Hosts()[0], `{"ps_version":"5.1.17763.1","is64bit_process":true,"is64bit_os":true,"execution_policy_64":"RemoteSigned","execution_policy_32":"Restricted","system_drive":"C:","disk_free_bytes":42949672960,"disk_total_bytes":107374182400,"is_admin":true,"task_scheduler":"Running"}` + "\r\n"},
+		{f.Hosts()[1], `{"ps_version":"2.0","is64bit_process":true,"is64bit_os":true,"execution_policy_64":"RemoteSigned","execution_policy_32":"Unrestricted","system_drive":"C:","disk_free_bytes":1024,"disk_total_bytes":107374182400,"is_admin":true,"task_scheduler":"Running"}` + "\r\n"},
+		// A Remote Management Users member gets in but is no administrator.
+		{f.Hosts()[2], `{"ps_version":"5.1.17763.1","is64bit_process":true,"is64bit_os":true,"execution_policy_64":"RemoteSigned","execution_policy_32":"Restricted","system_drive":"C:","disk_free_bytes":42949672960,"disk_total_bytes":107374182400,"is_admin":false,"task_scheduler":"Stopped"}` + "\r\n"},
 	}
 	for _, tt := range tests {
 		c := mzClient(t, f, tt.host, ntlmSealed, "PT60S")

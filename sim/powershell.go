@@ -407,20 +407,10 @@ func (r *psRun) errorRecord(msg, stmt, category, fqid string) {
 	r.errOut(strings.Join(lines, ""))
 }
 
-// preflightJSON answers fleetrun's preflight script from host state.
+// preflightJSON answers fleetrun's preflight script from host state
+// (preflightfacts.go).
 func (h *Host) preflightJSON() string {
-	pf := h.cfg.Preflight
-	v := struct {
-		PSVersion         string `json:"ps_version"`
-		Is64BitProcess    bool   `json:"is64bit_process"`
-		Is64BitOS         bool   `json:"is64bit_os"`
-		ExecutionPolicy64 string `json:"execution_policy_64"`
-		ExecutionPolicy32 string `json:"execution_policy_32"`
-		SystemDrive       string `json:"system_drive"`
-		DiskFreeBytes     int64  `json:"disk_free_bytes"`
-		DiskTotalBytes    int64  `json:"disk_total_bytes"`
-	}{h.psVersion(), true, true, pf.ExecutionPolicy64, pf.ExecutionPolicy32, pf.SystemDrive, pf.DiskFreeBytes, pf.DiskTotalBytes}
-	b, _ := json.Marshal(v) // a struct of strings, bools and ints always encodes
+	b, _ := json.Marshal(h.preflightFacts()) // a struct of strings, bools and ints always encodes
 	return string(b)
 }
 

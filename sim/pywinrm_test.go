@@ -34,13 +34,24 @@ host_settings:
     https: true
   sim-0004:
     powershell_progress: false
+  sim-0005:
+    account: local_admin
+    local_account_token_filter_policy: 0
+  sim-0006:
+    account: local_admin
+    local_account_token_filter_policy: 0
+    https: true
+  sim-0007:
+    account: builtin_admin
+    local_account_token_filter_policy: 0
 `)
 	dir := t.TempDir()
-	f := startFleet(t, FleetOptions{Hosts: 4, Scenario: sc, Dir: dir})
+	f := startFleet(t, FleetOptions{Hosts: 7, Scenario: sc, Dir: dir})
 	hosts := f.Hosts()
 	cfg := map[string]string{
 		"user": f.User(), "password": f.Password(), "ca": f.CAFile(),
 		"ntlm": hosts[0].URL(), "cp932": hosts[1].URL(), "https": hosts[2].URL(), "quiet": hosts[3].URL(),
+		"filtered": hosts[4].URL(), "filtered_https": hosts[5].URL(), "builtin": hosts[6].URL(),
 	}
 	cfgFile := filepath.Join(dir, "config.json")
 	data, err := json.Marshal(cfg)
@@ -66,5 +77,13 @@ host_settings:
 	}
 	if st := hosts[0].Stats(); st.AuthFailures != 1 {
 		t.Errorf("auth failures on the NTLM host = %d, want 1 (the wrong password)", st.AuthFailures)
+	}
+	for _, h := range hosts[4:6] {
+		if st := h.Stats(); st.AuthFailures != 1 || st.ShellsOpened != 0 {
+			t.Errorf("%s (filtered token): %d auth failures, %d shells opened; want 1 and none", h.Name(), st.AuthFailures, st.ShellsOpened)
+		}
+	}
+	if st := hosts[6].Stats(); st.AuthFailures != 0 {
+		t.Errorf("the built-in Administrator was refused %d times", st.AuthFailures)
 	}
 }

@@ -206,10 +206,27 @@ func authError(host, mechanism, user string, offered []string) *transport.Error 
 	case !offeredScheme:
 		e.Hint = fmt.Sprintf("the host does not offer %s; pick a mechanism it offers, or enable it in winrm/config/service/auth", scheme)
 	default:
-		e.Hint = "check the user name (DOMAIN\\user or user@domain for domain accounts) and the password; local accounts other than Administrator also need LocalAccountTokenFilterPolicy for remote administration"
+		e.Hint = credentialsRefusedHint
 	}
 	return e
 }
+
+// credentialsRefusedHint names both reasons Windows gives a 401 to a
+// mechanism it offers. The second looks like the first on the wire: with
+// UAC remote restrictions (LocalAccountTokenFilterPolicy 0, the default;
+// KB 951016) the network logon of a local administrator other than the
+// built-in Administrator gets a filtered token, which WinRM's default
+// RootSDDL refuses with the same 401 as a wrong password (pywinrm issue
+// 188: "the specified credentials were rejected by the server" until the
+// policy was set to 1).
+const credentialsRefusedHint = "either the user name or the password is wrong (domain accounts: DOMAIN\\user or user@domain), " +
+	"or the account is a local administrator other than the built-in Administrator, whose token UAC remote restrictions filter over the network so that WinRM refuses it: " +
+	"use the built-in Administrator or a domain account, or on the host, elevated: " + TokenFilterPolicyCommand
+
+// TokenFilterPolicyCommand turns UAC remote restrictions off for local
+// administrators (LocalAccountTokenFilterPolicy = 1), as winrm quickconfig
+// and Enable-PSRemoting do; cmd.exe and PowerShell take it as written.
+const TokenFilterPolicyCommand = `reg add HKLM\SOFTWARE\Microsoft\Windows\CurrentVersion\Policies\System /v LocalAccountTokenFilterPolicy /t REG_DWORD /d 1 /f`
 
 // offeredSchemes lists the schemes of WWW-Authenticate headers, without
 // their tokens or parameters (Basic realm="WSMAN" becomes Basic).

@@ -233,6 +233,64 @@ func TestAuthenticationFailuresNameWhatTheHostOffers(t *testing.T) {
 	}
 }
 
+// TestUACFilteredLocalAdministratorIsRefused: with UAC remote restrictions
+// in force (LocalAccountTokenFilterPolicy 0) a local administrator other
+// than the built-in Administrator is refused as a wrong password is, over
+// NTLM and over Basic, and the hint names both causes with the fix; the
+// built-in Administrator, a domain administrator and a Remote Management
+// Users member are let in.
+func TestUACFilteredLocalAdministratorIsRefused(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		account string
+		policy  int
+		refused bool
+	}{
+		{"local_admin", 0, true},
+		{"local_admin", 1, false},
+		{"builtin_admin", 0, false},
+		{"domain_admin", 0, false},
+		{"non_admin", 0, false},
+	}
+	for _, tt := range tests {
+		for _, m := range modes {
+			t.Run(fmt.Sprintf("%s policy %d %s", tt.account, tt.policy, m.name), func(t *testing.T) {
+				t.Parallel()
+				kind := sim.AccountKind(tt.account)
+				sc := &sim.Scenario{Defaults: sim.Settings{Account: &kind, TokenFilterPolicy: &tt.policy}}
+				f, h := fleetFor(t, m, sc)
+				ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+				defer cancel()
+				s, err := Open(ctx, targetFor(f, h, m), Options{})
+				if !tt.refused {
+					if err != nil {
+						t.Fatalf("open: %v", err)
+					}
+					if err := s.Close(ctx); err != nil {
+						t.Error(err)
+					}
+					if n := h.Stats().AuthFailures; n != 0 {
+						t.Errorf("%d auth failures, want none", n)
+					}
+					return
+				}
+				var te *transport.Error
+				if !errors.As(err, &te) || te.Class != transport.ClassAuth {
+					t.Fatalf("open: %v, want an auth error", err)
+				}
+				for _, want := range []string{"password", "built-in Administrator", "UAC", TokenFilterPolicyCommand} {
+					if !strings.Contains(te.Hint, want) {
+						t.Errorf("hint %q lacks %q", te.Hint, want)
+					}
+				}
+				if n := h.Stats().AuthFailures; n != 1 {
+					t.Errorf("%d auth failures, want 1", n)
+				}
+			})
+		}
+	}
+}
+
 func hintOf(err error) string {
 	var te *transport.Error
 	if errors.As(err, &te) {

@@ -34,14 +34,17 @@ func newPreflightCmd(e *env) *cobra.Command {
 	o := &preflightOptions{}
 	cmd := &cobra.Command{
 		Use:   "preflight -i INVENTORY... [--limit SELECTOR] [--forks N] [--report FILE.json] [--output text|json] [--fix-memory-cap MB]",
-		Short: "Check every host before a rollout: reachability, TLS, auth, WinRM quotas, OS, PowerShell, disk",
+		Short: "Check every host before a rollout: reachability, TLS, auth, WinRM quotas, OS, PowerShell, disk, admin token, Task Scheduler",
 		Long: `Preflight checks each selected host, in parallel: DNS and TCP reachability,
 the TLS certificate (for HTTPS), the authentication mechanisms the host offers
 and whether ours works, its WinRM quotas (MaxMemoryPerShellMB and friends), its
 operating system, its PowerShell (version, bitness, the execution policy of
-both the 64-bit and the 32-bit PowerShell) and free disk space — and gives a
-verdict against the requirements (a playbook's requires:, or the --min-*
-flags), with the exact fix for each failed one.
+both the 64-bit and the 32-bit PowerShell), free disk space, whether the login
+is a full administrator's (UAC filters a local administrator's token over the
+network unless LocalAccountTokenFilterPolicy is 1) and whether the Task
+Scheduler runs (it fails a host only when the --playbook runs steps as SYSTEM)
+— and gives a verdict against the requirements (a playbook's requires:, or the
+--min-* flags), with the exact fix for each failed one.
 
 --fix-memory-cap MB raises MaxMemoryPerShellMB to MB on hosts whose cap is
 lower (never lowering one), then checks them again.`,
@@ -104,7 +107,8 @@ func runPreflight(ctx context.Context, e *env, o *preflightOptions) error {
 		return invalid(fmt.Errorf("no hosts selected; check with fleetrun inventory"))
 	}
 	started := time.Now()
-	results := preflight.Run(ctx, hosts, preflight.Options{Forks: o.forks, Target: targetFunc(e), Requirements: o.req, FixMemoryCap: o.fixMemCap}) //nolint:contextcheck // resolving a password reads an env var or a local file
+	opts := preflight.Options{Forks: o.forks, Target: targetFunc(e), Requirements: o.req, FixMemoryCap: o.fixMemCap, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)}
+	results := preflight.Run(ctx, hosts, opts) //nolint:contextcheck // resolving a password reads an env var or a local file
 	res := preflightResult(results, started, time.Now())
 	if o.reportFile != "" {
 		doc := report.NewDocument(res)
@@ -271,7 +275,7 @@ func mbText(mb int64) string {
 // returns the number of hosts that failed.
 func applyPreflight(ctx context.Context, e *env, pb *playbook.Playbook, hosts []*inventory.Host, forks int) int {
 	fmt.Fprintf(e.stderr, "fleetrun: pre-flight checks on %d host(s)\n", len(hosts))
-	results := preflight.Run(ctx, hosts, preflight.Options{Forks: forks, Target: targetFunc(e), Requirements: pb.Requires}) //nolint:contextcheck // resolving a password reads an env var or a local file
+	results := preflight.Run(ctx, hosts, preflight.Options{Forks: forks, Target: targetFunc(e), Requirements: pb.Requires, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)}) //nolint:contextcheck // resolving a password reads an env var or a local file
 	failed := 0
 	for _, r := range results {
 		if f := r.FirstFailure(); f != nil {

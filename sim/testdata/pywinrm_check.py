@@ -116,6 +116,27 @@ def main():
     except InvalidCredentialsError:
         check_true("wrong password is refused", True, None)
 
+    # UAC remote restrictions (KB 951016): with LocalAccountTokenFilterPolicy
+    # 0 a local administrator other than the built-in Administrator gets a
+    # filtered token over the network, and WinRM answers 401 although the
+    # password is right; pywinrm cannot tell that from a wrong password
+    # (pywinrm issue 188).
+    def refused(name, session):
+        try:
+            session.run_cmd("hostname")
+            check_true(name, False, "no error")
+        except InvalidCredentialsError as e:
+            check_true(name, "rejected" in str(e), str(e))
+
+    refused("a filtered local administrator is refused over NTLM",
+            winrm.Session(cfg["filtered"], auth=(user, password), transport="ntlm"))
+    refused("a filtered local administrator is refused over Basic in TLS",
+            winrm.Session(cfg["filtered_https"], auth=(user, password), transport="ssl",
+                          ca_trust_path=cfg["ca"], server_cert_validation="validate"))
+    # The built-in Administrator keeps its full token with the policy at 0.
+    r = winrm.Session(cfg["builtin"], auth=(user, password), transport="ntlm").run_cmd("hostname")
+    check("the built-in Administrator is let in with the policy at 0", (r.status_code, r.std_out), (0, b"sim-0007\r\n"))
+
     print("%d passed, %d failed" % (checks[0] - len(failures), len(failures)))
     return 1 if failures else 0
 

@@ -164,6 +164,11 @@ func (h *handler) verify(cs *connState, raw []byte) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("ntlm logon of %s failed: %w", quote(qualified(am.domain, am.user)), err)
 	}
+	// The logon succeeded; the service may still refuse the account. The
+	// context was reset above, so a refused account leaves none behind.
+	if err := h.authorize(v.user); err != nil {
+		return "", fmt.Errorf("ntlm logon of %s succeeded but access is denied: %w", quote(qualified(am.domain, am.user)), err)
+	}
 	var sess *session
 	if v.flags&(flagSign|flagSeal) != 0 {
 		if sess, err = newSession(v.flags, v.exportedSessionKey, roleServer); err != nil {

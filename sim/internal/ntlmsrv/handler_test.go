@@ -869,3 +869,110 @@ func TestConcurrentConnectionsKeepTheirOwnContexts(t *testing.T) {
 		})
 	}
 }
+
+// TestAuthorizeRefusesAnAccountThatLoggedOn: an account whose password is
+// right but which the service's access check turns away (WinRM's RootSDDL
+// against a UAC-filtered token) gets what a wrong password gets — 401 with
+// the offered schemes and no body, after the AUTHENTICATE message for NTLM
+// and at once for Basic — and its connection keeps no NTLM context.
+func TestAuthorizeRefusesAnAccountThatLoggedOn(t *testing.T) {
+	t.Parallel()
+	const filtered, filteredPassword = "LocalAdmin", "Filtered-Passw0rd!"
+	p := newPolicy()
+	p.Users = Accounts(map[string]string{testUser: testPassword, filtered: filteredPassword})
+	// The clients below qualify the name (WIN-TEST01\LocalAdmin,
+	// LocalAdmin@corp.example): the check refuses only if it gets the bare
+	// name, as Users does.
+	p.Authorize = func(user string) error {
+		if strings.EqualFold(user, filtered) {
+			return fmt.Errorf("token filtered")
+		}
+		return nil
+	}
+
+	t.Run("ntlm: 401 to the AUTHENTICATE leg, and no context", func(t *testing.T) {
+		t.Parallel()
+		h := startHost(t, p, false)
+		c := h.client(t)
+		nc, err := ntlmssp.NewClient(ntlmssp.SetUserInfo(`WIN-TEST01\`+filtered, filteredPassword), ntlmssp.SetVersion(ntlmssp.DefaultVersion()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		negotiate, err := nc.Authenticate(nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp := post(t, c, h.wsmanURL(), "Negotiate "+base64.StdEncoding.EncodeToString(negotiate), soapContentType, nil)
+		challenge, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(resp.Header.Get("WWW-Authenticate"), "Negotiate "))
+		if resp.StatusCode != http.StatusUnauthorized || err != nil {
+			t.Fatalf("NEGOTIATE leg: status %d, challenge error %v", resp.StatusCode, err)
+		}
+		authenticate, err := nc.Authenticate(challenge, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp = post(t, c, h.wsmanURL(), "Negotiate "+base64.StdEncoding.EncodeToString(authenticate), soapContentType, nil)
+		if resp.StatusCode != http.StatusUnauthorized || len(resp.Body) != 0 {
+			t.Errorf("AUTHENTICATE leg: status %d body %q, want 401 and empty", resp.StatusCode, resp.Body)
+		}
+		if diff := cmp.Diff([]string{"Negotiate"}, resp.Header.Values("WWW-Authenticate")); diff != "" {
+			t.Errorf("WWW-Authenticate mismatch (-want +got):\n%s", diff)
+		}
+		// The refused logon left no session key on the connection.
+		body, ct := seal(t, nc, "<s:Envelope/>")
+		if resp := post(t, c, h.wsmanURL(), "", ct, body); resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("sealed message after the refusal: status %d, want 400", resp.StatusCode)
+		}
+		want := []string{`ntlm logon of "WIN-TEST01\\LocalAdmin" succeeded but access is denied: token filtered`}
+		if diff := cmp.Diff(want, h.authFailures()); diff != "" {
+			t.Errorf("auth failures (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("basic: 401 at once", func(t *testing.T) {
+		t.Parallel()
+		h := startHost(t, p, true)
+		auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(filtered+"@corp.example:"+filteredPassword))
+		resp := post(t, h.client(t), h.wsmanURL(), auth, soapContentType, []byte("<s:Envelope/>"))
+		if resp.StatusCode != http.StatusUnauthorized || len(resp.Body) != 0 {
+			t.Errorf("status %d body %q, want 401 and empty", resp.StatusCode, resp.Body)
+		}
+		if diff := cmp.Diff([]string{"Negotiate", `Basic realm="WSMAN"`}, resp.Header.Values("WWW-Authenticate")); diff != "" {
+			t.Errorf("WWW-Authenticate mismatch (-want +got):\n%s", diff)
+		}
+		want := []string{`basic logon of "LocalAdmin@corp.example" succeeded but access is denied: token filtered`}
+		if diff := cmp.Diff(want, h.authFailures()); diff != "" {
+			t.Errorf("auth failures (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("an account the check lets in is served", func(t *testing.T) {
+		t.Parallel()
+		h := startHost(t, p, false)
+		c := h.client(t)
+		nc := ntlmClient(t, c, h.wsmanURL(), testUser, testPassword)
+		body, ct := seal(t, nc, "<s:Envelope/>")
+		resp := post(t, c, h.wsmanURL(), "", ct, body)
+		if got := unseal(t, nc, resp); got != echoed(testUser, "<s:Envelope/>") {
+			t.Errorf("answer %q", got)
+		}
+		if f := h.authFailures(); len(f) != 0 {
+			t.Errorf("auth failures reported: %q", f)
+		}
+	})
+
+	t.Run("a wrong password never reaches the check", func(t *testing.T) {
+		t.Parallel()
+		var called atomic.Int32
+		p := p
+		p.Authorize = func(string) error { called.Add(1); return nil }
+		h := startHost(t, p, true)
+		auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(filtered+":"+wrongPassword))
+		if resp := post(t, h.client(t), h.wsmanURL(), auth, soapContentType, []byte("<s:Envelope/>")); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("status %d, want 401", resp.StatusCode)
+		}
+		if n := called.Load(); n != 0 {
+			t.Errorf("Authorize was called %d times for a logon that failed", n)
+		}
+	})
+}

@@ -24,6 +24,12 @@
 //     401 Negotiate again, so that masterzen/winrm, which authenticates
 //     every request afresh on its keep-alive socket, can (unverified).
 //   - NTLMv1 and anonymous NTLM logons are refused; LmCompatibilityLevel 5.
+//   - An account with the right password that the service's access check
+//     refuses (Policy.Authorize; WinRM's RootSDDL against a UAC-filtered
+//     token, KB 951016): the same 401 as a wrong password, which is what
+//     clients report (pywinrm#188, "the specified credentials were rejected
+//     by the server"). For NTLM it answers the AUTHENTICATE message, as the
+//     check needs the logon's token; Basic is refused at once.
 package ntlmsrv
 
 import (
@@ -45,6 +51,19 @@ type Policy struct {
 	// so Users should compare names case-insensitively, as Windows does
 	// (Accounts does). A nil Users knows nobody.
 	Users func(user string) (password string, ok bool)
+
+	// Authorize, when not nil, is the service's own access check, made
+	// after the logon itself succeeded (the password was right): WinRM
+	// checks the logon's token against its RootSDDL, so an account whose
+	// token lacks Administrators and Remote Management Users is turned away
+	// although its password is correct. It is called with the bare account
+	// name, as Users is, and returns nil to let the account in or the
+	// reason it is refused. A refused account gets the same answer as a
+	// wrong password: 401 with the offered schemes and no body, for Basic
+	// at once and for NTLM in answer to the AUTHENTICATE message (the
+	// connection keeps no context); OnAuthFailure is told the reason.
+	// Authorize is called from concurrent connections.
+	Authorize func(user string) error
 
 	// Basic offers Basic authentication (WWW-Authenticate: Basic realm="WSMAN").
 	Basic bool
@@ -131,7 +150,8 @@ func User(ctx context.Context) string {
 //   - 401 with one WWW-Authenticate header per offered scheme to a request
 //     without credentials, to a request with an empty body on a connection
 //     NTLM already authenticated (clients probe this way before every
-//     handshake), and to refused credentials;
+//     handshake), to refused credentials, and to an account that logged
+//     on but Policy.Authorize turned away;
 //   - 401 with WWW-Authenticate: Negotiate <challenge> to an NTLM NEGOTIATE
 //     message; each NEGOTIATE discards the connection's previous context;
 //   - 200 to a successful NTLM AUTHENTICATE leg with an empty body;
@@ -271,7 +291,19 @@ func (h *handler) basic(w http.ResponseWriter, r *http.Request, token string, pl
 		h.refuse(w, r, plaintextOK, "basic logon of "+quote(user)+" failed: "+errWrongPassword.Error())
 		return
 	}
+	if err := h.authorize(user); err != nil {
+		h.refuse(w, r, plaintextOK, "basic logon of "+quote(user)+" succeeded but access is denied: "+err.Error())
+		return
+	}
 	h.serve(w, r, accountName(user))
+}
+
+// authorize runs the policy's access check for an account that logged on.
+func (h *handler) authorize(user string) error {
+	if h.p.Authorize == nil {
+		return nil
+	}
+	return h.p.Authorize(accountName(user))
 }
 
 // serve passes a plaintext request to next as user.
