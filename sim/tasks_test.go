@@ -134,7 +134,6 @@ func TestEndingATaskLeavesItsChildrenAndTaskkillTreeEndsThem(t *testing.T) {
 	}
 }
 
-
 // A task's process outlives the shell and the connection that started it,
 // runs as SYSTEM outside the shell's memory cap, and wusa installs there.
 func TestTaskOutlivesItsShellAndRunsWhatAShellMayNot(t *testing.T) {
