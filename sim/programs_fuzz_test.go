@@ -1,0 +1,83 @@
+package sim
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/fleetrun/fleetrun/sim/internal/cmdexe"
+)
+
+// argvOf splits a free-form command line as the C runtime would, after a
+// program name.
+func argvOf(line string) []string { return cmdexe.ParseArgs("prog " + line)[1:] }
+
+// FuzzParseRegArgs checks reg.exe's argument parser never panics and only
+// accepts a QUERY of an HKLM key without a trailing backslash.
+func FuzzParseRegArgs(f *testing.F) {
+	for _, s := range []string{`query "HKLM\SOFTWARE\Microsoft\Windows NT\CurrentVersion" /v ProductName`, `query HKLM /ve /reg:64`,
+		`add HKLM\x /v y /t REG_SZ /d z /f`, `query HKCU\x /s`, `query \\host\HKLM\x`, `query HKLM\ /v`, `QUERY hklm\a\\ -V x -ve`, ``} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		args := argvOf(line)
+		q, res := parseRegArgs(args)
+		if res != regOK {
+			return
+		}
+		if !strings.EqualFold(args[0], "query") || strings.HasSuffix(q.key, `\`) {
+			t.Errorf("accepted %q as %+v", args, q)
+		}
+		if !q.valueSet && q.value != "" {
+			t.Errorf("a value name without /v: %+v", q)
+		}
+	})
+}
+
+// FuzzParseScArgs checks sc.exe's argument parser never panics and only
+// accepts the modelled verbs.
+func FuzzParseScArgs(f *testing.F) {
+	for _, s := range []string{"query", "query WinRM", "queryex type= service state= all", "start Spooler", "stop x y", `\\h query`, "query state=all", "config x start= auto"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		c, ok := parseScArgs(argvOf(line))
+		if !ok {
+			return
+		}
+		switch c.verb {
+		case "query", "queryex":
+		case "start", "stop":
+			if c.name == "" {
+				t.Errorf("%q without a service accepted", c.verb)
+			}
+		default:
+			t.Errorf("verb %q accepted", c.verb)
+		}
+	})
+}
+
+// FuzzToolArgs checks the program-token split of tools that read their own
+// command line.
+func FuzzToolArgs(f *testing.F) {
+	for _, s := range []string{"ipconfig/all", `C:\Windows\System32\ipconfig.exe/all x`, "reg", "/x", `C:/a/b`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		p := &cmdexe.Proc{Name: "x", Args: cmdexe.ParseArgs(line)}
+		got := toolArgs(p)
+		switch len(got) - len(p.Args) {
+		case 0:
+			if strings.Join(got, "\x00") != strings.Join(p.Args, "\x00") {
+				t.Errorf("toolArgs(%q) = %q", p.Args, got)
+			}
+		case 1:
+			// The program token was split at a slash; nothing else moves.
+			if got[0]+got[1] != p.Args[0] || !strings.HasPrefix(got[1], "/") ||
+				strings.Join(got[2:], "\x00") != strings.Join(p.Args[1:], "\x00") {
+				t.Errorf("toolArgs(%q) = %q", p.Args, got)
+			}
+		default:
+			t.Errorf("toolArgs(%q) = %q", p.Args, got)
+		}
+	})
+}
