@@ -38,6 +38,7 @@ func (h *Host) programTable() map[string]cmdexe.Program {
 		`c:\windows\system32\systeminfo.exe`:              h.systeminfo,
 		`c:\windows\system32\reg.exe`:                     h.reg,
 		`c:\windows\system32\sc.exe`:                      h.sc,
+		`c:\windows\system32\dism.exe`:                    h.dism,
 		strings.ToLower(pathEchoArgs):                     h.echoArgs,
 		`c:\tools\sleep.exe`:                              h.sleepProgram,
 		`c:\tools\crash.exe`:                              h.crash,

@@ -56,6 +56,24 @@ func FuzzParseScArgs(f *testing.F) {
 	})
 }
 
+// FuzzParseDismArgs checks DISM's argument parser never panics and only
+// accepts an online add-package with packages or an online get-packages.
+func FuzzParseDismArgs(f *testing.F) {
+	for _, s := range []string{`/online /add-package /packagepath:C:\x.cab /quiet /norestart`, `/Online /Get-Packages`, `/add-package /packagepath:x`,
+		`/online /cleanup-image /restorehealth`, `/image:C:\m /add-package`, `/online /add-pakage`, `x`, `/`, `/packagepath:`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, line string) {
+		c, res, _ := parseDismArgs(argvOf(line))
+		if res != dismOK {
+			return
+		}
+		if (c.op == "add-package") == (len(c.packages) == 0) || (c.op != "add-package" && c.op != "get-packages") {
+			t.Errorf("accepted %+v", c)
+		}
+	})
+}
+
 // FuzzToolArgs checks the program-token split of tools that read their own
 // command line.
 func FuzzToolArgs(f *testing.F) {
