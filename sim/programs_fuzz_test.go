@@ -74,6 +74,27 @@ func FuzzParseDismArgs(f *testing.F) {
 	})
 }
 
+// FuzzParseJavaArgs checks the java launcher's parser never panics, never
+// leaves a negative heap, and keeps the arguments after the main class.
+func FuzzParseJavaArgs(f *testing.F) {
+	for _, s := range []string{`-Xmx512m -cp a;b;c\* com.example.Report --title "x y"`, `-jar app.jar a b`, `-cp`, `-Xmx99999999999g x`, `-version`, `-Dx=y -ea:com... Main -Xmx1g`} {
+		f.Add(s, "-Xmx128m")
+	}
+	f.Fuzz(func(t *testing.T, line, toolOptions string) {
+		args := argvOf(line)
+		c := parseJavaArgs(args, strings.Fields(toolOptions))
+		if c.heapMB < 0 {
+			t.Errorf("negative heap for %q", args)
+		}
+		if c.fatal == "" && c.mainClass != "" {
+			i := len(args) - len(c.args) - 1
+			if i < 0 || args[i] != c.mainClass {
+				t.Errorf("main class %q and arguments %q do not come from %q", c.mainClass, c.args, args)
+			}
+		}
+	})
+}
+
 // FuzzToolArgs checks the program-token split of tools that read their own
 // command line.
 func FuzzToolArgs(f *testing.F) {
