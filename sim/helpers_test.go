@@ -3,9 +3,11 @@ package sim
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/masterzen/winrm"
 )
 
@@ -87,3 +89,55 @@ func runMZ(t testing.TB, c *winrm.Client, command string) (stdout, stderr string
 	}
 	return out, errOut, code
 }
+
+// progCase is one command line sent to a simulated host through
+// masterzen/winrm (so through WinRS and cmd.exe, as an operator's ad hoc
+// command would go), with what must come back exactly.
+type progCase struct {
+	name    string
+	command string
+	stdin   string // sent, then stdin is closed; empty sends nothing
+	stdout  string
+	stderr  string
+	code    int
+}
+
+// progFleet starts hosts for the program tests: Basic over plain HTTP (so
+// several clients may run at once), on a clock fixed at 2024-03-01 09:00
+// UTC so that dates in the output are known.
+func progFleet(t *testing.T, hosts int, scenario string) (*Fleet, *testClock) {
+	t.Helper()
+	clock := newTestClock()
+	sc := mustScenario(t, "defaults:\n  allow_unencrypted: true\n"+scenario)
+	f := startFleet(t, FleetOptions{Hosts: hosts, Scenario: sc, Dir: t.TempDir(), Clock: clock})
+	return f, clock
+}
+
+// runCases runs the cases in order on one host (later cases may depend on
+// what earlier ones changed).
+func runCases(t *testing.T, c *winrm.Client, cases []progCase) {
+	t.Helper()
+	for _, tt := range cases {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		var out, errOut string
+		var code int
+		var err error
+		if tt.stdin != "" {
+			out, errOut, code, err = c.RunWithContextWithString(ctx, tt.command, tt.stdin)
+		} else {
+			out, errOut, code, err = c.RunCmdWithContext(ctx, tt.command)
+		}
+		cancel()
+		if err != nil {
+			t.Fatalf("%s: %q: %v", tt.name, tt.command, err)
+		}
+		if diff := cmp.Diff([]any{tt.stdout, tt.stderr, tt.code}, []any{out, errOut, code}); diff != "" {
+			t.Errorf("%s: %q (-want +got):\n%s", tt.name, tt.command, diff)
+		}
+	}
+}
+
+// crlf joins lines, each ended by CR LF.
+func crlf(lines ...string) string { return strings.Join(lines, "\r\n") + "\r\n" }
+
+const notModelledExit = 1

@@ -114,7 +114,7 @@ func newHost(cfg HostConfig, deps hostDeps) (*Host, error) {
 		bootTime:     deps.started,
 		onlineCh:     make(chan struct{}),
 		pendingAfter: map[net.Conn]func(){},
-		fs:           newVFS(cfg.Files),
+		fs:           newVFS(cfg.Files, deps.clock.Now),
 	}
 	h.stats.init()
 	h.machine = newMachine(cfg, deps.started)

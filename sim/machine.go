@@ -25,6 +25,8 @@ type machine struct {
 	registry map[string]*regKey
 	// available are the updates Windows Update offers, upper-case KBs.
 	available []string
+	// built is when the simulated host was set up.
+	built time.Time
 }
 
 // Hotfix is an installed update as Win32_QuickFixEngineering (Get-HotFix)
@@ -95,7 +97,7 @@ var defaultServices = []Service{
 
 // newMachine builds a host's machine state from its configuration.
 func newMachine(cfg HostConfig, now time.Time) *machine {
-	m := &machine{hotfixes: map[string]Hotfix{}, services: map[string]*Service{}, registry: map[string]*regKey{}}
+	m := &machine{hotfixes: map[string]Hotfix{}, services: map[string]*Service{}, registry: map[string]*regKey{}, built: now}
 	for _, kb := range cfg.InstalledKBs {
 		id := strings.ToUpper(kb)
 		m.hotfixes[id] = Hotfix{ID: id, Description: "Update", InstalledBy: `NT AUTHORITY\SYSTEM`, InstalledOn: now.Add(-30 * 24 * time.Hour)}

@@ -34,6 +34,12 @@ func (h *Host) programTable() map[string]cmdexe.Program {
 		strings.ToLower(pathPowerShell32):                 h.powershell,
 		`c:\programdata\oracle\java\javapath\java.exe`:    h.java,
 		`c:\program files\java\jre1.8.0_202\bin\java.exe`: h.java,
+		`c:\program files\java\jre8\bin\java.exe`:         h.java,
+		`c:\windows\system32\ipconfig.exe`:                h.ipconfig,
+		`c:\windows\system32\systeminfo.exe`:              h.systeminfo,
+		`c:\windows\system32\reg.exe`:                     h.reg,
+		`c:\windows\system32\sc.exe`:                      h.sc,
+		`c:\windows\system32\dism.exe`:                    h.dism,
 		strings.ToLower(pathEchoArgs):                     h.echoArgs,
 		`c:\tools\sleep.exe`:                              h.sleepProgram,
 		`c:\tools\crash.exe`:                              h.crash,
@@ -188,52 +194,6 @@ func (h *Host) exitCode(_ context.Context, p *cmdexe.Proc) uint32 {
 		return 1
 	}
 	return uint32(n)
-}
-
-var xmxRE = regexp.MustCompile(`^-Xmx(\d+)([kKmMgG]?)$`)
-
-// java needs its heap plus 64 MB; under a smaller MaxMemoryPerShellMB the
-// JVM cannot reserve its heap and fails as it does on Windows.
-func (h *Host) java(ctx context.Context, p *cmdexe.Proc) uint32 {
-	heapMB := int64(256)
-	version := false
-	var jar string
-	for i, a := range p.Args[1:] {
-		if m := xmxRE.FindStringSubmatch(a); m != nil {
-			n, _ := strconv.ParseInt(m[1], 10, 64) // the expression allows only digits
-			switch strings.ToLower(m[2]) {
-			case "k":
-				heapMB = n / 1024
-			case "g":
-				heapMB = n * 1024
-			case "m":
-				heapMB = n
-			default:
-				heapMB = n / (1024 * 1024)
-			}
-		}
-		if a == "-version" {
-			version = true
-		}
-		if a == "-jar" && i+2 < len(p.Args) {
-			jar = p.Args[i+2]
-		}
-	}
-	need := heapMB + 64
-	if limit := procFrom(ctx).memoryMB; limit > 0 && int64(limit) < need {
-		h.writeHost(p.Stderr, "Error occurred during initialization of VM\r\nCould not reserve enough space for object heap\r\n")
-		return 1
-	}
-	if version {
-		h.writeHost(p.Stderr, "java version \"1.8.0_202\"\r\nJava(TM) SE Runtime Environment (build 1.8.0_202-b08)\r\nJava HotSpot(TM) 64-Bit Server VM (build 25.202-b08, mixed mode)\r\n")
-		return 0
-	}
-	if jar == "" {
-		h.writeHost(p.Stderr, "Usage: java [-options] class [args...]\r\n")
-		return 1
-	}
-	h.writeHost(p.Stdout, fmt.Sprintf("simulated JVM: %s ran with a %d MB heap\r\n", jar, heapMB))
-	return 0
 }
 
 // cscript is the Windows Script Host; the only script it knows is

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"time"
 )
 
 // vfs is a host's small virtual file system: batch files, patches and
@@ -21,6 +22,10 @@ type vfs struct {
 	// it: every process it runs is one of them or a filtered token that
 	// WinRM refused already.
 	private map[string]bool
+	// mtimes are last-write times, for listings: a file's when it was
+	// written, a directory's when an entry was added or removed.
+	mtimes map[string]time.Time
+	now    func() time.Time
 }
 
 // defaultFiles exist on every simulated host.
@@ -38,8 +43,10 @@ var defaultDirs = []string{
 	`C:\Users`, `C:\tools`, `C:\scripts`, `C:\patches`,
 }
 
-func newVFS(extra map[string]string) *vfs {
-	v := &vfs{files: map[string][]byte{}, dirs: map[string]bool{}, names: map[string]string{}, private: map[string]bool{}}
+// newVFS builds a host's file system; now dates what is written (the
+// default and extra files are dated when the host is built).
+func newVFS(extra map[string]string, now func() time.Time) *vfs {
+	v := &vfs{files: map[string][]byte{}, dirs: map[string]bool{}, names: map[string]string{}, private: map[string]bool{}, mtimes: map[string]time.Time{}, now: now}
 	for _, d := range defaultDirs {
 		v.mkdirLocked(d)
 	}
@@ -68,13 +75,38 @@ func canonPath(p string) string {
 func (v *vfs) putLocked(p string, data []byte) {
 	c := canonPath(p)
 	v.remember(p)
+	_, existed := v.files[c]
 	v.files[c] = data
+	now := v.stamp()
+	v.mtimes[c] = now
 	for i := strings.LastIndexByte(c, '\\'); i > 0; i = strings.LastIndexByte(c[:i], '\\') {
 		d := c[:i]
 		if len(d) == 2 { // "c:" → "c:\"
 			d += `\`
 		}
+		if !v.dirs[d] || (!existed && i == strings.LastIndexByte(c, '\\')) {
+			v.mtimes[d] = now // a new directory, or the parent of a new file
+		}
 		v.dirs[d] = true
+	}
+}
+
+// stamp is the time a change is dated with.
+func (v *vfs) stamp() time.Time {
+	if v.now == nil {
+		return time.Time{}
+	}
+	return v.now()
+}
+
+// touchParentLocked dates the directory holding canonical path c.
+func (v *vfs) touchParentLocked(c string) {
+	if i := strings.LastIndexByte(c, '\\'); i > 0 {
+		d := c[:i]
+		if len(d) == 2 {
+			d += `\`
+		}
+		v.mtimes[d] = v.stamp()
 	}
 }
 
@@ -119,11 +151,12 @@ func (v *vfs) Exists(path string) bool {
 
 // Entry is one item of a directory listing.
 type Entry struct {
-	Name  string // as first written
-	Dir   bool
-	Size  int64
-	Path  string // full path, as first written
-	lower string
+	Name    string // as first written
+	Dir     bool
+	Size    int64
+	Path    string // full path, as first written
+	ModTime time.Time
+	lower   string
 }
 
 // List returns the files and directories directly inside dir, sorted by
@@ -151,7 +184,7 @@ func (v *vfs) List(dir string) ([]Entry, bool) {
 		if orig, ok := v.names[p]; ok {
 			name = orig[strings.LastIndexByte(orig, '\\')+1:]
 		}
-		out = append(out, Entry{Name: name, Dir: isDir, Size: size, Path: strings.TrimRight(dir, `\`) + `\` + name, lower: rest})
+		out = append(out, Entry{Name: name, Dir: isDir, Size: size, Path: strings.TrimRight(dir, `\`) + `\` + name, ModTime: v.mtimes[p], lower: rest})
 	}
 	for p := range v.dirs {
 		add(p, true, 0)
@@ -199,11 +232,18 @@ func (v *vfs) Mkdir(path string) error {
 func (v *vfs) mkdirLocked(path string) {
 	c := canonPath(path)
 	v.remember(path)
+	if !v.dirs[c] {
+		v.mtimes[c] = v.stamp()
+		v.touchParentLocked(c)
+	}
 	v.dirs[c] = true
 	for i := strings.LastIndexByte(c, '\\'); i > 0; i = strings.LastIndexByte(c[:i], '\\') {
 		d := c[:i]
 		if len(d) == 2 {
 			d += `\`
+		}
+		if !v.dirs[d] {
+			v.mtimes[d] = v.stamp()
 		}
 		v.dirs[d] = true
 	}
@@ -217,6 +257,8 @@ func (v *vfs) Remove(path string) error {
 	if _, ok := v.files[c]; ok {
 		delete(v.files, c)
 		delete(v.names, c)
+		delete(v.mtimes, c)
+		v.touchParentLocked(c)
 		return nil
 	}
 	if !v.dirs[c] {
@@ -235,6 +277,8 @@ func (v *vfs) Remove(path string) error {
 	}
 	delete(v.dirs, c)
 	delete(v.names, c)
+	delete(v.mtimes, c)
+	v.touchParentLocked(c)
 	return nil
 }
 
@@ -287,11 +331,12 @@ var ErrAccessDenied = fmt.Errorf("access is denied: %w", fs.ErrPermission)
 type procFS struct {
 	v    *vfs
 	deny bool // shares are out of reach
+	host *Host
 }
 
 // fsFor returns the file system as a process sees it.
 func (h *Host) fsFor(ps *procState) *procFS {
-	return &procFS{v: h.fs, deny: ps.remote() && !h.cfg.Delegation}
+	return &procFS{v: h.fs, deny: ps.remote() && !h.cfg.Delegation, host: h}
 }
 
 func (p *procFS) check(path string) error {

@@ -38,6 +38,7 @@ func init() {
 		"color":    noop,
 		"verify":   noop,
 		"break":    noop,
+		"dir":      (*shell).biDir,
 	}
 }
 
@@ -303,7 +304,11 @@ func (sh *shell) biType(_ context.Context, args string, std stdio) (int32, contr
 	}
 	data, err := sh.fs.ReadFile(resolvePath(sh.env.cwd, name))
 	if err != nil {
-		fmt.Fprint(std.err, "The system cannot find the file specified.\r\n")
+		if accessDenied(err) {
+			fmt.Fprint(std.err, msgAccessDenied)
+		} else {
+			fmt.Fprint(std.err, "The system cannot find the file specified.\r\n")
+		}
 		sh.env.errorLevel = 1
 		return 1, control{}
 	}

@@ -409,7 +409,11 @@ func (sh *shell) applyRedirs(rs []redir, std stdio) (stdio, bool) {
 			}
 			data, err := sh.fs.ReadFile(resolvePath(sh.env.cwd, target))
 			if err != nil {
-				fmt.Fprint(std.err, "The system cannot find the file specified.\r\n")
+				if accessDenied(err) {
+					fmt.Fprint(std.err, msgAccessDenied)
+				} else {
+					fmt.Fprint(std.err, "The system cannot find the file specified.\r\n")
+				}
 				return std, false
 			}
 			handles[r.fd] = bytes.NewReader(data)
@@ -421,7 +425,11 @@ func (sh *shell) applyRedirs(rs []redir, std stdio) (stdio, bool) {
 		}
 		path := resolvePath(sh.env.cwd, target)
 		if err := sh.fs.WriteFile(path, nil, r.op == ">>"); err != nil {
-			fmt.Fprint(std.err, "The system cannot find the path specified.\r\n")
+			if accessDenied(err) {
+				fmt.Fprint(std.err, msgAccessDenied)
+			} else {
+				fmt.Fprint(std.err, "The system cannot find the path specified.\r\n")
+			}
 			return std, false
 		}
 		handles[r.fd] = &fileWriter{fs: sh.fs, path: path}
@@ -492,6 +500,14 @@ func notRecognized(std stdio, tok string) {
 func (sh *shell) runExternal(ctx context.Context, text string, std stdio, isCall bool) (int32, control) {
 	tok, rest := commandToken(text)
 	name := strings.ReplaceAll(tok, `"`, "")
+	if strings.ContainsAny(name, `\/:`) && sh.denied(resolvePath(sh.env.cwd, name)) {
+		// A program or batch file on a share the logon may not reach:
+		// CreateProcess fails with ERROR_ACCESS_DENIED before anything
+		// is known about the file.
+		fmt.Fprint(std.err, msgAccessDenied)
+		sh.env.errorLevel = 1
+		return 1, control{}
+	}
 	target, ok := sh.resolve(name)
 	if !ok {
 		notRecognized(std, tok)

@@ -24,6 +24,7 @@ func FuzzRun(f *testing.F) {
 		{`for /f "tokens=1,2* delims=-, skip=1 eol=# usebackq" %a in (` + "`hostname`" + `) do @echo %~nxa %b %c`, ""},
 		{`C:\temp\f.bat`, "for /l %%i in (1,0,2) do (for %%j in (a b) do echo %%i%%~fj)\r\n"},
 		{`call :x & goto :eof & exit /b -1 & shift /3 & pushd C:\temp & popd & cd.. & ver & type nul`, ""},
+		{`dir /b C:\temp\*.b?t & dir "C:\Program Files" /z & dir/b & dir C:\te*\x & dir \\fs01\share\*`, ""},
 	}
 	for _, s := range seeds {
 		f.Add(s[0], s[1])
