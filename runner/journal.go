@@ -39,7 +39,11 @@ type journalLine struct {
 	// status (retrying for an attempt tried again) once its outcome is
 	// known.
 	Task string `json:"task,omitempty"`
-	At   string `json:"at,omitempty"`
+	// ExitCode and Outcome are a finished step's, so that a resumed run's
+	// report still shows what a step done earlier ended with.
+	ExitCode *uint32 `json:"exit_code,omitempty"`
+	Outcome  string  `json:"outcome,omitempty"`
+	At       string  `json:"at,omitempty"`
 }
 
 // PlaybookHash identifies a playbook's exact text.
@@ -115,14 +119,14 @@ func (j *Journal) Event(e Event) {
 		}
 		switch {
 		case e.Step.Status == StatusOK && e.Step.Reason == "":
-			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: StatusOK, Task: task, At: at})
+			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: StatusOK, Task: task, ExitCode: e.Step.ExitCode, Outcome: e.Step.Outcome, At: at})
 		case rebootPending(e.Step):
 			// The step did its work but the restart it asked for did not
 			// complete: a resumed run restarts the host instead of running
 			// the step again.
-			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: statusRebootPending, Task: task, At: at})
+			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: statusRebootPending, Task: task, ExitCode: e.Step.ExitCode, Outcome: e.Step.Outcome, At: at})
 		case task != "":
-			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: e.Step.Status, Task: task, At: at})
+			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: e.Step.Status, Task: task, ExitCode: e.Step.ExitCode, Outcome: e.Step.Outcome, At: at})
 		}
 	case StepRetrying:
 		// An attempt whose task settled and that the step tries again: the
@@ -188,8 +192,17 @@ type HostProgress struct {
 	RebootPending map[int]bool
 	// Tasks names, by step, a task whose outcome no run has recorded: the
 	// step must be followed, not started again.
-	Tasks  map[int]string
+	Tasks map[int]string
+	// Results are the exit codes and outcomes of the steps in Done, where
+	// the journal has them.
+	Results map[int]StepEnd
 	Status Status // last recorded host status; "" if it never finished
+}
+
+// StepEnd is how a step done in an earlier run ended.
+type StepEnd struct {
+	ExitCode *uint32
+	Outcome  string
 }
 
 // ErrPlaybookChanged means a journal was written for another version of the
@@ -237,7 +250,7 @@ func parseJournal(path string, r io.Reader) (*Progress, error) {
 		case l.Host != "":
 			hp := p.Hosts[l.Host]
 			if hp == nil {
-				hp = &HostProgress{Done: map[int]bool{}, RebootPending: map[int]bool{}, Tasks: map[int]string{}}
+				hp = &HostProgress{Done: map[int]bool{}, RebootPending: map[int]bool{}, Tasks: map[int]string{}, Results: map[int]StepEnd{}}
 				p.Hosts[l.Host] = hp
 			}
 			switch {
@@ -251,6 +264,7 @@ func parseJournal(path string, r io.Reader) (*Progress, error) {
 				closeTask(hp, *l.Step, l.Task)
 			case l.Step != nil && l.Status == StatusOK:
 				hp.Done[*l.Step] = true
+				hp.Results[*l.Step] = StepEnd{ExitCode: l.ExitCode, Outcome: l.Outcome}
 				delete(hp.RebootPending, *l.Step)
 				closeTask(hp, *l.Step, l.Task)
 			case l.Step != nil:
@@ -304,6 +318,18 @@ func (r *Resume) rebootPending(host string, step int) bool {
 	}
 	hp := r.Progress.Hosts[host]
 	return hp != nil && hp.RebootPending[step]
+}
+
+// result returns how a host's step done in an earlier run ended, as far as
+// the journal says.
+func (r *Resume) result(host string, step int) StepEnd {
+	if r == nil || r.Progress == nil {
+		return StepEnd{}
+	}
+	if hp := r.Progress.Hosts[host]; hp != nil {
+		return hp.Results[step]
+	}
+	return StepEnd{}
 }
 
 // task returns the task a host's step left running in an earlier run, to

@@ -283,7 +283,9 @@ func (r *run) doneEarlier(h *HostResult, i, upto int) {
 		h.Status, h.Reason = StatusOK, ReasonDoneEarlier
 	}
 	for _, e := range r.steps[i][:upto] {
-		h.Steps = append(h.Steps, &StepResult{Index: e.Step.Index, Name: e.Step.Name, Kind: e.Step.Kind, Status: StatusOK, Expected: e.Step.ExpectExit, Reason: ReasonDoneEarlier})
+		end := r.opts.Resume.result(h.Name, e.Step.Index)
+		h.Steps = append(h.Steps, &StepResult{Index: e.Step.Index, Name: e.Step.Name, Kind: e.Step.Kind, Status: StatusOK, Expected: e.Step.ExpectExit,
+			Reason: ReasonDoneEarlier, ExitCode: end.ExitCode, Outcome: end.Outcome, RunAs: e.Step.RunAs})
 	}
 }
 

@@ -508,7 +508,11 @@ func TestReadJournalTracksOpenTasks(t *testing.T) {
 		Done, RebootPending []int
 		Tasks               map[int]string
 		Status              runner.Status
+		// Results of Done steps that the journal recorded (the others'
+		// are zero).
+		Results map[int]runner.StepEnd
 	}
+	code3010 := uint32(3010)
 	tests := []struct {
 		name    string
 		lines   string
@@ -520,6 +524,9 @@ func TestReadJournalTracksOpenTasks(t *testing.T) {
 		{"the step's ok line with the task's name closes it",
 			`{"host":"a","step":1,"name":"s","status":"task_started","task":"fleetrun-x"}` + "\n" + `{"host":"a","step":1,"name":"s","status":"ok","task":"fleetrun-x"}`,
 			map[string]hp{"a": {Done: []int{1}}}, ""},
+		{"the step's ok line keeps the exit code and outcome for a resumed run's report",
+			`{"host":"a","step":1,"name":"s","status":"task_started","task":"fleetrun-x"}` + "\n" + `{"host":"a","step":1,"name":"s","status":"ok","task":"fleetrun-x","exit_code":3010,"outcome":"reboot_required"}`,
+			map[string]hp{"a": {Done: []int{1}, Results: map[int]runner.StepEnd{1: {ExitCode: &code3010, Outcome: "reboot_required"}}}}, ""},
 		{"a failed line with the task's name closes it",
 			`{"host":"a","step":1,"name":"s","status":"task_started","task":"fleetrun-x"}` + "\n" + `{"host":"a","step":1,"name":"s","status":"failed","task":"fleetrun-x"}`,
 			map[string]hp{"a": {}}, ""},
@@ -583,9 +590,10 @@ func TestReadJournalTracksOpenTasks(t *testing.T) {
 			}
 			want := map[string]*runner.HostProgress{}
 			for host, w := range tc.want {
-				p := &runner.HostProgress{Done: map[int]bool{}, RebootPending: map[int]bool{}, Tasks: map[int]string{}, Status: w.Status}
+				p := &runner.HostProgress{Done: map[int]bool{}, RebootPending: map[int]bool{}, Tasks: map[int]string{}, Results: map[int]runner.StepEnd{}, Status: w.Status}
 				for _, i := range w.Done {
 					p.Done[i] = true
+					p.Results[i] = w.Results[i]
 				}
 				for _, i := range w.RebootPending {
 					p.RebootPending[i] = true

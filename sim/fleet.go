@@ -98,6 +98,8 @@ type Fleet struct {
 	ca       *fleetCA
 	clock    clockwork.Clock
 	gauge    fleetGauge
+	// changes wakes WaitFor when any host's tasks or processes change.
+	changes broadcast
 	logMu    sync.Mutex
 	log      io.Writer
 	closed   sync.Once
@@ -160,7 +162,7 @@ func StartFleet(ctx context.Context, opts FleetOptions) (*Fleet, error) {
 	if sc.Defaults.HTTPS != nil {
 		f.https = *sc.Defaults.HTTPS
 	}
-	deps := hostDeps{clock: clock, logf: f.logf, fleet: &f.gauge, onPark: opts.onPark, started: clock.Now()}
+	deps := hostDeps{clock: clock, logf: f.logf, fleet: &f.gauge, onPark: opts.onPark, started: clock.Now(), changes: &f.changes}
 	anyTLS := false
 	for _, c := range cfgs {
 		anyTLS = anyTLS || c.HTTPS

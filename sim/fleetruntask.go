@@ -97,6 +97,12 @@ func (h *Host) fleetrunTask(ctx context.Context, p *cmdexe.Proc, script string) 
 		h.writeHost(p.Stderr, "fleetrun task: "+err.Error()+"\r\n")
 		return 1
 	}
+	if !h.schedulerRunning() {
+		// The script's Schedule.Service Connect fails as any client of a
+		// stopped service does: ERROR_SERVICE_NOT_ACTIVE (1062).
+		h.writeHost(p.Stderr, "fleetrun task: Exception calling \"Connect\" with \"0\" argument(s): \"The service has not been started. (Exception from HRESULT: 0x80070426)\"\r\n")
+		return 1
+	}
 	fs := h.fsFor(ps)
 	dir := strings.TrimRight(pl.Dir, `\`)
 	file := func(ext string) string { return dir + `\` + pl.Task + ext }

@@ -79,8 +79,10 @@ type Host struct {
 	cutOn  chan struct{}
 	cutOff chan struct{}
 
-	// changes wakes WaitFor when tasks or processes change.
-	changes broadcast
+	// changes wakes WaitFor when tasks or processes change; fleetChanges
+	// the fleet's WaitFor.
+	changes      broadcast
+	fleetChanges *broadcast
 }
 
 // hostDeps are what a fleet shares with its hosts.
@@ -91,6 +93,8 @@ type hostDeps struct {
 	fleet   *fleetGauge
 	onPark  func(idle bool)
 	started time.Time
+	// changes wakes Fleet.WaitFor on any host's change.
+	changes *broadcast
 }
 
 // newHost prepares a host and binds its port (or, for a refused host,
@@ -104,6 +108,7 @@ func newHost(cfg HostConfig, deps hostDeps) (*Host, error) {
 		https:        cfg.HTTPS,
 		caFile:       deps.caFile,
 		fleet:        deps.fleet,
+		fleetChanges: deps.changes,
 		onPark:       deps.onPark,
 		ctx:          ctx,
 		cancel:       cancel,

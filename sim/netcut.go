@@ -63,6 +63,8 @@ func (h *Host) holdDuringCut(ctx context.Context) bool {
 		return false
 	default:
 	}
+	h.stats.count(&h.stats.requests, "unanswered_in_cut")
+	h.notifyChange()
 	select {
 	case <-off:
 	case <-ctx.Done():

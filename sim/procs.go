@@ -103,14 +103,14 @@ func (h *Host) spawn(ctx context.Context, image, commandLine string, run func(co
 	p.pid = t.next
 	t.procs[p.pid] = p
 	t.mu.Unlock()
-	h.changes.notify()
+	h.notifyChange()
 	defer func() {
 		t.mu.Lock()
 		if t.procs[p.pid] == p {
 			delete(t.procs, p.pid)
 		}
 		t.mu.Unlock()
-		h.changes.notify()
+		h.notifyChange()
 	}()
 	child.pid, child.proc = p.pid, p
 	code := run(context.WithValue(pctx, procKey{}, &child))
@@ -171,7 +171,7 @@ func (h *Host) killTreeCode(pid int, tree bool, code uint32) []killed {
 		delete(t.procs, k.pid)
 	}
 	t.mu.Unlock()
-	h.changes.notify()
+	h.notifyChange()
 	return out
 }
 
@@ -250,8 +250,34 @@ func (b *broadcast) notify() {
 	}
 }
 
+// notifyChange wakes the host's and the fleet's WaitFor.
+func (h *Host) notifyChange() {
+	h.changes.notify()
+	if h.fleetChanges != nil {
+		h.fleetChanges.notify()
+	}
+}
+
+// WaitFor waits until cond, evaluated now and after each change of any
+// host's tasks or processes, and each request a network cut leaves
+// unanswered, is true; ctx bounds the wait.
+func (f *Fleet) WaitFor(ctx context.Context, cond func() bool) error {
+	for {
+		ch := f.changes.wait()
+		if cond() {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("simulated fleet: %w", ctx.Err())
+		}
+	}
+}
+
 // WaitFor waits until cond, evaluated now and after each change of the
-// host's tasks or processes, is true; ctx bounds the wait. Tests use it to
+// host's tasks or processes, and each request a network cut leaves
+// unanswered, is true; ctx bounds the wait. Tests use it to
 // wait for a task to end or a process to appear without polling.
 func (h *Host) WaitFor(ctx context.Context, cond func() bool) error {
 	for {

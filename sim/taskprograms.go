@@ -20,6 +20,7 @@ func (h *Host) taskPrograms() map[string]cmdexe.Program {
 		`c:\windows\system32\schtasks.exe`: h.schtasks,
 		`c:\windows\system32\taskkill.exe`: h.taskkill,
 		`c:\windows\system32\chcp.com`:     h.chcp,
+		`c:\tools\emit.exe`:                h.emit,
 	}
 }
 
@@ -71,6 +72,12 @@ func (h *Host) schtasks(ctx context.Context, p *cmdexe.Proc) uint32 {
 	errOut := func(format string, a ...any) uint32 {
 		h.writeHost(p.Stderr, fmt.Sprintf(format, a...))
 		return 1
+	}
+	if !h.schedulerRunning() {
+		// The Task Scheduler service is stopped: schtasks cannot connect
+		// to it (ERROR_SERVICE_NOT_ACTIVE; the wording is Windows' message
+		// for that error, unverified as schtasks prints it).
+		return errOut("ERROR: The service has not been started.\r\n")
 	}
 	usage := func(bad string) uint32 {
 		return errOut("ERROR: Invalid argument/option - '%s'.\r\nType \"SCHTASKS %s /?\" for usage.\r\n", bad, strings.ToUpper(verb))
@@ -404,4 +411,27 @@ func (h *Host) chcp(ctx context.Context, p *cmdexe.Proc) uint32 {
 	con.setCodePage(n)
 	h.writeHost(p.Stdout, fmt.Sprintf("Active code page: %d\r\n", n))
 	return 0
+}
+
+// emit is C:\tools\emit.exe CODE [STDOUT [STDERR]], a test program: it
+// writes STDOUT and STDERR (each with CR LF) in the host's encoding and
+// exits with CODE, a DWORD. Tests compare a step's output and exit code
+// across ways of running it.
+func (h *Host) emit(_ context.Context, p *cmdexe.Proc) uint32 {
+	if len(p.Args) < 2 {
+		h.writeHost(p.Stderr, "usage: emit.exe CODE [STDOUT [STDERR]]\r\n")
+		return 1
+	}
+	code, err := strconv.ParseUint(p.Args[1], 0, 32)
+	if err != nil {
+		h.writeHost(p.Stderr, fmt.Sprintf("emit.exe: bad exit code %q\r\n", p.Args[1]))
+		return 1
+	}
+	if len(p.Args) > 2 {
+		h.writeHost(p.Stdout, p.Args[2]+"\r\n")
+	}
+	if len(p.Args) > 3 {
+		h.writeHost(p.Stderr, p.Args[3]+"\r\n")
+	}
+	return uint32(code)
 }

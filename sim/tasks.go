@@ -105,10 +105,16 @@ type taskSpec struct {
 	limit   time.Duration
 }
 
+// schedulerRunning reports whether the Task Scheduler service runs.
+func (h *Host) schedulerRunning() bool {
+	s, ok := h.machine.Service("Schedule")
+	return !ok || s.Running
+}
+
 // registerTask registers a task as caller (a process); replace allows an
 // existing one to be replaced (schtasks /F, TASK_CREATE_OR_UPDATE).
 func (h *Host) registerTask(caller *procState, spec taskSpec, replace bool) error {
-	defer h.changes.notify()
+	defer h.notifyChange()
 	if !h.cfg.Account.admin() && caller.logon == logonNetwork {
 		// Registering a task as SYSTEM or elevated needs an administrator;
 		// a filtered or non-administrator token is refused.
@@ -136,7 +142,7 @@ func (h *Host) registerTask(caller *procState, spec taskSpec, replace bool) erro
 // runTask starts a task's action now. A task already running is left
 // alone (MultipleInstances IgnoreNew, the default): started is false then.
 func (h *Host) runTask(path string) (started bool, err error) {
-	defer h.changes.notify()
+	defer h.notifyChange()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	t, ok := h.tasks.tasks[strings.ToLower(canonTaskPath(path))]
@@ -167,7 +173,7 @@ func (h *Host) runTask(path string) (started bool, err error) {
 	if !h.goProcLocked(func() {
 		defer cancel()
 		code := h.runTaskAction(ctx, inst, program, args, user)
-		defer h.changes.notify()
+		defer h.notifyChange()
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		if inst.timer != nil && inst.timer.Stop() {
@@ -264,7 +270,7 @@ func (h *Host) endTask(path string) (running bool, err error) {
 
 // endInstance stops an instance: its root process is killed alone.
 func (h *Host) endInstance(t *schedTask, inst *taskInstance) {
-	defer h.changes.notify()
+	defer h.notifyChange()
 	h.mu.Lock()
 	if inst.ended || t.running != inst {
 		h.mu.Unlock()
@@ -282,7 +288,7 @@ func (h *Host) endInstance(t *schedTask, inst *taskInstance) {
 
 // deleteTask removes a task's registration; a running instance goes on.
 func (h *Host) deleteTask(path string) error {
-	defer h.changes.notify()
+	defer h.notifyChange()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	key := strings.ToLower(canonTaskPath(path))
@@ -338,7 +344,7 @@ func (h *Host) Tasks() []TaskInfo {
 // stopTasksLocked ends every running task with its whole process tree, as
 // a restart does; h.mu is held.
 func (h *Host) stopTasksLocked() {
-	defer h.changes.notify()
+	defer h.notifyChange()
 	for _, t := range h.tasks.tasks {
 		if inst := t.running; inst != nil {
 			inst.ended = true
