@@ -196,7 +196,7 @@ type HostProgress struct {
 	// Results are the exit codes and outcomes of the steps in Done, where
 	// the journal has them.
 	Results map[int]StepEnd
-	Status Status // last recorded host status; "" if it never finished
+	Status  Status // last recorded host status; "" if it never finished
 }
 
 // StepEnd is how a step done in an earlier run ended.

@@ -99,7 +99,7 @@ type Fleet struct {
 	clock    clockwork.Clock
 	gauge    fleetGauge
 	// changes wakes WaitFor when any host's tasks or processes change.
-	changes broadcast
+	changes  broadcast
 	logMu    sync.Mutex
 	log      io.Writer
 	closed   sync.Once
