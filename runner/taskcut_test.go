@@ -1,0 +1,107 @@
+package runner_test
+
+import (
+	"context"
+	"path"
+	"testing"
+	"time"
+
+	"github.com/fleetrun/fleetrun/playbook"
+	"github.com/fleetrun/fleetrun/runner"
+	"github.com/fleetrun/fleetrun/winrm"
+)
+
+// A rollout whose installer runs as a scheduled task rides out a network
+// cut: the hosts stop answering while their tasks run, for longer than the
+// step's poll interval and the requests' timeouts, and when they answer
+// again every step is followed to its end — the installer ran once per
+// host and the result carries the exit codes the tasks ended with.
+func TestTaskRolloutRidesOutANetworkCut(t *testing.T) {
+	t.Parallel()
+	const hosts = 300
+	hs, fleet := simFleet(t, hosts, `
+defaults:
+  process_start: 100ms
+  files: {'C:\patches\KB5034439.msu': "simulated update package"}
+groups:
+  - name: patched
+    hosts: "sim-0??[05]"
+    installed_kbs: [KB5034439]
+`)
+	pb, err := playbook.Parse("cut.yaml", []byte(`
+name: cut
+forks: 100
+steps:
+  - name: install
+    command: [wusa.exe, 'C:\patches\KB5034439.msu', /quiet, /norestart]
+    run_as: system
+    expect_exit: [3010, 2359302]
+    # New connections during the cut fail; the host is tried again.
+    retries: 20
+    retry_delay: 200ms
+    timeout: 2m
+  - name: after
+    cmd: echo installed
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts := winrm.Options{
+		OperationTimeout: time.Second, ReceiveTimeout: time.Second, RequestGrace: 500 * time.Millisecond, CleanupTimeout: 2 * time.Second,
+		TaskPoll: 50 * time.Millisecond, TaskWindow: time.Second, TaskRetry: 100 * time.Millisecond, TaskRetryMax: time.Second,
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cutCtx, stopCutting := context.WithCancel(ctx)
+	defer stopCutting()
+	cutDone := make(chan struct{})
+	go func() {
+		defer close(cutDone)
+		running := func() int64 { return fleet.Stats().Totals.Tasks.Running }
+		if fleet.WaitFor(cutCtx, func() bool { return running() >= 20 }) != nil {
+			return // the run ended first; the test reports it
+		}
+		fleet.SetNetworkCut(true)
+		// The cut lasts until every task running when it began has ended
+		// and the controller has met the silence many times over.
+		_ = fleet.WaitFor(ctx, func() bool {
+			return running() == 0 && fleet.Stats().Totals.Requests["unanswered_in_cut"] >= 100
+		})
+		fleet.SetNetworkCut(false)
+	}()
+	res, err := runner.Run(ctx, pb, hs, runner.Options{Dialer: winrm.NewDialer(opts), Target: simTarget, CloseTimeout: 5 * time.Second})
+	stopCutting()
+	<-cutDone
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fleet.Stats()
+	if st.Totals.Requests["network_cut"] != hosts {
+		t.Fatalf("the fleet was cut off %d times, want once per host", st.Totals.Requests["network_cut"])
+	}
+	t.Logf("%d requests went unanswered during the cut", st.Totals.Requests["unanswered_in_cut"])
+	for _, h := range res.Hosts {
+		if h.Status != runner.StatusOK {
+			t.Errorf("%s: %s %v", h.Name, h.Status, h.FailedStep())
+			continue
+		}
+		want := uint32(3010)
+		if patched(h.Name) {
+			want = 2359302
+		}
+		if c := h.Steps[0].ExitCode; c == nil || *c != want {
+			t.Errorf("%s: install exit code %v, want %d", h.Name, c, want)
+		}
+	}
+	for _, h := range st.Hosts {
+		if h.Programs["wusa.exe"] != 1 || h.Tasks.Runs != 1 || h.Tasks.Running != 0 {
+			t.Errorf("%s: the installer ran %d times in %d task runs (%d running); want exactly once", h.Name, h.Programs["wusa.exe"], h.Tasks.Runs, h.Tasks.Running)
+		}
+	}
+}
+
+// patched reports whether the scenario above gives host the update.
+func patched(name string) bool {
+	ok, err := path.Match("sim-0??[05]", name)
+	return err == nil && ok
+}
