@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"regexp"
@@ -116,7 +117,8 @@ func (h *Host) fleetrunTask(ctx context.Context, p *cmdexe.Proc, script string) 
 	case "run", "follow":
 		frame := "S attached\n"
 		if pl.Op == "run" {
-			started, err := h.startFleetrunTask(ps, pl, path, dir, file)
+			// The task's lifetime is the host's, not this command's.
+			started, err := h.startFleetrunTask(ps, pl, path, dir, file) //nolint:contextcheck // see above
 			if err != nil {
 				return fail("%v", err)
 			}
@@ -136,13 +138,13 @@ func (h *Host) fleetrunTask(ctx context.Context, p *cmdexe.Proc, script string) 
 				n++
 			}
 		}
-		if _, err := h.endTask(path); err != nil && err != errTaskNotFound {
+		if _, err := h.endTask(path); err != nil && !errors.Is(err, errTaskNotFound) {
 			return fail("%v", err)
 		}
 		rawWrite(out, []byte("K "+strconv.Itoa(n)+"\n"))
 		return 0
 	case "forget":
-		if err := h.deleteTask(path); err != nil && err != errTaskNotFound {
+		if err := h.deleteTask(path); err != nil && !errors.Is(err, errTaskNotFound) {
 			return fail("%v", err)
 		}
 		for _, ext := range []string{".cmd", ".in", ".out", ".err", ".rc"} {

@@ -90,7 +90,7 @@ func (h *Host) spawn(ctx context.Context, image, commandLine string, run func(co
 	// Values (the process state, cmd.exe's bookkeeping) are inherited;
 	// cancellation comes from the tree and from the process's own kill.
 	pctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	stop := context.AfterFunc(parent.tree, cancel)
+	stop := context.AfterFunc(parent.tree, cancel) //nolint:contextcheck // the tree, not the parent, decides a process's life
 	defer stop()
 	defer cancel()
 	p := &process{

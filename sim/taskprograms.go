@@ -145,7 +145,8 @@ func (h *Host) schtasks(ctx context.Context, p *cmdexe.Proc) uint32 {
 			return errOut("ERROR: Access is denied.\r\n")
 		}
 		if strings.HasSuffix(verb, "run") {
-			if _, err := h.runTask(name); err != nil {
+			// The task's lifetime is the host's, not schtasks'.
+			if _, err := h.runTask(name); err != nil { //nolint:contextcheck // see above
 				return errOut("ERROR: %s.\r\n", sentence(err))
 			}
 			h.writeHost(p.Stdout, fmt.Sprintf("SUCCESS: Attempted to run the scheduled task \"%s\".\r\n", name))
@@ -203,9 +204,9 @@ func (h *Host) schtasks(ctx context.Context, p *cmdexe.Proc) uint32 {
 		format, _ := first(opts, "fo")
 		_, verbose := opts["v"]
 		_, noHeader := opts["nh"]
-		out, err := h.formatTasks(tasks, strings.ToLower(format), verbose, noHeader)
-		if err != nil {
-			return errOut("%s\r\n", err)
+		out, problem := h.formatTasks(tasks, strings.ToLower(format), verbose, noHeader)
+		if problem != "" {
+			return errOut("%s\r\n", problem)
 		}
 		h.writeHost(p.Stdout, out)
 		return 0
@@ -261,8 +262,8 @@ var neverRun = time.Date(1999, 11, 30, 0, 0, 0, 0, time.UTC)
 func usTime(t time.Time) string { return t.Format("1/2/2006 3:04:05 PM") }
 
 // formatTasks renders tasks as schtasks /query does: TABLE (default),
-// LIST or CSV, verbose with /v.
-func (h *Host) formatTasks(tasks []TaskInfo, format string, verbose, noHeader bool) (string, error) {
+// LIST or CSV, verbose with /v; or the message for what it refuses.
+func (h *Host) formatTasks(tasks []TaskInfo, format string, verbose, noHeader bool) (out, problem string) {
 	var b strings.Builder
 	lastRun := func(t TaskInfo) string {
 		if t.LastRunTime.IsZero() {
@@ -280,7 +281,7 @@ func (h *Host) formatTasks(tasks []TaskInfo, format string, verbose, noHeader bo
 	switch format {
 	case "", "table":
 		if verbose {
-			return "", errors.New("simulated host: schtasks /query /v is modelled with /fo LIST only")
+			return "", "simulated host: schtasks /query /v is modelled with /fo LIST and CSV only"
 		}
 		folder := ""
 		for _, t := range tasks {
@@ -331,9 +332,9 @@ func (h *Host) formatTasks(tasks []TaskInfo, format string, verbose, noHeader bo
 			b.WriteString(csvRow(vals))
 		}
 	default:
-		return "", fmt.Errorf("ERROR: Invalid value for /FO option. Valid values are \"TABLE\", \"LIST\" and \"CSV\".")
+		return "", "ERROR: Invalid value for /FO option. Valid values are \"TABLE\", \"LIST\" and \"CSV\"."
 	}
-	return b.String(), nil
+	return b.String(), ""
 }
 
 func csvRow(vals []string) string {

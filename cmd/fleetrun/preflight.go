@@ -107,8 +107,8 @@ func runPreflight(ctx context.Context, e *env, o *preflightOptions) error {
 		return invalid(fmt.Errorf("no hosts selected; check with fleetrun inventory"))
 	}
 	started := time.Now()
-	opts := preflight.Options{Forks: o.forks, Target: targetFunc(e), Requirements: o.req, FixMemoryCap: o.fixMemCap, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)}
-	results := preflight.Run(ctx, hosts, opts) //nolint:contextcheck // resolving a password reads an env var or a local file
+	opts := preflight.Options{Forks: o.forks, Target: targetFunc(e), Requirements: o.req, FixMemoryCap: o.fixMemCap, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)} //nolint:contextcheck // resolving a password reads an env var or a local file
+	results := preflight.Run(ctx, hosts, opts)                                                                                                                            //nolint:contextcheck // resolving a password reads an env var or a local file
 	res := preflightResult(results, started, time.Now())
 	if o.reportFile != "" {
 		doc := report.NewDocument(res)
