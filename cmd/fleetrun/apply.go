@@ -153,11 +153,18 @@ func writePlanText(w io.Writer, plan *runner.Result) error {
 		}
 		fmt.Fprintln(w)
 		for i, s := range h.Steps {
-			fmt.Fprintf(w, "    %d. %s [%s]", i+1, s.Name, s.Kind)
+			kind := string(s.Kind)
+			if s.RunAs != "" {
+				kind += ", run_as " + s.RunAs
+			}
+			fmt.Fprintf(w, "    %d. %s [%s]", i+1, s.Name, kind)
 			if s.CommandLine != "" {
 				fmt.Fprintf(w, ": %s", s.CommandLine)
 			}
 			fmt.Fprintln(w)
+			if s.Note != "" {
+				fmt.Fprintf(w, "       %s\n", s.Note)
+			}
 			if len(s.RemoteCommand) > 0 {
 				fmt.Fprintf(w, "       sends: %s\n", clipText(strings.Join(s.RemoteCommand, " "), 120))
 			}
