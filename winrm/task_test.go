@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -162,21 +163,63 @@ func TestRunAsSystemFollowsThroughANetworkCut(t *testing.T) {
 	}
 }
 
-// A step's own deadline ends its task too; the failure is a timeout.
-func TestRunAsSystemStepDeadlineIsATimeout(t *testing.T) {
+// stepDeadline is a step's context whose deadline passes when the test
+// says so (expire), as a step's timeout does, without a race against the
+// clock.
+type stepDeadline struct {
+	context.Context
+	done chan struct{}
+	once sync.Once
+}
+
+func newStepDeadline() *stepDeadline {
+	return &stepDeadline{Context: context.Background(), done: make(chan struct{})}
+}
+
+func (d *stepDeadline) expire() { d.once.Do(func() { close(d.done) }) }
+
+func (d *stepDeadline) Deadline() (time.Time, bool) { return time.Now().Add(time.Hour), true }
+
+func (d *stepDeadline) Done() <-chan struct{} { return d.done }
+
+func (d *stepDeadline) Err() error {
+	select {
+	case <-d.done:
+		return context.DeadlineExceeded
+	default:
+		return nil
+	}
+}
+
+// A step's timeout ends its task and every process of it on the host (the
+// fleet's counters show it); the failure is a settled timeout.
+func TestRunAsSystemStepTimeoutEndsTheTaskAndItsProcesses(t *testing.T) {
 	t.Parallel()
 	f, h := fleetFor(t, ntlmHTTP, nil)
 	s := open(t, targetFor(f, h, ntlmHTTP), fastTask)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	defer cancel()
-	_, err := s.Run(ctx, asTask(argv(`C:\tools\sleep.exe`, "600"), "fleetrun-deadline-1"))
+	step := newStepDeadline()
+	defer step.expire()
+	go func() {
+		// The step's time runs out once its program runs.
+		if h.WaitFor(ctx, func() bool { return h.Stats().Programs["sleep.exe"] == 1 }) == nil {
+			step.expire()
+		}
+	}()
+	_, err := s.Run(step, asTask(argv(`C:\tools\sleep.exe`, "600"), "fleetrun-deadline-1"))
 	if te := transport.Classify(err); te.Class != transport.ClassTimeout || te.Unsettled {
 		t.Fatalf("error %v (unsettled %v); want a settled timeout", err, te.Unsettled)
 	}
-	wctx, wcancel := context.WithTimeout(context.Background(), testTimeout)
-	defer wcancel()
-	if err := h.WaitFor(wctx, func() bool { return len(h.Processes()) == 0 && h.Stats().Tasks.Running == 0 }); err != nil {
-		t.Fatalf("the task or its processes outlived the step's timeout: %+v %+v", h.Tasks(), h.Processes())
+	if err := h.WaitFor(ctx, func() bool { return len(h.Processes()) == 0 }); err != nil {
+		t.Fatalf("the task's processes outlived the step's timeout: %+v", h.Processes())
+	}
+	st := h.Stats()
+	if st.Tasks.Ended != 1 || st.Tasks.Running != 0 || st.ProcessesKilled < 3 {
+		t.Errorf("tasks %+v, processes killed %d; want the task ended and its tree (cmd, powershell, sleep) killed", st.Tasks, st.ProcessesKilled)
+	}
+	if ti, ok := h.Task(`\fleetrun\fleetrun-deadline-1`); !ok || ti.Status != "Ready" || ti.LastResult != 267014 {
+		t.Errorf("the task after the timeout: %+v (registered %v); want Ready, 267014, until forgotten", ti, ok)
 	}
 }
 
