@@ -50,17 +50,27 @@ func rolloutFleet(t *testing.T, hosts int, stuck ...string) (inventory string, f
 // refused refuse every connection.
 func rolloutFleetWith(t *testing.T, hosts int, stuck, refused []string) (inventory string, fleet *sim.Fleet) {
 	t.Helper()
+	return startRolloutFleet(t, hosts, func(sc *sim.Scenario) {
+		yes := true
+		for _, name := range stuck {
+			sc.HostOverrides[name] = sim.Settings{Faults: sim.FaultSettings{NeverReturns: &yes}}
+		}
+		for _, name := range refused {
+			sc.HostOverrides[name] = sim.Settings{Faults: sim.FaultSettings{Refused: &yes}}
+		}
+	})
+}
+
+// startRolloutFleet starts the rollout scenario's fleet, changed by edit,
+// in this process and writes its inventory; the fleet's log is shown when
+// the test fails.
+func startRolloutFleet(t *testing.T, hosts int, edit func(*sim.Scenario)) (inventory string, fleet *sim.Fleet) {
+	t.Helper()
 	sc, err := sim.LoadScenario(filepath.Join("testdata", "rollout", "scenario.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	yes := true
-	for _, name := range stuck {
-		sc.HostOverrides[name] = sim.Settings{Faults: sim.FaultSettings{NeverReturns: &yes}}
-	}
-	for _, name := range refused {
-		sc.HostOverrides[name] = sim.Settings{Faults: sim.FaultSettings{Refused: &yes}}
-	}
+	edit(sc)
 	dir := t.TempDir()
 	// The fleet's own account of restarts, shown when a test fails.
 	simLog := &lockedBuffer{}

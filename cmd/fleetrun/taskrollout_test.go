@@ -54,32 +54,13 @@ func openTasks(t *testing.T, path string) map[string]string {
 func TestKilledTaskRolloutResumesWithoutRunningTheInstallerTwice(t *testing.T) {
 	t.Parallel()
 	const hosts = 300
-	sc, err := sim.LoadScenario(filepath.Join("testdata", "rollout", "scenario.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	// Every process start costs a little, so that a task (cmd.exe, chcp,
-	// PowerShell, wusa) runs long enough to be caught in flight.
-	start := 40 * time.Millisecond
-	sc.Defaults.ProcessStart = &start
-	dir := t.TempDir()
-	simLog := &lockedBuffer{}
-	fleet, err := sim.StartFleet(context.Background(), sim.FleetOptions{Hosts: hosts, Scenario: sc, Dir: dir, Log: simLog})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := fleet.Close(); err != nil {
-			t.Errorf("close the simulated fleet: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("the simulated fleet's log:\n%s", simLog.String())
-		}
+	inv, fleet := startRolloutFleet(t, hosts, func(sc *sim.Scenario) {
+		// Every process start costs a little, so that a task (cmd.exe,
+		// chcp, PowerShell, wusa) runs long enough to be caught in flight.
+		start := 40 * time.Millisecond
+		sc.Defaults.ProcessStart = &start
 	})
-	inv := filepath.Join(dir, "fleet.yaml")
-	if err := fleet.WriteInventory(inv); err != nil {
-		t.Fatal(err)
-	}
+	dir := t.TempDir()
 	pb := rolloutPlaybook(t, dir, "patch.yaml", func(s string) string {
 		return strings.Replace(s, "forks: 20", "forks: 60", 1)
 	})
