@@ -175,6 +175,9 @@ try {
         $frO1 = [long]$frS.out
         $frE1 = [long]$frS.err
         $frEnd = [DateTime]::UtcNow.AddMilliseconds([long]$frS.window_ms)
+        # The first looks come quickly (a short step is done at once), then
+        # every poll_ms: 25 ms, doubling up to poll_ms.
+        $frZ = 25
         while ($true) {
             # Whether the task runs is read before its exit code, so a task
             # that ends in between is seen with its code.
@@ -206,7 +209,8 @@ try {
                 frW 'R'
                 break
             }
-            Start-Sleep -Milliseconds ([long]$frS.poll_ms)
+            Start-Sleep -Milliseconds ([Math]::Min($frZ, [long]$frS.poll_ms))
+            $frZ *= 2
         }
     } elseif ($frOp -eq 'stop') {
         # Stopping a task ends its action's process only (schtasks /end

@@ -226,7 +226,9 @@ func (h *Host) followTask(ctx context.Context, ps *procState, pl *taskPayload, p
 			}
 		}
 	}
-	poll := time.Duration(max(pl.PollMS, 10)) * time.Millisecond
+	poll := time.Duration(max(pl.PollMS, 1)) * time.Millisecond
+	// As the script does: 25 ms, doubling up to poll_ms.
+	wait := 25 * time.Millisecond
 	deadline := h.clock.Now().Add(time.Duration(max(pl.WindowMS, 0)) * time.Millisecond)
 	for {
 		// Whether the task runs is read before its exit code, so a task
@@ -249,8 +251,9 @@ func (h *Host) followTask(ctx context.Context, ps *procState, pl *taskPayload, p
 			rawWrite(out, []byte("R\n"))
 			return 0
 		}
-		if ps.sleep(ctx, poll) != nil {
+		if ps.sleep(ctx, min(wait, poll)) != nil {
 			return cmdexe.ExitCanceled
 		}
+		wait *= 2
 	}
 }
