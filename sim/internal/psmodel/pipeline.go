@@ -3,6 +3,7 @@ package psmodel
 import (
 	"bytes"
 	"errors"
+	"io"
 	"io/fs"
 	"strings"
 	"unicode/utf16"
@@ -731,30 +732,35 @@ func (s *nativeStage) end() error {
 	for _, v := range s.input {
 		stdin.Write(in.host.Encode(toStr(v) + "\r\n"))
 	}
+	// The program writes straight to the console when its output ends
+	// there; otherwise PowerShell reads its output as lines.
 	direct := s.out.console && !s.r.outNull && s.r.outFile == ""
 	var outBuf, errBuf bytes.Buffer
-	stdout := any(&outBuf)
+	var stdout io.Writer = &outBuf
 	if direct {
 		if err := in.con.raw(); err != nil {
 			return err
 		}
-		stdout = &countingWriter{w: in.opts.Stdout, in: in}
+		stdout = in.opts.Stdout
 	}
 	errDirect := !s.r.errMerge && !s.r.errNull && s.r.errFile == ""
-	if in.opts.Mode == ModeLauncher && s.r.errMerge {
+	var stderr io.Writer = &errBuf
+	ew := &countingWriter{w: in.opts.Stderr}
+	switch {
+	case in.opts.Mode == ModeLauncher && s.r.errMerge:
 		// The launcher writes a native program's stderr lines back to
 		// stderr as they were (frE), so merging changes nothing but $?.
 		errDirect = true
+		stderr = ew
+	case errDirect:
+		stderr = in.opts.Stderr
 	}
-	var stderr any = &errBuf
-	ew := &countingWriter{w: in.opts.Stderr, in: in}
 	if errDirect {
 		if err := in.con.raw(); err != nil {
 			return err
 		}
-		stderr = ew
 	}
-	code := in.host.Run(in.ctx, s.prog, line, &stdin, stdout.(writer), stderr.(writer))
+	code := in.host.Run(in.ctx, s.prog, line, &stdin, stdout, stderr)
 	if err := in.ctx.Err(); err != nil {
 		return err
 	}
@@ -816,16 +822,10 @@ func (s *nativeStage) end() error {
 	return nil
 }
 
-type writer interface {
-	Write([]byte) (int, error)
-}
-
-// countingWriter passes a program's bytes through and counts them
-// against the output limit.
+// countingWriter passes a program's bytes through and counts them.
 type countingWriter struct {
-	w  writer
-	in *interp
-	n  int
+	w io.Writer
+	n int
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
