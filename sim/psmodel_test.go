@@ -417,3 +417,24 @@ func (h *Host) runTaskScript(t *testing.T, script string) (stdout, stderr string
 	code = int(r.run(script))
 	return out.String(), errOut.String(), code
 }
+
+// TestEncodedCommandErrorsTravelAsCLIXML: Windows PowerShell 5.1 started
+// with -EncodedCommand and redirected streams writes its progress and
+// error records to stderr as CLIXML.
+func TestEncodedCommandErrorsTravelAsCLIXML(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, FleetOptions{Hosts: 1})
+	c := mzClient(t, f, f.Hosts()[0], ntlmSealed, "PT60S")
+	out, errOut, code := runMZ(t, c, "powershell -NoProfile -EncodedCommand "+encodeCommand("Write-Output 'before'; Write-Warning 'careful'; throw 'bad'"))
+	want := "#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">" +
+		`<Obj S="progress" RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T><T>System.Object</T></TN><MS><I64 N="SourceId">1</I64><PR N="Record"><AV>Preparing modules for first use.</AV><AI>0</AI><Nil /><PI>-1</PI><PC>-1</PC><T>Completed</T><SR>-1</SR><SD> </SD></PR></MS></Obj>` +
+		`<S S="warning">careful_x000D__x000A_</S>` +
+		`<S S="Error">bad_x000D__x000A_</S><S S="Error">At line:1 char:49_x000D__x000A_</S>` +
+		`<S S="Error">+ Write-Output 'before'; Write-Warning 'careful'; throw 'bad'_x000D__x000A_</S>` +
+		`<S S="Error">+ ` + strings.Repeat(" ", 48) + `~~~~~~~~~~~_x000D__x000A_</S>` +
+		`<S S="Error">    + CategoryInfo          : OperationStopped: (bad:String) [], RuntimeException_x000D__x000A_</S>` +
+		`<S S="Error">    + FullyQualifiedErrorId : bad_x000D__x000A_</S><S S="Error"> _x000D__x000A_</S></Objs>`
+	if diff := cmp.Diff([]any{"before\r\n", want, 1}, []any{out, errOut, code}); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}

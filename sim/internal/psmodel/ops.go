@@ -1,6 +1,7 @@
 package psmodel
 
 import (
+	"errors"
 	"math"
 	"regexp"
 	"strconv"
@@ -255,7 +256,8 @@ func (in *interp) binary(x *BinaryExpr) (any, error) {
 	switch x.Op {
 	case "+", "-", "*", "/", "%":
 		v, err := in.arith(x.Op, l, r, x.Extent)
-		if pe, ok := err.(*psError); ok && x.Op == "/" || ok && x.Op == "%" {
+		var pe *psError
+		if errors.As(err, &pe) && (x.Op == "/" || x.Op == "%") {
 			_, lc := x.L.(*NumberLit)
 			_, rc := x.R.(*NumberLit)
 			if lc && rc && pe.rec.FQID == "RuntimeException" {
@@ -310,7 +312,7 @@ func (in *interp) binary(x *BinaryExpr) (any, error) {
 		v, err := in.cast(t.Name, l, x.Extent)
 		if err != nil {
 			var fe *fatalError
-			if asFatal(err, &fe) {
+			if errors.As(err, &fe) {
 				return nil, err
 			}
 			return nil, nil
@@ -377,14 +379,6 @@ func (in *interp) binary(x *BinaryExpr) (any, error) {
 		return out, nil
 	}
 	return in.compareOp(op, l, r, cs, x, true)
-}
-
-func asFatal(err error, fe **fatalError) bool {
-	f, ok := err.(*fatalError)
-	if ok {
-		*fe = f
-	}
-	return ok
 }
 
 // typeOperand reads the right side of -is and -as.

@@ -1,9 +1,9 @@
 package psmodel
 
 import (
+	"errors"
 	"fmt"
 	"math"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -497,7 +497,8 @@ func roundEven(f float64) float64 { return math.RoundToEven(f) }
 func toInt(v any) (int, error) {
 	n, err := toNumber(v)
 	if err != nil {
-		if ce, ok := err.(*errConvert); ok && strings.Contains(ce.msg, "Int32") {
+		var ce *errConvert
+		if errors.As(err, &ce) && strings.Contains(ce.msg, "Int32") {
 			return 0, err
 		}
 		return 0, convertError(v, "System.Int32", "")
@@ -629,14 +630,4 @@ func typeNameOf(v any) string {
 		return v.typeName()
 	}
 	return "System.Object"
-}
-
-// sortedKeys returns a map's keys sorted.
-func sortedKeys[M ~map[string]V, V any](m M) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
