@@ -158,9 +158,10 @@ func (c *cmdCall) bind() error {
 			default:
 				return in.notModelled(c.cmd.Extent)
 			}
-			if key == "erroraction" {
+			switch key {
+			case "erroraction":
 				c.ea = act
-			} else if key == "warningaction" {
+			case "warningaction":
 				c.wa = act
 			}
 			continue
@@ -290,13 +291,6 @@ func (c *cmdCall) writeError(rec *ErrorRecord) error {
 		return c.errw(rec)
 	}
 	return c.in.notModelled(c.cmd.Extent)
-}
-
-// terminate is a statement-terminating error of the cmdlet
-// (ThrowTerminatingError).
-func (c *cmdCall) terminate(rec *ErrorRecord) error {
-	c.ps.failed = true
-	return &psError{rec: rec}
 }
 
 func (c *cmdCall) emit(v any) error { return c.out.emit(v) }

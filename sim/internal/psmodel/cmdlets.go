@@ -90,7 +90,7 @@ Set-AuthenticodeSignature Get-PfxCertificate Set-ExecutionPolicy Unblock-File Ge
 Get-PackageProvider Install-PackageProvider Find-Package Install-Package Get-Package Uninstall-Package Find-Module Install-Module
 Update-Module Get-InstalledModule Uninstall-Module Register-PSRepository Set-PSRepository Get-PSRepository Enable-PSRemoting
 Disable-PSRemoting Set-WSManQuickConfig Test-WSMan Get-WSManInstance Set-WSManInstance Set-Item Get-Counter Measure-Command
-Add-Type Update-TypeData Update-FormatData Set-StrictMode Set-PSDebug Start-Transcript Stop-Transcript Get-TraceSource
+Add-Type Update-TypeData Update-FormatData Set-PSDebug Start-Transcript Stop-Transcript Get-TraceSource
 New-TimeSpan Set-Date Get-EventSubscriber Register-ObjectEvent Register-EngineEvent Unregister-Event Wait-Event Get-Event
 Remove-Event New-Event Send-MailMessage Get-ChildItem0 Get-MpComputerStatus Set-MpPreference Get-MpPreference Add-MpPreference
 Start-MpScan Update-MpSignature Get-BitLockerVolume Enable-BitLocker Suspend-BitLocker Get-WUList Install-WindowsUpdate
@@ -333,6 +333,28 @@ func init() {
 				return c.emit(s)
 			}
 			return c.emit(DateTime{T: t})
+		}})
+	defCmdlet(&cmdletInfo{name: "Set-StrictMode",
+		params: []paramSpec{{name: "Version", aliases: []string{"v"}, pos: -1}, {name: "Off", sw: true, pos: -1}},
+		end: func(c *cmdCall) error {
+			switch {
+			case c.sw("Off"):
+				c.in.strict = 0
+			case c.has("Version"):
+				switch v := strings.ToLower(c.str("Version")); v {
+				case "1", "1.0":
+					c.in.strict = 1
+				case "2", "2.0":
+					c.in.strict = 2
+				case "3", "3.0", "latest":
+					c.in.strict = 3
+				default:
+					return c.notModelled()
+				}
+			default:
+				return c.notModelled()
+			}
+			return nil
 		}})
 	defCmdlet(&cmdletInfo{name: "Get-Command",
 		params: []paramSpec{{name: "Name", pos: 0, rest: true}},
@@ -721,10 +743,10 @@ func (in *interp) selectProperty(c *cmdCall, item, p any) (string, any, error) {
 		var expr any
 		for i, k := range p.keys {
 			key := strings.ToLower(toStr(k))
-			switch {
-			case key == "n" || key == "name" || key == "l" || key == "label":
+			switch key {
+			case "n", "name", "l", "label":
 				name = toStr(p.vals[i])
-			case key == "e" || key == "expression":
+			case "e", "expression":
 				expr = p.vals[i]
 			default:
 				return "", nil, c.notModelled()

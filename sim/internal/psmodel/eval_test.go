@@ -238,6 +238,10 @@ func TestEvaluate(t *testing.T) {
 			stdout: "block 5\r\nsb 1 2\r\nyes\r\n"},
 		{name: "custom objects", script: "$p = [PSCustomObject]@{ Name = 'n1'; Size = 10 }; $p.Name; $p | Select-Object Name",
 			stdout: "n1\r\n\r\nName\r\n----\r\nn1\r\n\r\n\r\n"},
+		{name: "strict mode refuses unset variables", script: "Set-StrictMode -Version Latest; $nope", mode: ModeLauncher,
+			stderr: "The variable '$nope' cannot be retrieved because it has not been set.\nAt line:1 char:33\r\n+ Set-StrictMode -Version Latest; $nope\r\n+                                 ~~~~~\r\n", code: 1},
+		{name: "strict mode refuses missing properties", script: "Set-StrictMode -Version 2.0; $o = [PSCustomObject]@{ A = 1 }; $o.A; $o.B", mode: ModeLauncher, stdout: "1\r\n",
+			stderr: "The property 'B' cannot be found on this object. Verify that the property exists.\nAt line:1 char:69\r\n+ ... -StrictMode -Version 2.0; $o = [PSCustomObject]@{ A = 1 }; $o.A; $o.B\r\n+ " + strings.Repeat(" ", 69) + "~~~~\r\n", code: 1},
 		{name: "environment variables", script: "$env:FOO = 'bar'; $env:FOO; $env:COMPUTERNAME; [Environment]::GetEnvironmentVariable('FOO')", stdout: "bar\r\nSIM-0001\r\nbar\r\n"},
 		{name: "[Console] writes past formatting", script: "[Console]::Out.WriteLine('direct'); [Console]::WriteLine('x{0}', 1); [Console]::Error.WriteLine('e')", stdout: "direct\r\nx1\r\n", stderr: "e\r\n"},
 	}
@@ -285,5 +289,17 @@ func TestStoppedScriptEndsWithControlC(t *testing.T) {
 	var out bytes.Buffer
 	if code := Run(ctx, newFakeHost(), "while ($true) { $i++ }", Options{Stdout: &out, Stderr: &out}); code != ExitStopped {
 		t.Errorf("exit %#x, want %#x", code, ExitStopped)
+	}
+}
+
+func TestFileScriptsTakeTheirArguments(t *testing.T) {
+	t.Parallel()
+	var out, errOut bytes.Buffer
+	code := Run(context.Background(), newFakeHost(), "param($Name, [int]$Count = 2)\n\"$Name x$Count\"; $args.Count\nWrite-Error 'e'",
+		Options{Mode: ModeFile, Stdout: &out, Stderr: &errOut, ScriptName: `C:\scripts\deploy.ps1`, Args: []string{"web", "3"}})
+	wantErr := "C:\\scripts\\deploy.ps1 : e\r\n    + CategoryInfo          : NotSpecified: (:) [Write-Error], WriteErrorException\r\n" +
+		"    + FullyQualifiedErrorId : Microsoft.PowerShell.Commands.WriteErrorException\r\n \r\n"
+	if diff := cmp.Diff([]any{"web x3\r\n0\r\n", wantErr, uint32(0)}, []any{out.String(), errOut.String(), code}); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }

@@ -372,11 +372,9 @@ func formatExplicit(c *cmdCall, items []any, props []string, list bool) (string,
 			}
 			return "", c.notModelled()
 		}
-		if props != nil {
-			for _, p := range props {
-				if _, found := o.Prop(p); !found && o.Closed {
-					return "", c.notModelled()
-				}
+		for _, p := range props {
+			if _, found := o.Prop(p); !found && o.Closed {
+				return "", c.notModelled()
 			}
 		}
 		objs = append(objs, o)

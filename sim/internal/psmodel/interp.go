@@ -38,6 +38,8 @@ type interp struct {
 	callExt Extent
 	// work is what the script has built so far, against Limits.Work.
 	work int
+	// strict is Set-StrictMode's version (0 off).
+	strict int
 }
 
 // charge counts n bytes (or elements) built against the work limit and
@@ -352,7 +354,7 @@ func (in *interp) execStmt(st Stmt, out *pipeOut) error {
 			if err := in.step(); err != nil {
 				return err
 			}
-			if !(st.Do && first) {
+			if !st.Do || !first {
 				v, err := in.stmtValue(st.Cond)
 				if err != nil {
 					return err
@@ -459,7 +461,7 @@ func (in *interp) execSwitch(st *SwitchStmt, out *pipeOut) error {
 			if errors.As(err, &fs) && fs.kind == "break" {
 				return nil
 			}
-			if err != nil && !(errors.As(err, &fs) && fs.kind == "continue") {
+			if err != nil && (!errors.As(err, &fs) || fs.kind != "continue") {
 				return err
 			}
 		}
@@ -844,7 +846,12 @@ func (in *interp) special(v *VarExpr) (any, error) {
 		}
 		return nil, in.notModelled(v.Extent)
 	}
-	x, _ := in.cur.get(v.Name)
+	x, ok := in.cur.get(v.Name)
+	if !ok && in.strict >= 1 {
+		// Set-StrictMode -Version 1.0 and later refuse unset variables.
+		return nil, in.runtimeError(v.Extent, "System.Management.Automation.RuntimeException",
+			"The variable '$"+v.Name+"' cannot be retrieved because it has not been set.", "InvalidOperation", "VariableIsUndefined")
+	}
 	return x, nil
 }
 

@@ -131,6 +131,11 @@ func (in *interp) getMember(obj any, name string, ext Extent) (any, error) {
 		if o.Closed {
 			return nil, in.notModelled(ext)
 		}
+		if in.strict >= 2 {
+			// Strict mode 2.0 and later refuse a property an object lacks.
+			return nil, in.runtimeError(ext, "System.Management.Automation.RuntimeException",
+				"The property '"+name+"' cannot be found on this object. Verify that the property exists.", "NotSpecified", "PropertyNotFoundStrict")
+		}
 		return nil, nil
 	case *ErrorRecord:
 		return in.recordMember(o, lower, ext)

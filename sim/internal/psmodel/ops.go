@@ -827,7 +827,7 @@ func (in *interp) numArith(op string, a, b any, ext Extent) (any, error) {
 				return fit(0), nil
 			}
 			p := ai * bi
-			if p/bi == ai && !(ai == -1 && bi == math.MinInt64) && !(bi == -1 && ai == math.MinInt64) {
+			if p/bi == ai && (ai != -1 || bi != math.MinInt64) && (bi != -1 || ai != math.MinInt64) {
 				return fit(p), nil
 			}
 			return float64(ai) * float64(bi), nil
@@ -1396,23 +1396,23 @@ func formatDate(t time.Time, f string) (string, bool) {
 				b.WriteString(t.Format("2006"))
 			}
 		case 'M':
-			switch {
-			case n == 1:
+			switch n {
+			case 1:
 				b.WriteString(strconv.Itoa(int(t.Month())))
-			case n == 2:
+			case 2:
 				b.WriteString(t.Format("01"))
-			case n == 3:
+			case 3:
 				b.WriteString(t.Format("Jan"))
 			default:
 				b.WriteString(t.Format("January"))
 			}
 		case 'd':
-			switch {
-			case n == 1:
+			switch n {
+			case 1:
 				b.WriteString(strconv.Itoa(t.Day()))
-			case n == 2:
+			case 2:
 				b.WriteString(t.Format("02"))
-			case n == 3:
+			case 3:
 				b.WriteString(t.Format("Mon"))
 			default:
 				b.WriteString(t.Format("Monday"))

@@ -201,7 +201,8 @@ func (p *parser) keyword(kw string) bool {
 		return false
 	}
 	next := p.peekAt(len(kw))
-	return !(isWordChar(next) || next == '-' || next == '.' || next == '\\' || next == ':')
+	return !isWordChar(next) && next != '-' && next != '.' && next != '\\' && next != ':'
+
 }
 
 // --- statements ---
@@ -234,7 +235,7 @@ func (p *parser) parseScriptBody(start, end int) *ScriptBlock {
 		}
 	}
 	sb.Body = p.parseStatements()
-	sb.Extent.End = p.pos
+	sb.End = p.pos
 	return sb
 }
 
@@ -408,7 +409,7 @@ func (p *parser) parseIf() Stmt {
 		}
 		break
 	}
-	st.Extent.End = p.pos
+	st.End = p.pos
 	return st
 }
 
@@ -583,12 +584,12 @@ func (p *parser) parseSwitch() Stmt {
 			continue
 		}
 		var cond Expr
-		switch c := p.peek(); {
-		case c == '{':
+		switch p.peek() {
+		case '{':
 			bs := p.pos
 			body := p.parseBlock()
 			cond = &BlockExpr{Extent: Extent{bs, p.pos}, Block: &ScriptBlock{Extent: Extent{bs, p.pos}, Body: body}}
-		case c == '\'' || c == '"' || c == '$' || c == '(' || c == '@':
+		case '\'', '"', '$', '(', '@':
 			cond = p.parsePostfix(p.parsePrimary())
 		default:
 			cond = p.parseBareArg()
@@ -902,8 +903,8 @@ func (p *parser) parseCommand() *Command {
 		p.skipSpace()
 	}
 	nameStart := p.pos
-	switch ch := p.peek(); {
-	case ch == '\'' || ch == '"' || ch == '$' || ch == '(' || ch == '{' || ch == '@':
+	switch ch := p.peek(); ch {
+	case '\'', '"', '$', '(', '{', '@':
 		if c.Invoke == 0 {
 			p.unexpected()
 		}
@@ -1349,10 +1350,10 @@ func (p *parser) parseTypeName() string {
 	start := p.pos
 	for p.pos < len(p.src) {
 		c := p.src[p.pos]
-		switch {
-		case c == '[':
+		switch c {
+		case '[':
 			depth++
-		case c == ']':
+		case ']':
 			depth--
 			if depth == 0 {
 				name := strings.TrimSpace(p.src[start:p.pos])
@@ -1362,11 +1363,8 @@ func (p *parser) parseTypeName() string {
 				}
 				return name
 			}
-		case c == '\n' || c == '\r':
+		case '\n', '\r':
 			p.fail("Missing ] at end of type token.", "EndSquareBracketExpectedAtEndOfType", p.pos, p.pos+1)
-		case c == '(' || c == '\'' || c == '"':
-			// attribute arguments: [Parameter(Mandatory)]
-			depth += 0
 		}
 		p.pos++
 	}
@@ -1644,10 +1642,7 @@ func (p *parser) parseExpandable(done func() bool, quoteDoubling bool, start int
 	defer p.leave()
 	var parts []Expr
 	var lit strings.Builder
-	for {
-		if done() {
-			break
-		}
+	for !done() {
 		if p.pos >= len(p.src) {
 			p.fail("The string is missing the terminator: \".", "TerminatorExpectedAtEndOfString", start, len(p.src))
 		}

@@ -691,7 +691,8 @@ func nativeArgs(args []cmdArg) string {
 		if s == "" {
 			return
 		}
-		if strings.ContainsAny(s, " \t") && !(strings.HasPrefix(s, `"`) && strings.HasSuffix(s, `"`) && len(s) > 1) {
+		quoted := len(s) > 1 && strings.HasPrefix(s, `"`) && strings.HasSuffix(s, `"`)
+		if strings.ContainsAny(s, " \t") && !quoted {
 			s = `"` + s + `"`
 		}
 		parts = append(parts, s)

@@ -114,16 +114,22 @@ func (in *interp) run(script string) uint32 {
 		in.global.set("LASTEXITCODE", 0)
 		in.tryDepth = 1
 	}
-	args := make([]any, len(in.opts.Args))
-	for i, a := range in.opts.Args {
-		args[i] = a
-	}
-	in.global.set("args", args)
-	if len(sb.Params) > 0 {
-		if err := in.bindParams(sb.Params, in.global, nil, args, nil); err != nil {
-			return in.finish(sb, err)
+	// -File's arguments bind to the script's parameters (-Name value
+	// or by position); the rest are $args.
+	var cargs []cmdArg
+	for _, a := range in.opts.Args {
+		if len(a) > 1 && a[0] == '-' && (a[1] >= 'a' && a[1] <= 'z' || a[1] >= 'A' && a[1] <= 'Z') {
+			name, value, colon := strings.Cut(a[1:], ":")
+			cargs = append(cargs, cmdArg{param: name, value: value, hasValue: colon, colon: colon})
+			continue
 		}
+		cargs = append(cargs, cmdArg{value: a, hasValue: true})
 	}
+	rest, err := in.bindArgs(sb.Params, cargs, Extent{})
+	if err != nil {
+		return in.finish(sb, err)
+	}
+	in.global.set("args", rest)
 	out := &pipeOut{emit: in.con.object, console: true}
 	err = in.execStmts(sb.Body, out)
 	return in.finish(sb, err)
