@@ -170,7 +170,8 @@ func formatDefault(items []any) string {
 		if len(rows) == 0 {
 			return ""
 		}
-		// The hashtable view: Name in 30 characters, Value left-aligned.
+		// The view Windows PowerShell's format data gives a hashtable's
+		// entries (DictionaryEntry): Name in 30 characters, then Value.
 		return renderTable(rows, &view{cols: []column{
 			{label: "Name", width: 30, get: func(o *Object) any { v, _ := o.Prop("Name"); return v }},
 			{label: "Value", width: -1, get: func(o *Object) any { v, _ := o.Prop("Value"); return v }},

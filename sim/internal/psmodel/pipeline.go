@@ -725,6 +725,9 @@ func nativeArgs(args []cmdArg) string {
 
 func (s *nativeStage) end() error {
 	in := s.in
+	// PowerShell starts the program with .NET's Process.Start, which
+	// builds the command line as the quoted FileName (the resolved path),
+	// a space and Arguments.
 	line := `"` + s.prog.Path + `"`
 	if a := nativeArgs(s.args); a != "" {
 		line += " " + a
