@@ -220,8 +220,22 @@ func TestIdleShellExpires(t *testing.T) {
 	r := newRaw(t, f, f.Hosts()[0])
 	shell := r.create()
 	clock.Advance(59 * time.Second)
-	if code := faultCode(r.command(shell, "hostname")); code != "" {
+	n := r.command(shell, "hostname")
+	if code := faultCode(n); code != "" {
 		t.Fatalf("command within the idle timeout: fault %s", code)
+	}
+	// Read the command to its end before time passes: a shell whose
+	// process still runs does not expire, and the process runs on its
+	// own goroutine.
+	cmdID := n.find(nsShell, "CommandId").text
+	for i := 0; ; i++ {
+		st := r.mustDo(envelope(ActionReceive, ResourceShellCmd, shell, receiveBody(cmdID), "PT20S")).find(nsShell, "CommandState")
+		if st != nil && st.attrs["State"] == stateDone {
+			break
+		}
+		if i == 10 {
+			t.Fatalf("the command did not finish: %v", st)
+		}
 	}
 	clock.Advance(61 * time.Second)
 	if code := faultCode(r.command(shell, "hostname")); code != "2150858843" {

@@ -43,14 +43,13 @@ func FuzzParseLauncher(f *testing.F) {
 	})
 }
 
-// FuzzPowerShellInterpreterParse checks the trivial-script parser never
-// panics.
-func FuzzPowerShellInterpreterParse(f *testing.F) {
-	for _, s := range []string{"Write-Output 'x'; exit 3", `& 'C:\x y\p.exe' a "b $env:X"`, "throw 'bad'", "Start-Sleep -Milliseconds 5", "$a = 'it''s'\n$a"} {
+// FuzzParsePSArgs checks powershell.exe's command-line parser never
+// panics. The scripts themselves are fuzzed in psmodel (FuzzParse).
+func FuzzParsePSArgs(f *testing.F) {
+	for _, s := range []string{"-NoProfile -Command Write-Output 'x'; exit 3", "-enc " + encodeCommand("exit 1"), "-File C:\\x.ps1 a b", "-ExecutionPolicy", "-", "-bogus"} {
 		f.Add(s)
 	}
-	f.Fuzz(func(t *testing.T, script string) {
-		_, _ = parseTrivialScript(script)
-		_ = parsePSArgs(strings.Fields(script))
+	f.Fuzz(func(t *testing.T, line string) {
+		_ = parsePSArgs(strings.Fields(line))
 	})
 }

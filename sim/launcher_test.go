@@ -127,9 +127,14 @@ host_settings:
 		{name: "a failing last native command gives its code", host: h2019, payload: scriptPayload("cmd /c exit 5"), code: 5},
 		{
 			name: "a native command by path sets the exit code", host: h2019, payload: scriptPayload(`& 'C:\tools\echoargs.exe' a 'b c'`),
-			stdout: `{"argv":["C:\\tools\\echoargs.exe","a","b c"],"command_line":"C:\\tools\\echoargs.exe a \"b c\""}` + "\r\n",
+			// PowerShell starts a program as Process.Start does: the
+			// resolved path in quotes, then the joined arguments.
+			stdout: `{"argv":["C:\\tools\\echoargs.exe","a","b c"],"command_line":"\"C:\\tools\\echoargs.exe\" a \"b c\""}` + "\r\n",
 		},
-		{name: "throw is a terminating error", host: h2019, payload: scriptPayload("throw 'bad thing'"), stderr: "bad thing\r\n", code: 1},
+		{
+			name: "throw is a terminating error, written with its position", host: h2019, payload: scriptPayload("throw 'bad thing'"),
+			stderr: "bad thing\nAt line:1 char:1\r\n+ throw 'bad thing'\r\n+ ~~~~~~~~~~~~~~~~~\r\n", code: 1,
+		},
 		{name: "console error output goes to stderr", host: h2019, payload: scriptPayload("[Console]::Error.WriteLine('warn')\n\"done\""), stdout: "done\r\n", stderr: "warn\r\n"},
 		{name: "scenario rules answer scripts by substring", host: h2019, payload: scriptPayload("Restart-Service W3SVC -Force"), stdout: "restarted\r\n"},
 		{name: "scenario rules answer scripts by regex", host: h2019, payload: scriptPayload("Get-Thing 42"), stderr: "no such thing\r\n", code: 4},
@@ -138,7 +143,13 @@ host_settings:
 			name: "a script needing more memory than the shell has fails", host: h2008, payload: scriptPayload("Invoke-BigJob"),
 			stderr: "Exception of type 'System.OutOfMemoryException' was thrown.\r\n", code: 1,
 		},
-		{name: "unknown scripts succeed silently", host: h2019, payload: scriptPayload("Get-Service | Where-Object Status -eq Running")},
+		{
+			name: "scripts no rule answers run in the PowerShell model", host: h2019, payload: scriptPayload("Get-Service | Where-Object Status -eq Running"),
+			stdout: "\r\nStatus   Name               DisplayName\r\n------   ----               -----------\r\n" +
+				"Running  EventLog           Windows Event Log\r\nRunning  LanmanServer       Server\r\nRunning  Schedule           Task Scheduler\r\n" +
+				"Running  Winmgmt            Windows Management Instrumentation\r\nRunning  WinRM              Windows Remote Management (WS-Manag...\r\n" +
+				"Running  wuauserv           Windows Update\r\n\r\n\r\n",
+		},
 	}
 	// Not parallel: masterzen's encrypting transport shares
 	// http.DefaultTransport between clients, so concurrent NTLM handshakes

@@ -10,12 +10,11 @@ import (
 	"fmt"
 	"io"
 	"regexp"
-	"strconv"
 	"strings"
-	"time"
 	"unicode/utf16"
 
 	"github.com/fleetrun/fleetrun/sim/internal/cmdexe"
+	"github.com/fleetrun/fleetrun/sim/internal/psmodel"
 )
 
 // Markers of fleetrun's launcher and preflight scripts (docs/design.md).
@@ -31,6 +30,7 @@ type psInvocation struct {
 	stdin   bool // -Command - or a lone -: the script arrives on stdin
 	file    string
 	args    []string // -File arguments
+	policy  string   // -ExecutionPolicy, the process scope's policy
 	err     string   // a command-line error PowerShell reports
 }
 
@@ -70,8 +70,13 @@ func parsePSArgs(args []string) psInvocation {
 			}
 			inv.script, inv.encoded = text, true
 			return inv
-		case name == "ep" || (len(name) >= 2 && strings.HasPrefix("executionpolicy", name)),
-			strings.HasPrefix("inputformat", name) && len(name) >= 2,
+		case name == "ep" || (len(name) >= 2 && strings.HasPrefix("executionpolicy", name)):
+			v, ok := next()
+			if !ok {
+				return inv
+			}
+			inv.policy = v
+		case strings.HasPrefix("inputformat", name) && len(name) >= 2,
 			strings.HasPrefix("outputformat", name) && len(name) >= 1 && name[0] == 'o',
 			strings.HasPrefix("windowstyle", name) && len(name) >= 1,
 			strings.HasPrefix("version", name) && len(name) >= 1,
@@ -124,8 +129,8 @@ func decodeUTF16Base64(s string) (string, error) {
 }
 
 // powershell is powershell.exe: fleetrun's launcher is recognised and its
-// payload dispatched; other scripts go to the scenario rules and then to a
-// small interpreter.
+// payload dispatched; other scripts go to the scenario rules and then to
+// the PowerShell model (sim/internal/psmodel).
 func (h *Host) powershell(ctx context.Context, p *cmdexe.Proc) uint32 {
 	inv := parsePSArgs(p.Args[1:])
 	ps := procFrom(ctx)
@@ -158,7 +163,8 @@ func (h *Host) powershell(ctx context.Context, p *cmdexe.Proc) uint32 {
 		}
 	}
 	r := &psRun{h: h, ps: ps, ctx: ctx, stdout: p.Stdout, stderr: p.Stderr, env: p.Env.Clone(), mode: mode,
-		clixml: inv.encoded && h.cfg.PowerShellProgress}
+		clixml: inv.encoded && h.cfg.PowerShellProgress, policy: inv.policy, file: inv.file, args: inv.args,
+		wow64: strings.Contains(strings.ToLower(p.Name), `\syswow64\`)}
 	r.enc = func(s string) []byte { return encodeConsole(ps.codepage(), s) }
 	return r.run(inv.script)
 }
@@ -246,7 +252,13 @@ func (h *Host) launcher(ctx context.Context, p *cmdexe.Proc, script string) uint
 			h.stats.count(&h.stats.programs, "fleetrun-task")
 			return h.fleetrunTask(ctx, p, pl.Script)
 		}
-		r := &psRun{h: h, ps: ps, ctx: ctx, stdout: p.Stdout, stderr: p.Stderr, env: env, mode: psLauncher}
+		// The launcher's powershell.exe carries -ExecutionPolicy Bypass.
+		var policy string
+		if len(p.Args) > 1 {
+			policy = parsePSArgs(p.Args[1:]).policy
+		}
+		r := &psRun{h: h, ps: ps, ctx: ctx, stdout: p.Stdout, stderr: p.Stderr, env: env, mode: psLauncher,
+			policy: policy, wow64: strings.Contains(strings.ToLower(p.Name), `\syswow64\`)}
 		r.enc = h.encodeHost
 		return r.run(pl.Script)
 	}
@@ -290,20 +302,27 @@ type psRun struct {
 	mode   psMode
 	clixml bool // errors (and progress) go to stderr as CLIXML
 	enc    func(string) []byte
+	// policy is -ExecutionPolicy; file and args are -File's.
+	policy string
+	file   string
+	args   []string
+	// wow64 is the 32-bit PowerShell.
+	wow64 bool
 
-	vars       map[string]string
-	lastExit   int64
-	lastOK     bool
-	lastNative bool
-	errRecords []string
+	// records are the stream records waiting to be serialised as CLIXML.
+	records []clixmlRecord
 }
+
+// clixmlRecord is one line of an error, warning or verbose record.
+type clixmlRecord struct{ stream, text string }
 
 func (r *psRun) out(s string) { rawWrite(r.stdout, r.enc(s)) }
 
 func (r *psRun) errOut(s string) { rawWrite(r.stderr, r.enc(s)) }
 
-// run answers the script: the preflight rule, scenario rules, the
-// interpreter, else success with no output.
+// run answers the script: the preflight script from the host's state,
+// the scenario rules, then the PowerShell model, which refuses loudly
+// what it does not model.
 func (r *psRun) run(script string) uint32 {
 	h := r.h
 	if strings.Contains(script, preflightMarker) {
@@ -318,13 +337,28 @@ func (r *psRun) run(script string) uint32 {
 			return r.answer(rule)
 		}
 	}
-	stmts, ok := parseTrivialScript(script)
-	if !ok {
-		h.stats.count(&h.stats.programs, "script-default")
-		return r.finish(0, false)
-	}
 	h.stats.count(&h.stats.programs, "script-interpreted")
-	return r.interpret(stmts)
+	host := &psHost{h: h, ps: r.ps, env: r.env, enc: r.enc, wow64: r.wow64, policy: r.policy}
+	host.dec = consoleDecoder(r.ps.codepage())
+	mode := psmodel.ModeCommand
+	switch r.mode {
+	case psFile:
+		mode = psmodel.ModeFile
+	case psLauncher:
+		mode = psmodel.ModeLauncher
+		host.dec = h.decodeHost
+	}
+	opts := psmodel.Options{Mode: mode, Stdout: psWriter{r.stdout}, Stderr: psWriter{r.stderr}, ScriptName: r.file, Args: r.args}
+	if r.clixml {
+		opts.Serialize = func(stream, line string) {
+			if stream != "Error" {
+				line += "\r\n"
+			}
+			r.records = append(r.records, clixmlRecord{stream, line})
+		}
+	}
+	code := psmodel.Run(r.ctx, host, script, opts)
+	return r.finish(code, false)
 }
 
 // answer plays a scenario rule.
@@ -353,14 +387,14 @@ func (r *psRun) finish(code uint32, explicit bool) uint32 {
 		b.WriteString("#< CLIXML\r\n<Objs Version=\"1.1.0.1\" xmlns=\"http://schemas.microsoft.com/powershell/2004/04\">")
 		// Windows PowerShell 5.1 reports loading its modules as progress.
 		b.WriteString(`<Obj S="progress" RefId="0"><TN RefId="0"><T>System.Management.Automation.PSCustomObject</T><T>System.Object</T></TN><MS><I64 N="SourceId">1</I64><PR N="Record"><AV>Preparing modules for first use.</AV><AI>0</AI><Nil /><PI>-1</PI><PC>-1</PC><T>Completed</T><SR>-1</SR><SD> </SD></PR></MS></Obj>`)
-		for _, line := range r.errRecords {
-			b.WriteString(`<S S="Error">`)
-			b.WriteString(clixmlEscape(line))
+		for _, rec := range r.records {
+			b.WriteString(`<S S="` + rec.stream + `">`)
+			b.WriteString(clixmlEscape(rec.text))
 			b.WriteString(`</S>`)
 		}
 		b.WriteString("</Objs>")
 		r.errOut(b.String())
-		r.errRecords = nil
+		r.records = nil
 	}
 	return code
 }
@@ -401,7 +435,9 @@ func (r *psRun) errorRecord(msg, stmt, category, fqid string) {
 	}
 	lines = append(lines, "    + CategoryInfo          : "+category+"\r\n", "    + FullyQualifiedErrorId : "+fqid+"\r\n", " \r\n")
 	if r.clixml {
-		r.errRecords = append(r.errRecords, lines...)
+		for _, l := range lines {
+			r.records = append(r.records, clixmlRecord{"Error", l})
+		}
 		return
 	}
 	r.errOut(strings.Join(lines, ""))
@@ -412,476 +448,4 @@ func (r *psRun) errorRecord(msg, stmt, category, fqid string) {
 func (h *Host) preflightJSON() string {
 	b, _ := json.Marshal(h.preflightFacts()) // a struct of strings, bools and ints always encodes
 	return string(b)
-}
-
-// psStmt is one statement of a trivial script.
-type psStmt struct {
-	text  string
-	words []psWord
-}
-
-// psWord is a token: a bare word or a quoted string (expanded later).
-type psWord struct {
-	text   string
-	quoted byte // 0, '\'' or '"'
-}
-
-// parseTrivialScript splits a script into statements the interpreter
-// understands; ok is false when any statement is beyond it.
-func parseTrivialScript(script string) ([]psStmt, bool) {
-	var stmts []psStmt
-	for _, raw := range splitStatements(script) {
-		text := strings.TrimSpace(raw)
-		if text == "" || strings.HasPrefix(text, "#") {
-			continue
-		}
-		words, ok := tokenizePS(text)
-		if !ok {
-			return nil, false
-		}
-		st := psStmt{text: text, words: words}
-		if !knownStatement(st) {
-			return nil, false
-		}
-		stmts = append(stmts, st)
-	}
-	return stmts, true
-}
-
-// splitStatements splits on newlines and semicolons outside quotes.
-func splitStatements(s string) []string {
-	var out []string
-	var quote rune
-	start := 0
-	for i, c := range s {
-		switch {
-		case quote != 0:
-			if c == quote {
-				quote = 0
-			}
-		case c == '\'' || c == '"':
-			quote = c
-		case c == ';' || c == '\n' || c == '\r':
-			out = append(out, s[start:i])
-			start = i + 1
-		}
-	}
-	return append(out, s[start:])
-}
-
-// tokenizePS splits a statement into words; quoted strings keep their
-// quote kind. Unbalanced quotes are beyond the interpreter.
-func tokenizePS(s string) ([]psWord, bool) {
-	var words []psWord
-	i := 0
-	for i < len(s) {
-		switch s[i] {
-		case ' ', '\t':
-			i++
-		case '\'':
-			var b strings.Builder
-			i++
-			for {
-				if i >= len(s) {
-					return nil, false
-				}
-				if s[i] == '\'' {
-					if i+1 < len(s) && s[i+1] == '\'' {
-						b.WriteByte('\'')
-						i += 2
-						continue
-					}
-					i++
-					break
-				}
-				b.WriteByte(s[i])
-				i++
-			}
-			words = append(words, psWord{text: b.String(), quoted: '\''})
-		case '"':
-			var b strings.Builder
-			i++
-			for {
-				if i >= len(s) {
-					return nil, false
-				}
-				if s[i] == '`' && i+1 < len(s) {
-					b.WriteByte(s[i])
-					b.WriteByte(s[i+1])
-					i += 2
-					continue
-				}
-				if s[i] == '"' {
-					if i+1 < len(s) && s[i+1] == '"' {
-						b.WriteByte('"')
-						i += 2
-						continue
-					}
-					i++
-					break
-				}
-				b.WriteByte(s[i])
-				i++
-			}
-			words = append(words, psWord{text: b.String(), quoted: '"'})
-		default:
-			j := i
-			for j < len(s) && s[j] != ' ' && s[j] != '\t' {
-				j++
-			}
-			words = append(words, psWord{text: s[i:j]})
-			i = j
-		}
-	}
-	return words, true
-}
-
-var (
-	consoleWriteRE = regexp.MustCompile(`^\[(?i:Console)\]::(?:(?i:Error|Out)\.)?(?i:WriteLine|Write)\((.*)\)$`)
-	assignRE       = regexp.MustCompile(`^\$([A-Za-z_][A-Za-z0-9_:]*)\s*=\s*(.+)$`)
-	cwdRE          = regexp.MustCompile(`^(?i:\(pwd\)\.Path|\(Get-Location\)\.Path|\$pwd\.Path|\$pwd|pwd|Get-Location)$`)
-)
-
-// cmdletNames are the cmdlets the interpreter runs.
-var cmdletNames = map[string]bool{
-	"write-output": true, "echo": true, "write": true, "write-host": true,
-	"write-error": true, "start-sleep": true, "sleep": true, "exit": true,
-	"throw": true, "set-location": true, "cd": true, "&": true,
-}
-
-// knownStatement reports whether the interpreter can run st.
-func knownStatement(st psStmt) bool {
-	t := st.text
-	if consoleWriteRE.MatchString(t) || cwdRE.MatchString(t) {
-		return true
-	}
-	if m := assignRE.FindStringSubmatch(t); m != nil {
-		return isSimpleValue(strings.TrimSpace(m[2]))
-	}
-	w := st.words[0]
-	if w.quoted != 0 {
-		return len(st.words) == 1
-	}
-	if strings.HasPrefix(w.text, "$") {
-		return len(st.words) == 1 && isSimpleValue(w.text)
-	}
-	if _, err := strconv.ParseInt(w.text, 10, 64); err == nil {
-		return len(st.words) == 1
-	}
-	name := strings.ToLower(w.text)
-	if cmdletNames[name] {
-		return true
-	}
-	return looksNative(name)
-}
-
-// looksNative reports whether a command word names a program rather than
-// a cmdlet: a path, something with an extension, or a known program name.
-func looksNative(name string) bool {
-	if strings.ContainsAny(name, `\/`) || strings.HasSuffix(name, ".exe") || strings.HasSuffix(name, ".bat") || strings.HasSuffix(name, ".cmd") {
-		return true
-	}
-	switch name {
-	case "cmd", "hostname", "whoami", "winrm", "java", "shutdown", "wusa", "powershell":
-		return true
-	}
-	return false
-}
-
-func isSimpleValue(v string) bool {
-	if strings.HasPrefix(v, "'") && strings.HasSuffix(v, "'") && len(v) >= 2 {
-		return true
-	}
-	if strings.HasPrefix(v, `"`) && strings.HasSuffix(v, `"`) && len(v) >= 2 {
-		return true
-	}
-	if strings.EqualFold(v, "$true") || strings.EqualFold(v, "$false") || strings.EqualFold(v, "$null") ||
-		strings.EqualFold(v, "$LASTEXITCODE") || strings.HasPrefix(strings.ToLower(v), "$env:") {
-		return true
-	}
-	if m := regexp.MustCompile(`^\$[A-Za-z_][A-Za-z0-9_]*$`).MatchString(v); m {
-		return true
-	}
-	_, err := strconv.ParseInt(v, 10, 64)
-	return err == nil
-}
-
-// value evaluates a simple value or word.
-func (r *psRun) value(w psWord) string {
-	switch w.quoted {
-	case '\'':
-		return w.text
-	case '"':
-		return r.expand(w.text)
-	}
-	t := w.text
-	if strings.HasPrefix(t, "$") {
-		return r.variable(t[1:])
-	}
-	return t
-}
-
-// variable reads $name.
-func (r *psRun) variable(name string) string {
-	lower := strings.ToLower(name)
-	switch {
-	case lower == "lastexitcode":
-		return strconv.FormatInt(r.lastExit, 10)
-	case lower == "true":
-		return "True"
-	case lower == "false":
-		return "False"
-	case lower == "null":
-		return ""
-	case lower == "pwd":
-		return r.env.Cwd()
-	case strings.HasPrefix(lower, "env:"):
-		v, _ := r.env.Get(name[4:])
-		return v
-	}
-	return r.vars[lower]
-}
-
-var varRefRE = regexp.MustCompile(`\$(?:env:[A-Za-z_][A-Za-z0-9_()]*|[A-Za-z_][A-Za-z0-9_]*)`)
-
-// expand interpolates variables and backtick escapes in a "..." string.
-func (r *psRun) expand(s string) string {
-	s = varRefRE.ReplaceAllStringFunc(s, func(ref string) string { return r.variable(ref[1:]) })
-	if !strings.Contains(s, "`") {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '`' && i+1 < len(s) {
-			i++
-			switch s[i] {
-			case 'n':
-				b.WriteByte('\n')
-			case 'r':
-				b.WriteByte('\r')
-			case 't':
-				b.WriteByte('\t')
-			case '0':
-				b.WriteByte(0)
-			default:
-				b.WriteByte(s[i])
-			}
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-// evalExpr evaluates the text of a simple value.
-func (r *psRun) evalExpr(text string) string {
-	words, ok := tokenizePS(strings.TrimSpace(text))
-	if !ok || len(words) == 0 {
-		return ""
-	}
-	return r.value(words[0])
-}
-
-// errExit ends the script with a status.
-type errExit struct{ code uint32 }
-
-func (e errExit) Error() string { return fmt.Sprintf("exit %d", e.code) }
-
-// errTerminating is a terminating error (throw).
-var errTerminating = errors.New("terminating error")
-
-// interpret runs the statements and applies the mode's exit rules.
-func (r *psRun) interpret(stmts []psStmt) uint32 {
-	r.vars = map[string]string{}
-	r.lastOK = true
-	for _, st := range stmts {
-		err := r.exec(st)
-		var ee errExit
-		switch {
-		case errors.As(err, &ee):
-			return r.finish(ee.code, true)
-		case errors.Is(err, errTerminating):
-			return r.finish(1, true)
-		case err != nil:
-			return r.finish(0xC000013A, true) // stopped
-		}
-	}
-	switch r.mode {
-	case psLauncher:
-		if r.lastNative && r.lastExit != 0 {
-			return r.finish(uint32(r.lastExit), false)
-		}
-	case psCommand:
-		if !r.lastOK {
-			return r.finish(1, false)
-		}
-	}
-	return r.finish(0, false)
-}
-
-// exec runs one statement.
-func (r *psRun) exec(st psStmt) error {
-	r.lastNative = false
-	r.lastOK = true
-	t := st.text
-	if m := consoleWriteRE.FindStringSubmatch(t); m != nil {
-		text := r.evalExpr(m[1])
-		if strings.Contains(strings.ToLower(t), "writeline") {
-			text += "\r\n"
-		}
-		if strings.Contains(strings.ToLower(t), "::error.") {
-			r.errOut(text)
-		} else {
-			r.out(text)
-		}
-		return nil
-	}
-	if cwdRE.MatchString(t) {
-		r.out(r.env.Cwd() + "\r\n")
-		return nil
-	}
-	if m := assignRE.FindStringSubmatch(t); m != nil {
-		r.vars[strings.ToLower(m[1])] = r.evalExpr(m[2])
-		return nil
-	}
-	w := st.words
-	first := w[0]
-	if first.quoted != 0 || strings.HasPrefix(first.text, "$") {
-		r.out(r.value(first) + "\r\n")
-		return nil
-	}
-	if _, err := strconv.ParseInt(first.text, 10, 64); err == nil {
-		r.out(first.text + "\r\n")
-		return nil
-	}
-	args := w[1:]
-	switch name := strings.ToLower(first.text); name {
-	case "write-output", "echo", "write":
-		for _, a := range args {
-			r.out(r.value(a) + "\r\n")
-		}
-	case "write-host":
-		var parts []string
-		newline := true
-		for _, a := range args {
-			if a.quoted == 0 && strings.EqualFold(a.text, "-NoNewline") {
-				newline = false
-				continue
-			}
-			if a.quoted == 0 && strings.HasPrefix(a.text, "-") {
-				continue
-			}
-			parts = append(parts, r.value(a))
-		}
-		text := strings.Join(parts, " ")
-		if newline {
-			// Write-Host under WinRS ends lines with LF alone
-			// (test_winrs_operation_timeout.yml).
-			text += "\n"
-		}
-		r.out(text)
-	case "write-error":
-		var parts []string
-		for _, a := range args {
-			if a.quoted == 0 && strings.EqualFold(a.text, "-Message") {
-				continue
-			}
-			parts = append(parts, r.value(a))
-		}
-		msg := strings.Join(parts, " ")
-		r.errorRecord(msg, "", "NotSpecified: (:) [Write-Error], WriteErrorException", "Microsoft.PowerShell.Commands.WriteErrorException")
-		r.lastOK = false
-	case "throw":
-		msg := "ScriptHalted"
-		if len(args) > 0 {
-			msg = r.value(args[0])
-		}
-		r.errorRecord(msg, t, "OperationStopped: ("+msg+":String) [], RuntimeException", msg)
-		return errTerminating
-	case "exit":
-		code := int64(0)
-		if len(args) > 0 {
-			v := r.value(args[0])
-			n, err := strconv.ParseInt(v, 10, 64)
-			if err != nil {
-				return errExit{0}
-			}
-			code = n
-		}
-		return errExit{uint32(int32(code))}
-	case "start-sleep", "sleep":
-		d := time.Duration(0)
-		unit := time.Second
-		for _, a := range args {
-			lower := strings.ToLower(a.text)
-			if a.quoted == 0 && strings.HasPrefix(lower, "-") {
-				if strings.HasPrefix("-milliseconds", lower) && len(lower) >= 2 {
-					unit = time.Millisecond
-				}
-				continue
-			}
-			f, err := strconv.ParseFloat(r.value(a), 64)
-			if err == nil {
-				d = time.Duration(f * float64(unit))
-			}
-		}
-		if err := r.ps.sleep(r.ctx, d); err != nil {
-			return err
-		}
-	case "set-location", "cd":
-		if len(args) > 0 {
-			r.env.SetCwd(r.value(args[0]))
-		}
-	case "&":
-		if len(args) == 0 {
-			return nil
-		}
-		return r.native(r.value(args[0]), args[1:])
-	default:
-		return r.native(first.text, args)
-	}
-	return nil
-}
-
-// native runs a program from the script, as PowerShell 5.1 does: the
-// arguments are joined with spaces, quoted only when they contain
-// whitespace, empty ones dropped. It sets $LASTEXITCODE.
-func (r *psRun) native(file string, words []psWord) error {
-	parts := []string{quoteIfSpace(file)}
-	for _, w := range words {
-		v := r.value(w)
-		if v == "" {
-			continue
-		}
-		parts = append(parts, quoteIfSpace(v))
-	}
-	line := strings.Join(parts, " ")
-	var code uint32
-	prog, path, ok := r.h.resolveProgram(file, r.env)
-	switch {
-	case ok:
-		code = prog(r.ctx, &cmdexe.Proc{Name: path, CommandLine: line, Args: cmdexe.ParseArgs(line),
-			Env: r.env.Clone(), Stdin: strings.NewReader(""), Stdout: r.stdout, Stderr: r.stderr})
-	case (strings.HasSuffix(strings.ToLower(file), ".bat") || strings.HasSuffix(strings.ToLower(file), ".cmd")) && r.h.fsFor(r.ps).Exists(file):
-		code = cmdexe.Run(r.ctx, line, r.env.Clone(), r.h.fsFor(r.ps), r.h.lookup, strings.NewReader(""), r.stdout, r.stderr)
-	default:
-		msg := file + " : The term '" + file + "' is not recognized as the name of a cmdlet, function, script file, or operable program. Check the spelling of the name, or if a path was included, verify that the path is correct and try again."
-		r.errorRecord(msg, "", "ObjectNotFound: ("+file+":String) [], CommandNotFoundException", "CommandNotFoundException")
-		r.lastOK = false
-		return nil
-	}
-	if err := r.ctx.Err(); err != nil {
-		return err
-	}
-	r.lastExit = int64(int32(code))
-	r.lastNative = true
-	r.lastOK = code == 0
-	return nil
-}
-
-func quoteIfSpace(s string) string {
-	if strings.ContainsAny(s, " \t") {
-		return `"` + s + `"`
-	}
-	return s
 }
