@@ -136,3 +136,38 @@ func TestPatchExamplesSucceedOnTheExampleFleet(t *testing.T) {
 		})
 	}
 }
+
+// Every other example playbook runs cleanly on the example fleet: every
+// step of every selected host ends ok.
+func TestOtherExamplesSucceedOnTheExampleFleet(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		playbook string
+		hosts    int
+	}{
+		{"batch-exit.yaml", 20},
+		{"java-classpath.yaml", 8},
+		{"preflight-check.yaml", 20},
+	} {
+		t.Run(tc.playbook, func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			out := filepath.Join(dir, "report.json")
+			code, _, errOut := fleetrunIn(t, dir, "apply", exampleFile(t, tc.playbook), "-i", exampleFile(t, "sim-inventory.yaml"), "--report", out, "--no-progress")
+			if code != 0 {
+				t.Fatalf("exit status %d, want 0\n%s", code, errOut)
+			}
+			doc := readReport(t, out)
+			if doc.Summary.OK != tc.hosts || doc.Summary.Hosts != tc.hosts {
+				t.Fatalf("summary %+v, want %d hosts ok", doc.Summary, tc.hosts)
+			}
+			for _, h := range doc.Hosts {
+				for _, s := range h.Steps {
+					if s.Status != "ok" || s.Error != nil {
+						t.Errorf("%s: step %q %s %+v", h.Name, s.Name, s.Status, s.Error)
+					}
+				}
+			}
+		})
+	}
+}

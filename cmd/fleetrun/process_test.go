@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -248,9 +249,16 @@ func TestSecondInterruptCancelsRunningSteps(t *testing.T) {
 		t.Errorf("failed %d skipped %d, want 5 and 15\n%s", failed, doc.Summary.Skipped, stderr)
 	}
 	// Each cancelled step was terminated on its host and its shell deleted.
+	// (A step whose Command answer had not arrived when it was cancelled
+	// gets no Signal, only its shell's Delete, which ends its process too.)
 	st := fleet.Stats()
-	if st.Totals.Signals < 5 || st.Totals.Deletes < 5 || st.OpenShells != 0 {
-		t.Errorf("sim saw %d Signals, %d Deletes, %d shells still open; want ≥5, ≥5, 0", st.Totals.Signals, st.Totals.Deletes, st.OpenShells)
+	if st.Totals.Deletes < 5 || st.OpenShells != 0 {
+		t.Errorf("sim saw %d Signals, %d Deletes, %d shells still open; want ≥5 Deletes, none open", st.Totals.Signals, st.Totals.Deletes, st.OpenShells)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := fleet.WaitFor(ctx, func() bool { return fleet.Stats().Totals.Processes == 0 }); err != nil {
+		t.Errorf("processes still run on the hosts: %v", err)
 	}
 }
 
