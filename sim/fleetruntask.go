@@ -3,8 +3,6 @@ package sim
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -53,27 +51,9 @@ const taskFolder = `\fleetrun\`
 const maxFrame = 64 << 10
 
 func readTaskPayload(script string, stdin io.Reader) (*taskPayload, error) {
-	m := payloadRE.FindAllStringSubmatch(script, -1)
-	if len(m) != 1 {
-		return nil, fmt.Errorf("task script has %d $fleetrunPayload statements, expected 1", len(m))
-	}
-	text := m[0][1]
-	if strings.TrimSpace(text) == "" {
-		data, err := io.ReadAll(io.LimitReader(stdin, 64<<20))
-		if err != nil {
-			return nil, fmt.Errorf("read payload from stdin: %w", err)
-		}
-		text = string(data)
-	}
-	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(text), ""))
-	if err != nil {
-		return nil, fmt.Errorf("decode payload: %w", err)
-	}
 	var pl taskPayload
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&pl); err != nil {
-		return nil, fmt.Errorf("decode payload JSON: %w", err)
+	if err := decodePayload("task script", script, stdin, &pl); err != nil {
+		return nil, err
 	}
 	switch {
 	case pl.V != 1:

@@ -190,30 +190,44 @@ type launcherPayload struct {
 
 var payloadRE = regexp.MustCompile(`(?m)^[ \t]*\$fleetrunPayload[ \t]*=[ \t]*'([A-Za-z0-9+/=\s]*)'`)
 
-// parseLauncher extracts the payload of fleetrun's launcher script. stdin
-// supplies the payload when the script's literal is empty.
-func parseLauncher(script string, stdin io.Reader) (*launcherPayload, error) {
+// decodePayload decodes the payload of one of fleetrun's scripts (what,
+// for messages) into doc: the JSON in base64 of its single
+// $fleetrunPayload statement, or of stdin when that literal is empty.
+// Unknown fields are errors.
+func decodePayload(what, script string, stdin io.Reader, doc any) error {
 	m := payloadRE.FindAllStringSubmatch(script, -1)
 	if len(m) != 1 {
-		return nil, fmt.Errorf("launcher has %d $fleetrunPayload statements, expected 1", len(m))
+		return fmt.Errorf("%s has %d $fleetrunPayload statements, expected 1", what, len(m))
 	}
 	text := m[0][1]
 	if strings.TrimSpace(text) == "" {
-		data, err := io.ReadAll(stdin)
+		data, err := io.ReadAll(io.LimitReader(stdin, maxPayload))
 		if err != nil {
-			return nil, fmt.Errorf("read payload from stdin: %w", err)
+			return fmt.Errorf("read payload from stdin: %w", err)
 		}
 		text = string(data)
 	}
 	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(text), ""))
 	if err != nil {
-		return nil, fmt.Errorf("decode payload: %w", err)
+		return fmt.Errorf("decode payload: %w", err)
 	}
-	var pl launcherPayload
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
-	if err := dec.Decode(&pl); err != nil {
-		return nil, fmt.Errorf("decode payload JSON: %w", err)
+	if err := dec.Decode(doc); err != nil {
+		return fmt.Errorf("decode payload JSON: %w", err)
+	}
+	return nil
+}
+
+// maxPayload bounds a payload read from stdin.
+const maxPayload = 64 << 20
+
+// parseLauncher extracts the payload of fleetrun's launcher script. stdin
+// supplies the payload when the script's literal is empty.
+func parseLauncher(script string, stdin io.Reader) (*launcherPayload, error) {
+	var pl launcherPayload
+	if err := decodePayload("launcher", script, stdin, &pl); err != nil {
+		return nil, err
 	}
 	if pl.V != 1 {
 		return nil, fmt.Errorf("payload version %d, expected 1", pl.V)
