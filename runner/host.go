@@ -158,6 +158,9 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 			if te.Class == transport.ClassTimeout && res.stepCtxErr != nil {
 				te = &transport.Error{Class: transport.ClassTimeout, Message: fmt.Sprintf("step did not finish within its timeout of %s; it was terminated on the host", st.Timeout), Hint: "raise the step's timeout if the work legitimately takes longer", Err: err}
 			}
+			if sr.Task != "" && (te.Class == transport.ClassTimeout || te.Class == transport.ClassInterrupted) {
+				te = taskStopped(te, sr.Task, transport.IsUnsettled(err))
+			}
 			sr.Err = te
 			retryable = te.Transient
 		} else {
@@ -212,6 +215,21 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 	// The journal has the result now; only then may the task go.
 	forget()
 	return sr
+}
+
+// taskStopped says what became of a step's task when the step's time ran
+// out or the run was cancelled: ended with its processes, or (unsettled)
+// out of reach and maybe still running.
+func taskStopped(te *transport.Error, task string, unsettled bool) *transport.Error {
+	out := *te
+	if unsettled {
+		out.Message += "; its task " + task + " could not be ended and may still be running on the host"
+		out.Hint = "fleetrun --resume follows the task to its end without starting the step again"
+		out.Unsettled = true
+		return &out
+	}
+	out.Message += "; its task " + task + " was ended with its processes"
+	return &out
 }
 
 // newTaskName names the task of a step's attempt: random, so that no two

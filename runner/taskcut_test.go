@@ -55,17 +55,34 @@ steps:
 	cutCtx, stopCutting := context.WithCancel(ctx)
 	defer stopCutting()
 	cutDone := make(chan struct{})
+	var caught []string // hosts whose task ran when the cut began
 	go func() {
 		defer close(cutDone)
-		running := func() int64 { return fleet.Stats().Totals.Tasks.Running }
-		if fleet.WaitFor(cutCtx, func() bool { return running() >= 20 }) != nil {
+		if fleet.WaitFor(cutCtx, func() bool {
+			t := fleet.Stats().Totals.Tasks
+			return t.Runs >= hosts/10 && t.Running >= 1
+		}) != nil {
 			return // the run ended first; the test reports it
 		}
 		fleet.SetNetworkCut(true)
+		for _, h := range fleet.Stats().Hosts {
+			if h.Tasks.Running > 0 {
+				caught = append(caught, h.Name)
+			}
+		}
 		// The cut lasts until every task running when it began has ended
-		// and the controller has met the silence many times over.
+		// and the controller has met the silence on each of those hosts.
 		_ = fleet.WaitFor(ctx, func() bool {
-			return running() == 0 && fleet.Stats().Totals.Requests["unanswered_in_cut"] >= 100
+			st := fleet.Stats()
+			if st.Totals.Tasks.Running > 0 {
+				return false
+			}
+			for _, name := range caught {
+				if fleet.Host(name).Stats().Requests["unanswered_in_cut"] == 0 {
+					return false
+				}
+			}
+			return true
 		})
 		fleet.SetNetworkCut(false)
 	}()
@@ -79,7 +96,10 @@ steps:
 	if st.Totals.Requests["network_cut"] != hosts {
 		t.Fatalf("the fleet was cut off %d times, want once per host", st.Totals.Requests["network_cut"])
 	}
-	t.Logf("%d requests went unanswered during the cut", st.Totals.Requests["unanswered_in_cut"])
+	t.Logf("%d requests went unanswered during the cut; %d hosts had a task running when it began", st.Totals.Requests["unanswered_in_cut"], len(caught))
+	if len(caught) == 0 {
+		t.Errorf("no task ran when the cut began")
+	}
 	for _, h := range res.Hosts {
 		if h.Status != runner.StatusOK {
 			t.Errorf("%s: %s %v", h.Name, h.Status, h.FailedStep())

@@ -55,6 +55,7 @@ type Host struct {
 	onlineCh     chan struct{}   // closed while the host is online
 	shutdown     clockwork.Timer // pending shutdown /r /t N
 	pendingNow   bool            // shutdown /r /t 0 waiting for its response
+	pendingTimer clockwork.Timer // restarts after shutdown /r /t 0 if no response is collected
 	rebootTimer  clockwork.Timer // ends the current reboot
 	fs           *vfs
 	requestCount int64
@@ -264,6 +265,9 @@ func (h *Host) close() error {
 		h.procs.Done()
 	}
 	if h.rebootTimer != nil && h.rebootTimer.Stop() {
+		h.procs.Done()
+	}
+	if h.pendingTimer != nil && h.pendingTimer.Stop() {
 		h.procs.Done()
 	}
 	h.mu.Unlock()

@@ -371,9 +371,13 @@ func (h *Host) shutdownProgram(ctx context.Context, p *cmdexe.Proc) uint32 {
 	}
 	switch {
 	case abort:
-		if !h.abortShutdown() {
+		switch h.abortShutdown() {
+		case abortNothing:
 			h.writeHost(p.Stderr, "Unable to abort the system shutdown because no shutdown was in progress.(1116)\r\n")
-			return 1116
+			return abortNothing
+		case abortInProgress:
+			h.writeHost(p.Stderr, "A system shutdown is in progress.(1115)\r\n")
+			return abortInProgress
 		}
 		return 0
 	case restart:

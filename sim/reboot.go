@@ -4,26 +4,41 @@ import (
 	"time"
 )
 
+// zeroDelayFallback is how long a restart with no delay waits for the
+// answer that reports shutdown.exe's exit to be collected before it comes
+// anyway.
+const zeroDelayFallback = 5 * time.Second
+
 // scheduleReboot arranges for the host to restart after delay, as
 // shutdown /r /t delay does. A zero delay restarts right after the
 // response that reports the command's exit status, so the client sees
-// shutdown.exe succeed before the host drops off. It returns false when a
-// shutdown is already pending.
+// shutdown.exe succeed before the host drops off; Windows restarts whether
+// or not anyone reads that answer, so when none collects it (the client is
+// gone, or the program ran outside WinRS, in a task) the restart comes a
+// moment later all the same. It returns false when a shutdown is already
+// pending.
 func (h *Host) scheduleReboot(c *command, delay time.Duration) bool {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.shutdown != nil || h.pendingNow {
 		return false
 	}
-	if delay <= 0 {
-		h.pendingNow = true
-		c.mu.Lock()
-		c.afterDone = h.rebootNow
-		c.mu.Unlock()
-		return true
-	}
 	if h.closed {
 		return false
+	}
+	if delay <= 0 {
+		h.pendingNow = true
+		if c != nil {
+			c.mu.Lock()
+			c.afterDone = h.rebootNow
+			c.mu.Unlock()
+		}
+		h.procs.Add(1)
+		h.pendingTimer = h.clock.AfterFunc(zeroDelayFallback, func() {
+			defer h.procs.Done()
+			h.rebootNow()
+		})
+		return true
 	}
 	h.procs.Add(1)
 	h.shutdown = h.clock.AfterFunc(delay, func() {
@@ -33,19 +48,30 @@ func (h *Host) scheduleReboot(c *command, delay time.Duration) bool {
 	return true
 }
 
-// abortShutdown cancels a pending restart (shutdown /a); false when none
-// is pending.
-func (h *Host) abortShutdown() bool {
+// Results of shutdown /a.
+const (
+	abortDone       = 0
+	abortNothing    = 1116 // ERROR_NO_SHUTDOWN_IN_PROGRESS
+	abortInProgress = 1115 // ERROR_SHUTDOWN_IN_PROGRESS: a restart without delay cannot be aborted
+)
+
+// abortShutdown cancels a pending restart (shutdown /a) and says how it
+// went: a restart with a delay is cancelled, one without (shutdown /t 0) is
+// already in progress and cannot be.
+func (h *Host) abortShutdown() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.pendingNow {
+		return abortInProgress
+	}
 	if h.shutdown == nil {
-		return false
+		return abortNothing
 	}
 	if h.shutdown.Stop() {
 		h.procs.Done()
 	}
 	h.shutdown = nil
-	return true
+	return abortDone
 }
 
 // rebootNow takes the host offline: connections are closed and new ones
@@ -62,6 +88,10 @@ func (h *Host) rebootNow() {
 	h.onlineCh = make(chan struct{})
 	h.shutdown = nil
 	h.pendingNow = false
+	if h.pendingTimer != nil && h.pendingTimer.Stop() {
+		h.procs.Done()
+	}
+	h.pendingTimer = nil
 	for id := range h.shells {
 		h.dropShellLocked(id)
 	}

@@ -33,6 +33,9 @@ const (
 	// shutdownAlreadyScheduled is ERROR_SHUTDOWN_IS_SCHEDULED (1190):
 	// shutdown /r refuses while another restart is pending.
 	shutdownAlreadyScheduled = 1190
+	// shutdownInProgress is ERROR_SHUTDOWN_IN_PROGRESS (1115): shutdown /a
+	// cannot abort a restart that has begun.
+	shutdownInProgress = 1115
 	// maxShownOutput bounds how much of a failing command's output an
 	// error message quotes.
 	maxShownOutput = 300
@@ -184,9 +187,16 @@ func (s *Session) issueRestart(ctx context.Context, w *rebootWait, delay time.Du
 			return nil
 		case res.ExitCode == shutdownAlreadyScheduled && attempt == 0:
 			// Replace the pending restart, whose delay may be far longer.
-			if _, err := s.runLocked(ctx, transport.Command{Kind: transport.KindCmd, Line: "shutdown /a"}); err != nil && ctx.Err() != nil {
+			abort, err := s.runLocked(ctx, transport.Command{Kind: transport.KindCmd, Line: "shutdown /a"})
+			if err != nil && ctx.Err() != nil {
 				w.last = "a pending restart was being aborted"
 				return w.expired(ctx)
+			}
+			if err == nil && abort.ExitCode == shutdownInProgress {
+				// The pending restart is under way already (one without
+				// delay cannot be aborted): it is the restart to wait for.
+				w.last = "a restart was already under way and could not be replaced; the host has not been seen restarting"
+				return nil
 			}
 			// A failed abort shows as a second 1190 below.
 			continue

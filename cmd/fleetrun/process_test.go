@@ -385,3 +385,51 @@ steps:
 		t.Errorf("only %d output files searched", files)
 	}
 }
+
+// The second Ctrl-C ends the tasks of steps run as SYSTEM with their
+// processes, as it terminates plain steps, and records them interrupted.
+func TestSecondInterruptEndsRunningTasks(t *testing.T) {
+	t.Parallel()
+	inv, fleet := simInventory(t, 20)
+	dir := t.TempDir()
+	pb := writeFile(t, dir, "slow.yaml", fmt.Sprintf(sleepPlaybook, "300")+"    run_as: system\n")
+	rep := filepath.Join(dir, "out.json")
+	cmd, started, stderr, done := startApply(t, "apply", pb, "-i", inv, "--report", rep)
+	waitStarted(t, started, 5)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	// Interrupt once the five steps' programs run in their tasks.
+	if err := fleet.WaitFor(ctx, func() bool { return fleet.Stats().Totals.Programs["sleep.exe"] == 5 }); err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	waitStarted(t, started, 1)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if code := exitCode(cmd.Wait()); code != 3 {
+		t.Fatalf("exit status %d, want 3\n%s", code, stderr)
+	}
+	doc := readReport(t, rep)
+	for _, h := range doc.Hosts {
+		if h.Status != "failed" {
+			continue
+		}
+		if e := h.Steps[0].Error; e == nil || e.Class != "interrupted" || !strings.HasSuffix(e.Message, "; its task "+h.Steps[0].Task+" was ended with its processes") {
+			t.Errorf("%s: step error %+v, want class interrupted and the task ended", h.Name, e)
+		}
+	}
+	if doc.Summary.Failed != 5 || doc.Summary.Skipped != 15 {
+		t.Errorf("summary %+v, want 5 failed and 15 skipped\n%s", doc.Summary, stderr)
+	}
+	if err := fleet.WaitFor(ctx, func() bool { return fleet.Stats().Totals.Processes == 0 }); err != nil {
+		t.Fatalf("processes still run on the hosts: %v", err)
+	}
+	st := fleet.Stats().Totals
+	if st.Tasks.Ended != 5 || st.Tasks.Running != 0 || st.Tasks.Deleted != 5 {
+		t.Errorf("tasks %+v; want 5 ended and deleted, none running", st.Tasks)
+	}
+}

@@ -62,7 +62,9 @@ func TestKilledTaskRolloutResumesWithoutRunningTheInstallerTwice(t *testing.T) {
 	})
 	dir := t.TempDir()
 	pb := rolloutPlaybook(t, dir, "patch.yaml", func(s string) string {
-		return strings.Replace(s, "forks: 20", "forks: 60", 1)
+		// A host the killed run was restarting may still be down when the
+		// resumed run reaches it: connections are tried again.
+		return strings.Replace(s, "forks: 20", "forks: 60\ndefaults:\n  retries: 5\n  retry_delay: 1s", 1)
 	})
 	journal := filepath.Join(dir, "rollout.journal")
 
