@@ -276,8 +276,8 @@ func (f *Fleet) WaitFor(ctx context.Context, cond func() bool) error {
 }
 
 // WaitFor waits until cond, evaluated now and after each change of the
-// host's tasks or processes, and each request a network cut leaves
-// unanswered, is true; ctx bounds the wait. Tests use it to
+// host's tasks or processes, each restart, and each request a network cut
+// leaves unanswered, is true; ctx bounds the wait. Tests use it to
 // wait for a task to end or a process to appear without polling.
 func (h *Host) WaitFor(ctx context.Context, cond func() bool) error {
 	for {

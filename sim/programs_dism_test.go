@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"context"
 	"testing"
 	"time"
 )
@@ -110,11 +111,9 @@ host_settings:
 // waitReboots waits until the host has gone down for a restart n times.
 func waitReboots(t *testing.T, h *Host, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for h.Stats().Reboots < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("reboots = %d, want %d", h.Stats().Reboots, n)
-		}
-		time.Sleep(10 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := h.WaitFor(ctx, func() bool { return h.Stats().Reboots >= n }); err != nil {
+		t.Fatalf("reboots = %d, want %d: %v", h.Stats().Reboots, n, err)
 	}
 }

@@ -112,6 +112,7 @@ func (h *Host) rebootNow() {
 		})
 	}
 	h.mu.Unlock()
+	h.notifyChange()
 	h.logf("simulated host %s: restarting, %s", h.cfg.Name, note)
 	if offErr != nil {
 		h.logf("simulated host %s: %v", h.cfg.Name, offErr)
