@@ -31,15 +31,17 @@ groups:
 	pb, err := playbook.Parse("cut.yaml", []byte(`
 name: cut
 forks: 100
+defaults:
+  # Requests that time out (during the cut, and on a loaded machine with
+  # the short timeouts below) are tried again.
+  retries: 20
+  retry_delay: 200ms
+  timeout: 3m
 steps:
   - name: install
     command: [wusa.exe, 'C:\patches\KB5034439.msu', /quiet, /norestart]
     run_as: system
     expect_exit: [3010, 2359302]
-    # New connections during the cut fail; the host is tried again.
-    retries: 20
-    retry_delay: 200ms
-    timeout: 2m
   - name: after
     cmd: echo installed
 `))
@@ -47,7 +49,7 @@ steps:
 		t.Fatal(err)
 	}
 	opts := winrm.Options{
-		OperationTimeout: time.Second, ReceiveTimeout: time.Second, RequestGrace: 500 * time.Millisecond, CleanupTimeout: 2 * time.Second,
+		OperationTimeout: 2 * time.Second, ReceiveTimeout: 2 * time.Second, RequestGrace: time.Second, CleanupTimeout: 5 * time.Second,
 		TaskPoll: 50 * time.Millisecond, TaskWindow: time.Second, TaskRetry: 100 * time.Millisecond, TaskRetryMax: time.Second,
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

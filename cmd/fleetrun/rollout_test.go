@@ -29,7 +29,14 @@ import (
 const rolloutTimeout = 2 * time.Minute
 
 // rebootTimeout is the reboot_on timeout of testdata/rollout/patch.yaml.
-const rebootTimeout = 8 * time.Second
+const rebootTimeout = 15 * time.Second
+
+// noStuckHosts raises the rollout playbook's reboot timeout for tests
+// whose hosts all come back: no test then waits it out, and a machine
+// loaded to the hilt still fits in it.
+func noStuckHosts(s string) string {
+	return strings.Replace(s, "timeout: 15s ", "timeout: 60s ", 1)
+}
 
 // patchedHost reports whether the rollout scenario gives host the update
 // already (its "patched" group).
@@ -356,7 +363,7 @@ func TestInterruptedRolloutResumesFromItsJournal(t *testing.T) {
 	t.Parallel()
 	inv, fleet := rolloutFleet(t, 100)
 	dir := t.TempDir()
-	pb := rolloutPlaybook(t, dir, "patch.yaml", nil)
+	pb := rolloutPlaybook(t, dir, "patch.yaml", noStuckHosts)
 	journal := filepath.Join(dir, "rollout.journal")
 	first := filepath.Join(dir, "first.json")
 
@@ -442,7 +449,7 @@ func TestInterruptedRolloutResumesFromItsJournal(t *testing.T) {
 	}
 
 	// A changed playbook does not resume the journal without --force.
-	changed := rolloutPlaybook(t, dir, "patch-changed.yaml", func(s string) string { return s + "# edited after the run\n" })
+	changed := rolloutPlaybook(t, dir, "patch-changed.yaml", func(s string) string { return noStuckHosts(s) + "# edited after the run\n" })
 	code, _, errOut := fleetrunIn(t, dir, "apply", changed, "-i", inv, "--resume", journal)
 	if code != 1 || !strings.Contains(errOut, "the playbook changed since the journal was written") || !strings.Contains(errOut, "--force") {
 		t.Errorf("resume with a changed playbook: exit status %d, want 1 and a refusal naming --force\n%s", code, errOut)

@@ -64,7 +64,7 @@ func TestKilledTaskRolloutResumesWithoutRunningTheInstallerTwice(t *testing.T) {
 	pb := rolloutPlaybook(t, dir, "patch.yaml", func(s string) string {
 		// A host the killed run was restarting may still be down when the
 		// resumed run reaches it: connections are tried again.
-		return strings.Replace(s, "forks: 20", "forks: 60\ndefaults:\n  retries: 5\n  retry_delay: 1s", 1)
+		return noStuckHosts(strings.Replace(s, "forks: 20", "forks: 60\ndefaults:\n  retries: 5\n  retry_delay: 1s", 1))
 	})
 	journal := filepath.Join(dir, "rollout.journal")
 
