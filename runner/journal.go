@@ -29,6 +29,10 @@ type journalLine struct {
 	Playbook     string `json:"playbook,omitempty"`
 	PlaybookHash string `json:"playbook_sha256,omitempty"`
 	Started      string `json:"started_at,omitempty"`
+	// ForcedFrom is, on the header of a run resumed with --force for a
+	// changed playbook, the hash of the playbook the journal had so far:
+	// the change was accepted, and the journal goes on with the new one.
+	ForcedFrom string `json:"forced_from,omitempty"`
 	// Progress lines.
 	Host   string `json:"host,omitempty"`
 	Step   *int   `json:"step,omitempty"`
@@ -64,12 +68,28 @@ type Journal struct {
 // OpenJournal opens (creating with mode 0600, or appending to) the journal at
 // path and writes this run's header.
 func OpenJournal(path string, pb *playbook.Playbook, now time.Time) (*Journal, error) {
+	return openJournal(path, pb, now, "")
+}
+
+// ResumeJournal opens the journal of a resumed run, as OpenJournal does;
+// when the playbook changed since from was written (a resume with --force),
+// the header records the hash it replaces, so the journal can be read and
+// resumed again.
+func ResumeJournal(path string, pb *playbook.Playbook, now time.Time, from *Progress) (*Journal, error) {
+	forced := ""
+	if from != nil && from.PlaybookHash != "" && from.PlaybookHash != PlaybookHash(pb) {
+		forced = from.PlaybookHash
+	}
+	return openJournal(path, pb, now, forced)
+}
+
+func openJournal(path string, pb *playbook.Playbook, now time.Time, forcedFrom string) (*Journal, error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
 	}
 	j := &Journal{f: f, path: path}
-	j.write(journalLine{Journal: 1, Playbook: pb.Name, PlaybookHash: PlaybookHash(pb), Started: now.UTC().Format(time.RFC3339Nano)})
+	j.write(journalLine{Journal: 1, Playbook: pb.Name, PlaybookHash: PlaybookHash(pb), Started: now.UTC().Format(time.RFC3339Nano), ForcedFrom: forcedFrom})
 	if j.err != nil {
 		_ = f.Close() // the write error is what matters
 		return nil, j.err
@@ -241,7 +261,7 @@ func parseJournal(path string, r io.Reader) (*Progress, error) {
 			if l.Journal != 1 {
 				return nil, fmt.Errorf("journal %s:%d: unsupported journal version %d", path, lineNo, l.Journal)
 			}
-			if p.PlaybookHash != "" && p.PlaybookHash != l.PlaybookHash {
+			if p.PlaybookHash != "" && p.PlaybookHash != l.PlaybookHash && l.ForcedFrom != p.PlaybookHash {
 				return nil, fmt.Errorf("journal %s:%d: runs of different playbooks are mixed in one journal", path, lineNo)
 			}
 			p.Playbook, p.PlaybookHash = l.Playbook, l.PlaybookHash

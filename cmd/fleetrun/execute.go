@@ -58,7 +58,13 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 	if journalPath == "" {
 		journalPath = defaultJournal(o, pb, now)
 	}
-	journal, err := runner.OpenJournal(journalPath, pb, now)
+	var journal *runner.Journal
+	var err error
+	if resume != nil {
+		journal, err = runner.ResumeJournal(journalPath, pb, now, resume.Progress)
+	} else {
+		journal, err = runner.OpenJournal(journalPath, pb, now)
+	}
 	if err != nil {
 		return invalid(err)
 	}

@@ -493,6 +493,14 @@ func TestInterruptedRolloutResumesFromItsJournal(t *testing.T) {
 	if code != 0 {
 		t.Errorf("forced resume of a finished rollout: exit status %d, want 0\n%s", code, errOut)
 	}
+	// The journal goes on with the playbook the forced run accepted: it
+	// resumes again without --force, and the old playbook now needs it.
+	if code, _, errOut = fleetrunIn(t, dir, "apply", changed, "-i", inv, "--resume", journal); code != 0 {
+		t.Errorf("resume after a forced resume: exit status %d, want 0\n%s", code, errOut)
+	}
+	if code, _, errOut = fleetrunIn(t, dir, "apply", pb, "-i", inv, "--resume", journal); code != 1 || !strings.Contains(errOut, "--force") {
+		t.Errorf("resume with the playbook the forced run replaced: exit status %d, want 1 and a refusal naming --force\n%s", code, errOut)
+	}
 
 	// Over all runs: one installer run, one verification, and a restart
 	// exactly where the installer asked for one, on every host.
