@@ -69,7 +69,13 @@ func (c *checker) probeAuth(ctx context.Context) ([]string, error) {
 		tr.TLSClientConfig.RootCAs = roots
 	}
 	defer tr.CloseIdleConnections()
-	pctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	// A host that answers nothing is given its connect timeout, as the
+	// login that follows gives it for its first answer.
+	limit := h.ConnectTimeout
+	if limit <= 0 {
+		limit = 30 * time.Second
+	}
+	pctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	return offeredAuth(pctx, &http.Client{Transport: tr}, h.Endpoint())
 }

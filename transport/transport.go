@@ -165,6 +165,14 @@ const (
 	ClassRebootTimeout  Class = "reboot_timeout"
 	ClassInterrupted    Class = "interrupted"
 	ClassInternal       Class = "internal"
+	// ClassConnectionLost: the host (or something between) reset or closed
+	// the connection, when connecting or later.
+	ClassConnectionLost Class = "connection_lost"
+	// ClassProtocol: the host answered outside the protocol: an HTTP error
+	// whose body is no WS-Man fault (a proxy's page, a crashed service),
+	// an answer that cannot be read, an answer that lacks what it must
+	// carry.
+	ClassProtocol Class = "protocol"
 	// ClassRemoteDenied: Windows refuses what the step does to a remote
 	// caller (a network logon): wusa installing an update, the Windows
 	// Update Agent's downloader and installer, a file share on another
@@ -177,7 +185,7 @@ const (
 // "unreachable" when no step ran).
 func (c Class) Unreachable() bool {
 	switch c {
-	case ClassDNS, ClassRefused, ClassConnectTimeout, ClassTLS, ClassAuth:
+	case ClassDNS, ClassRefused, ClassConnectTimeout, ClassTLS, ClassAuth, ClassConnectionLost:
 		return true
 	}
 	return false

@@ -50,6 +50,12 @@ func classifyNetError(ctx context.Context, host string, err error) *transport.Er
 	var opErr *net.OpError
 	isDial := errors.As(err, &opErr) && opErr.Op == "dial"
 	switch {
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, syscall.EPIPE):
+		// The same fault reads alike whether it struck while connecting
+		// (during the TLS handshake, say) or later.
+		return &transport.Error{Class: transport.ClassConnectionLost, Transient: true, Err: err,
+			Message: fmt.Sprintf("connection to %s was lost: %v", host, err),
+			Hint:    "the host or something between (a firewall, a load balancer) closed the connection; a new attempt reconnects"}
 	case isDial && errors.Is(err, syscall.ECONNREFUSED):
 		return &transport.Error{Class: transport.ClassRefused, Transient: true, Err: err,
 			Message: fmt.Sprintf("connection to %s refused", host),
@@ -68,9 +74,6 @@ func classifyNetError(ctx context.Context, host string, err error) *transport.Er
 	case isTimeout(err):
 		return &transport.Error{Class: transport.ClassTimeout, Transient: true, Err: err,
 			Message: fmt.Sprintf("%s did not answer in time", host)}
-	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, io.ErrUnexpectedEOF), errors.Is(err, io.EOF), errors.Is(err, syscall.EPIPE):
-		return &transport.Error{Class: transport.ClassInternal, Transient: true, Err: err,
-			Message: fmt.Sprintf("connection to %s was lost: %v", host, err)}
 	}
 	return &transport.Error{Class: transport.ClassInternal, Err: err, Message: fmt.Sprintf("request to %s failed: %v", host, err)}
 }

@@ -6,9 +6,11 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -94,11 +96,11 @@ func (h *httpConn) roundTrip(ctx context.Context, req *http.Request, beforeBody 
 		requestBufs.Put(buf)
 	}
 	if werr != nil {
-		return fail(werr)
+		return fail(tlsRefusal(c, br, state, werr))
 	}
 	resp, err := http.ReadResponse(br, req)
 	if err != nil {
-		return fail(err)
+		return fail(tlsRefusal(c, br, state, err))
 	}
 	if err := beforeBody(ctx); err != nil {
 		return fail(err)
@@ -126,6 +128,26 @@ func (h *httpConn) roundTrip(ctx context.Context, req *http.Request, beforeBody 
 		reply.peerCert = state.PeerCertificates[0]
 	}
 	return reply, nil
+}
+
+// tlsRefusal looks, after a TLS connection broke under a request, for the
+// alert the server sent before closing it. With TLS 1.3 the handshake ends
+// before the server has checked the client's certificate; a server that
+// refuses the certificate (or its absence) sends an alert and closes, and
+// the client's first write or read may meet the closed connection before
+// it reads the alert. The alert says what happened; the broken pipe does
+// not. It returns err when there is no alert to find.
+func tlsRefusal(c net.Conn, br *bufio.Reader, state *tls.ConnectionState, err error) error {
+	broken := errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+	if state == nil || !broken {
+		return err
+	}
+	_ = c.SetReadDeadline(time.Now().Add(time.Second)) // a bounded look; the connection is dropped after
+	var one [1]byte
+	if _, rerr := br.Read(one[:]); rerr != nil && isRemoteTLSAlert(rerr) {
+		return rerr
+	}
+	return err
 }
 
 // conn returns the open connection, or dials (and for HTTPS shakes hands)

@@ -39,7 +39,8 @@ func TestNetworkErrorsAreClassified(t *testing.T) {
 		{"a refused connection", dial(os.NewSyscallError("connect", syscall.ECONNREFUSED)), transport.ClassRefused, true, "WinRM service"},
 		{"a connect timeout", dial(timeoutErr{}), transport.ClassConnectTimeout, true, "firewall"},
 		{"an unreachable network", dial(os.NewSyscallError("connect", syscall.ENETUNREACH)), transport.ClassConnectTimeout, true, "routes"},
-		{"a reset connection", fmt.Errorf("read: %w", syscall.ECONNRESET), transport.ClassInternal, true, ""},
+		{"a reset connection", fmt.Errorf("read: %w", syscall.ECONNRESET), transport.ClassConnectionLost, true, "closed the connection"},
+		{"a connection reset while connecting", dial(os.NewSyscallError("read", syscall.ECONNRESET)), transport.ClassConnectionLost, true, "closed the connection"},
 		{"an unknown CA", x509.UnknownAuthorityError{}, transport.ClassTLS, false, "ca_file"},
 		{"a name mismatch", x509.HostnameError{Certificate: &x509.Certificate{}, Host: "web-01"}, transport.ClassTLS, false, "certificate for this name"},
 		{"an expired certificate", x509.CertificateInvalidError{Cert: &x509.Certificate{}, Reason: x509.Expired}, transport.ClassTLS, false, "clocks"},
@@ -118,8 +119,9 @@ func TestSimulatedFailuresAreClassified(t *testing.T) {
 		class  transport.Class
 	}{
 		{"a refused connection", sim.FaultSettings{Refused: &yes}, transport.ClassRefused},
-		{"a host that never answers", sim.FaultSettings{Hang: &sim.Times{Always: true}}, transport.ClassTimeout},
-		{"HTTP 500 with garbage", sim.FaultSettings{HTTP500Garbage: &sim.Times{Always: true}}, transport.ClassInternal},
+		{"a host that never answers", sim.FaultSettings{Hang: &sim.Times{Always: true}}, transport.ClassConnectTimeout},
+		{"HTTP 500 with garbage", sim.FaultSettings{HTTP500Garbage: &sim.Times{Always: true}}, transport.ClassProtocol},
+		{"a connection reset at once", sim.FaultSettings{Flaky: intPtr(1000)}, transport.ClassConnectionLost},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -418,3 +420,5 @@ func TestConfigurationErrorsComeBeforeAnyConnection(t *testing.T) {
 		}
 	}
 }
+
+func intPtr(n int) *int { return &n }

@@ -185,11 +185,12 @@ func (ep *endpoint) post(ctx context.Context, op string, body []byte, opTimeout 
 		if len(snippet) > 200 {
 			snippet = snippet[:200] + "..."
 		}
-		return nil, &transport.Error{Class: transport.ClassInternal, Transient: reply.status >= 500,
-			Message: fmt.Sprintf("%s on %s: HTTP status %d %s", op, ep.host, reply.status, snippet)}
+		return nil, &transport.Error{Class: transport.ClassProtocol, Transient: reply.status >= 500,
+			Message: fmt.Sprintf("%s on %s: HTTP status %d with no WS-Management fault: %s", op, ep.host, reply.status, snippet),
+			Hint:    "the WinRM service failed, or something between (a proxy, a load balancer) answered for it; check the host's WinRM service and event log"}
 	}
 	if perr != nil {
-		return nil, &transport.Error{Class: transport.ClassInternal, Err: perr,
+		return nil, &transport.Error{Class: transport.ClassProtocol, Err: perr,
 			Message: fmt.Sprintf("%s on %s: unreadable response: %v", op, ep.host, perr)}
 	}
 	return resp, nil
@@ -362,7 +363,9 @@ func (a *ntlmAuth) handshake(ctx context.Context, ep *endpoint) (*httpReply, err
 		if reply.status == http.StatusUnauthorized {
 			return reply, nil
 		}
-		return nil, fmt.Errorf("ntlm: the server answered NEGOTIATE with HTTP %d and no challenge", reply.status)
+		return nil, &transport.Error{Class: transport.ClassProtocol, Transient: reply.status >= 500,
+			Message: fmt.Sprintf("%s answered NTLM's NEGOTIATE with HTTP %d and no challenge", ep.host, reply.status),
+			Hint:    "the WinRM service failed, or something between (a proxy, a load balancer) answered for it; check the host's WinRM service and event log"}
 	}
 	var bindings *ntlmssp.ChannelBindings
 	if reply.peerCert != nil {

@@ -156,12 +156,35 @@ func Open(ctx context.Context, t transport.Target, opts Options) (*Session, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := s.openShell(ctx); err != nil {
+	if err := s.firstContact(ctx); err != nil {
 		s.ep.auth.close()
 		s.ep.conn.close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// errNoFirstAnswer ends the first contact with a host that answers nothing.
+var errNoFirstAnswer = errors.New("no first answer")
+
+// firstContact opens the session's shell, the first exchange with the host
+// (authentication included), within the connect timeout: a host that
+// accepts connections and answers nothing (a hung WinRM service, a proxy
+// holding the connection) is unreachable after that long, not after a
+// whole operation's timeout.
+func (s *Session) firstContact(ctx context.Context) error {
+	limit := s.ep.conn.connectTimeout
+	fctx, cancel := context.WithTimeoutCause(ctx, limit, errNoFirstAnswer)
+	defer cancel()
+	err := s.openShell(fctx)
+	var te *transport.Error
+	noAnswer := errors.Is(context.Cause(fctx), errNoFirstAnswer) || (errors.As(err, &te) && te.Class == transport.ClassTimeout)
+	if err != nil && ctx.Err() == nil && noAnswer {
+		return &transport.Error{Class: transport.ClassConnectTimeout, Transient: true, Err: err,
+			Message: fmt.Sprintf("%s accepted the connection but sent no answer within %s (its connect timeout)", s.name, limit),
+			Hint:    "the WinRM service may be hung, or something between (a proxy, a load balancer) accepts connections for it; raise connect_timeout in the inventory for a host that is only slow"}
+	}
+	return err
 }
 
 // newSession validates t and builds the session without connecting.
