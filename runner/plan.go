@@ -49,6 +49,7 @@ func HostData(h *inventory.Host) playbook.HostData {
 // Command turns an expanded step into what a transport runs.
 func Command(e *playbook.Expanded) transport.Command {
 	return transport.Command{
+		Name:    e.Step.Name,
 		Kind:    transport.Kind(e.Step.Kind),
 		Script:  e.Script,
 		Line:    e.Line,

@@ -82,6 +82,11 @@ type FleetOptions struct {
 	// the hosts, the client not told yet). It must return when ctx, the
 	// request's context, ends.
 	SSMBeforeReply func(ctx context.Context, action string)
+	// SSMFaults make the SSM endpoint lose the answers of some calls
+	// (see SSMFault): a test checks what a client does when, say, a
+	// SendCommand it made created its command but the client never
+	// heard so. StartFleet refuses a fault it cannot apply.
+	SSMFaults []SSMFault
 
 	// onPark is a test hook, see Host.onPark.
 	onPark func(idle bool)

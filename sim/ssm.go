@@ -46,21 +46,28 @@ const (
 	ssmMaxExecutionTimeout     = 172800
 	// ssmDefaultDeliveryTimeout is SendCommand's TimeoutSeconds default.
 	ssmDefaultDeliveryTimeout = 3600
+	// ssmMaxComment is the longest Comment SendCommand takes.
+	ssmMaxComment = 100
+	// ssmMaxCommandFilters is how many filters ListCommands takes.
+	ssmMaxCommandFilters = 5
 )
 
 // SSMStats counts the simulated SSM endpoint's API calls.
 type SSMStats struct {
 	// Endpoint is the base URL clients use.
 	Endpoint string `json:"endpoint"`
-	// Calls counts requests by action (SendCommand, ListCommandInvocations,
-	// GetCommandInvocation, CancelCommand, DescribeInstanceInformation,
-	// S3.GetObject), throttled ones included.
+	// Calls counts requests by action (SendCommand, ListCommands,
+	// ListCommandInvocations, GetCommandInvocation, CancelCommand,
+	// DescribeInstanceInformation, S3.GetObject), throttled ones included.
 	Calls map[string]int64 `json:"calls"`
 	// Throttled counts requests answered with ThrottlingException.
 	Throttled map[string]int64 `json:"throttled"`
+	// Faulted counts requests whose answer an SSMFault lost, by action.
+	Faulted map[string]int64 `json:"faulted,omitempty"`
 	// Invocations counts command invocations created (one per instance
-	// and command).
-	Invocations int64 `json:"invocations"`
+	// and command); InstanceInvocations counts them by instance id.
+	Invocations         int64            `json:"invocations"`
+	InstanceInvocations map[string]int64 `json:"instance_invocations,omitempty"`
 }
 
 // ssmServer is a fleet's SSM endpoint.
@@ -86,7 +93,10 @@ type ssmServer struct {
 	rebootTokens map[string]bool
 	calls        map[string]int64
 	throttled    map[string]int64
+	faulted      map[string]int64
 	invocations  int64
+	instanceInvs map[string]int64
+	faults       []*ssmFaultState
 	seq          int64
 	bucket       tokenBucket
 }
@@ -95,6 +105,7 @@ type ssmServer struct {
 type ssmCommand struct {
 	id              string
 	comment         string
+	params          map[string][]string
 	script          string
 	executionTime   time.Duration
 	deliveryTimeout time.Duration
@@ -134,6 +145,11 @@ func instanceID(i int) string { return fmt.Sprintf("i-05e%014x", i+1) }
 
 // startSSM starts the fleet's SSM endpoint on loopback.
 func startSSM(f *Fleet, opts FleetOptions) (*ssmServer, error) {
+	for _, fault := range opts.SSMFaults {
+		if err := fault.check(); err != nil {
+			return nil, err
+		}
+	}
 	listen := opts.SSMListen
 	if listen == "" {
 		listen = "127.0.0.1:0"
@@ -158,7 +174,11 @@ func startSSM(f *Fleet, opts FleetOptions) (*ssmServer, error) {
 		url:   "http://" + ln.Addr().String(),
 		hosts: map[string]*Host{}, ids: map[*Host]string{}, commands: map[string]*ssmCommand{},
 		objects: map[string][]byte{}, rebootTokens: map[string]bool{}, calls: map[string]int64{}, throttled: map[string]int64{},
+		faulted: map[string]int64{}, instanceInvs: map[string]int64{},
 		bucket: tokenBucket{rate: opts.SSMRate, now: f.clock.Now},
+	}
+	for _, fault := range opts.SSMFaults {
+		s.faults = append(s.faults, &ssmFaultState{SSMFault: fault})
 	}
 	for i, h := range f.hosts {
 		id := instanceID(i)
@@ -222,7 +242,8 @@ func (f *Fleet) SSMStats() *SSMStats {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return &SSMStats{Endpoint: s.url, Calls: maps.Clone(s.calls), Throttled: maps.Clone(s.throttled), Invocations: s.invocations}
+	return &SSMStats{Endpoint: s.url, Calls: maps.Clone(s.calls), Throttled: maps.Clone(s.throttled), Faulted: maps.Clone(s.faulted),
+		Invocations: s.invocations, InstanceInvocations: maps.Clone(s.instanceInvs)}
 }
 
 // tokenBucket limits requests per second; a zero rate is unlimited.
@@ -280,8 +301,11 @@ func (s *ssmServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mu.Lock()
 	s.calls[action]++
 	allowed := s.bucket.take()
+	var fault *SSMFault
 	if !allowed {
 		s.throttled[action]++
+	} else {
+		fault = s.takeFaultLocked(action)
 	}
 	s.mu.Unlock()
 	if !allowed {
@@ -292,12 +316,18 @@ func (s *ssmServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		return // the client is gone
 	}
+	if fault != nil && fault.NotCarriedOut {
+		s.loseAnswer(w, r, fault, nil)
+		return
+	}
 	var out any
 	var aerr *apiError
 	switch action {
 	case "SendCommand":
 		// The commands outlive this request: they belong to their hosts.
 		out, aerr = s.sendCommand(body) //nolint:contextcheck // see above
+	case "ListCommands":
+		out, aerr = s.listCommands(body)
 	case "ListCommandInvocations":
 		out, aerr = s.listCommandInvocations(body)
 	case "GetCommandInvocation":
@@ -312,12 +342,19 @@ func (s *ssmServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.beforeReply != nil {
 		s.beforeReply(r.Context(), action)
 	}
-	if aerr != nil {
-		writeAPIError(w, aerr)
+	answer := func() {
+		if aerr != nil {
+			writeAPIError(w, aerr)
+			return
+		}
+		w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+		_ = json.NewEncoder(w).Encode(out) // a failed write is the client's disconnect
+	}
+	if fault != nil {
+		s.loseAnswer(w, r, fault, answer)
 		return
 	}
-	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
-	_ = json.NewEncoder(w).Encode(out) // a failed write is the client's disconnect
+	answer()
 }
 
 func writeAPIError(w http.ResponseWriter, e *apiError) {
@@ -368,6 +405,9 @@ func (s *ssmServer) sendCommand(body []byte) (any, *apiError) {
 	if n := len(in.InstanceIds); n == 0 || n > ssmMaxInstancesPerCall {
 		return nil, badRequest("ValidationException", "1 validation error detected: Value at 'instanceIds' failed to satisfy constraint: Member must have length less than or equal to %d and greater than or equal to 1", ssmMaxInstancesPerCall)
 	}
+	if len(in.Comment) > ssmMaxComment {
+		return nil, badRequest("ValidationException", "1 validation error detected: Value at 'comment' failed to satisfy constraint: Member must have length less than or equal to %d", ssmMaxComment)
+	}
 	commands := in.Parameters["commands"]
 	if len(commands) == 0 {
 		return nil, badRequest("InvalidParameters", "document %s requires parameter commands", ssmDocument)
@@ -414,7 +454,7 @@ func (s *ssmServer) sendCommand(body []byte) (any, *apiError) {
 	now := s.f.clock.Now()
 	c := &ssmCommand{
 		id:      fmt.Sprintf("5117e000-0000-4000-8000-%012x", s.seq),
-		comment: in.Comment, script: strings.Join(commands, "\n") + "\n",
+		comment: in.Comment, params: in.Parameters, script: strings.Join(commands, "\n") + "\n",
 		executionTime:   time.Duration(execTimeout) * time.Second,
 		deliveryTimeout: time.Duration(delivery) * time.Second,
 		bucket:          in.OutputS3BucketName, prefix: in.OutputS3KeyPrefix,
@@ -426,19 +466,21 @@ func (s *ssmServer) sendCommand(body []byte) (any, *apiError) {
 		inv := &ssmInvocation{instance: id, host: s.hosts[id], status: "Pending", details: "Pending"}
 		c.invs[id] = inv
 		s.invocations++
+		s.instanceInvs[id]++
 		s.startLocked(c, inv)
 	}
-	return map[string]any{"Command": s.commandView(c, in.Parameters)}, nil
+	return map[string]any{"Command": s.commandView(c)}, nil
 }
 
-// commandView is a Command object of the API.
-func (s *ssmServer) commandView(c *ssmCommand, params map[string][]string) map[string]any {
+// commandView is a Command object of the API; s.mu is held.
+func (s *ssmServer) commandView(c *ssmCommand) map[string]any {
+	st := c.status()
 	v := map[string]any{
 		"CommandId": c.id, "DocumentName": ssmDocument, "DocumentVersion": "$DEFAULT",
-		"Comment": c.comment, "InstanceIds": c.instances, "Parameters": params,
+		"Comment": c.comment, "InstanceIds": c.instances, "Parameters": c.params, "Targets": []any{},
 		"RequestedDateTime": epoch(c.requested), "ExpiresAfter": epoch(c.requested.Add(c.deliveryTimeout + c.executionTime)),
-		"Status": "Pending", "StatusDetails": "Pending", "TargetCount": len(c.instances),
-		"CompletedCount": 0, "ErrorCount": 0, "DeliveryTimedOutCount": 0,
+		"Status": st.status, "StatusDetails": st.details, "TargetCount": len(c.instances),
+		"CompletedCount": st.completed, "ErrorCount": st.errors, "DeliveryTimedOutCount": st.deliveryTimedOut,
 		"TimeoutSeconds": int(c.deliveryTimeout / time.Second),
 		"MaxConcurrency": "50", "MaxErrors": "0",
 	}
@@ -454,6 +496,176 @@ func (s *ssmServer) command(id string) (*ssmCommand, *apiError) {
 		return nil, badRequest("InvalidCommandId", "command %q does not exist", id)
 	}
 	return c, nil
+}
+
+// commandStatus is a command's status summed up from its invocations.
+type commandStatus struct {
+	status, details                     string
+	completed, errors, deliveryTimedOut int
+}
+
+// status sums up the command's invocations as Run Command does with
+// MaxErrors 0: Pending while none has started, InProgress (Cancelling
+// after a CancelCommand) until all have ended, then Failed or TimedOut
+// when one failed or timed out, Cancelled when one was cancelled, else
+// Success. The server's mutex is held.
+func (c *ssmCommand) status() commandStatus {
+	var st commandStatus
+	pending, cancelling, failed, execTimedOut, cancelled := 0, 0, 0, 0, 0
+	for _, inv := range c.invs {
+		switch inv.status {
+		case "Pending":
+			pending++
+		case "Cancelling":
+			cancelling++
+		case "Failed":
+			failed++
+		case "TimedOut":
+			if inv.details == "DeliveryTimedOut" {
+				st.deliveryTimedOut++
+			} else {
+				execTimedOut++
+			}
+		case "Cancelled":
+			cancelled++
+		}
+		if inv.terminal() {
+			st.completed++
+		}
+	}
+	st.errors = failed + execTimedOut
+	switch {
+	case cancelling > 0:
+		st.status = "Cancelling"
+	case pending == len(c.invs):
+		st.status = "Pending"
+	case st.completed < len(c.invs):
+		st.status = "InProgress"
+	case failed > 0:
+		st.status = "Failed"
+	case execTimedOut > 0:
+		st.status, st.details = "TimedOut", "ExecutionTimedOut"
+	case st.deliveryTimedOut > 0:
+		st.status, st.details = "TimedOut", "DeliveryTimedOut"
+	case cancelled > 0:
+		st.status = "Cancelled"
+	default:
+		st.status = "Success"
+	}
+	if st.details == "" {
+		st.details = st.status
+	}
+	return st
+}
+
+// commandFilter is one of ListCommands' filters; the API spells its
+// members in lower case.
+type commandFilter struct {
+	Key   string `json:"key"`
+	Value string `json:"value"`
+}
+
+// commandMatcher turns ListCommands' filters into a test that a command
+// passes when it matches all of them; the test is called with the
+// server's mutex held.
+func commandMatcher(filters []commandFilter, instance string) (func(*ssmCommand) bool, *apiError) {
+	if filters != nil && (len(filters) == 0 || len(filters) > ssmMaxCommandFilters) {
+		return nil, badRequest("ValidationException", "1 validation error detected: Value at 'filters' failed to satisfy constraint: Member must have length less than or equal to %d and greater than or equal to 1", ssmMaxCommandFilters)
+	}
+	var tests []func(*ssmCommand) bool
+	for _, f := range filters {
+		switch f.Key {
+		case "InvokedAfter", "InvokedBefore":
+			t, err := time.Parse(time.RFC3339, f.Value)
+			if err != nil {
+				return nil, badRequest("InvalidFilterValue", "%s %q is not a timestamp such as 2024-07-07T00:00:00Z", f.Key, f.Value)
+			}
+			if f.Key == "InvokedAfter" {
+				tests = append(tests, func(c *ssmCommand) bool { return !c.requested.Before(t) })
+			} else {
+				tests = append(tests, func(c *ssmCommand) bool { return !c.requested.After(t) })
+			}
+		case "DocumentName":
+			tests = append(tests, func(*ssmCommand) bool { return f.Value == ssmDocument })
+		case "Status":
+			switch f.Value {
+			case "Pending", "InProgress", "Success", "Cancelled", "Failed", "TimedOut",
+				"AccessDenied", "DeliveryTimedOut", "ExecutionTimedOut", "Incomplete", "NoInstancesInTag", "LimitExceeded":
+			default:
+				return nil, badRequest("InvalidFilterValue", "Status %q is not a command status", f.Value)
+			}
+			if f.Value == "Pending" && instance != "" {
+				return nil, badRequest("InvalidFilter", "a command that is Pending has not reached an instance: Status Pending cannot be combined with InstanceId")
+			}
+			tests = append(tests, func(c *ssmCommand) bool { st := c.status(); return st.status == f.Value || st.details == f.Value })
+		case "ExecutionStage":
+			var complete bool
+			switch f.Value {
+			case "Executing":
+			case "Complete":
+				complete = true
+			default:
+				return nil, badRequest("InvalidFilterValue", "ExecutionStage %q is neither Executing nor Complete", f.Value)
+			}
+			tests = append(tests, func(c *ssmCommand) bool { return (c.status().completed == len(c.invs)) == complete })
+		default:
+			return nil, badRequest("InvalidFilterKey", "%q is not a filter key of ListCommands", f.Key)
+		}
+	}
+	return func(c *ssmCommand) bool {
+		for _, t := range tests {
+			if !t(c) {
+				return false
+			}
+		}
+		return true
+	}, nil
+}
+
+func (s *ssmServer) listCommands(body []byte) (any, *apiError) {
+	var in struct {
+		CommandId  string
+		InstanceId string
+		Filters    []commandFilter
+		MaxResults *int
+		NextToken  string
+	}
+	if e := decode(body, &in); e != nil {
+		return nil, e
+	}
+	limit, e := maxResults(in.MaxResults, 1, 50)
+	if e != nil {
+		return nil, e
+	}
+	match, e := commandMatcher(in.Filters, in.InstanceId)
+	if e != nil {
+		return nil, e
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ids := s.order
+	if in.CommandId != "" {
+		if _, e := s.command(in.CommandId); e != nil {
+			return nil, e
+		}
+		ids = []string{in.CommandId}
+	}
+	if in.InstanceId != "" {
+		if _, ok := s.hosts[in.InstanceId]; !ok {
+			return nil, badRequest("InvalidInstanceId", "instance %s is not a managed instance of this account", in.InstanceId)
+		}
+	}
+	var all []map[string]any
+	for _, cid := range ids {
+		c := s.commands[cid]
+		if in.InstanceId != "" && c.invs[in.InstanceId] == nil {
+			continue
+		}
+		if match(c) {
+			all = append(all, s.commandView(c))
+		}
+	}
+	return page("Commands", all, in.NextToken, limit)
 }
 
 func (s *ssmServer) listCommandInvocations(body []byte) (any, *apiError) {

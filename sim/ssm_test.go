@@ -238,3 +238,175 @@ func TestSSMListsComeInPagesWithATokenForTheRest(t *testing.T) {
 		}
 	}
 }
+
+func TestSSMEndpointListsCommandsWithTheirCommentAndStatus(t *testing.T) {
+	t.Parallel()
+	f := startFleet(t, FleetOptions{Hosts: 2, SSM: true})
+	c := ssmClient(f)
+	ctx := context.Background()
+	ids := []string{f.InstanceID(f.Hosts()[0]), f.InstanceID(f.Hosts()[1])}
+	before := time.Now().Add(-time.Second)
+	send := func(comment, script string, instances ...string) string {
+		t.Helper()
+		out, err := c.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("AWS-RunPowerShellScript"), InstanceIds: instances,
+			Comment: aws.String(comment), Parameters: map[string][]string{"commands": {script}}})
+		if err != nil {
+			t.Fatalf("SendCommand: %v", err)
+		}
+		return aws.ToString(out.Command.CommandId)
+	}
+	both := send("fleetrun both", "exit 0", ids...)
+	second := send("fleetrun second", "exit 3", ids[1])
+	waitInvocation(ctx, t, c, both, ids[0])
+	waitInvocation(ctx, t, c, both, ids[1])
+	waitInvocation(ctx, t, c, second, ids[1])
+
+	list := func(in *ssm.ListCommandsInput) []types.Command {
+		t.Helper()
+		var all []types.Command
+		for {
+			out, err := c.ListCommands(ctx, in)
+			if err != nil {
+				t.Fatalf("ListCommands: %v", err)
+			}
+			all = append(all, out.Commands...)
+			if out.NextToken == nil {
+				return all
+			}
+			in.NextToken = out.NextToken
+		}
+	}
+	comments := func(cmds []types.Command) []string {
+		var out []string
+		for _, c := range cmds {
+			out = append(out, aws.ToString(c.Comment))
+		}
+		return out
+	}
+	after := func(t time.Time) types.CommandFilter {
+		return types.CommandFilter{Key: types.CommandFilterKeyInvokedAfter, Value: aws.String(t.UTC().Format(time.RFC3339))}
+	}
+	tests := []struct {
+		name string
+		in   *ssm.ListCommandsInput
+		want []string
+	}{
+		{"every command, a page at a time", &ssm.ListCommandsInput{MaxResults: aws.Int32(1)}, []string{"fleetrun both", "fleetrun second"}},
+		{"commands requested since a time", &ssm.ListCommandsInput{Filters: []types.CommandFilter{after(before)}}, []string{"fleetrun both", "fleetrun second"}},
+		{"none requested later", &ssm.ListCommandsInput{Filters: []types.CommandFilter{after(time.Now().Add(time.Hour))}}, nil},
+		{"commands of a document", &ssm.ListCommandsInput{Filters: []types.CommandFilter{{Key: types.CommandFilterKeyDocumentName, Value: aws.String("AWS-RunPowerShellScript")}}}, []string{"fleetrun both", "fleetrun second"}},
+		{"commands of another document", &ssm.ListCommandsInput{Filters: []types.CommandFilter{{Key: types.CommandFilterKeyDocumentName, Value: aws.String("AWS-RunShellScript")}}}, nil},
+		{"commands of one instance", &ssm.ListCommandsInput{InstanceId: aws.String(ids[0])}, []string{"fleetrun both"}},
+		{"one command by id", &ssm.ListCommandsInput{CommandId: aws.String(second)}, []string{"fleetrun second"}},
+		{"failed commands", &ssm.ListCommandsInput{Filters: []types.CommandFilter{{Key: types.CommandFilterKeyStatus, Value: aws.String("Failed")}}}, []string{"fleetrun second"}},
+		{"completed commands", &ssm.ListCommandsInput{Filters: []types.CommandFilter{{Key: types.CommandFilterKeyExecutionStage, Value: aws.String("Complete")}}}, []string{"fleetrun both", "fleetrun second"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if diff := cmp.Diff(tc.want, comments(list(tc.in))); diff != "" {
+				t.Errorf("comments (-want +got):\n%s", diff)
+			}
+		})
+	}
+
+	t.Run("a command has the shape of the API's Command", func(t *testing.T) {
+		got := list(&ssm.ListCommandsInput{CommandId: aws.String(both)})[0]
+		if got.Status != types.CommandStatusSuccess || got.TargetCount != 2 || got.CompletedCount != 2 || got.ErrorCount != 0 ||
+			aws.ToString(got.DocumentName) != "AWS-RunPowerShellScript" || got.RequestedDateTime == nil ||
+			!cmp.Equal(got.InstanceIds, ids) || !cmp.Equal(got.Parameters["commands"], []string{"exit 0"}) {
+			t.Errorf("command %+v", got)
+		}
+		failed := list(&ssm.ListCommandsInput{CommandId: aws.String(second)})[0]
+		if failed.Status != types.CommandStatusFailed || failed.ErrorCount != 1 {
+			t.Errorf("failed command: status %s, %d errors", failed.Status, failed.ErrorCount)
+		}
+	})
+
+	t.Run("wrong requests are refused as the API refuses them", func(t *testing.T) {
+		for _, tc := range []struct {
+			in   *ssm.ListCommandsInput
+			code string
+		}{
+			{&ssm.ListCommandsInput{Filters: []types.CommandFilter{{Key: "Comment", Value: aws.String("x")}}}, "InvalidFilterKey"},
+			{&ssm.ListCommandsInput{Filters: []types.CommandFilter{{Key: types.CommandFilterKeyInvokedAfter, Value: aws.String("yesterday")}}}, "InvalidFilterValue"},
+			{&ssm.ListCommandsInput{InstanceId: aws.String(ids[0]), Filters: []types.CommandFilter{{Key: types.CommandFilterKeyStatus, Value: aws.String("Pending")}}}, "InvalidFilter"},
+			{&ssm.ListCommandsInput{CommandId: aws.String("5117e000-0000-4000-8000-00000000dead")}, "InvalidCommandId"},
+			{&ssm.ListCommandsInput{MaxResults: aws.Int32(51)}, "ValidationException"},
+		} {
+			_, err := c.ListCommands(ctx, tc.in)
+			var ae smithy.APIError
+			if !errors.As(err, &ae) || ae.ErrorCode() != tc.code {
+				t.Errorf("%+v: %v, want %s", tc.in, err, tc.code)
+			}
+		}
+		_, err := c.SendCommand(ctx, &ssm.SendCommandInput{DocumentName: aws.String("AWS-RunPowerShellScript"), InstanceIds: ids[:1],
+			Comment: aws.String(strings.Repeat("c", 101)), Parameters: map[string][]string{"commands": {"exit 0"}}})
+		var ae smithy.APIError
+		if !errors.As(err, &ae) || ae.ErrorCode() != "ValidationException" {
+			t.Errorf("a 101-character comment: %v, want ValidationException", err)
+		}
+	})
+}
+
+func TestSSMFaultsLoseTheAnswerOfACallTheEndpointCarriedOut(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		fault   SSMFault
+		created bool
+	}{
+		{"a dropped connection after the command was created", SSMFault{Action: "SendCommand", Answer: SSMDropConnection}, true},
+		{"a 500 after the command was created", SSMFault{Action: "SendCommand", Answer: SSMInternalError}, true},
+		{"an answer held until the client gave up", SSMFault{Action: "SendCommand", Answer: SSMLateAnswer}, true},
+		{"a dropped connection before anything was created", SSMFault{Action: "SendCommand", Answer: SSMDropConnection, NotCarriedOut: true}, false},
+		{"a 500 before anything was created", SSMFault{Action: "SendCommand", Answer: SSMInternalError, NotCarriedOut: true}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			tc.fault.Times = 1
+			f := startFleet(t, FleetOptions{Hosts: 1, SSM: true, SSMFaults: []SSMFault{tc.fault}})
+			c := ssmClient(f)
+			id := f.InstanceID(f.Hosts()[0])
+			in := &ssm.SendCommandInput{DocumentName: aws.String("AWS-RunPowerShellScript"), InstanceIds: []string{id},
+				Comment: aws.String("fleetrun lost"), Parameters: map[string][]string{"commands": {"exit 0"}}}
+			// The client gives up on its own; the late answer waits for
+			// that, not for a time of its own.
+			ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+			defer cancel()
+			if _, err := c.SendCommand(ctx, in); err == nil {
+				t.Fatal("SendCommand succeeded; want its answer lost")
+			}
+			out, err := c.ListCommands(context.Background(), &ssm.ListCommandsInput{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := f.SSMStats()
+			if created := len(out.Commands) == 1 && aws.ToString(out.Commands[0].Comment) == "fleetrun lost"; created != tc.created || st.Invocations != int64(len(out.Commands)) {
+				t.Errorf("%d commands listed, %d invocations; want the command created: %v", len(out.Commands), st.Invocations, tc.created)
+			}
+			if st.Faulted["SendCommand"] != 1 {
+				t.Errorf("faulted %v, want one SendCommand", st.Faulted)
+			}
+			// Times: 1 — the next call is answered.
+			if _, err := c.SendCommand(context.Background(), in); err != nil {
+				t.Errorf("second SendCommand: %v", err)
+			}
+		})
+	}
+}
+
+func TestFleetRefusesSSMFaultsItCannotApply(t *testing.T) {
+	t.Parallel()
+	for _, fault := range []SSMFault{
+		{Action: "SendCommands", Answer: SSMDropConnection},
+		{Action: "SendCommand", Answer: "slow"},
+		{Action: "SendCommand", Answer: SSMLateAnswer, NotCarriedOut: true},
+		{Action: "SendCommand", Answer: SSMInternalError, Times: -1},
+	} {
+		if f, err := StartFleet(context.Background(), FleetOptions{Hosts: 1, SSM: true, SSMFaults: []SSMFault{fault}}); err == nil {
+			_ = f.Close() // the test has failed already
+			t.Errorf("%+v: StartFleet succeeded", fault)
+		}
+	}
+}

@@ -33,8 +33,12 @@ type coordinator struct {
 	s3     *s3.Client
 	sem    chan struct{} // bounds API calls in flight
 	stats  *counters
-	// token is unique to the coordinator; reboot scripts are named by it.
-	token string
+	// run is unique to the coordinator (12 hex digits): commands' Comments
+	// carry it, and token ("fleetrun-" + run) names reboot scripts.
+	run, token string
+	// sendOptions are SendCommand's client options (its retry rule and
+	// answer timeout), answerOptions ListCommands' (the answer timeout).
+	sendOptions, answerOptions func(*ssm.Options)
 
 	ctx    context.Context // ends at close
 	cancel context.CancelFunc
@@ -42,6 +46,7 @@ type coordinator struct {
 
 	mu      sync.Mutex
 	closed  bool
+	sent    int64 // commands given a Comment
 	batches map[batchKey]*batch
 	cancels map[string]*cancelBatch // by command id
 
@@ -53,9 +58,17 @@ type coordinator struct {
 
 func newCoordinator(opts Options, region string, api *ssm.Client, s3c *s3.Client, stats *counters) *coordinator {
 	ctx, cancel := context.WithCancel(context.Background())
+	run := newRunID()
+	retryer := sendRetryer(&opts)
+	timeout := answerTimeout(opts.AnswerTimeout)
 	return &coordinator{
-		opts: opts, region: region, api: api, s3: s3c, stats: stats, token: newToken(),
-		sem: make(chan struct{}, opts.Concurrency), ctx: ctx, cancel: cancel,
+		opts: opts, region: region, api: api, s3: s3c, stats: stats, run: run, token: "fleetrun-" + run,
+		sendOptions: func(o *ssm.Options) {
+			o.Retryer = retryer
+			o.APIOptions = append(o.APIOptions, timeout)
+		},
+		answerOptions: func(o *ssm.Options) { o.APIOptions = append(o.APIOptions, timeout) },
+		sem:           make(chan struct{}, opts.Concurrency), ctx: ctx, cancel: cancel,
 		batches: map[batchKey]*batch{}, cancels: map[string]*cancelBatch{},
 		info: map[string]*types.InstanceInformation{},
 	}
@@ -63,6 +76,7 @@ func newCoordinator(opts Options, region string, api *ssm.Client, s3c *s3.Client
 
 // batchKey says which steps can share a SendCommand.
 type batchKey struct {
+	name     string // the step's, for the Comment
 	text     string
 	document string
 	bucket   string
@@ -132,9 +146,9 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 
 // submit hands a step to the coordinator; the waiter's done channel
 // receives its outcome.
-func (c *coordinator) submit(hc hostConfig, enc encoding.Encoding, text string, timeout int) *waiter {
+func (c *coordinator) submit(hc hostConfig, enc encoding.Encoding, step, text string, timeout int) *waiter {
 	w := &waiter{instance: hc.instance, name: hc.name, enc: enc, done: make(chan outcome, 1)}
-	key := batchKey{text: text, document: hc.document, bucket: hc.bucket, prefix: hc.prefix, timeout: timeout}
+	key := batchKey{name: step, text: text, document: hc.document, bucket: hc.bucket, prefix: hc.prefix, timeout: timeout}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.closed {
@@ -181,15 +195,18 @@ func (c *coordinator) sendLocked(b *batch) {
 	for _, w := range b.waiters {
 		w.state, w.batch = sending, nil
 	}
+	c.sent++
+	comment := c.comment(b.key.name, c.sent)
 	c.wg.Add(1)
 	go func() {
 		defer c.wg.Done()
-		c.send(b.key, b.waiters)
+		c.send(b.key, comment, b.waiters)
 	}()
 }
 
-// send runs one SendCommand and starts watching the command.
-func (c *coordinator) send(key batchKey, waiters []*waiter) {
+// send runs one SendCommand (see sendCommand: it is sent once) and starts
+// watching the command.
+func (c *coordinator) send(key batchKey, comment string, waiters []*waiter) {
 	ids := make([]string, len(waiters))
 	for i, w := range waiters {
 		ids[i] = w.instance
@@ -202,7 +219,7 @@ func (c *coordinator) send(key batchKey, waiters []*waiter) {
 			"executionTimeout": {strconv.Itoa(key.timeout)},
 		},
 		TimeoutSeconds: aws.Int32(int32(c.opts.DeliveryTimeout / time.Second)),
-		Comment:        aws.String("fleetrun step"),
+		Comment:        aws.String(comment),
 	}
 	if key.bucket != "" {
 		in.OutputS3BucketName = aws.String(key.bucket)
@@ -211,16 +228,17 @@ func (c *coordinator) send(key batchKey, waiters []*waiter) {
 			in.OutputS3KeyPrefix = aws.String(key.prefix)
 		}
 	}
-	var out *ssm.SendCommandOutput
-	err := c.call(c.ctx, "SendCommand", func(ctx context.Context) (err error) {
-		out, err = c.api.SendCommand(ctx, in)
-		return err
+	id, err := c.sendCommand(in, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return slices.ContainsFunc(waiters, func(w *waiter) bool { return w.state == sending })
 	})
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err != nil {
 		// The call failed as a whole: nothing started for the steps
-		// abandoned meanwhile.
+		// abandoned meanwhile (or nothing fleetrun can name: see
+		// sendError).
 		for _, w := range waiters {
 			if w.stopped != nil {
 				close(w.stopped)
@@ -242,12 +260,12 @@ func (c *coordinator) send(key batchKey, waiters []*waiter) {
 		for _, w := range waiters {
 			if w.state == sending {
 				w.state = abandoned
-				w.done <- outcome{err: c.apiError(c.ctx, w.name, "SendCommand", err)}
+				w.done <- outcome{err: c.sendError(w.name, err)}
 			}
 		}
 		return
 	}
-	cmd := &command{id: aws.ToString(out.Command.CommandId), key: key, waiters: map[string]*waiter{}}
+	cmd := &command{id: id, key: key, waiters: map[string]*waiter{}}
 	c.stats.add(func(s *Stats) { s.Commands++; s.Invocations += int64(len(waiters)) })
 	for _, w := range waiters {
 		if w.state == abandoned {
@@ -647,6 +665,19 @@ func (c *coordinator) close() {
 	c.wg.Wait()
 }
 
+// sendError classifies a failed SendCommand for a host. One whose command
+// may exist (its answer lost, the lookup failed) is not transient: the
+// runner must not try the step again on its own.
+func (c *coordinator) sendError(host string, err error) *transport.Error {
+	var u *unresolvedSend
+	if !errors.As(err, &u) || c.ctx.Err() != nil {
+		return c.apiError(c.ctx, host, "SendCommand", err)
+	}
+	return &transport.Error{Class: transport.ClassInternal, Err: err,
+		Message: fmt.Sprintf("%s: SSM in %s: %v; the step may be running", host, c.region, err),
+		Hint:    fmt.Sprintf("look for the command with comment %q in Run Command's history before running the step again; ListCommands needs the IAM permission ssm:ListCommands", u.comment)}
+}
+
 // apiError classifies a failed AWS call for a host.
 func (c *coordinator) apiError(ctx context.Context, host, op string, err error) *transport.Error {
 	if ctx.Err() != nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
@@ -677,9 +708,9 @@ func (c *coordinator) apiError(ctx context.Context, host, op string, err error) 
 		Hint: "check that the controller reaches the SSM endpoint (network, proxy, VPC endpoint, or ssm: {endpoint: ...})"}
 }
 
-// newToken makes a random name for this run's reboots.
-func newToken() string {
+// newRunID makes a random id for a coordinator's commands and reboots.
+func newRunID() string {
 	b := make([]byte, 6)
 	_, _ = rand.Read(b) // crypto/rand.Read does not fail (Go 1.24+)
-	return "fleetrun-" + hex.EncodeToString(b)
+	return hex.EncodeToString(b)
 }

@@ -128,7 +128,7 @@ func (d *Dialer) Close() error {
 
 // Stats counts what a Dialer asked of AWS.
 type Stats struct {
-	// Calls counts API calls by action (SendCommand,
+	// Calls counts API calls by action (SendCommand, ListCommands,
 	// ListCommandInvocations, GetCommandInvocation, CancelCommand,
 	// DescribeInstanceInformation, S3.GetObject), each attempt the SDK
 	// made included.
@@ -142,6 +142,11 @@ type Stats struct {
 	// Abandoned counts host-steps withdrawn because their context ended
 	// (a step timeout, an interrupted run).
 	Abandoned int64
+	// Adopted counts commands whose SendCommand answer was lost and that
+	// ListCommands found by their Comment; Resent counts SendCommands sent
+	// again because ListCommands showed that the lost one created nothing.
+	Adopted int64
+	Resent  int64
 }
 
 // Total is the number of API calls of every kind.
@@ -167,30 +172,53 @@ func (d *Dialer) Stats() Stats {
 		out.Commands += s.Commands
 		out.Invocations += s.Invocations
 		out.Abandoned += s.Abandoned
+		out.Adopted += s.Adopted
+		out.Resent += s.Resent
 	}
 	return out
 }
 
 // attemptCounter counts every attempt of an API call (it sits after the
-// SDK's retry middleware) and the throttled ones.
+// SDK's retry middleware) and the throttled ones, and notes how far AWS's
+// clock (an answer's Date header) is from ours.
 func attemptCounter(prefix string, stats *counters) middleware.FinalizeMiddleware {
 	return middleware.FinalizeMiddlewareFunc("fleetrunCountAttempts", func(ctx context.Context, in middleware.FinalizeInput, next middleware.FinalizeHandler) (middleware.FinalizeOutput, middleware.Metadata, error) {
 		out, md, err := next.HandleFinalize(ctx, in)
 		action := prefix + awsmiddleware.GetOperationName(ctx)
+		server, okServer := awsmiddleware.GetServerTime(md)
+		at, okAt := awsmiddleware.GetResponseAt(md)
 		stats.add(func(s *Stats) {
 			s.Calls[action]++
 			if isThrottling(err) {
 				s.Throttled++
 			}
 		})
+		if okServer && okAt {
+			stats.setSkew(server.Sub(at))
+		}
 		return out, md, err
 	})
 }
 
-// counters are a coordinator's live Stats.
+// counters are a coordinator's live Stats, and the offset of AWS's clock
+// from ours as its last answer showed it.
 type counters struct {
-	mu sync.Mutex
-	s  Stats
+	mu   sync.Mutex
+	s    Stats
+	skew time.Duration
+}
+
+func (c *counters) setSkew(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.skew = d
+}
+
+// awsNow is the time by AWS's clock, as far as its answers told.
+func (c *counters) awsNow() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return time.Now().Add(c.skew)
 }
 
 func (c *counters) add(f func(*Stats)) {
@@ -210,6 +238,19 @@ func (c *counters) snapshot() Stats {
 	return s
 }
 
+// standardOptions are the settings of the SDK's standard retryer every
+// call shares (SendCommand replaces its rule of what to retry).
+func standardOptions(o *Options, so *retry.StandardOptions) {
+	so.MaxAttempts = o.MaxAttempts
+	// The coordinator bounds its own calls and backs off when throttled;
+	// the SDK's client-side retry quota would turn a throttled fleet-sized
+	// run into hard failures.
+	so.RateLimiter = ratelimit.None
+	if b := o.RetryBackoff; b != nil {
+		so.Backoff = retry.BackoffDelayerFunc(func(attempt int, _ error) (time.Duration, error) { return b(attempt), nil })
+	}
+}
+
 // newClients loads the AWS configuration for key and builds its SSM and S3
 // clients. It reads files but calls no API.
 func newClients(ctx context.Context, o *Options, key clientKey, stats *counters) (*ssm.Client, *s3.Client, string, error) {
@@ -219,16 +260,7 @@ func newClients(ctx context.Context, o *Options, key clientKey, stats *counters)
 		lo = append(lo, config.WithRegion(key.region))
 	}
 	lo = append(lo, config.WithRetryer(func() aws.Retryer {
-		return retry.NewStandard(func(so *retry.StandardOptions) {
-			so.MaxAttempts = o.MaxAttempts
-			// The coordinator bounds its own calls and backs off when
-			// throttled; the SDK's client-side retry quota would turn a
-			// throttled fleet-sized run into hard failures.
-			so.RateLimiter = ratelimit.None
-			if b := o.RetryBackoff; b != nil {
-				so.Backoff = retry.BackoffDelayerFunc(func(attempt int, _ error) (time.Duration, error) { return b(attempt), nil })
-			}
-		})
+		return retry.NewStandard(func(so *retry.StandardOptions) { standardOptions(o, so) })
 	}))
 	// The SDK would log to the process's stderr; fleetrun reports through
 	// errors and Stats instead.

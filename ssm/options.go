@@ -12,6 +12,13 @@
 // nothing changes and when AWS throttles, and cancels with CancelCommand.
 // Output is read inline or, with an S3 output bucket, in full from S3.
 //
+// A step is sent once. SendCommand has no idempotency token, so each
+// command carries a Comment unique to the run ("fleetrun <run> <step>
+// #<n>"); the SDK retries a SendCommand only when AWS provably did not take
+// it (throttled, or the connection never opened), and after any other
+// failure the coordinator looks the Comment up with ListCommands and adopts
+// the command it finds instead of sending another.
+//
 // It leaves scheduling, retries and budgets to the runner and the choice of
 // transport per host to the command line; hosts are identified by the
 // instance_id and region in transport.Target.Vars (EC2 discovery sets both;
@@ -91,8 +98,15 @@ type Options struct {
 	// ended; zero means 10s.
 	CleanupTimeout time.Duration
 	// MaxAttempts is how often one API call is tried when AWS throttles or
-	// fails transiently; zero means 5.
+	// fails transiently; zero means 5. A SendCommand is retried by the SDK
+	// only when AWS provably did not take it, and sent again (up to
+	// MaxAttempts times) only when ListCommands shows that it created no
+	// command (see the package documentation).
 	MaxAttempts int
+	// AnswerTimeout is how long one attempt of SendCommand, or of the
+	// ListCommands that looks for a command whose answer was lost, waits
+	// for AWS's answer; zero means 30s.
+	AnswerTimeout time.Duration
 	// RetryBackoff, when set, replaces the SDK's backoff between attempts;
 	// tests make it 0.
 	RetryBackoff func(attempt int) time.Duration
@@ -129,6 +143,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxAttempts <= 0 {
 		o.MaxAttempts = 5
+	}
+	if o.AnswerTimeout <= 0 {
+		o.AnswerTimeout = 30 * time.Second
 	}
 	if o.Document == "" {
 		o.Document = DefaultDocument

@@ -66,17 +66,18 @@ func (s *Session) Run(ctx context.Context, cmd transport.Command) (transport.Res
 	if err != nil {
 		return transport.Result{}, &transport.Error{Class: transport.ClassInternal, Err: err, Message: fmt.Sprintf("%s: %v", s.hc.name, err)}
 	}
-	return s.run(ctx, launcher.SSMScript(p.B64), cmd)
+	return s.run(ctx, cmd.Name, launcher.SSMScript(p.B64), cmd)
 }
 
-// run sends a command text and waits for its outcome.
-func (s *Session) run(ctx context.Context, text string, cmd transport.Command) (transport.Result, error) {
+// run sends a command text for the step named step and waits for its
+// outcome.
+func (s *Session) run(ctx context.Context, step, text string, cmd transport.Command) (transport.Result, error) {
 	if ctx.Err() != nil {
 		return transport.Result{}, contextError(ctx, s.hc.name)
 	}
 	// The command is sent, watched and cancelled by the coordinator, under
 	// its own context: it is shared with other hosts' steps.
-	w := s.c.submit(s.hc, s.enc, text, executionTimeout(ctx, time.Now())) //nolint:contextcheck // see above
+	w := s.c.submit(s.hc, s.enc, step, text, executionTimeout(ctx, time.Now())) //nolint:contextcheck // see above
 	select {
 	case out := <-w.done:
 		if out.err != nil {
@@ -164,7 +165,7 @@ func (s *Session) Reboot(ctx context.Context, opts transport.RebootOptions) erro
 	s.reboots++
 	token := fmt.Sprintf("%s-%d", s.c.token, s.reboots)
 	s.mu.Unlock()
-	res, err := s.run(ctx, launcher.SSMRebootScript(token, int(opts.PreRebootDelay/time.Second)), transport.Command{})
+	res, err := s.run(ctx, "reboot", launcher.SSMRebootScript(token, int(opts.PreRebootDelay/time.Second)), transport.Command{})
 	if err != nil {
 		return rebootError(ctx, s.hc.name, err)
 	}
@@ -180,7 +181,7 @@ func (s *Session) Reboot(ctx context.Context, opts transport.RebootOptions) erro
 		poll = DefaultRebootPoll
 	}
 	for {
-		res, err := s.Run(ctx, transport.Command{Kind: transport.KindPowerShell, Script: opts.TestCommand})
+		res, err := s.Run(ctx, transport.Command{Name: "reboot test", Kind: transport.KindPowerShell, Script: opts.TestCommand})
 		if err == nil && res.ExitCode == 0 {
 			return nil
 		}

@@ -33,6 +33,10 @@ const (
 // Command is one step as a transport sees it: already expanded for the host,
 // with exactly one of Script, Line or Argv set according to Kind.
 type Command struct {
+	// Name is the step's name as the playbook gives it, for what a
+	// transport shows people about the step (SSM's command Comment); it
+	// may be empty and changes nothing about how the step runs.
+	Name    string
 	Kind    Kind
 	Script  string            // KindPowerShell
 	Line    string            // KindCmd
