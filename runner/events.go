@@ -34,9 +34,10 @@ const (
 	RunFinished
 )
 
-// Event is one thing that happened during a run. Events are delivered one
-// at a time, in order, from a single goroutine; the pointers they carry are
-// snapshots the receiver may keep.
+// Event is one thing that happened during a run. Events come from the
+// hosts' goroutines but are delivered one at a time, in the order they
+// happened (the runner serialises them), so a sink needs no lock of its
+// own; the pointers they carry are snapshots the receiver may keep.
 type Event struct {
 	Kind    EventKind
 	Time    time.Time
