@@ -112,10 +112,7 @@ func TestRunAsSystemInterruptEndsTheTaskAndItsProcesses(t *testing.T) {
 	if err := h.WaitFor(ctx, func() bool { return len(h.Processes()) == 0 }); err != nil {
 		t.Fatalf("processes left on the host: %+v", h.Processes())
 	}
-	st := h.Stats()
-	if st.Tasks.Ended != 1 || st.Tasks.Running != 0 || st.ProcessesKilled < 3 {
-		t.Errorf("tasks %+v, processes killed %d; want the task ended and its tree (cmd, powershell, sleep) killed", st.Tasks, st.ProcessesKilled)
-	}
+	checkTaskEnded(t, h)
 	if err := s.Forget(ctx, "fleetrun-timeout-1"); err != nil {
 		t.Fatal(err)
 	}
@@ -214,12 +211,22 @@ func TestRunAsSystemStepTimeoutEndsTheTaskAndItsProcesses(t *testing.T) {
 	if err := h.WaitFor(ctx, func() bool { return len(h.Processes()) == 0 }); err != nil {
 		t.Fatalf("the task's processes outlived the step's timeout: %+v", h.Processes())
 	}
-	st := h.Stats()
-	if st.Tasks.Ended != 1 || st.Tasks.Running != 0 || st.ProcessesKilled < 3 {
-		t.Errorf("tasks %+v, processes killed %d; want the task ended and its tree (cmd, powershell, sleep) killed", st.Tasks, st.ProcessesKilled)
+	checkTaskEnded(t, h)
+	if ti, ok := h.Task(`\fleetrun\fleetrun-deadline-1`); !ok || ti.Status != "Ready" || (ti.LastResult != 267014 && ti.LastResult != 1) {
+		t.Errorf("the task after the timeout: %+v (registered %v); want Ready, 267014 or 1, until forgotten", ti, ok)
 	}
-	if ti, ok := h.Task(`\fleetrun\fleetrun-deadline-1`); !ok || ti.Status != "Ready" || ti.LastResult != 267014 {
-		t.Errorf("the task after the timeout: %+v (registered %v); want Ready, 267014, until forgotten", ti, ok)
+}
+
+// checkTaskEnded checks that h's one task is no longer running and that
+// its tree (cmd, powershell, sleep) was killed. Whether the Task Scheduler
+// saw the stop (Ended, last result 267014) or first saw its action's
+// process die of taskkill (last result 1) is a race on Windows as in the
+// simulated fleet: the stop kills the tree first, then stops the task.
+func checkTaskEnded(t *testing.T, h *sim.Host) {
+	t.Helper()
+	st := h.Stats()
+	if st.Tasks.Ended > 1 || st.Tasks.Running != 0 || st.ProcessesKilled < 3 {
+		t.Errorf("tasks %+v, processes killed %d; want the task stopped and its tree (cmd, powershell, sleep) killed", st.Tasks, st.ProcessesKilled)
 	}
 }
 
