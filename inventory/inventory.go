@@ -39,8 +39,9 @@ type Host struct {
 	ConnectTimeout     time.Duration `json:"-"`
 	// Transport is how the host is reached: winrm (default) or ssm.
 	Transport string `json:"transport"`
-	// SSM are the host's AWS Systems Manager settings (transport: ssm);
-	// TransportVars hands them to the transport.
+	// SSM are the host's AWS Systems Manager settings (transport: ssm):
+	// the instance, its region and how to reach the API. They reach the
+	// transport as transport.Target.SSM, never among the template Vars.
 	SSM    SSMSettings       `json:"ssm,omitzero"`
 	Groups []string          `json:"groups,omitempty"`
 	Tags   map[string]string `json:"tags,omitempty"`

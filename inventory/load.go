@@ -227,6 +227,8 @@ func checkHost(d *strictyaml.Decoder, h *Host, node *yaml.Node, path string) {
 		d.Errorf(node, path, "host %q: certificate auth needs https: true", h.Name)
 	case h.Auth == "certificate" && (h.ClientCert == "" || h.ClientKey == ""):
 		d.Errorf(node, path, "host %q: certificate auth needs client_cert and client_key", h.Name)
+	case h.Transport == "ssm" && h.SSM.InstanceID == "" && h.Vars["instance_id"] != nil:
+		d.Errorf(node, path, "host %q: vars are template variables and no longer name the SSM instance; give it as ssm: {instance_id: %v} (and the region as ssm: {region: ...})", h.Name, h.Vars["instance_id"])
 	case h.SSM.OutputS3Prefix != "" && h.SSM.OutputS3Bucket == "":
 		d.Errorf(node, path, "host %q: ssm output_s3_prefix needs output_s3_bucket", h.Name)
 	}

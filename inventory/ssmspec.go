@@ -15,8 +15,11 @@ import (
 // then the host), key by key.
 type SSMSpec struct {
 	Pos strictyaml.Pos
-	// Region is the hosts' AWS region when their vars name none (EC2
-	// discovery sets the region var).
+	// InstanceID is the managed instance a static host is (EC2 discovery
+	// sets it for the hosts it finds).
+	InstanceID *string `yaml:"instance_id"`
+	// Region is the hosts' AWS region (EC2 discovery sets the region it
+	// found an instance in, which wins).
 	Region *string `yaml:"region"`
 	// Profile names a profile of the shared AWS config and credentials
 	// files.
@@ -41,6 +44,7 @@ type SSMSpec struct {
 // SSMSettings are a host's resolved SSM settings; empty strings mean the
 // transport's defaults.
 type SSMSettings struct {
+	InstanceID     string `json:"instance_id,omitempty"`
 	Region         string `json:"region,omitempty"`
 	Profile        string `json:"profile,omitempty"`
 	Endpoint       string `json:"endpoint,omitempty"`
@@ -53,26 +57,13 @@ type SSMSettings struct {
 // IsZero reports whether no SSM setting is given.
 func (s SSMSettings) IsZero() bool { return s == SSMSettings{} }
 
-// SSMVarPrefix starts the names of the SSM settings in TransportVars.
-const SSMVarPrefix = "ssm."
-
-// TransportVars returns what a transport reads from transport.Target.Vars
-// for this host: every host variable as a string, plus the SSM settings
-// under "ssm.region", "ssm.profile", "ssm.endpoint", "ssm.s3_endpoint",
-// "ssm.output_s3_bucket", "ssm.output_s3_prefix" and "ssm.document"
-// (only those set). The dotted names cannot clash with template variables.
-func (h *Host) TransportVars() map[string]string {
-	out := make(map[string]string, len(h.Vars)+7)
+// StringVars returns the host's variables as strings, as transports
+// receive them in transport.Target.Vars. They are template variables;
+// the SSM settings travel typed (SSM), never among them.
+func (h *Host) StringVars() map[string]string {
+	out := make(map[string]string, len(h.Vars))
 	for k, v := range h.Vars {
 		out[k] = stringify(v)
-	}
-	for k, v := range map[string]string{
-		"region": h.SSM.Region, "profile": h.SSM.Profile, "endpoint": h.SSM.Endpoint, "s3_endpoint": h.SSM.S3Endpoint,
-		"output_s3_bucket": h.SSM.OutputS3Bucket, "output_s3_prefix": h.SSM.OutputS3Prefix, "document": h.SSM.Document,
-	} {
-		if v != "" {
-			out[SSMVarPrefix+k] = v
-		}
 	}
 	return out
 }
@@ -87,6 +78,9 @@ var (
 func (s *SSMSpec) check(d *strictyaml.Decoder, path string) {
 	errf := func(key, format string, args ...any) {
 		d.Errorf(s.Pos.Value(key), strictyaml.JoinKey(path, key), format, args...)
+	}
+	if s.InstanceID != nil && !ec2InstanceIDRE.MatchString(*s.InstanceID) {
+		errf("instance_id", "%q is not an EC2 instance id such as i-0123456789abcdef0", *s.InstanceID)
 	}
 	if s.Region != nil && !ssmRegionRE.MatchString(*s.Region) {
 		errf("region", "%q is not an AWS region name such as us-east-1", *s.Region)
@@ -119,6 +113,7 @@ func (s *SSMSpec) applyTo(h *SSMSettings) {
 	if s == nil {
 		return
 	}
+	setStr(&h.InstanceID, s.InstanceID)
 	setStr(&h.Region, s.Region)
 	setStr(&h.Profile, s.Profile)
 	setStr(&h.Endpoint, s.Endpoint)

@@ -8,34 +8,66 @@ import (
 	"github.com/fleetrun/fleetrun/inventory"
 )
 
-func TestSSMSettingsMergeKeyByKeyAndReachTheTransportVars(t *testing.T) {
+func TestSSMSettingsMergeKeyByKeyApartFromTemplateVars(t *testing.T) {
 	t.Parallel()
 	inv, err := inventory.Parse("inv.yaml", []byte(`
 defaults:
   transport: ssm
   ssm: {region: us-east-1, output_s3_bucket: fleet-output, output_s3_prefix: runs/}
+  vars: {region: ap-south-1}
 groups:
   eu:
     ssm: {region: eu-west-1, profile: ops}
 hosts:
-  - {name: a, address: 10.0.0.1, vars: {instance_id: i-0a, n: 3}}
+  - {name: a, address: 10.0.0.1, ssm: {instance_id: i-0123456789abcdef0}, vars: {n: 3, ssm.region: us-west-2}}
   - {name: b, address: 10.0.0.2, groups: [eu], ssm: {endpoint: "https://vpce.example"}}
   - {name: c, address: 10.0.0.3, transport: winrm}
 `))
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]map[string]string{}
+	type got struct {
+		SSM  inventory.SSMSettings
+		Vars map[string]string
+	}
+	gotHosts := map[string]got{}
 	for _, h := range inv.Hosts {
-		got[h.Name+" "+h.Transport] = h.TransportVars()
+		gotHosts[h.Name+" "+h.Transport] = got{h.SSM, h.StringVars()}
 	}
-	want := map[string]map[string]string{
-		"a ssm": {"instance_id": "i-0a", "n": "3", "ssm.region": "us-east-1", "ssm.output_s3_bucket": "fleet-output", "ssm.output_s3_prefix": "runs/"},
-		"b ssm": {"ssm.region": "eu-west-1", "ssm.profile": "ops", "ssm.endpoint": "https://vpce.example",
-			"ssm.output_s3_bucket": "fleet-output", "ssm.output_s3_prefix": "runs/"},
-		"c winrm": {"ssm.region": "us-east-1", "ssm.output_s3_bucket": "fleet-output", "ssm.output_s3_prefix": "runs/"},
+	want := map[string]got{
+		"a ssm": {inventory.SSMSettings{InstanceID: "i-0123456789abcdef0", Region: "us-east-1", OutputS3Bucket: "fleet-output", OutputS3Prefix: "runs/"},
+			map[string]string{"region": "ap-south-1", "n": "3", "ssm.region": "us-west-2"}},
+		"b ssm": {inventory.SSMSettings{Region: "eu-west-1", Profile: "ops", Endpoint: "https://vpce.example", OutputS3Bucket: "fleet-output", OutputS3Prefix: "runs/"},
+			map[string]string{"region": "ap-south-1"}},
+		"c winrm": {inventory.SSMSettings{Region: "us-east-1", OutputS3Bucket: "fleet-output", OutputS3Prefix: "runs/"},
+			map[string]string{"region": "ap-south-1"}},
 	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("transport vars (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, gotHosts); diff != "" {
+		t.Errorf("SSM settings and vars (-want +got):\n%s", diff)
+	}
+}
+
+func TestSSMInstanceIDIsASettingNotATemplateVariable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, yaml, want string
+	}{
+		{"an SSM host naming its instance in vars", `
+hosts:
+  - {name: legacy-01, address: 10.0.3.7, transport: ssm, vars: {instance_id: i-0123456789abcdef0}}
+`, `inv.yaml:3:5: hosts[0]: host "legacy-01": vars are template variables and no longer name the SSM instance; give it as ssm: {instance_id: i-0123456789abcdef0} (and the region as ssm: {region: ...})`},
+		{"an instance id that is none", `
+hosts:
+  - {name: a, address: 10.0.3.7, transport: ssm, ssm: {instance_id: web-01}}
+`, `inv.yaml:3:69: hosts[0].ssm.instance_id: "web-01" is not an EC2 instance id such as i-0123456789abcdef0`},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			_, err := inventory.Parse("inv.yaml", []byte(tc.yaml))
+			if err == nil || err.Error() != tc.want {
+				t.Errorf("Parse error = %v\nwant %s", err, tc.want)
+			}
+		})
 	}
 }

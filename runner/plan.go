@@ -140,9 +140,9 @@ func joinErrors(errs []error) error {
 }
 
 // TargetOf resolves a host's connection settings, password included, into
-// what a transport dials. Host vars and transport settings reach the
-// transport as Target.Vars (an SSM host's instance_id, region and ssm.*
-// settings, for example). lookupEnv reads password_env variables.
+// what a transport dials. The SSM settings travel typed (Target.SSM); the
+// host's template variables travel as Target.Vars and never stand for a
+// transport setting. lookupEnv reads password_env variables.
 func TargetOf(h *inventory.Host, lookupEnv func(string) (string, bool)) (transport.Target, error) {
 	pw, err := h.Password(lookupEnv)
 	if err != nil {
@@ -152,6 +152,13 @@ func TargetOf(h *inventory.Host, lookupEnv func(string) (string, bool)) (transpo
 		Name: h.Name, Address: h.Address, Port: h.Port, HTTPS: h.HTTPS, Auth: h.Auth,
 		User: h.User, Password: pw, CAFile: h.CAFile, ClientCert: h.ClientCert, ClientKey: h.ClientKey,
 		InsecureSkipVerify: h.InsecureSkipVerify, AllowUnencrypted: h.AllowUnencrypted,
-		OutputEncoding: h.OutputEncoding, ConnectTimeout: h.ConnectTimeout, Vars: h.TransportVars(),
+		OutputEncoding: h.OutputEncoding, ConnectTimeout: h.ConnectTimeout, SSM: SSMTargetOf(h), Vars: h.StringVars(),
 	}, nil
+}
+
+// SSMTargetOf is the host's SSM settings as the transport receives them.
+func SSMTargetOf(h *inventory.Host) transport.SSMTarget {
+	s := h.SSM
+	return transport.SSMTarget{InstanceID: s.InstanceID, Region: s.Region, Profile: s.Profile, Endpoint: s.Endpoint,
+		S3Endpoint: s.S3Endpoint, OutputS3Bucket: s.OutputS3Bucket, OutputS3Prefix: s.OutputS3Prefix, Document: s.Document}
 }

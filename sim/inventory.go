@@ -88,6 +88,9 @@ func (f *Fleet) WriteInventory(path string) error {
 		}
 		b.WriteString("}\n")
 		if f.ssm != nil {
+			// The instance for the SSM transport, and the same facts as
+			// template variables, as EC2 discovery gives them.
+			fmt.Fprintf(&b, "    ssm: {instance_id: %s}\n", yamlString(f.ssm.ids[h]))
 			fmt.Fprintf(&b, "    vars: {instance_id: %s, region: %s}\n", yamlString(f.ssm.ids[h]), yamlString(f.ssm.region))
 		}
 	}

@@ -44,17 +44,17 @@ func NewDialer(opts Options) *Dialer {
 }
 
 // Dial implements transport.Dialer. It checks that the host's instance
-// (Target.Vars["instance_id"]) is managed by SSM and its agent online,
+// (Target.SSM.InstanceID) is managed by SSM and its agent online,
 // from DescribeInstanceInformation results listed once per region and
 // cached for the Dialer's life. A host that is not managed, or whose agent
 // is not online, fails with a transport.Error of class refused or
 // connect_timeout, so the runner reports it unreachable with the reason.
 func (d *Dialer) Dial(ctx context.Context, t transport.Target) (transport.Session, error) {
-	hc := d.opts.resolve(&transportTarget{name: t.Name, vars: t.Vars, encoding: t.OutputEncoding})
+	hc := d.opts.resolve(&t)
 	if hc.instance == "" {
 		return nil, &transport.Error{Class: transport.ClassRefused,
-			Message: fmt.Sprintf("%s: no instance_id, so the host cannot be reached through SSM", hc.name),
-			Hint:    "EC2 discovery (an ec2: section) sets instance_id; for a static host give vars: {instance_id: i-...}"}
+			Message: fmt.Sprintf("%s: no instance id, so the host cannot be reached through SSM", hc.name),
+			Hint:    "EC2 discovery (an ec2: section) sets the instance id; for a static host give ssm: {instance_id: i-...}"}
 	}
 	enc, err := lookupEncoding(t.OutputEncoding)
 	if err != nil {
@@ -270,7 +270,7 @@ func newClients(ctx context.Context, o *Options, key clientKey, stats *counters)
 		return nil, nil, "", fmt.Errorf("loading the AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
-		return nil, nil, "", errors.New("no AWS region for SSM: the host has no region var, and neither the inventory's ssm: {region: ...}, AWS_REGION nor the profile names one")
+		return nil, nil, "", errors.New("no AWS region for SSM: the host was not discovered by EC2, and neither the inventory's ssm: {region: ...}, AWS_REGION nor the profile names one")
 	}
 	count := func(prefix string) func(*middleware.Stack) error {
 		return func(st *middleware.Stack) error {

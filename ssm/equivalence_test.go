@@ -111,7 +111,6 @@ func TestSamePlaybookSameOutcomesOverWinRMAndSSM(t *testing.T) {
 			Dialer: d,
 			Target: func(h *inventory.Host) (transport.Target, error) {
 				tg, err := runner.TargetOf(h, noEnv)
-				tg.Vars = h.TransportVars()
 				tg.ConnectTimeout = 2 * time.Second
 				return tg, err
 			},

@@ -47,7 +47,6 @@ func runFleet(t *testing.T, n, forks int, rate float64) {
 		Dialer: d,
 		Target: func(h *inventory.Host) (transport.Target, error) {
 			tg, err := runner.TargetOf(h, func(string) (string, bool) { return "", false })
-			tg.Vars = h.TransportVars()
 			return tg, err
 		},
 	})

@@ -103,7 +103,6 @@ func target(t testing.TB, h *inventory.Host) transport.Target {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tg.Vars = h.TransportVars()
 	tg.ConnectTimeout = 2 * time.Second
 	return tg
 }

@@ -59,7 +59,6 @@ func runOnce(t *testing.T, faults []sim.SSMFault, opts ssm.Options) (*sim.Fleet,
 		Dialer: d,
 		Target: func(h *inventory.Host) (transport.Target, error) {
 			tg, err := runner.TargetOf(h, func(string) (string, bool) { return "", false })
-			tg.Vars = h.TransportVars()
 			return tg, err
 		},
 	})

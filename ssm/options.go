@@ -21,8 +21,8 @@
 //
 // It leaves scheduling, retries and budgets to the runner and the choice of
 // transport per host to the command line; hosts are identified by the
-// instance_id and region in transport.Target.Vars (EC2 discovery sets both;
-// see inventory.Host.TransportVars for the ssm.* settings).
+// instance id and region in transport.Target.SSM (EC2 discovery sets both;
+// the inventory's ssm: settings give the rest).
 package ssm
 
 import (
@@ -30,6 +30,8 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+
+	"github.com/fleetrun/fleetrun/transport"
 )
 
 // DefaultDocument is the SSM document steps run as.
@@ -64,7 +66,7 @@ type Options struct {
 	SharedCredentialsFiles []string
 
 	// Region, Profile, Endpoint, S3Endpoint, Document, OutputS3Bucket and
-	// OutputS3Prefix apply to hosts whose vars set none (see Target).
+	// OutputS3Prefix apply to hosts whose Target.SSM sets none.
 	Region         string
 	Profile        string
 	Endpoint       string
@@ -161,19 +163,6 @@ func (o *Options) lookupEnv(key string) string {
 	return v
 }
 
-// Target var names this transport reads (see inventory.Host.TransportVars).
-const (
-	VarInstanceID     = "instance_id"
-	VarRegion         = "region"
-	VarSSMRegion      = "ssm.region"
-	VarProfile        = "ssm.profile"
-	VarEndpoint       = "ssm.endpoint"
-	VarS3Endpoint     = "ssm.s3_endpoint"
-	VarOutputS3Bucket = "ssm.output_s3_bucket"
-	VarOutputS3Prefix = "ssm.output_s3_prefix"
-	VarDocument       = "ssm.document"
-)
-
 // hostConfig is what one host's target says about reaching it.
 type hostConfig struct {
 	name     string
@@ -191,10 +180,12 @@ type clientKey struct {
 }
 
 // resolve reads a target's settings, falling back on the options and the
-// environment. Region precedence: the host's region var (EC2 discovery's),
-// its ssm.region, Options.Region, AWS_REGION, AWS_DEFAULT_REGION; an empty
-// region is left to the profile's configuration.
-func (o *Options) resolve(t *transportTarget) hostConfig {
+// environment. Region precedence: the target's SSM region (the region EC2
+// discovery found the instance in, else the inventory's ssm.region),
+// Options.Region, AWS_REGION, AWS_DEFAULT_REGION; an empty region is left
+// to the profile's configuration. The target's Vars (template variables)
+// are never read.
+func (o *Options) resolve(t *transport.Target) hostConfig {
 	pick := func(vals ...string) string {
 		for _, v := range vals {
 			if v != "" {
@@ -203,27 +194,19 @@ func (o *Options) resolve(t *transportTarget) hostConfig {
 		}
 		return ""
 	}
-	v := t.vars
-	name := pick(t.name, v[VarInstanceID])
+	s := t.SSM
 	return hostConfig{
-		name:     name,
-		instance: v[VarInstanceID],
+		name:     pick(t.Name, s.InstanceID),
+		instance: s.InstanceID,
 		key: clientKey{
-			region:     pick(v[VarRegion], v[VarSSMRegion], o.Region, o.lookupEnv("AWS_REGION"), o.lookupEnv("AWS_DEFAULT_REGION")),
-			profile:    pick(v[VarProfile], o.Profile),
-			endpoint:   pick(v[VarEndpoint], o.Endpoint, o.lookupEnv("AWS_ENDPOINT_URL_SSM"), o.lookupEnv("AWS_ENDPOINT_URL")),
-			s3Endpoint: pick(v[VarS3Endpoint], o.S3Endpoint, o.lookupEnv("AWS_ENDPOINT_URL_S3"), o.lookupEnv("AWS_ENDPOINT_URL")),
+			region:     pick(s.Region, o.Region, o.lookupEnv("AWS_REGION"), o.lookupEnv("AWS_DEFAULT_REGION")),
+			profile:    pick(s.Profile, o.Profile),
+			endpoint:   pick(s.Endpoint, o.Endpoint, o.lookupEnv("AWS_ENDPOINT_URL_SSM"), o.lookupEnv("AWS_ENDPOINT_URL")),
+			s3Endpoint: pick(s.S3Endpoint, o.S3Endpoint, o.lookupEnv("AWS_ENDPOINT_URL_S3"), o.lookupEnv("AWS_ENDPOINT_URL")),
 		},
-		document: pick(v[VarDocument], o.Document),
-		bucket:   pick(v[VarOutputS3Bucket], o.OutputS3Bucket),
-		prefix:   pick(v[VarOutputS3Prefix], o.OutputS3Prefix),
-		encoding: t.encoding,
+		document: pick(s.Document, o.Document),
+		bucket:   pick(s.OutputS3Bucket, o.OutputS3Bucket),
+		prefix:   pick(s.OutputS3Prefix, o.OutputS3Prefix),
+		encoding: t.OutputEncoding,
 	}
-}
-
-// transportTarget is the part of a transport.Target this package reads.
-type transportTarget struct {
-	name     string
-	vars     map[string]string
-	encoding string
 }

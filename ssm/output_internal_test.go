@@ -128,15 +128,39 @@ func TestOptionsResolveRegionAndEndpointsInOrder(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"AWS_REGION": "eu-west-1", "AWS_ENDPOINT_URL": "http://all", "AWS_ENDPOINT_URL_SSM": "http://ssm"}
 	o := Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}.withDefaults()
-	got := o.resolve(&transportTarget{name: "h", vars: map[string]string{"instance_id": "i-1", "ssm.region": "us-west-2"}})
+	got := o.resolve(&transport.Target{Name: "h", SSM: transport.SSMTarget{InstanceID: "i-1", Region: "us-west-2"}})
 	want := hostConfig{name: "h", instance: "i-1", document: DefaultDocument,
 		key: clientKey{region: "us-west-2", endpoint: "http://ssm", s3Endpoint: "http://all"}}
 	if diff := cmp.Diff(want, got, cmp.AllowUnexported(hostConfig{}, clientKey{})); diff != "" {
 		t.Errorf("resolve (-want +got):\n%s", diff)
 	}
-	got = o.resolve(&transportTarget{vars: map[string]string{"instance_id": "i-2", "region": "ap-south-1", "ssm.region": "us-west-2"}})
-	if got.key.region != "ap-south-1" || got.name != "i-2" {
-		t.Errorf("the discovered region var must win: %+v", got)
+	got = o.resolve(&transport.Target{SSM: transport.SSMTarget{InstanceID: "i-2"}})
+	if got.key.region != "eu-west-1" || got.name != "i-2" {
+		t.Errorf("without a target region AWS_REGION applies and the instance names the host: %+v", got)
+	}
+}
+
+// TestTemplateVariablesNeverChangeSSMSettings: the user's template
+// variables travel in Target.Vars; one named like an SSM setting (region,
+// instance_id, ssm.region, ...) changes nothing about how the host is
+// reached.
+func TestTemplateVariablesNeverChangeSSMSettings(t *testing.T) {
+	t.Parallel()
+	o := Options{}.withDefaults()
+	ssmTarget := transport.SSMTarget{InstanceID: "i-0123456789abcdef0", Region: "eu-west-1", Profile: "ops",
+		Endpoint: "http://ssm.test", S3Endpoint: "http://s3.test", OutputS3Bucket: "out", OutputS3Prefix: "p/", Document: "Doc-1"}
+	want := hostConfig{name: "web-01", instance: "i-0123456789abcdef0", document: "Doc-1", bucket: "out", prefix: "p/",
+		key: clientKey{region: "eu-west-1", profile: "ops", endpoint: "http://ssm.test", s3Endpoint: "http://s3.test"}}
+	for _, vars := range []map[string]string{
+		nil,
+		{"region": "ap-south-1"},
+		{"instance_id": "i-fffffffffffffffff", "region": "ap-south-1"},
+		{"ssm.region": "us-west-2", "ssm.profile": "other", "ssm.endpoint": "http://evil", "ssm.document": "Other", "ssm.output_s3_bucket": "b2"},
+	} {
+		got := o.resolve(&transport.Target{Name: "web-01", SSM: ssmTarget, Vars: vars})
+		if diff := cmp.Diff(want, got, cmp.AllowUnexported(hostConfig{}, clientKey{})); diff != "" {
+			t.Errorf("vars %v: resolve (-want +got):\n%s", vars, diff)
+		}
 	}
 }
 

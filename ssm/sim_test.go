@@ -31,16 +31,16 @@ func TestDialReportsHostsSSMCannotReach(t *testing.T) {
 	ctx := context.Background()
 
 	noID := target(t, hosts[0])
-	delete(noID.Vars, "instance_id")
+	noID.SSM.InstanceID = ""
 	unknown := target(t, hosts[0])
-	unknown.Vars["instance_id"] = "i-0000000000000dead"
+	unknown.SSM.InstanceID = "i-0000000000000dead"
 	tests := []struct {
 		name      string
 		target    transport.Target
 		wantClass transport.Class
 		wantText  string
 	}{
-		{"a host without an instance id", noID, transport.ClassRefused, "no instance_id"},
+		{"a host without an instance id", noID, transport.ClassRefused, "no instance id"},
 		{"an instance SSM does not manage", unknown, transport.ClassRefused, "is not managed by SSM"},
 		{"an instance whose agent lost its connection", target(t, hosts[1]), transport.ClassConnectTimeout, "ConnectionLost since"},
 	}

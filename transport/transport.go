@@ -284,8 +284,31 @@ type Target struct {
 	// Timeouts for connecting and for each request's response headers;
 	// zero means the transport's default.
 	ConnectTimeout time.Duration
-	// Vars carries transport-specific settings (e.g. SSM instance id).
+	// SSM are the settings of hosts reached through AWS Systems Manager;
+	// the other transports ignore them.
+	SSM SSMTarget
+	// Vars are the host's variables as strings. They are the user's
+	// template variables: no transport takes its settings from them,
+	// except WinRM's Kerberos settings (krb5_conf, realm, spn).
 	Vars map[string]string
+}
+
+// SSMTarget is how one host is reached through AWS Systems Manager Run
+// Command. Empty strings mean the transport's defaults (its options, then
+// the AWS environment and shared configuration).
+type SSMTarget struct {
+	// InstanceID is the managed instance (EC2 discovery sets it; a static
+	// host gives it as ssm: {instance_id: ...}).
+	InstanceID string
+	// Region is the instance's region: the one EC2 discovery found it in,
+	// else the inventory's ssm: {region: ...}.
+	Region         string
+	Profile        string
+	Endpoint       string
+	S3Endpoint     string
+	OutputS3Bucket string
+	OutputS3Prefix string
+	Document       string
 }
 
 // Dialer opens sessions. Dial must respect ctx for every network wait.

@@ -10,6 +10,7 @@ import (
 
 	"github.com/fleetrun/fleetrun/playbook"
 	"github.com/fleetrun/fleetrun/report"
+	"github.com/fleetrun/fleetrun/route"
 	"github.com/fleetrun/fleetrun/runner"
 )
 
@@ -111,7 +112,7 @@ func runApply(cmd *cobra.Command, e *env, o *applyOptions, pbFile string) error 
 		return invalid(fmt.Errorf("no hosts selected (playbook hosts: %s, --limit %q); check with fleetrun inventory", pb.Hosts, o.limit))
 	}
 	if o.dryRun {
-		plan, err := runner.Plan(pb, hosts, extra, renderer())
+		plan, err := runner.Plan(pb, hosts, extra, route.Renderer())
 		if err != nil {
 			return invalid(formatInputError(err))
 		}

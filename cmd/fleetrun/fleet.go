@@ -6,17 +6,13 @@ import (
 	"os"
 	"path/filepath"
 
-	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/spf13/pflag"
 
 	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/inventory/ec2"
-	"github.com/fleetrun/fleetrun/launcher"
-	"github.com/fleetrun/fleetrun/runner"
+	"github.com/fleetrun/fleetrun/route"
 	"github.com/fleetrun/fleetrun/sim"
-	"github.com/fleetrun/fleetrun/ssm"
 	"github.com/fleetrun/fleetrun/transport"
-	"github.com/fleetrun/fleetrun/winrm"
 )
 
 // discoveryFlags override or create an inventory's ec2: section.
@@ -107,79 +103,15 @@ func startSimulated(ctx context.Context, e *env, s *inventory.Simulated) ([]*inv
 	return simInv.Hosts, stop, nil
 }
 
-// renderer returns the transports' pure rendering of remote commands, for
-// plans: for WinRM exactly what goes into WinRS's Command and Arguments,
-// for SSM the document and the script it runs; and the command line an argv
-// step's program receives.
-func renderer() runner.Renderer {
-	return func(h *inventory.Host, c transport.Command) (runner.Rendering, error) {
-		if h.Transport == "ssm" {
-			p, err := launcher.Build(c)
-			if err != nil {
-				return runner.Rendering{}, err
-			}
-			doc := h.SSM.Document
-			if doc == "" {
-				doc = ssm.DefaultDocument
-			}
-			rd := runner.Rendering{RemoteCommand: []string{doc, launcher.SSMScript(p.B64)}, CommandLine: p.CommandLine}
-			if c.RunAs == transport.RunAsSystem {
-				rd.Note = "run_as: system changes nothing over SSM: the SSM agent runs every step as SYSTEM already"
-			}
-			return rd, nil
-		}
-		rc, cl, note, err := winrm.PlanStep(c)
-		return runner.Rendering{RemoteCommand: rc, CommandLine: cl, Note: note}, err
-	}
-}
-
-// muxDialer reaches each host by its inventory transport.
-type muxDialer struct {
-	transportOf map[string]string // host name → winrm or ssm
-	winrm       transport.Dialer
-	ssm         *ssm.Dialer // nil when no host uses SSM
-}
-
-func (m *muxDialer) Dial(ctx context.Context, t transport.Target) (transport.Session, error) {
-	if m.transportOf[t.Name] == "ssm" {
-		return m.ssm.Dial(ctx, t)
-	}
-	return m.winrm.Dial(ctx, t)
-}
-
 // DefaultOutputCap is how many bytes of each step's stdout and stderr a
 // run keeps in memory for its reports (the first quarter and the last three
 // quarters); --log-dir gets every byte.
 const DefaultOutputCap = 64 << 10
 
-// newDialer returns the dialer for hosts and a function that releases it.
+// newDialer returns the dialer for hosts (each reached by its inventory
+// transport, see package route) and a function that releases it.
 // outputCap bounds the output each step keeps in memory.
 func newDialer(e *env, hosts []*inventory.Host, outputCap int) (transport.Dialer, func() error) {
-	m := &muxDialer{transportOf: map[string]string{}, winrm: winrm.NewDialer(winrm.Options{OutputCap: outputCap})}
-	simulatedOnly := true
-	for _, h := range hosts {
-		m.transportOf[h.Name] = h.Transport
-		if h.Transport == "ssm" && !h.Simulated {
-			simulatedOnly = false
-		}
-	}
-	for _, h := range hosts {
-		if h.Transport != "ssm" {
-			continue
-		}
-		opts := ssm.Options{LookupEnv: e.lookupEnv, OutputCap: outputCap}
-		if simulatedOnly {
-			// A simulated fleet's SSM endpoint checks no signatures; it
-			// must not send the operator's real AWS credentials anywhere.
-			opts.Credentials = credentials.NewStaticCredentialsProvider("SIMULATED", "SIMULATED", "")
-		}
-		m.ssm = ssm.NewDialer(opts)
-		break
-	}
-	return m, func() error {
-		if m.ssm != nil {
-			return m.ssm.Close()
-		}
-		return nil
-	}
+	d := route.NewDialer(hosts, route.Options{OutputCap: outputCap, LookupEnv: e.lookupEnv})
+	return d, d.Close
 }

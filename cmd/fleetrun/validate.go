@@ -8,6 +8,7 @@ import (
 	"github.com/fleetrun/fleetrun/internal/strictyaml"
 	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/playbook"
+	"github.com/fleetrun/fleetrun/route"
 	"github.com/fleetrun/fleetrun/runner"
 	"github.com/fleetrun/fleetrun/sim"
 )
@@ -60,7 +61,7 @@ shown are those of the kind it comes closest to.`,
 			if err != nil {
 				return invalid(err)
 			}
-			if _, err := runner.Plan(pb, hosts, extra, renderer()); err != nil {
+			if _, err := runner.Plan(pb, hosts, extra, route.Renderer()); err != nil {
 				return invalid(formatInputError(err))
 			}
 			msg := fmt.Sprintf("ok: %s: playbook %q, %d step(s), %d host(s) selected", args[0], pb.Name, len(pb.Steps), len(hosts))

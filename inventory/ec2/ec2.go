@@ -199,7 +199,12 @@ func layerInventory(inv *inventory.Inventory, file string) *inventory.Inventory 
 func applyLayer(inv *inventory.Inventory, h *inventory.Host) {
 	own := &inventory.Settings{Tags: h.Tags, Vars: h.Vars}
 	pw := h.PasswordFunc
+	id, region := fmt.Sprint(h.Vars["instance_id"]), fmt.Sprint(h.Vars["region"])
 	inv.ApplyDefaults(h, own)
+	// The instance and the region it was found in identify it for SSM;
+	// the region wins over an inventory's ssm: {region: ...}. (The same
+	// facts stay in Vars, for templates only.)
+	h.SSM.InstanceID, h.SSM.Region = id, region
 	if pw != nil {
 		// The section's GetPasswordData password replaces any password_env
 		// or password_file of the inventory's defaults and groups.

@@ -76,6 +76,35 @@ ec2:
 	}
 }
 
+// TestResolveGivesDiscoveredHostsTheirInstanceAsSSMSettings: the instance
+// and the region it was found in reach the SSM transport as settings
+// (winning over the inventory's ssm region), whatever template variables
+// the inventory declares.
+func TestResolveGivesDiscoveredHostsTheirInstanceAsSSMSettings(t *testing.T) {
+	t.Parallel()
+	srv := startFake(t, fleet(t))
+	inv := parseInventory(t, `
+defaults:
+  transport: ssm
+  ssm: {region: us-east-1, profile: ops}
+  vars: {region: ap-south-1, instance_id: i-0fffffffffffffff0}
+ec2:
+  regions: [eu-west-1]
+  tags: {Role: [sql]}
+`)
+	if err := ec2.Resolve(context.Background(), inv, options(t, srv)); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]inventory.SSMSettings{}
+	for _, h := range inv.Hosts {
+		got[h.Name] = h.SSM
+	}
+	want := map[string]inventory.SSMSettings{"sql-01": {InstanceID: "i-0e00000000000000a", Region: "eu-west-1", Profile: "ops"}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("SSM settings (-want +got):\n%s", diff)
+	}
+}
+
 func TestResolveGivesEachSectionsHostsTheSettingsOfItsOwnFile(t *testing.T) {
 	t.Parallel()
 	srv := startFake(t, fleet(t))

@@ -1,0 +1,58 @@
+package route_test
+
+import (
+	"context"
+	"errors"
+	"testing"
+
+	"github.com/fleetrun/fleetrun/inventory"
+	"github.com/fleetrun/fleetrun/route"
+	"github.com/fleetrun/fleetrun/ssm"
+	"github.com/fleetrun/fleetrun/transport"
+)
+
+// errFakeWinRM marks a dial that reached the WinRM dialer.
+var errFakeWinRM = errors.New("dialled over winrm")
+
+func TestDialerReachesEachHostByItsInventoryTransport(t *testing.T) {
+	t.Parallel()
+	hosts := []*inventory.Host{{Name: "win-01", Transport: "winrm"}, {Name: "ssm-01", Transport: "ssm"}}
+	fake := transport.DialerFunc(func(context.Context, transport.Target) (transport.Session, error) { return nil, errFakeWinRM })
+	d := route.NewDialer(hosts, route.Options{WinRM: fake, SSM: &ssm.Options{}})
+	t.Cleanup(func() { _ = d.Close() })
+	ctx := context.Background()
+
+	if _, err := d.Dial(ctx, transport.Target{Name: "win-01"}); !errors.Is(err, errFakeWinRM) {
+		t.Errorf("win-01: Dial error = %v, want the WinRM dialer's", err)
+	}
+	// An SSM host without an instance id fails in the SSM transport
+	// before any AWS call.
+	_, err := d.Dial(ctx, transport.Target{Name: "ssm-01", Vars: map[string]string{"instance_id": "i-0123456789abcdef0"}})
+	var te *transport.Error
+	if !errors.As(err, &te) || te.Class != transport.ClassRefused || te.Message != "ssm-01: no instance id, so the host cannot be reached through SSM" {
+		t.Errorf("ssm-01: Dial error = %v, want the SSM transport's refusal (a template variable is no instance id)", err)
+	}
+}
+
+func TestRendererRendersEachHostByItsTransport(t *testing.T) {
+	t.Parallel()
+	r := route.Renderer()
+	cmd := transport.Command{Kind: transport.KindCmd, Line: "ver", RunAs: transport.RunAsSystem}
+	win, err := r(&inventory.Host{Name: "w", Transport: "winrm"}, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ss, err := r(&inventory.Host{Name: "s", Transport: "ssm", SSM: inventory.SSMSettings{Document: "Corp-RunPowerShell"}}, cmd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(win.RemoteCommand) == 0 || win.RemoteCommand[0] == "Corp-RunPowerShell" {
+		t.Errorf("winrm rendering = %q, want WinRS's command", win.RemoteCommand)
+	}
+	if len(ss.RemoteCommand) != 2 || ss.RemoteCommand[0] != "Corp-RunPowerShell" {
+		t.Errorf("ssm rendering = %q, want the host's document and its script", ss.RemoteCommand)
+	}
+	if want := "run_as: system changes nothing over SSM: the SSM agent runs every step as SYSTEM already"; ss.Note != want {
+		t.Errorf("ssm note = %q, want %q", ss.Note, want)
+	}
+}
