@@ -214,7 +214,7 @@ func (c *checker) osCheck(ctx context.Context, sess *winrm.Session) {
 }
 
 // powershell runs Script through the launcher.
-func (c *checker) powershell(ctx context.Context, sess *winrm.Session) {
+func (c *checker) powershell(ctx context.Context, sess transport.Session) {
 	c.step(CheckPowerShell, func() Check {
 		res, err := sess.Run(ctx, transport.Command{Kind: transport.KindPowerShell, Script: Script})
 		if err != nil {
@@ -266,6 +266,13 @@ func (c *checker) adminToken() {
 		if ps == nil || ps.IsAdmin == nil {
 			return Check{Status: Skipped, Detail: "unknown: the PowerShell check did not report it"}
 		}
+		if c.viaAgent() {
+			if !*ps.IsAdmin {
+				return Check{Status: Fail, Class: transport.ClassRemoteDenied, Detail: "the SSM agent's commands run without administrator rights (the agent should run as SYSTEM)",
+					Fix: "run the AmazonSSMAgent service as LocalSystem, its default"}
+			}
+			return Check{Status: Pass, Detail: "the SSM agent runs commands with a full administrator's token (SYSTEM)"}
+		}
 		if !*ps.IsAdmin {
 			return Check{Status: Fail, Class: transport.ClassRemoteDenied,
 				Detail: fmt.Sprintf("%q is logged in without administrator rights: the session's token is not in Administrators (an account outside it, or a local administrator whose token UAC filters over the network); steps that install or change the system would be denied", c.host.User),
@@ -294,7 +301,7 @@ func (c *checker) taskScheduler() {
 		if ps.TaskScheduler == "" {
 			detail = "the Task Scheduler service (Schedule) was not found"
 		}
-		if c.opts.NeedTaskScheduler {
+		if c.opts.NeedTaskScheduler && !c.viaAgent() {
 			return Check{Status: Fail, Class: transport.ClassInternal,
 				Detail: detail + "; the playbook's run_as: system steps run as scheduled tasks and could not start",
 				Fix:    scheduleFix}
@@ -367,6 +374,9 @@ func (c *checker) verdict() {
 	ps := c.res.Facts.PowerShell
 	if r.MemoryPerShellMB > 0 {
 		c.step(CheckVerdict+": memory per shell", func() Check {
+			if c.viaAgent() {
+				return Check{Status: Skipped, Detail: notOverSSMQuota}
+			}
 			if cfg == nil || cfg.Winrs.MaxMemoryPerShellMB < 0 {
 				return Check{Status: Warn, Detail: fmt.Sprintf("needs %d MB per shell; the host's MaxMemoryPerShellMB could not be read", r.MemoryPerShellMB)}
 			}
@@ -382,6 +392,9 @@ func (c *checker) verdict() {
 	}
 	if r.ShellsPerUser > 0 {
 		c.step(CheckVerdict+": shells per user", func() Check {
+			if c.viaAgent() {
+				return Check{Status: Skipped, Detail: notOverSSMQuota}
+			}
 			if cfg == nil || cfg.Winrs.MaxShellsPerUser < 0 {
 				return Check{Status: Warn, Detail: "MaxShellsPerUser could not be read"}
 			}

@@ -123,8 +123,12 @@ type Options struct {
 	// hosts whose finite cap is lower (never lowering one), then checks the
 	// host again.
 	FixMemoryCap int
-	// WinRM tunes the sessions the checks open.
+	// WinRM tunes the sessions the checks open on WinRM hosts.
 	WinRM winrm.Options
+	// Dialer reaches the hosts whose inventory transport is not WinRM
+	// (SSM), through that transport: their checks run as commands over it
+	// and open no WinRM connection. nil fails such hosts' reachability.
+	Dialer transport.Dialer
 	// ConnectTimeout bounds DNS and TCP connect when the host sets none
 	// (default 10s); HostTimeout bounds all checks of one host (default 2m).
 	ConnectTimeout time.Duration
@@ -218,6 +222,10 @@ func (c *checker) run(ctx context.Context) {
 		c.skipFrom(rest, "host not reachable")
 		return
 	}
+	if c.viaAgent() {
+		c.runViaAgent(ctx, rest)
+		return
+	}
 	timeout := h.ConnectTimeout
 	if timeout <= 0 {
 		timeout = c.opts.ConnectTimeout
@@ -271,7 +279,7 @@ func (c *checker) run(ctx context.Context) {
 	c.verdict()
 }
 
-func (c *checker) closeSession(ctx context.Context, s *winrm.Session) {
+func (c *checker) closeSession(ctx context.Context, s transport.Session) {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	_ = s.Close(cctx) // checks are done; a failed close leaves a shell to the host's idle timeout

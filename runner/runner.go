@@ -55,6 +55,19 @@ type Options struct {
 	MaxRetryDelay time.Duration
 	// Resume, when set, skips what a journal says is done.
 	Resume *Resume
+	// Skip names hosts the run must not contact (by host name), each with
+	// the reason its report gives (pre-flight checks that failed, a run
+	// stopped before it started); they are reported skipped, as hosts the
+	// inventory marks unusable are. Their targets are not resolved.
+	Skip map[string]string
+}
+
+// skipReason is why host h is not contacted, or "".
+func (o *Options) skipReason(h *inventory.Host) string {
+	if h.Unusable != "" {
+		return h.Unusable
+	}
+	return o.Skip[h.Name]
 }
 
 // Reasons hosts and steps are skipped, as reports show them.
@@ -114,7 +127,7 @@ func Run(ctx context.Context, pb *playbook.Playbook, hosts []*inventory.Host, op
 		}
 		r.steps = append(r.steps, steps)
 		var t transport.Target
-		if h.Unusable == "" {
+		if opts.skipReason(h) == "" {
 			t, err = opts.Target(h)
 			if err != nil {
 				problems = append(problems, err)
@@ -212,8 +225,8 @@ func (r *run) schedule(runCtx, parent context.Context, forks int, batches []int)
 		r.emit(Event{Kind: BatchStarted, Batch: batch, Hosts: size})
 		for ; i < len(r.hosts) && batches[i] == batch; i++ {
 			h := r.res.Hosts[i]
-			if r.hosts[i].Unusable != "" {
-				r.skipHost(h, r.hosts[i].Unusable)
+			if why := r.opts.skipReason(r.hosts[i]); why != "" {
+				r.skipHost(h, why)
 				continue
 			}
 			if _, done := r.opts.Resume.firstStep(h.Name, len(r.steps[i])); done {

@@ -427,6 +427,51 @@ func TestUnusableHostsAreSkippedWithTheirReason(t *testing.T) {
 	}
 }
 
+// TestSkippedHostsAreAnOptionNotAnInventoryChange: hosts pre-flight left
+// out reach the runner as Options.Skip: reported skipped with the reason,
+// never dialled, their targets never resolved, and the hosts themselves
+// left as the inventory made them.
+func TestSkippedHostsAreAnOptionNotAnInventoryChange(t *testing.T) {
+	t.Parallel()
+	pb := mustPlaybook(t, "name: t\nmax_fail: 0\nsteps:\n  - name: s\n    cmd: x\n")
+	hosts := makeHosts(3)
+	fleet := newFakeFleet(exitWith(func(string) uint32 { return 0 }))
+	why := `pre-flight check "powershell" failed: PowerShell 2.0 is older than the 5.1 the playbook needs`
+	resolved := map[string]bool{}
+	var mu sync.Mutex
+	res, err := runner.Run(context.Background(), pb, hosts, runner.Options{Dialer: fleet, Skip: map[string]string{hosts[1].Name: why},
+		Target: func(h *inventory.Host) (transport.Target, error) {
+			mu.Lock()
+			resolved[h.Name] = true
+			mu.Unlock()
+			return target(h)
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, h := range res.Hosts {
+		got = append(got, fmt.Sprintf("%s %s %q", h.Name, h.Status, h.Reason))
+	}
+	want := []string{
+		fmt.Sprintf("%s ok \"\"", hosts[0].Name),
+		fmt.Sprintf("%s skipped %q", hosts[1].Name, why),
+		fmt.Sprintf("%s ok \"\"", hosts[2].Name),
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("hosts (-want +got):\n%s", diff)
+	}
+	if resolved[hosts[1].Name] || !resolved[hosts[0].Name] {
+		t.Errorf("targets resolved: %v; want every host's but the skipped one's", resolved)
+	}
+	if hosts[1].Unusable != "" {
+		t.Errorf("the skipped host was changed: Unusable = %q", hosts[1].Unusable)
+	}
+	if res.Status != runner.StatusOK {
+		t.Errorf("run %s", res.Status)
+	}
+}
+
 func TestContinueOnErrorKeepsGoing(t *testing.T) {
 	t.Parallel()
 	pb := mustPlaybook(t, "name: t\nsteps:\n  - name: a\n    cmd: x\n    continue_on_error: true\n  - name: b\n    cmd: y\n")

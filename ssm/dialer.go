@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"strings"
 	"sync"
 	"time"
 
@@ -83,7 +84,17 @@ func (d *Dialer) Dial(ctx context.Context, t transport.Target) (transport.Sessio
 			Message: fmt.Sprintf("%s: SSM agent of %s %s%s", hc.name, hc.instance, info.PingStatus, since),
 			Hint:    "the instance is stopped or its agent cannot reach SSM (VPC endpoints or outbound HTTPS to ssm, ssmmessages and ec2messages)"}
 	}
-	return &Session{c: c, hc: hc, enc: enc}, nil
+	return &Session{c: c, hc: hc, enc: enc, agent: agentInfo(info)}, nil
+}
+
+// agentInfo is what DescribeInstanceInformation said of an instance's agent.
+func agentInfo(info *types.InstanceInformation) transport.AgentInfo {
+	a := transport.AgentInfo{Service: "AWS Systems Manager", ID: aws.ToString(info.InstanceId), PingStatus: string(info.PingStatus),
+		Version: aws.ToString(info.AgentVersion), Platform: strings.TrimSpace(aws.ToString(info.PlatformName) + " " + aws.ToString(info.PlatformVersion))}
+	if info.LastPingDateTime != nil {
+		a.LastPing = *info.LastPingDateTime
+	}
+	return a
 }
 
 // coordinator returns the coordinator for key, creating its clients on

@@ -19,9 +19,10 @@ import (
 // coordinator. It implements transport.Session; its methods may be called
 // from several goroutines.
 type Session struct {
-	c   *coordinator
-	hc  hostConfig
-	enc encoding.Encoding
+	c     *coordinator
+	hc    hostConfig
+	enc   encoding.Encoding
+	agent transport.AgentInfo
 
 	mu      sync.Mutex
 	closed  bool
@@ -29,8 +30,9 @@ type Session struct {
 }
 
 var (
-	_ transport.Session  = (*Session)(nil)
-	_ transport.Rebooter = (*Session)(nil)
+	_ transport.Session       = (*Session)(nil)
+	_ transport.Rebooter      = (*Session)(nil)
+	_ transport.AgentReporter = (*Session)(nil)
 )
 
 // InstanceID returns the host's EC2 instance id.
@@ -206,3 +208,7 @@ func rebootError(ctx context.Context, host string, err error) error {
 	}
 	return err
 }
+
+// Agent implements transport.AgentReporter: the instance's SSM agent as
+// DescribeInstanceInformation listed it when the session was opened.
+func (s *Session) Agent() transport.AgentInfo { return s.agent }

@@ -126,6 +126,32 @@ type TaskRunner interface {
 	Forget(ctx context.Context, task string) error
 }
 
+// AgentReporter is implemented by sessions that reach their host through
+// an agent on it which a service keeps track of (the SSM agent): what the
+// service knew of the agent when the session was opened.
+type AgentReporter interface {
+	Agent() AgentInfo
+}
+
+// AgentInfo is what a service knows of a host's agent.
+type AgentInfo struct {
+	// Service names the service ("AWS Systems Manager").
+	Service string
+	// ID is the host's identity there (the managed instance id).
+	ID string
+	// PingStatus is the agent's status as the service reports it
+	// ("Online", "ConnectionLost", "Inactive").
+	PingStatus string
+	// LastPing is when the service last heard from the agent (zero when
+	// it did not say).
+	LastPing time.Time
+	// Version is the agent's version.
+	Version string
+	// Platform is the operating system the agent reports (name and
+	// version).
+	Platform string
+}
+
 // Rebooter is implemented by sessions that can restart their host and wait
 // until it is back: WinRM answering again and the boot time changed.
 // Reboot is bounded by ctx; when the host does not come back in time the

@@ -34,17 +34,18 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 		resume = &runner.Resume{Progress: prog, RestartFailedHosts: o.restart}
 	}
 	abortReason := ""
+	var skip map[string]string // hosts the runner must not contact, with the reason
 	if pb.Preflight || o.preflight {
 		forks := pb.Forks
 		if o.forks > 0 {
 			forks = o.forks
 		}
-		failed := applyPreflight(ctx, e, pb, hosts, forks)
-		if budget := runner.Budget(pb.MaxFail, len(hosts)); budget >= 0 && failed > budget {
-			abortReason = fmt.Sprintf("pre-flight checks failed on %d host(s), more than max_fail allows (%d)", failed, budget)
+		skip = applyPreflight(ctx, e, pb, hosts, forks)
+		if budget := runner.Budget(pb.MaxFail, len(hosts)); budget >= 0 && len(skip) > budget {
+			abortReason = fmt.Sprintf("pre-flight checks failed on %d host(s), more than max_fail allows (%d)", len(skip), budget)
 			for _, h := range hosts {
-				if h.Unusable == "" {
-					h.Unusable = "not started: " + abortReason
+				if _, failed := skip[h.Name]; !failed && h.Unusable == "" {
+					skip[h.Name] = "not started: " + abortReason
 				}
 			}
 		}
@@ -89,7 +90,7 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 	dialer, closeDialer := newDialer(e, hosts, o.outputCap) //nolint:contextcheck // Close bounds its own cleanup (cancelling queued SSM commands) after the run ended
 	opts := runner.Options{
 		Forks: o.forks, Dialer: dialer, Target: targetFunc(e), Extra: extra, Sinks: sinks, //nolint:contextcheck // resolving a password reads an env var or a local file
-		RunTimeout: o.timeout, Stop: stop, Resume: resume,
+		RunTimeout: o.timeout, Stop: stop, Resume: resume, Skip: skip,
 	}
 	if logs != nil {
 		opts.Output = logs

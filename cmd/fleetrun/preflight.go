@@ -14,6 +14,7 @@ import (
 	"github.com/fleetrun/fleetrun/playbook"
 	"github.com/fleetrun/fleetrun/preflight"
 	"github.com/fleetrun/fleetrun/report"
+	"github.com/fleetrun/fleetrun/route"
 	"github.com/fleetrun/fleetrun/runner"
 	"github.com/fleetrun/fleetrun/transport"
 )
@@ -107,8 +108,10 @@ func runPreflight(ctx context.Context, e *env, o *preflightOptions) error {
 		return invalid(fmt.Errorf("no hosts selected; check with fleetrun inventory"))
 	}
 	started := time.Now()
-	opts := preflight.Options{Forks: o.forks, Target: targetFunc(e), Requirements: o.req, FixMemoryCap: o.fixMemCap, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)} //nolint:contextcheck // resolving a password reads an env var or a local file
-	results := preflight.Run(ctx, hosts, opts)                                                                                                                            //nolint:contextcheck // resolving a password reads an env var or a local file
+	dialer := route.NewDialer(hosts, route.Options{LookupEnv: e.lookupEnv})
+	defer func() { _ = dialer.Close() }()                                                                                                                                                 // pre-flight's SSM commands have finished
+	opts := preflight.Options{Forks: o.forks, Target: targetFunc(e), Dialer: dialer, Requirements: o.req, FixMemoryCap: o.fixMemCap, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)} //nolint:contextcheck // resolving a password reads an env var or a local file
+	results := preflight.Run(ctx, hosts, opts)                                                                                                                                            //nolint:contextcheck // resolving a password reads an env var or a local file
 	res := preflightResult(results, started, time.Now())
 	if o.reportFile != "" {
 		doc := report.NewDocument(res)
@@ -270,22 +273,24 @@ func mbText(mb int64) string {
 	return fmt.Sprintf("%d MB", mb)
 }
 
-// applyPreflight runs the checks before a rollout and marks failing hosts
-// unusable, so the runner reports them skipped with the failed check. It
-// returns the number of hosts that failed.
-func applyPreflight(ctx context.Context, e *env, pb *playbook.Playbook, hosts []*inventory.Host, forks int) int {
+// applyPreflight runs the checks before a rollout and returns the hosts
+// that failed, each with the failed check, for the runner to report them
+// skipped (runner.Options.Skip); the hosts themselves are left as they are.
+func applyPreflight(ctx context.Context, e *env, pb *playbook.Playbook, hosts []*inventory.Host, forks int) map[string]string {
 	fmt.Fprintf(e.stderr, "fleetrun: pre-flight checks on %d host(s)\n", len(hosts))
-	results := preflight.Run(ctx, hosts, preflight.Options{Forks: forks, Target: targetFunc(e), Requirements: pb.Requires, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)}) //nolint:contextcheck // resolving a password reads an env var or a local file
-	failed := 0
+	dialer := route.NewDialer(hosts, route.Options{LookupEnv: e.lookupEnv})
+	defer func() { _ = dialer.Close() }()                                                                                                                                                        // pre-flight's SSM commands have finished
+	results := preflight.Run(ctx, hosts, preflight.Options{Forks: forks, Target: targetFunc(e), Dialer: dialer, Requirements: pb.Requires, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)}) //nolint:contextcheck // resolving a password reads an env var or a local file
+	failed := map[string]string{}
 	for _, r := range results {
 		if f := r.FirstFailure(); f != nil {
-			failed++
-			r.Host.Unusable = fmt.Sprintf("pre-flight check %q failed: %s", f.Name, f.Detail)
+			why := fmt.Sprintf("pre-flight check %q failed: %s", f.Name, f.Detail)
 			if f.Fix != "" {
-				r.Host.Unusable += " (fix: " + f.Fix + ")"
+				why += " (fix: " + f.Fix + ")"
 			}
+			failed[r.Host.Name] = why
 		}
 	}
-	fmt.Fprintf(e.stderr, "fleetrun: pre-flight: %d of %d host(s) passed\n", len(hosts)-failed, len(hosts))
+	fmt.Fprintf(e.stderr, "fleetrun: pre-flight: %d of %d host(s) passed\n", len(hosts)-len(failed), len(hosts))
 	return failed
 }
