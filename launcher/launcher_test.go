@@ -16,7 +16,6 @@ import (
 	"github.com/fleetrun/fleetrun/launcher"
 	"github.com/fleetrun/fleetrun/transport"
 	"github.com/fleetrun/fleetrun/winquote"
-	"github.com/fleetrun/fleetrun/winrm"
 )
 
 // payloadRE is how the simulator finds the payload (docs/design.md).
@@ -72,7 +71,7 @@ func TestSSMScriptStartsTheWinRMLauncherWithThePayloadOnStdin(t *testing.T) {
 	if text != launcher.Text("") {
 		t.Errorf("the shim starts a launcher other than the stdin variant WinRM sends")
 	}
-	r, err := winrm.Render(cmd, winrm.RenderOptions{ForceStdin: true})
+	r, err := launcher.Render(cmd, launcher.RenderOptions{ForceStdin: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fleetrun/fleetrun/launcher"
 	"github.com/fleetrun/fleetrun/sim"
 	"github.com/fleetrun/fleetrun/transport"
 )
@@ -337,7 +338,7 @@ func TestThePasswordAppearsInNoOutput(t *testing.T) {
 		}
 	}
 	// Render output is what --dry-run prints.
-	r, err := Render(argv(`C:\tools\echoargs.exe`, "x"), RenderOptions{})
+	r, err := launcher.Render(argv(`C:\tools\echoargs.exe`, "x"), launcher.RenderOptions{})
 	collect(transport.Result{}, err)
 	outputs = append(outputs, strings.Join(r.RemoteCommand, " "), r.CommandLine)
 	for _, out := range outputs {

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/fleetrun/fleetrun/launcher"
 	"github.com/fleetrun/fleetrun/transport"
 )
 
@@ -216,7 +217,7 @@ func restartLine(delay time.Duration) string {
 
 // runLocked runs cmd as Run does, with s.mu already held.
 func (s *Session) runLocked(ctx context.Context, cmd transport.Command) (transport.Result, error) {
-	rendered, err := Render(cmd, RenderOptions{MaxCommandLine: s.opts.MaxCommandLine})
+	rendered, err := launcher.Render(cmd, launcher.RenderOptions{MaxCommandLine: s.opts.MaxCommandLine})
 	if err != nil {
 		return transport.Result{}, &transport.Error{Class: transport.ClassInternal, Err: err, Message: fmt.Sprintf("%s: %v", s.name, err)}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	"github.com/fleetrun/fleetrun/launcher"
 	"github.com/fleetrun/fleetrun/transport"
 )
 
@@ -30,7 +31,7 @@ func (s *Session) Run(ctx context.Context, cmd transport.Command) (transport.Res
 		return transport.Result{}, &transport.Error{Class: transport.ClassInternal,
 			Message: fmt.Sprintf("%s: run_as %q is not supported over WinRM (only system)", s.name, cmd.RunAs)}
 	}
-	rendered, err := Render(cmd, RenderOptions{MaxCommandLine: s.opts.MaxCommandLine})
+	rendered, err := launcher.Render(cmd, launcher.RenderOptions{MaxCommandLine: s.opts.MaxCommandLine})
 	if err != nil {
 		return transport.Result{}, &transport.Error{Class: transport.ClassInternal, Err: err,
 			Message: fmt.Sprintf("%s: %v", s.name, err)}
@@ -54,7 +55,7 @@ func (s *Session) Run(ctx context.Context, cmd transport.Command) (transport.Res
 }
 
 // run starts the command and collects its output; s.mu is held.
-func (s *Session) run(ctx context.Context, cmd transport.Command, r Rendered) (transport.Result, error) {
+func (s *Session) run(ctx context.Context, cmd transport.Command, r launcher.Rendered) (transport.Result, error) {
 	out := s.newOutput(cmd)
 	code, err := s.exec(ctx, r, out.stdoutW, out.stderrW)
 	if err != nil {
@@ -103,7 +104,7 @@ func (s *Session) result(ctx context.Context, code uint32, o *output) transport.
 // collects its output into stdout and stderr until it exits, returning its
 // exit code; s.mu is held. After a failure once the command started, the
 // command is terminated and the shell dropped (see failed).
-func (s *Session) exec(ctx context.Context, r Rendered, stdout, stderr io.Writer) (uint32, error) {
+func (s *Session) exec(ctx context.Context, r launcher.Rendered, stdout, stderr io.Writer) (uint32, error) {
 	commandID, err := s.startCommand(ctx, r)
 	if err != nil {
 		return 0, err
@@ -125,7 +126,7 @@ func (s *Session) exec(ctx context.Context, r Rendered, stdout, stderr io.Writer
 // startCommand opens the shell if needed and starts the command, opening
 // a new shell once when the host reports the old one gone or its
 // operations used up.
-func (s *Session) startCommand(ctx context.Context, r Rendered) (string, error) {
+func (s *Session) startCommand(ctx context.Context, r launcher.Rendered) (string, error) {
 	for attempt := 0; ; attempt++ {
 		if s.shellID == "" {
 			if err := s.openShell(ctx); err != nil {

@@ -49,7 +49,8 @@ type Options struct {
 	// Krb5Config is the path of krb5.conf for Kerberos when the Target's
 	// Vars do not name one ("krb5_conf"). Empty means /etc/krb5.conf.
 	Krb5Config string
-	// MaxCommandLine is passed to Render. Zero means DefaultMaxCommandLine.
+	// MaxCommandLine is passed to launcher.Render. Zero means
+	// launcher.DefaultMaxCommandLine.
 	MaxCommandLine int
 	// TaskPoll is how often, while a step runs as a task (run_as: system),
 	// the task script on the host looks for its new output; TaskWindow how

@@ -5,12 +5,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/fleetrun/fleetrun/launcher"
 	"github.com/fleetrun/fleetrun/sim"
 	"github.com/fleetrun/fleetrun/transport"
 )
@@ -208,7 +211,7 @@ func TestHostileArgumentsArriveByteExact(t *testing.T) {
 				if diff := cmp.Diff(cmd.Argv[1:], got.Argv[1:]); diff != "" {
 					t.Errorf("corpus[%d:%d] arrived changed (-sent +received):\n%s", i, j, diff)
 				}
-				r, _ := Render(cmd, RenderOptions{})
+				r, _ := launcher.Render(cmd, launcher.RenderOptions{})
 				if got.CommandLine != r.CommandLine {
 					t.Errorf("corpus[%d:%d]: the program saw another command line than was built", i, j)
 				}
@@ -485,4 +488,21 @@ func TestConfigAndOSAreReadWithoutAProcess(t *testing.T) {
 			}
 		})
 	}
+}
+
+// hostileArgs is the shared corpus of arguments that break naive quoting.
+func hostileArgs(t testing.TB) []string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join("..", "winquote", "testdata", "hostile-args.json"))
+	if err != nil {
+		t.Fatalf("read the hostile-argument corpus: %v", err)
+	}
+	var args []string
+	if err := json.Unmarshal(data, &args); err != nil {
+		t.Fatalf("decode the hostile-argument corpus: %v", err)
+	}
+	if len(args) < 200 {
+		t.Fatalf("the corpus has %d arguments, want at least 200", len(args))
+	}
+	return args
 }

@@ -103,7 +103,7 @@ func (s *Session) followTask(ctx context.Context, cmd transport.Command, name st
 		if ctx.Err() != nil {
 			return transport.Result{}, s.stopTask(ctx, name, seen, lastErr)
 		}
-		r, err := launcher.RenderTask(req, RenderOptions{MaxCommandLine: s.opts.MaxCommandLine})
+		r, err := launcher.RenderTask(req, launcher.RenderOptions{MaxCommandLine: s.opts.MaxCommandLine})
 		if err != nil {
 			return transport.Result{}, &transport.Error{Class: transport.ClassInternal, Err: err, Message: fmt.Sprintf("%s: %v", s.name, err)}
 		}
@@ -190,7 +190,7 @@ func (s *Session) stopTask(ctx context.Context, name string, seen bool, cause er
 	te := contextError(ctx, s.name)
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CleanupTimeout)
 	defer cancel()
-	r, err := launcher.RenderTask(launcher.TaskRequest{Op: launcher.TaskStop, Name: name}, RenderOptions{MaxCommandLine: s.opts.MaxCommandLine})
+	r, err := launcher.RenderTask(launcher.TaskRequest{Op: launcher.TaskStop, Name: name}, launcher.RenderOptions{MaxCommandLine: s.opts.MaxCommandLine})
 	if err == nil {
 		frames := &launcher.TaskFrames{}
 		var code uint32
@@ -252,7 +252,7 @@ func (s *Session) taskScriptError(name string, seen bool, code uint32, stderr st
 
 // forgetLocked deletes a task and its files; s.mu is held.
 func (s *Session) forgetLocked(ctx context.Context, name string) error {
-	r, err := launcher.RenderTask(launcher.TaskRequest{Op: launcher.TaskForget, Name: name}, RenderOptions{MaxCommandLine: s.opts.MaxCommandLine})
+	r, err := launcher.RenderTask(launcher.TaskRequest{Op: launcher.TaskForget, Name: name}, launcher.RenderOptions{MaxCommandLine: s.opts.MaxCommandLine})
 	if err != nil {
 		return &transport.Error{Class: transport.ClassInternal, Err: err, Message: fmt.Sprintf("%s: %v", s.name, err)}
 	}
@@ -304,16 +304,16 @@ func taskResultText(code uint32) string {
 }
 
 // PlanStep shows, without I/O, how a step goes to a host: the WinRS
-// command and the command line its program receives, as Render gives them,
+// command and the command line its program receives, as launcher.Render gives them,
 // and for a step with run_as: system a note saying it runs as a task —
 // the command shown is then the one the task's batch file runs, with the
 // step's payload on its stdin.
 func PlanStep(cmd transport.Command) (remoteCommand []string, commandLine, note string, err error) {
 	if cmd.RunAs != transport.RunAsSystem {
-		r, err := Render(cmd, RenderOptions{})
+		r, err := launcher.Render(cmd, launcher.RenderOptions{})
 		return r.RemoteCommand, r.CommandLine, "", err
 	}
-	r, err := Render(cmd, RenderOptions{ForceStdin: true})
+	r, err := launcher.Render(cmd, launcher.RenderOptions{ForceStdin: true})
 	return r.RemoteCommand, r.CommandLine,
 		"runs as a one-shot scheduled task as SYSTEM with highest privileges (" + launcher.TaskFolder + "fleetrun-..., its files in " + launcher.TaskDir +
 			"), outside the WinRS shell: remote_command is what the task's batch file runs, with the step's payload on stdin", err

@@ -1,6 +1,8 @@
 package winrm
 
 import (
+	"github.com/fleetrun/fleetrun/launcher"
+
 	"bytes"
 	"os"
 	"path/filepath"
@@ -151,7 +153,7 @@ func TestRequestsAreWellFormedWSMan(t *testing.T) {
 	t.Parallel()
 	msgs := map[string][]byte{
 		"create":  createShellMessage("http://h:5985/wsman", "PT60S"),
-		"command": commandMessage("http://h:5985/wsman", "PT60S", "S-1", PowerShellExe, []string{"-A", "<&>]]>"}, true),
+		"command": commandMessage("http://h:5985/wsman", "PT60S", "S-1", launcher.PowerShellExe, []string{"-A", "<&>]]>"}, true),
 		"send":    sendMessage("http://h:5985/wsman", "PT60S", "S-1", "C-1", []byte("data"), true),
 		"receive": receiveMessage("http://h:5985/wsman", "S-1", "C-1", "PT20S"),
 		"signal":  signalMessage("http://h:5985/wsman", "PT60S", "S-1", "C-1"),

@@ -1,4 +1,4 @@
-package winrm
+package launcher
 
 import (
 	"encoding/base64"
@@ -28,7 +28,7 @@ var payloadRE = regexp.MustCompile(`(?m)^[ \t]*\$fleetrunPayload[ \t]*=[ \t]*'([
 func decodeRemote(t *testing.T, r Rendered) (launcher string, doc map[string]any) {
 	t.Helper()
 	rc := r.RemoteCommand
-	wantPrefix := append([]string{PowerShellExe}, powerShellArgs...)
+	wantPrefix := append([]string{PowerShellExe}, PowerShellArgs()...)
 	if len(rc) != len(wantPrefix)+1 {
 		t.Fatalf("remote command has %d elements, want %d", len(rc), len(wantPrefix)+1)
 	}
@@ -39,8 +39,8 @@ func decodeRemote(t *testing.T, r Rendered) (launcher string, doc map[string]any
 	if err != nil {
 		t.Fatalf("decode -EncodedCommand: %v", err)
 	}
-	if first, _, _ := strings.Cut(launcher, "\n"); first != launcherMarker {
-		t.Fatalf("launcher starts with %q, want the marker %q", first, launcherMarker)
+	if first, _, _ := strings.Cut(launcher, "\n"); first != Marker {
+		t.Fatalf("launcher starts with %q, want the marker %q", first, Marker)
 	}
 	m := payloadRE.FindAllStringSubmatch(launcher, -1)
 	if len(m) != 1 {
@@ -111,7 +111,7 @@ func TestRenderMatchesGoldens(t *testing.T) {
 			Arguments:   r.RemoteCommand[1 : len(r.RemoteCommand)-1],
 			Stdin:       r.Stdin,
 			CommandLine: r.CommandLine,
-			Length:      commandLength(r.RemoteCommand),
+			Length:      CommandLength(r.RemoteCommand),
 			Payload:     doc,
 		}
 	}
@@ -120,7 +120,7 @@ func TestRenderMatchesGoldens(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkGolden(t, "render.golden.json", append(got, '\n'))
-	checkGolden(t, "launcher.wire.ps1", []byte(Launcher("")))
+	checkGolden(t, "launcher.wire.ps1", []byte(Text("")))
 }
 
 func checkGolden(t *testing.T, name string, got []byte) {
@@ -205,19 +205,19 @@ func TestRenderCarriesEveryHostileArgumentExactly(t *testing.T) {
 
 func TestLauncherWireFormKeepsTheContract(t *testing.T) {
 	t.Parallel()
-	wire := Launcher("")
-	if !strings.HasPrefix(wire, launcherMarker+"\n") {
+	wire := Text("")
+	if !strings.HasPrefix(wire, Marker+"\n") {
 		t.Errorf("wire launcher does not start with the marker line")
 	}
 	if n := len(payloadRE.FindAllString(wire, -1)); n != 1 {
 		t.Errorf("wire launcher has %d payload statements, want 1", n)
 	}
-	if n := len(payloadRE.FindAllString(LauncherSource(), -1)); n != 1 {
+	if n := len(payloadRE.FindAllString(Source(), -1)); n != 1 {
 		t.Errorf("launcher source has %d payload statements, want 1", n)
 	}
 	// The empty launcher must leave room on the command line for a payload
 	// of typical steps.
-	if n := commandLength(remoteCommand(wire)); n > 7100 {
+	if n := CommandLength(RemoteCommand(wire)); n > 7100 {
 		t.Errorf("empty launcher takes %d characters of the command line, want at most 7100", n)
 	}
 	if strings.Contains(wire, "\r") {
@@ -227,7 +227,7 @@ func TestLauncherWireFormKeepsTheContract(t *testing.T) {
 
 func TestLauncherIsValidPowerShell(t *testing.T) {
 	t.Parallel()
-	texts := []pscheck.Text{{Name: "launcher.ps1 (source)", Text: LauncherSource()}, {Name: "launcher (stdin variant)", Text: Launcher("")}}
+	texts := []pscheck.Text{{Name: "launcher.ps1 (source)", Text: Source()}, {Name: "launcher (stdin variant)", Text: Text("")}}
 	for _, tc := range renderCases {
 		r, err := Render(tc.cmd, tc.opts)
 		if err != nil {
