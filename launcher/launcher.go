@@ -171,9 +171,8 @@ func Build(cmd transport.Command) (Payload, error) {
 		if len(cmd.Argv) == 0 {
 			return Payload{}, errors.New("command step has an empty argv")
 		}
-		if err := winquote.CheckArgvProgram(cmd.Argv[0]); err != nil {
-			return Payload{}, fmt.Errorf("command step: %w", err)
-		}
+		// CommandLine judges the program (winquote.CheckArgvProgram,
+		// batch files included) as it builds the line.
 		line, err := winquote.CommandLine(cmd.Argv[0], cmd.Argv[1:])
 		if err != nil {
 			return Payload{}, fmt.Errorf("command step: %w", err)

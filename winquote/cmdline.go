@@ -99,10 +99,14 @@ func writeBackslashes(b *strings.Builder, n int) {
 // program name is parsed without escapes) or a NUL, or begins or ends with
 // white space (Process.Start trims it); an argument contains a NUL; file or
 // an argument is not valid UTF-8; or the result is longer than
-// [MaxCommandLine] UTF-16 code units. CommandLine does not refuse batch
-// files; see [CheckArgvProgram].
+// [MaxCommandLine] UTF-16 code units. It refuses a batch file too (an error
+// wrapping [ErrBatchFile]): cmd.exe would re-parse the line. The program
+// name is judged by [CheckArgvProgram], the one rule for it: the playbook
+// applies it to a step's program before any host is contacted (a literal
+// when the playbook is parsed, a templated one when it is expanded), and
+// building the line applies it to whatever reaches a transport.
 func CommandLine(file string, args []string) (string, error) {
-	if err := checkProgramName(file); err != nil {
+	if err := CheckArgvProgram(file); err != nil {
 		return "", err
 	}
 	n := len(file) + 2

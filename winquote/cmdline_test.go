@@ -153,6 +153,10 @@ func TestCommandLineRejectsWhatCannotBeRepresented(t *testing.T) {
 		{"invalid UTF-8 in an argument", "prog.exe", []string{"\xc3"}, "argument 1 is not valid UTF-8"},
 		{"line over the CreateProcess limit", "prog.exe", []string{strings.Repeat("a", MaxCommandLine)}, "UTF-16 code units long"},
 		{"astral characters count twice", "p", []string{strings.Repeat("😀", MaxCommandLine/2)}, "UTF-16 code units long"},
+		// The one rule for an argv program (CheckArgvProgram) is applied by
+		// building its line: no line is built for a batch file.
+		{"batch file", `deploy.bat`, []string{"x"}, `program "deploy.bat": batch files (.bat, .cmd) cannot take exact arguments`},
+		{"batch file in another case with a trailing dot", `deploy.CMD.`, nil, "batch files (.bat, .cmd) cannot take exact arguments"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -63,7 +63,8 @@
 // Batch files (.bat, .cmd) are run by CreateProcess through cmd.exe, which
 // re-parses the whole line with different rules; arbitrary arguments cannot
 // be passed to them safely (CVE-2024-24576, "BatBadBut"). [CheckArgvProgram]
-// refuses them with [ErrBatchFile]; fleetrun's cmd: steps exist for them.
+// refuses them with [ErrBatchFile], and so does [CommandLine], which judges
+// its program by that one rule; fleetrun's cmd: steps exist for them.
 //
 // # PowerShell and cmd.exe
 //
