@@ -109,7 +109,7 @@ func runPreflight(ctx context.Context, e *env, o *preflightOptions) error {
 	}
 	started := time.Now()
 	dialer := route.NewDialer(hosts, route.Options{LookupEnv: e.lookupEnv})
-	defer func() { _ = dialer.Close() }()                                                                                                                                                 // pre-flight's SSM commands have finished
+	defer func() { _ = dialer.Close() }()                                                                                                                                                 //nolint:contextcheck // Close bounds its own cleanup (cancelling queued SSM commands) after the checks ended
 	opts := preflight.Options{Forks: o.forks, Target: targetFunc(e), Dialer: dialer, Requirements: o.req, FixMemoryCap: o.fixMemCap, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)} //nolint:contextcheck // resolving a password reads an env var or a local file
 	results := preflight.Run(ctx, hosts, opts)                                                                                                                                            //nolint:contextcheck // resolving a password reads an env var or a local file
 	res := preflightResult(results, started, time.Now())
@@ -279,7 +279,7 @@ func mbText(mb int64) string {
 func applyPreflight(ctx context.Context, e *env, pb *playbook.Playbook, hosts []*inventory.Host, forks int) map[string]string {
 	fmt.Fprintf(e.stderr, "fleetrun: pre-flight checks on %d host(s)\n", len(hosts))
 	dialer := route.NewDialer(hosts, route.Options{LookupEnv: e.lookupEnv})
-	defer func() { _ = dialer.Close() }()                                                                                                                                                        // pre-flight's SSM commands have finished
+	defer func() { _ = dialer.Close() }()                                                                                                                                                        //nolint:contextcheck // Close bounds its own cleanup (cancelling queued SSM commands) after the checks ended
 	results := preflight.Run(ctx, hosts, preflight.Options{Forks: forks, Target: targetFunc(e), Dialer: dialer, Requirements: pb.Requires, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)}) //nolint:contextcheck // resolving a password reads an env var or a local file
 	failed := map[string]string{}
 	for _, r := range results {

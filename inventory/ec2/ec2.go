@@ -201,10 +201,12 @@ func applyLayer(inv *inventory.Inventory, h *inventory.Host) {
 	pw := h.PasswordFunc
 	id, region := fmt.Sprint(h.Vars["instance_id"]), fmt.Sprint(h.Vars["region"])
 	inv.ApplyDefaults(h, own)
-	// The instance and the region it was found in identify it for SSM;
-	// the region wins over an inventory's ssm: {region: ...}. (The same
-	// facts stay in Vars, for templates only.)
-	h.SSM.InstanceID, h.SSM.Region = id, region
+	// The instance and the region it was found in identify a host reached
+	// through SSM; the region wins over an inventory's ssm: {region: ...}.
+	// (The same facts stay in Vars, for templates only.)
+	if h.Transport == "ssm" {
+		h.SSM.InstanceID, h.SSM.Region = id, region
+	}
 	if pw != nil {
 		// The section's GetPasswordData password replaces any password_env
 		// or password_file of the inventory's defaults and groups.
