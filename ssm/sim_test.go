@@ -155,8 +155,8 @@ func TestOutputIsTruncatedInlineAndCompleteFromS3(t *testing.T) {
 	}
 
 	withS3 := target(t, hosts[0])
-	withS3.Vars["ssm.output_s3_bucket"] = "fleet-output"
-	withS3.Vars["ssm.output_s3_prefix"] = "runs"
+	withS3.SSM.OutputS3Bucket = "fleet-output"
+	withS3.SSM.OutputS3Prefix = "runs"
 	s, err = d.Dial(ctx, withS3)
 	if err != nil {
 		t.Fatal(err)
@@ -472,7 +472,7 @@ func TestOutputInAWindowsCodePageIsDecodedOnlyFromS3(t *testing.T) {
 	if !strings.Contains(res.Stdout, "\uFFFD") {
 		t.Errorf("inline stdout %q: SSM's JSON cannot carry CP932 bytes, expected U+FFFD", res.Stdout)
 	}
-	tg.Vars["ssm.output_s3_bucket"] = "fleet-output"
+	tg.SSM.OutputS3Bucket = "fleet-output"
 	s, err = d.Dial(context.Background(), tg)
 	if err != nil {
 		t.Fatal(err)
