@@ -1,7 +1,6 @@
 package inventory
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"net/url"
@@ -489,14 +488,4 @@ func CheckDiscovered(h *Host) error {
 	d := strictyaml.NewDecoder(h.Source)
 	checkHost(d, h, nil, "")
 	return d.Err()
-}
-
-// PasswordContext is Password for callers that hold a context: a
-// PasswordFunc (EC2 GetPasswordData) is called with ctx, so fetching the
-// password stops when ctx ends.
-func (h *Host) PasswordContext(ctx context.Context, lookupEnv func(string) (string, bool)) (string, error) {
-	if h.PasswordFunc != nil {
-		return h.PasswordFunc(ctx)
-	}
-	return h.Password(lookupEnv) //nolint:contextcheck // without a PasswordFunc, Password makes no context
 }

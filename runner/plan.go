@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/fleetrun/fleetrun/inventory"
@@ -142,9 +143,10 @@ func joinErrors(errs []error) error {
 // TargetOf resolves a host's connection settings, password included, into
 // what a transport dials. Host vars and transport settings reach the
 // transport as Target.Vars (an SSM host's instance_id, region and ssm.*
-// settings, for example). lookupEnv reads password_env variables.
-func TargetOf(h *inventory.Host, lookupEnv func(string) (string, bool)) (transport.Target, error) {
-	pw, err := h.Password(lookupEnv)
+// settings, for example). lookupEnv reads password_env variables; ctx bounds
+// fetching the password (EC2 GetPasswordData).
+func TargetOf(ctx context.Context, h *inventory.Host, lookupEnv func(string) (string, bool)) (transport.Target, error) {
+	pw, err := h.Password(ctx, lookupEnv)
 	if err != nil {
 		return transport.Target{}, err
 	}
