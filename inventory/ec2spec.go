@@ -66,6 +66,24 @@ type EC2Spec struct {
 	// Administrator password from EC2 GetPasswordData, decrypted with it.
 	// Relative paths resolve against the inventory's folder.
 	PasswordKeyFile string `yaml:"password_key_file"`
+	// CallTimeout bounds each AWS call (DescribeInstances page,
+	// GetPasswordData, AssumeRole), its retries included: an endpoint that
+	// accepts the connection and never answers fails the call after it.
+	// Zero means DefaultEC2CallTimeout.
+	CallTimeout time.Duration `yaml:"call_timeout"`
+}
+
+// DefaultEC2CallTimeout is an ec2 section's call_timeout when it sets none:
+// long enough for the SDK's retries of a throttled call (5 attempts with
+// exponential backoff), short enough that a silent endpoint is noticed.
+const DefaultEC2CallTimeout = time.Minute
+
+// Timeout returns the section's call_timeout or its default.
+func (s *EC2Spec) Timeout() time.Duration {
+	if s.CallTimeout > 0 {
+		return s.CallTimeout
+	}
+	return DefaultEC2CallTimeout
 }
 
 // EC2Query is one set of DescribeInstances filters. Every criterion given
@@ -345,6 +363,10 @@ func (s *EC2Spec) check(d *strictyaml.Decoder, path string) {
 			d.Errorf(listItemNode(s.Pos, "groups", i), strictyaml.JoinIndex(strictyaml.JoinKey(path, "groups"), i),
 				"group name %q is empty or contains a space or one of , = ! @ \"", g)
 		}
+	}
+	if s.Pos.Has("call_timeout") && (s.CallTimeout < time.Second || s.CallTimeout > time.Hour) {
+		n, p := at(s.Pos, path, "call_timeout")
+		d.Errorf(n, p, "call_timeout %s is out of range [1s, 1h]; leave the key out for %s", s.CallTimeout, DefaultEC2CallTimeout)
 	}
 	if s.Pos.Has("password_key_file") && strings.TrimSpace(s.PasswordKeyFile) == "" {
 		n, p := at(s.Pos, path, "password_key_file")

@@ -77,7 +77,12 @@ func (p *passwordSource) get(ctx context.Context) (string, error) {
 	if p.pw != "" {
 		return p.pw, nil
 	}
-	out, err := p.sess.clients[p.region].GetPasswordData(ctx, &ec2.GetPasswordDataInput{InstanceId: aws.String(p.id)})
+	var out *ec2.GetPasswordDataOutput
+	err := p.sess.call(ctx, func(ctx context.Context) error {
+		var err error
+		out, err = p.sess.clients[p.region].GetPasswordData(ctx, &ec2.GetPasswordDataInput{InstanceId: aws.String(p.id)})
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("instance %s: %w", p.id, p.sess.apiError(p.region, "GetPasswordData", err))
 	}
