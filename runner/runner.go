@@ -67,12 +67,12 @@ const (
 )
 
 type run struct {
-	pb      *playbook.Playbook
-	opts    Options
-	hosts   []*inventory.Host
-	steps   [][]*playbook.Expanded
-	res     *Result
-	budget  int
+	pb     *playbook.Playbook
+	opts   Options
+	hosts  []*inventory.Host
+	steps  [][]*playbook.Expanded
+	res    *Result
+	budget int
 
 	emitMu sync.Mutex
 }
