@@ -41,6 +41,8 @@ type EC2Result struct {
 	GetPasswordData     int // API calls
 	PeakPasswordCalls   int // most GetPasswordData calls in progress at once
 	SerialPasswordsWall time.Duration
+	// LoadAverage is /proc/loadavg's first three fields when the run started.
+	LoadAverage string
 }
 
 // RunEC2 runs the EC2 benchmark in-process; dir holds the launch key.
@@ -75,6 +77,9 @@ func RunEC2(ctx context.Context, plan EC2Plan, dir string) (*EC2Result, error) {
 	opts := ec2.Options{Credentials: credentials.NewStaticCredentialsProvider("AKIDFLEETRUNBENCH", "bench-secret", ""),
 		SharedConfigFiles: []string{empty}, SharedCredentialsFiles: []string{empty}}
 	res := &EC2Result{Plan: plan}
+	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
+		res.LoadAverage = strings.Join(strings.Fields(string(la))[:3], " ")
+	}
 	start := time.Now()
 	d, err := ec2.Discover(ctx, spec, opts)
 	if err != nil {
@@ -141,7 +146,7 @@ func writeEC2(b *strings.Builder, r *EC2Result) {
 	fmt.Fprintf(b, "| discovery of %d instances | %s | %d DescribeInstances | 1 |\n", p.Instances, fmtDur(r.Discovery), r.DescribeInstances)
 	fmt.Fprintf(b, "| %d passwords, %d at a time | %s | %d GetPasswordData | %d |\n", p.Passwords, p.Forks, fmtDur(r.PasswordsWall), r.GetPasswordData, r.PeakPasswordCalls)
 	fmt.Fprintf(b, "| %d passwords one after another (before: all fetched before the first host started) | %s | %d GetPasswordData | 1 |\n\n", p.Passwords, fmtDur(r.SerialPasswordsWall), p.Passwords)
-	b.WriteString("Against AWS each call costs a round trip of tens of milliseconds and GetPasswordData is throttled per account: the serial fetch then waits about 1,000 round trips before any host starts, while the hosts' own fetches overlap with each other and with the work of the hosts already running (the SDK's retryer backs off when AWS throttles).\n\n")
+	fmt.Fprintf(b, "Load average when it started: %s. The fake answers at once, so here every call costs only CPU (signing, the fake's XML, RSA decryption) on the machine's shared cores, and fetching concurrently is no faster than one after another. Against AWS each call costs a network round trip of tens of milliseconds and GetPasswordData is throttled per account: the serial fetch waited about 1,000 round trips before any host started, with nothing able to cancel it, while the hosts' own fetches overlap with each other and with the work of hosts already running, stop on an interrupt, and back off (the SDK's retryer) when AWS throttles.\n\n", orUnknown(r.LoadAverage))
 }
 
 // ReplaceEC2Section puts the EC2 benchmark's section into an existing
