@@ -107,8 +107,8 @@ func runPreflight(ctx context.Context, e *env, o *preflightOptions) error {
 		return invalid(fmt.Errorf("no hosts selected; check with fleetrun inventory"))
 	}
 	started := time.Now()
-	opts := preflight.Options{Forks: o.forks, Target: targetFunc(e), Requirements: o.req, FixMemoryCap: o.fixMemCap, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)} //nolint:contextcheck // resolving a password reads an env var or a local file
-	results := preflight.Run(ctx, hosts, opts)                                                                                                                            //nolint:contextcheck // resolving a password reads an env var or a local file
+	opts := preflight.Options{Forks: o.forks, Target: targetFunc(e), Requirements: o.req, FixMemoryCap: o.fixMemCap, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)}
+	results := preflight.Run(ctx, hosts, opts)
 	res := preflightResult(results, started, time.Now())
 	if o.reportFile != "" {
 		doc := report.NewDocument(res)
@@ -275,7 +275,7 @@ func mbText(mb int64) string {
 // returns the number of hosts that failed.
 func applyPreflight(ctx context.Context, e *env, pb *playbook.Playbook, hosts []*inventory.Host, forks int) int {
 	fmt.Fprintf(e.stderr, "fleetrun: pre-flight checks on %d host(s)\n", len(hosts))
-	results := preflight.Run(ctx, hosts, preflight.Options{Forks: forks, Target: targetFunc(e), Requirements: pb.Requires, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)}) //nolint:contextcheck // resolving a password reads an env var or a local file
+	results := preflight.Run(ctx, hosts, preflight.Options{Forks: forks, Target: targetFunc(e), Requirements: pb.Requires, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)})
 	failed := 0
 	for _, r := range results {
 		if f := r.FirstFailure(); f != nil {
