@@ -74,8 +74,8 @@ func RunController(ctx context.Context, c ControllerConfig) (err error) {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	target := func(h *inventory.Host) (transport.Target, error) {
-		pw, err := h.PasswordContext(ctx, c.LookupEnv)
+	target := func(ctx context.Context, h *inventory.Host) (transport.Target, error) {
+		pw, err := h.Password(ctx, c.LookupEnv)
 		if err != nil {
 			return transport.Target{}, err
 		}

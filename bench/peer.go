@@ -38,7 +38,7 @@ func PeerTargets(ctx context.Context, invFile string, lookupEnv func(string) (st
 	}
 	var c PeerConfig
 	for i, h := range inv.Hosts {
-		pw, err := h.PasswordContext(ctx, lookupEnv)
+		pw, err := h.Password(ctx, lookupEnv)
 		if err != nil {
 			return PeerConfig{}, err
 		}

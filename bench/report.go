@@ -20,6 +20,8 @@ type Report struct {
 	// Profile, when set, is a CPU and heap profile summary of the
 	// controller on the main workload (see Profile).
 	Profile *ProfileSummary
+	// EC2, when set, is the EC2 discovery and password benchmark.
+	EC2 *EC2Result
 }
 
 // ProfileSummary is the text of `go tool pprof -top` for the controller.
@@ -56,6 +58,7 @@ func WriteMarkdown(w io.Writer, rep *Report) error {
 	writeTargets(&b, Judge(rep.Results))
 	writeWorkloads(&b, rep.Results)
 	writePeers(&b, rep.Results)
+	writeEC2(&b, rep.EC2)
 	writeObstacles(&b, rep)
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -1,7 +1,6 @@
 package inventory
 
 import (
-	"context"
 	"fmt"
 	"maps"
 	"net/url"
@@ -67,6 +66,24 @@ type EC2Spec struct {
 	// Administrator password from EC2 GetPasswordData, decrypted with it.
 	// Relative paths resolve against the inventory's folder.
 	PasswordKeyFile string `yaml:"password_key_file"`
+	// CallTimeout bounds each AWS call (DescribeInstances page,
+	// GetPasswordData, AssumeRole), its retries included: an endpoint that
+	// accepts the connection and never answers fails the call after it.
+	// Zero means DefaultEC2CallTimeout.
+	CallTimeout time.Duration `yaml:"call_timeout"`
+}
+
+// DefaultEC2CallTimeout is an ec2 section's call_timeout when it sets none:
+// long enough for the SDK's retries of a throttled call (5 attempts with
+// exponential backoff), short enough that a silent endpoint is noticed.
+const DefaultEC2CallTimeout = time.Minute
+
+// Timeout returns the section's call_timeout or its default.
+func (s *EC2Spec) Timeout() time.Duration {
+	if s.CallTimeout > 0 {
+		return s.CallTimeout
+	}
+	return DefaultEC2CallTimeout
 }
 
 // EC2Query is one set of DescribeInstances filters. Every criterion given
@@ -347,6 +364,10 @@ func (s *EC2Spec) check(d *strictyaml.Decoder, path string) {
 				"group name %q is empty or contains a space or one of , = ! @ \"", g)
 		}
 	}
+	if s.Pos.Has("call_timeout") && (s.CallTimeout < time.Second || s.CallTimeout > time.Hour) {
+		n, p := at(s.Pos, path, "call_timeout")
+		d.Errorf(n, p, "call_timeout %s is out of range [1s, 1h]; leave the key out for %s", s.CallTimeout, DefaultEC2CallTimeout)
+	}
 	if s.Pos.Has("password_key_file") && strings.TrimSpace(s.PasswordKeyFile) == "" {
 		n, p := at(s.Pos, path, "password_key_file")
 		d.Errorf(n, p, "password_key_file is empty")
@@ -489,14 +510,4 @@ func CheckDiscovered(h *Host) error {
 	d := strictyaml.NewDecoder(h.Source)
 	checkHost(d, h, nil, "")
 	return d.Err()
-}
-
-// PasswordContext is Password for callers that hold a context: a
-// PasswordFunc (EC2 GetPasswordData) is called with ctx, so fetching the
-// password stops when ctx ends.
-func (h *Host) PasswordContext(ctx context.Context, lookupEnv func(string) (string, bool)) (string, error) {
-	if h.PasswordFunc != nil {
-		return h.PasswordFunc(ctx)
-	}
-	return h.Password(lookupEnv) //nolint:contextcheck // without a PasswordFunc, Password makes no context
 }

@@ -9,6 +9,7 @@ package inventory
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"sort"
@@ -81,14 +82,16 @@ func (h *Host) Endpoint() string {
 	return fmt.Sprintf("%s://%s:%d/wsman", h.Scheme(), addr, h.Port)
 }
 
-// Password returns the host's password from its environment variable or
-// file. lookupEnv is os.LookupEnv in the program and a fake in tests. A
-// password file must be readable by its owner only. A host with neither
-// source has an empty password (certificate and Kerberos auth need none).
-func (h *Host) Password(lookupEnv func(string) (string, bool)) (string, error) {
+// Password returns the host's password: from its PasswordFunc (EC2
+// GetPasswordData, called with ctx, so fetching stops when ctx ends), its
+// environment variable or its file. lookupEnv is os.LookupEnv in the
+// program and a fake in tests. A password file must be a regular file of
+// at most MaxPasswordFileSize bytes, readable by its owner only. A host with
+// no source has an empty password (certificate and Kerberos auth need none).
+func (h *Host) Password(ctx context.Context, lookupEnv func(string) (string, bool)) (string, error) {
 	switch {
 	case h.PasswordFunc != nil:
-		return h.PasswordFunc(context.Background())
+		return h.PasswordFunc(ctx)
 	case h.PasswordEnv != "":
 		v, ok := lookupEnv(h.PasswordEnv)
 		if !ok {
@@ -101,23 +104,82 @@ func (h *Host) Password(lookupEnv func(string) (string, bool)) (string, error) {
 	return "", nil
 }
 
+// MaxPasswordFileSize is the largest password_file fleetrun reads; a
+// password is a line of text, and a larger file is a wrong path.
+const MaxPasswordFileSize = 4 << 10
+
 func readPasswordFile(path string) (string, error) {
-	fi, err := os.Stat(path)
+	data, err := ReadSecretFile("password file", path, MaxPasswordFileSize)
 	if err != nil {
-		return "", fmt.Errorf("password file: %w", err)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return "", fmt.Errorf("password file %s is readable by group or others (mode %04o); run chmod 600 %s", path, perm, path)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("password file: %w", err)
+		return "", err
 	}
 	pw := strings.TrimRight(string(data), "\r\n")
 	if pw == "" {
 		return "", fmt.Errorf("password file %s is empty", path)
 	}
 	return pw, nil
+}
+
+// ReadSecretFile reads a file holding a secret (a password, a private
+// key), named what in errors: a regular file (not a FIFO, device or
+// folder, which could block or never end), readable by its owner only, and
+// of at most limit bytes, of which no more are read.
+func ReadSecretFile(what, path string, limit int64) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := checkSecretFile(what, path, fi, limit); err != nil {
+		return nil, err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	defer f.Close() //nolint:errcheck // read-only
+	// The file may have been replaced between Stat and Open: check what
+	// was opened, then read at most one byte past the limit.
+	if fi, err = f.Stat(); err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if err := checkSecretFile(what, path, fi, limit); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s %s is larger than %d bytes; is it the right file?", what, path, limit)
+	}
+	return data, nil
+}
+
+func checkSecretFile(what, path string, fi os.FileInfo, limit int64) error {
+	switch {
+	case fi.IsDir():
+		return fmt.Errorf("%s %s is a folder, not a file", what, path)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("%s %s is not a regular file (%s); give the path of a file", what, path, fileKind(fi.Mode()))
+	case fi.Mode().Perm()&0o077 != 0:
+		perm := fi.Mode().Perm()
+		return fmt.Errorf("%s %s is readable by group or others (mode %04o); run chmod 600 %s", what, path, perm, path)
+	case fi.Size() > limit:
+		return fmt.Errorf("%s %s is %d bytes, larger than %d; is it the right file?", what, path, fi.Size(), limit)
+	}
+	return nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	}
+	return m.Type().String()
 }
 
 // Inventory is the merged result of one or more inventory files.

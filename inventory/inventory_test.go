@@ -1,10 +1,12 @@
 package inventory_test
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -148,6 +150,19 @@ func TestPasswordSources(t *testing.T) {
 	if err := os.Chmod(loose, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	huge := filepath.Join(dir, "huge")
+	writeFile(t, huge, "")
+	if err := os.Truncate(huge, 3<<30); err != nil { // sparse: no disk used
+		t.Fatal(err)
+	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	folder := filepath.Join(dir, "folder")
+	if err := os.Mkdir(folder, 0o700); err != nil {
+		t.Fatal(err)
+	}
 	env := func(k string) (string, bool) {
 		if k == "PW" {
 			return "from-env", true
@@ -164,9 +179,12 @@ func TestPasswordSources(t *testing.T) {
 		{inventory.Host{Name: "c", PasswordFile: good}, "s3cret", ""},
 		{inventory.Host{Name: "d", PasswordFile: loose}, "", "password file " + loose + " is readable by group or others (mode 0644); run chmod 600 " + loose},
 		{inventory.Host{Name: "e"}, "", ""},
+		{inventory.Host{Name: "f", PasswordFile: huge}, "", "password file " + huge + " is 3221225472 bytes, larger than 4096; is it the right file?"},
+		{inventory.Host{Name: "g", PasswordFile: fifo}, "", "password file " + fifo + " is not a regular file (a named pipe); give the path of a file"},
+		{inventory.Host{Name: "h", PasswordFile: folder}, "", "password file " + folder + " is a folder, not a file"},
 	}
 	for _, tc := range cases {
-		got, err := tc.host.Password(env)
+		got, err := tc.host.Password(context.Background(), env)
 		gotErr := ""
 		if err != nil {
 			gotErr = err.Error()

@@ -69,7 +69,7 @@ func (c *checker) dialAgent(ctx context.Context) (transport.Session, error) {
 	if c.opts.Dialer == nil {
 		return nil, &transport.Error{Class: transport.ClassInternal, Message: fmt.Sprintf("%s: no dialer for transport %s", c.host.Name, c.host.Transport)}
 	}
-	t, err := c.opts.Target(c.host)
+	t, err := c.opts.Target(ctx, c.host)
 	if err != nil {
 		return nil, &transport.Error{Class: transport.ClassAuth, Message: err.Error(), Err: err}
 	}

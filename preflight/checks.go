@@ -29,7 +29,7 @@ func (c *checker) authenticate(ctx context.Context) *winrm.Session {
 		if probeErr != nil {
 			offeredText = "could not list the mechanisms offered (" + probeErr.Error() + ")"
 		}
-		t, err := c.opts.Target(h)
+		t, err := c.opts.Target(ctx, h)
 		if err != nil {
 			return Check{Status: Fail, Class: transport.ClassAuth, Detail: err.Error(), Fix: "set the password source (password_env or password_file) the inventory names"}
 		}
@@ -345,7 +345,7 @@ func (c *checker) fixMemoryCap(ctx context.Context, sess *winrm.Session) *winrm.
 			return Check{Status: Fail, Class: transport.ClassUnexpectedExit, Detail: fmt.Sprintf("%s exited %d: %s", cmdLine, res.ExitCode, clip(strings.TrimSpace(res.Stdout+res.Stderr), 300)),
 				Fix: "run it from an elevated prompt on the host (it needs administrator rights)"}
 		}
-		t, err := c.opts.Target(c.host)
+		t, err := c.opts.Target(ctx, c.host)
 		if err == nil {
 			fixed, err = winrm.Open(ctx, t, c.opts.WinRM)
 		}

@@ -111,7 +111,7 @@ type Options struct {
 	// Forks bounds how many hosts are checked at once (default 50).
 	Forks int
 	// Target resolves a host's connection settings and password.
-	Target func(h *inventory.Host) (transport.Target, error)
+	Target func(ctx context.Context, h *inventory.Host) (transport.Target, error)
 	// Requirements are the thresholds of the verdict.
 	Requirements Requirements
 	// NeedTaskScheduler says the rollout runs steps as SYSTEM (run_as:

@@ -57,8 +57,8 @@ func startFleet(t *testing.T, scenarioText string, n int) ([]*inventory.Host, *s
 	return f.Hosts, f.Fleet
 }
 
-func target(h *inventory.Host) (transport.Target, error) {
-	tg, err := fleettest.Target(h)
+func target(ctx context.Context, h *inventory.Host) (transport.Target, error) {
+	tg, err := fleettest.Target(ctx, h)
 	tg.ConnectTimeout = 5 * time.Second
 	return tg, err
 }
@@ -171,7 +171,7 @@ func checkNamed(r *preflight.HostResult, name string) preflight.Check {
 
 func runOn(t *testing.T, h *inventory.Host, cmd transport.Command) uint32 {
 	t.Helper()
-	tg, err := target(h)
+	tg, err := target(context.Background(), h)
 	if err != nil {
 		t.Fatal(err)
 	}

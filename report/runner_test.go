@@ -82,7 +82,9 @@ func TestSinksWithTheRunner(t *testing.T) {
 	con := NewConsole(&console, ConsoleOptions{})
 	res, err := runner.Run(context.Background(), pb, hosts, runner.Options{
 		Dialer: dialer,
-		Target: func(h *inventory.Host) (transport.Target, error) { return transport.Target{Name: h.Name}, nil },
+		Target: func(ctx context.Context, h *inventory.Host) (transport.Target, error) {
+			return transport.Target{Name: h.Name}, nil
+		},
 		Sinks:  []runner.Sink{con, logs},
 		Output: logs,
 	})

@@ -31,7 +31,7 @@ func (r *run) runHost(ctx context.Context, i int) bool {
 	}
 	first, _ := r.opts.Resume.firstStep(h.Name, len(r.steps[i]))
 	r.doneEarlier(h, i, first)
-	sess, err := r.dial(hctx, h, i, first)
+	sess, err := r.connect(hctx, h, i, first)
 	if err != nil {
 		te := r.contextError(ctx, hctx, nil, transport.Classify(err))
 		h.Status, h.Err = StatusUnreachable, te
@@ -74,16 +74,38 @@ func (r *run) runHost(ctx context.Context, i int) bool {
 	return false
 }
 
-// dial opens the host's session. A transient failure (connection reset,
-// refused while a host restarts) is retried with the first step's retry
-// policy, as a failure of that step would be.
-func (r *run) dial(hctx context.Context, h *HostResult, i, first int) (transport.Session, error) {
+// connect resolves the host's target (its credentials, fetched with the
+// host's context) and opens its session.
+func (r *run) connect(hctx context.Context, h *HostResult, i, first int) (transport.Session, error) {
+	t, err := r.opts.Target(hctx, r.hosts[i])
+	if err != nil {
+		return nil, credentialError(hctx, r.hosts[i].Name, err)
+	}
+	return r.dial(hctx, h, t, i, first)
+}
+
+// credentialError classifies a failure to resolve a host's target: a
+// cancelled or expired context as such (contextError then says which), an
+// error that carries a class as it says, anything else as auth.
+func credentialError(hctx context.Context, host string, err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) || (hctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))) {
+		return err
+	}
+	return &transport.Error{Class: transport.ClassAuth, Message: fmt.Sprintf("resolving the credentials of host %s: %v", host, err),
+		Hint: "check the password source the inventory names (password_env, password_file, or the ec2 section's password_key_file)", Err: err}
+}
+
+// dial opens the host's session to t. A transient failure (connection
+// reset, refused while a host restarts) is retried with the first step's
+// retry policy, as a failure of that step would be.
+func (r *run) dial(hctx context.Context, h *HostResult, t transport.Target, i, first int) (transport.Session, error) {
 	var policy *playbook.Step
 	if first < len(r.steps[i]) {
 		policy = r.steps[i][first].Step
 	}
 	for attempt := 1; ; attempt++ {
-		sess, err := r.opts.Dialer.Dial(hctx, r.targets[i])
+		sess, err := r.opts.Dialer.Dial(hctx, t)
 		if err == nil || !transport.IsTransient(err) || policy == nil || attempt > policy.Retries || hctx.Err() != nil {
 			return sess, err
 		}

@@ -1,6 +1,7 @@
 package runner
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/fleetrun/fleetrun/inventory"
@@ -142,9 +143,10 @@ func joinErrors(errs []error) error {
 // TargetOf resolves a host's connection settings, password included, into
 // what a transport dials. The SSM settings travel typed (Target.SSM); the
 // host's template variables travel as Target.Vars and never stand for a
-// transport setting. lookupEnv reads password_env variables.
-func TargetOf(h *inventory.Host, lookupEnv func(string) (string, bool)) (transport.Target, error) {
-	pw, err := h.Password(lookupEnv)
+// transport setting. lookupEnv reads password_env variables; ctx bounds
+// fetching the password (EC2 GetPasswordData).
+func TargetOf(ctx context.Context, h *inventory.Host, lookupEnv func(string) (string, bool)) (transport.Target, error) {
+	pw, err := h.Password(ctx, lookupEnv)
 	if err != nil {
 		return transport.Target{}, err
 	}

@@ -28,9 +28,11 @@ type Options struct {
 	// Dialer opens a session per host.
 	Dialer transport.Dialer
 	// Target resolves a host's connection settings, including its password.
-	// It is called for every host before anything starts, so a missing
-	// password stops the run before any host is touched.
-	Target func(h *inventory.Host) (transport.Target, error)
+	// It is called in the host's own work, just before the host is dialled,
+	// with the host's context (so at most forks at once, and cancelling the
+	// run cancels it); an error fails that host alone (class auth, unless
+	// the error carries a class).
+	Target func(ctx context.Context, h *inventory.Host) (transport.Target, error)
 	// Extra are the -e variables.
 	Extra map[string]string
 	// Sinks receive events, in order, one at a time.
@@ -78,13 +80,12 @@ const (
 )
 
 type run struct {
-	pb      *playbook.Playbook
-	opts    Options
-	hosts   []*inventory.Host
-	targets []transport.Target
-	steps   [][]*playbook.Expanded
-	res     *Result
-	budget  int
+	pb     *playbook.Playbook
+	opts   Options
+	hosts  []*inventory.Host
+	steps  [][]*playbook.Expanded
+	res    *Result
+	budget int
 
 	emitMu sync.Mutex
 }
@@ -119,24 +120,12 @@ func Run(ctx context.Context, pb *playbook.Playbook, hosts []*inventory.Host, op
 	if err := pb.Check(hostDatas(hosts), opts.Extra); err != nil {
 		return nil, err
 	}
-	var problems []error
 	for _, h := range hosts {
 		steps, err := pb.Expand(HostData(h), opts.Extra)
 		if err != nil {
 			return nil, err
 		}
 		r.steps = append(r.steps, steps)
-		var t transport.Target
-		if opts.skipReason(h) == "" {
-			t, err = opts.Target(h)
-			if err != nil {
-				problems = append(problems, err)
-			}
-		}
-		r.targets = append(r.targets, t)
-	}
-	if len(problems) > 0 {
-		return nil, joinErrors(problems)
 	}
 	batches := Batches(len(hosts), pb.Serial)
 	r.res = &Result{Playbook: pb.Name, Forks: forks, MaxFail: r.budget, Started: opts.Now()}

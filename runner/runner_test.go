@@ -37,7 +37,7 @@ func makeHosts(n int) []*inventory.Host {
 	return hosts
 }
 
-func target(h *inventory.Host) (transport.Target, error) {
+func target(ctx context.Context, h *inventory.Host) (transport.Target, error) {
 	return transport.Target{Name: h.Name, Address: h.Address}, nil
 }
 
@@ -394,18 +394,49 @@ func (s signalDialer) Dial(ctx context.Context, t transport.Target) (transport.S
 	return sess, err
 }
 
-func TestRunRefusesBadTargetsBeforeStarting(t *testing.T) {
+func TestATargetFailureFailsThatHostOnly(t *testing.T) {
 	t.Parallel()
 	pb := mustPlaybook(t, "name: t\nsteps:\n  - name: s\n    cmd: x\n")
 	fleet := newFakeFleet(exitWith(func(string) uint32 { return 0 }))
-	_, err := runner.Run(context.Background(), pb, makeHosts(3), runner.Options{Dialer: fleet, Target: func(h *inventory.Host) (transport.Target, error) {
-		return transport.Target{}, errors.New("host " + h.Name + ": password_env PW is not set in the environment")
+	res, err := runner.Run(context.Background(), pb, makeHosts(3), runner.Options{Dialer: fleet, Target: func(ctx context.Context, h *inventory.Host) (transport.Target, error) {
+		if h.Name == "h001" {
+			return transport.Target{}, errors.New("host h001: password_env PW is not set in the environment")
+		}
+		return target(ctx, h)
 	}})
-	if err == nil || !strings.Contains(err.Error(), "host h002: password_env PW is not set") {
-		t.Fatalf("err = %v", err)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if peak, _ := fleet.stats(); peak != 0 {
-		t.Errorf("a session was opened")
+	type got struct {
+		Status runner.Status
+		Class  transport.Class
+		Reason string
+		Steps  string
+	}
+	want := []got{
+		{Status: runner.StatusOK, Steps: "ok"},
+		{Status: runner.StatusUnreachable, Class: transport.ClassAuth,
+			Reason: "auth: resolving the credentials of host h001: host h001: password_env PW is not set in the environment",
+			Steps:  "skipped: the host could not be reached"},
+		{Status: runner.StatusOK, Steps: "ok"},
+	}
+	for i, h := range res.Hosts {
+		g := got{Status: h.Status, Reason: h.Reason}
+		if h.Err != nil {
+			g.Class = h.Err.Class
+		}
+		if len(h.Steps) == 1 {
+			g.Steps = string(h.Steps[0].Status)
+			if h.Steps[0].Reason != "" {
+				g.Steps += ": " + h.Steps[0].Reason
+			}
+		}
+		if g != want[i] {
+			t.Errorf("host %s: got %+v, want %+v", h.Name, g, want[i])
+		}
+	}
+	if res.Status != runner.StatusFailed {
+		t.Errorf("run status %s, want failed", res.Status)
 	}
 }
 
@@ -440,11 +471,11 @@ func TestSkippedHostsAreAnOptionNotAnInventoryChange(t *testing.T) {
 	resolved := map[string]bool{}
 	var mu sync.Mutex
 	res, err := runner.Run(context.Background(), pb, hosts, runner.Options{Dialer: fleet, Skip: map[string]string{hosts[1].Name: why},
-		Target: func(h *inventory.Host) (transport.Target, error) {
+		Target: func(ctx context.Context, h *inventory.Host) (transport.Target, error) {
 			mu.Lock()
 			resolved[h.Name] = true
 			mu.Unlock()
-			return target(h)
+			return target(ctx, h)
 		}})
 	if err != nil {
 		t.Fatal(err)

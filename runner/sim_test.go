@@ -26,8 +26,8 @@ func simFleet(t *testing.T, n int, scenario string) ([]*inventory.Host, *sim.Fle
 }
 
 // simTarget is a simulated host's target, with a short connect timeout.
-func simTarget(h *inventory.Host) (transport.Target, error) {
-	tg, err := fleettest.Target(h)
+func simTarget(ctx context.Context, h *inventory.Host) (transport.Target, error) {
+	tg, err := fleettest.Target(ctx, h)
 	tg.ConnectTimeout = 5 * time.Second
 	return tg, err
 }

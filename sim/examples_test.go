@@ -50,7 +50,7 @@ func TestJavaClasspathExampleRunsOnTheQuickStartFleet(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		target, err := runner.TargetOf(h, noEnv)
+		target, err := runner.TargetOf(t.Context(), h, noEnv)
 		if err != nil {
 			t.Fatal(err)
 		}

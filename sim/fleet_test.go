@@ -59,7 +59,7 @@ func TestWriteInventoryIsAFleetrunInventory(t *testing.T) {
 			}
 			for i, got := range inv.Hosts {
 				h := f.Hosts()[i]
-				pw, err := got.Password(func(string) (string, bool) { return "", false })
+				pw, err := got.Password(t.Context(), func(string) (string, bool) { return "", false })
 				if err != nil {
 					t.Fatal(err)
 				}

@@ -109,8 +109,8 @@ func TestSamePlaybookSameOutcomesOverWinRMAndSSM(t *testing.T) {
 		}
 		res, err := runner.Run(context.Background(), pb, hs, runner.Options{
 			Dialer: d,
-			Target: func(h *inventory.Host) (transport.Target, error) {
-				tg, err := runner.TargetOf(h, noEnv)
+			Target: func(ctx context.Context, h *inventory.Host) (transport.Target, error) {
+				tg, err := runner.TargetOf(ctx, h, noEnv)
 				tg.ConnectTimeout = 2 * time.Second
 				return tg, err
 			},

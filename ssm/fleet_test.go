@@ -45,8 +45,8 @@ func runFleet(t *testing.T, n, forks int, rate float64) {
 	start := time.Now()
 	res, err := runner.Run(context.Background(), pb, hosts, runner.Options{
 		Dialer: d,
-		Target: func(h *inventory.Host) (transport.Target, error) {
-			tg, err := runner.TargetOf(h, func(string) (string, bool) { return "", false })
+		Target: func(ctx context.Context, h *inventory.Host) (transport.Target, error) {
+			tg, err := runner.TargetOf(ctx, h, func(string) (string, bool) { return "", false })
 			return tg, err
 		},
 	})

@@ -99,7 +99,7 @@ func dial(t testing.TB, d *ssm.Dialer, h *inventory.Host) transport.Session {
 // target is what the command line hands the transport for a host.
 func target(t testing.TB, h *inventory.Host) transport.Target {
 	t.Helper()
-	tg, err := runner.TargetOf(h, func(string) (string, bool) { return "", false })
+	tg, err := runner.TargetOf(t.Context(), h, func(string) (string, bool) { return "", false })
 	if err != nil {
 		t.Fatal(err)
 	}

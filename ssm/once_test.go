@@ -57,8 +57,8 @@ func runOnce(t *testing.T, faults []sim.SSMFault, opts ssm.Options) (*sim.Fleet,
 	}
 	res, err := runner.Run(context.Background(), pb, hosts, runner.Options{
 		Dialer: d,
-		Target: func(h *inventory.Host) (transport.Target, error) {
-			tg, err := runner.TargetOf(h, func(string) (string, bool) { return "", false })
+		Target: func(ctx context.Context, h *inventory.Host) (transport.Target, error) {
+			tg, err := runner.TargetOf(ctx, h, func(string) (string, bool) { return "", false })
 			return tg, err
 		},
 	})

@@ -89,7 +89,7 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 	stop, stopWatching := watchInterrupts(e, cancel)
 	dialer, closeDialer := newDialer(e, hosts, o.outputCap) //nolint:contextcheck // Close bounds its own cleanup (cancelling queued SSM commands) after the run ended
 	opts := runner.Options{
-		Forks: o.forks, Dialer: dialer, Target: targetFunc(e), Extra: extra, Sinks: sinks, //nolint:contextcheck // resolving a password reads an env var or a local file
+		Forks: o.forks, Dialer: dialer, Target: targetFunc(e), Extra: extra, Sinks: sinks,
 		RunTimeout: o.timeout, Stop: stop, Resume: resume, Skip: skip,
 	}
 	if logs != nil {

@@ -109,9 +109,9 @@ func runPreflight(ctx context.Context, e *env, o *preflightOptions) error {
 	}
 	started := time.Now()
 	dialer := route.NewDialer(hosts, route.Options{LookupEnv: e.lookupEnv})
-	defer func() { _ = dialer.Close() }()                                                                                                                                                 //nolint:contextcheck // Close bounds its own cleanup (cancelling queued SSM commands) after the checks ended
-	opts := preflight.Options{Forks: o.forks, Target: targetFunc(e), Dialer: dialer, Requirements: o.req, FixMemoryCap: o.fixMemCap, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)} //nolint:contextcheck // resolving a password reads an env var or a local file
-	results := preflight.Run(ctx, hosts, opts)                                                                                                                                            //nolint:contextcheck // resolving a password reads an env var or a local file
+	defer func() { _ = dialer.Close() }() //nolint:contextcheck // Close bounds its own cleanup (cancelling queued SSM commands) after the checks ended
+	opts := preflight.Options{Forks: o.forks, Target: targetFunc(e), Dialer: dialer, Requirements: o.req, FixMemoryCap: o.fixMemCap, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)}
+	results := preflight.Run(ctx, hosts, opts)
 	res := preflightResult(results, started, time.Now())
 	if o.reportFile != "" {
 		doc := report.NewDocument(res)
@@ -279,8 +279,8 @@ func mbText(mb int64) string {
 func applyPreflight(ctx context.Context, e *env, pb *playbook.Playbook, hosts []*inventory.Host, forks int) map[string]string {
 	fmt.Fprintf(e.stderr, "fleetrun: pre-flight checks on %d host(s)\n", len(hosts))
 	dialer := route.NewDialer(hosts, route.Options{LookupEnv: e.lookupEnv})
-	defer func() { _ = dialer.Close() }()                                                                                                                                                        //nolint:contextcheck // Close bounds its own cleanup (cancelling queued SSM commands) after the checks ended
-	results := preflight.Run(ctx, hosts, preflight.Options{Forks: forks, Target: targetFunc(e), Dialer: dialer, Requirements: pb.Requires, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)}) //nolint:contextcheck // resolving a password reads an env var or a local file
+	defer func() { _ = dialer.Close() }() //nolint:contextcheck // Close bounds its own cleanup (cancelling queued SSM commands) after the checks ended
+	results := preflight.Run(ctx, hosts, preflight.Options{Forks: forks, Target: targetFunc(e), Dialer: dialer, Requirements: pb.Requires, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)})
 	failed := map[string]string{}
 	for _, r := range results {
 		if f := r.FirstFailure(); f != nil {

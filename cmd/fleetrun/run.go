@@ -17,8 +17,10 @@ import (
 )
 
 // targetFunc resolves a host's connection settings and password.
-func targetFunc(e *env) func(h *inventory.Host) (transport.Target, error) {
-	return func(h *inventory.Host) (transport.Target, error) { return runner.TargetOf(h, e.lookupEnv) }
+func targetFunc(e *env) func(ctx context.Context, h *inventory.Host) (transport.Target, error) {
+	return func(ctx context.Context, h *inventory.Host) (transport.Target, error) {
+		return runner.TargetOf(ctx, h, e.lookupEnv)
+	}
 }
 
 // interrupts turns the first SIGINT/SIGTERM into a graceful stop (no new

@@ -56,6 +56,6 @@ func Start(t testing.TB, n int, scenario string, opts sim.FleetOptions) *Fleet {
 
 // Target resolves a simulated host's target; the fleet's password comes
 // from its password file, so no environment is needed.
-func Target(h *inventory.Host) (transport.Target, error) {
-	return runner.TargetOf(h, func(string) (string, bool) { return "", false })
+func Target(ctx context.Context, h *inventory.Host) (transport.Target, error) {
+	return runner.TargetOf(ctx, h, func(string) (string, bool) { return "", false })
 }

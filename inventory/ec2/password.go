@@ -6,13 +6,14 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"sync"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/ec2"
 	"golang.org/x/crypto/ssh"
+
+	"github.com/fleetrun/fleetrun/inventory"
 )
 
 // ErrPasswordNotReady is matched (errors.Is) when EC2 has no password for
@@ -23,21 +24,19 @@ var ErrPasswordNotReady = errors.New("password not available yet")
 
 // loadKey reads the launch key pair's private key: PEM (PKCS #1 or #8, as
 // EC2 hands it out) or OpenSSH format, RSA only (EC2 encrypts Windows
-// passwords with RSA), and readable by its owner only, like password files.
+// passwords with RSA), and a regular file readable by its owner only, like
+// password files.
 func loadKey(path string) (*rsa.PrivateKey, error) {
-	fi, err := os.Stat(path)
+	data, err := inventory.ReadSecretFile("password_key_file", path, maxKeyFileSize)
 	if err != nil {
-		return nil, fmt.Errorf("password_key_file: %w", err)
-	}
-	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
-		return nil, fmt.Errorf("password_key_file %s is readable by group or others (mode %04o); run chmod 600 %s", path, perm, path)
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, fmt.Errorf("password_key_file: %w", err)
+		return nil, err
 	}
 	return parseKey(path, data)
 }
+
+// maxKeyFileSize bounds the key file read: an RSA key of 16384 bits in PEM
+// takes about 12.5 KiB.
+const maxKeyFileSize = 16 << 10
 
 func parseKey(path string, data []byte) (*rsa.PrivateKey, error) {
 	raw, err := ssh.ParseRawPrivateKey(data)
@@ -78,7 +77,12 @@ func (p *passwordSource) get(ctx context.Context) (string, error) {
 	if p.pw != "" {
 		return p.pw, nil
 	}
-	out, err := p.sess.clients[p.region].GetPasswordData(ctx, &ec2.GetPasswordDataInput{InstanceId: aws.String(p.id)})
+	var out *ec2.GetPasswordDataOutput
+	err := p.sess.call(ctx, func(ctx context.Context) error {
+		var err error
+		out, err = p.sess.clients[p.region].GetPasswordData(ctx, &ec2.GetPasswordDataInput{InstanceId: aws.String(p.id)})
+		return err
+	})
 	if err != nil {
 		return "", fmt.Errorf("instance %s: %w", p.id, p.sess.apiError(p.region, "GetPasswordData", err))
 	}

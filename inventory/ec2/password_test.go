@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/fleetrun/fleetrun/inventory/ec2"
@@ -85,17 +86,13 @@ func TestGetPasswordDataPasswordIsDecryptedWithTheLaunchKey(t *testing.T) {
 		t.Fatal("host has no PasswordFunc")
 	}
 	for range 2 { // the second call is served from the first
-		got, err := h.PasswordContext(context.Background(), envOf(nil))
+		got, err := h.Password(context.Background(), envOf(nil))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if got != pw {
 			t.Errorf("password %q, want %q", got, pw)
 		}
-	}
-	viaPassword, err := h.Password(envOf(nil))
-	if err != nil || viaPassword != pw {
-		t.Errorf("Host.Password = %q, %v; want %q", viaPassword, err, pw)
 	}
 	calls := 0
 	for _, r := range srv.Requests() {
@@ -171,6 +168,42 @@ func TestGetPasswordDataFailures(t *testing.T) {
 				return p
 			},
 			discoverErr: "expected an RSA private key in PEM or OpenSSH format",
+		},
+		{
+			name: "a key file far larger than any key",
+			keyFile: func(t *testing.T) string {
+				p := filepath.Join(t.TempDir(), "huge.pem")
+				if err := os.WriteFile(p, nil, 0o600); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Truncate(p, 3<<30); err != nil { // sparse: no disk used
+					t.Fatal(err)
+				}
+				return p
+			},
+			discoverErr: "huge.pem is 3221225472 bytes, larger than 16384; is it the right file?",
+		},
+		{
+			name: "a named pipe nobody writes to",
+			keyFile: func(t *testing.T) string {
+				p := filepath.Join(t.TempDir(), "fifo.pem")
+				if err := syscall.Mkfifo(p, 0o600); err != nil {
+					t.Skipf("mkfifo: %v", err)
+				}
+				return p
+			},
+			discoverErr: "fifo.pem is not a regular file (a named pipe); give the path of a file",
+		},
+		{
+			name: "a folder",
+			keyFile: func(t *testing.T) string {
+				p := filepath.Join(t.TempDir(), "keys")
+				if err := os.Mkdir(p, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				return p
+			},
+			discoverErr: "keys is a folder, not a file",
 		},
 		{
 			name:        "a missing key file",

@@ -86,7 +86,12 @@ func (s *session) list(ctx context.Context, region string) ([]*found, error) {
 			o.StopOnDuplicateToken = true
 		})
 		for p.HasMorePages() {
-			page, err := p.NextPage(ctx)
+			var page *ec2.DescribeInstancesOutput
+			err := s.call(ctx, func(ctx context.Context) error {
+				var err error
+				page, err = p.NextPage(ctx)
+				return err
+			})
 			if err != nil {
 				return nil, s.apiError(region, "DescribeInstances", err)
 			}

@@ -197,7 +197,7 @@ func TestResolveUsesGetPasswordDataInsteadOfTheDefaultsPassword(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := inv.Hosts[0]
-	pw, err := h.Password(envOf(map[string]string{"FLEET_PW": "from-env"}))
+	pw, err := h.Password(context.Background(), envOf(map[string]string{"FLEET_PW": "from-env"}))
 	if err != nil || pw != "from-ec2" || h.PasswordEnv != "" {
 		t.Errorf("password %q (%v), password_env %q; want from-ec2 and no password_env", pw, err, h.PasswordEnv)
 	}

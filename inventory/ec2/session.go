@@ -91,7 +91,11 @@ func newSession(ctx context.Context, spec *inventory.EC2Spec, opts *Options) (*s
 		// Resolve the credentials once, up front: the SDK caches them for
 		// every region's requests, and a missing or refused credential is
 		// reported once, with advice, instead of per region.
-		if _, err := cfg.Credentials.Retrieve(ctx); err != nil {
+		err := s.call(ctx, func(ctx context.Context) error {
+			_, err := cfg.Credentials.Retrieve(ctx)
+			return err
+		})
+		if err != nil {
 			var ae smithy.APIError
 			switch {
 			case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
@@ -118,6 +122,34 @@ func newSession(ctx context.Context, spec *inventory.EC2Spec, opts *Options) (*s
 	}
 	return s, nil
 }
+
+// errCallTimeout is matched by a call that ran out of its call_timeout.
+var errCallTimeout = errors.New("no answer within the call timeout")
+
+// call runs one AWS call (with the SDK's retries) bounded by the section's
+// call_timeout as well as ctx. When the call timeout, not ctx, ended it, the
+// error says so and matches errCallTimeout and context.DeadlineExceeded.
+func (s *session) call(ctx context.Context, fn func(ctx context.Context) error) error {
+	limit := s.spec.Timeout()
+	cctx, cancel := context.WithTimeoutCause(ctx, limit, errCallTimeout)
+	defer cancel()
+	err := fn(cctx)
+	if err != nil && ctx.Err() == nil && errors.Is(context.Cause(cctx), errCallTimeout) {
+		return &callTimeoutError{limit: limit, err: err}
+	}
+	return err
+}
+
+// callTimeoutError is a call ended by call_timeout.
+type callTimeoutError struct {
+	limit time.Duration
+	err   error
+}
+
+func (e *callTimeoutError) Error() string {
+	return fmt.Sprintf("no answer within the call_timeout of %s (is the endpoint reachable? raise call_timeout in the ec2 section if AWS is only slow): %v", e.limit, e.err)
+}
+func (e *callTimeoutError) Unwrap() []error { return []error{e.err, errCallTimeout} }
 
 // serviceEndpoint is the endpoint override for a service: the section's
 // own, then AWS_ENDPOINT_URL_<SERVICE>, then AWS_ENDPOINT_URL (the SDK's

@@ -128,6 +128,8 @@ func TestSectionErrorsPointAtTheValue(t *testing.T) {
 		{"an empty profile and key file", "profile: ''\n  password_key_file: ''", []string{
 			"inv.yaml:2:12: ec2.profile: profile is empty; leave the key out to use AWS_PROFILE or the default profile",
 			"inv.yaml:3:22: ec2.password_key_file: password_key_file is empty"}},
+		{"a call timeout out of range", "call_timeout: 100ms", []string{
+			"inv.yaml:2:17: ec2.call_timeout: call_timeout 100ms is out of range [1s, 1h]; leave the key out for 1m0s"}},
 		{"a group name selectors cannot name", "groups: ['web servers']", []string{
 			`inv.yaml:2:12: ec2.groups[0]: group name "web servers" is empty or contains a space or one of , = ! @ "`}},
 		{"a wrong type", "regions: eu-west-1", []string{

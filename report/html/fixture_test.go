@@ -49,7 +49,7 @@ func rollout(t testing.TB, n int) *report.Document {
 	res, err := runner.Run(context.Background(), pb, hosts, runner.Options{
 		Forks:  1,
 		Dialer: fleet,
-		Target: func(h *inventory.Host) (transport.Target, error) {
+		Target: func(ctx context.Context, h *inventory.Host) (transport.Target, error) {
 			return transport.Target{Name: h.Name, Address: h.Address}, nil
 		},
 		Now:          fleet.clock.Now,

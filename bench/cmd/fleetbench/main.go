@@ -32,6 +32,7 @@ func run() int {
 	python := flag.String("python", "/usr/bin/python3", "the `python` with python3-winrm for the peer; empty skips the peer")
 	peerScript := flag.String("peer", "bench/peer_pywinrm.py", "the peer `script`")
 	opensslConf := flag.String("openssl-conf", "bench/openssl-legacy.cnf", "OpenSSL config enabling MD4 for the peer's NTLM")
+	ec2Only := flag.Bool("ec2-only", false, "run only the EC2 discovery and password benchmark and replace its section of -out")
 	quick := flag.Bool("quick", false, "run a small plan that checks the harness, not fleetrun")
 	profile := flag.Bool("profile", true, "profile the controller on the main workload (needs the go tool; not with -quick)")
 	keep := flag.Bool("keep", false, "keep the scratch folder (inventories, logs, journals)")
@@ -53,6 +54,9 @@ func run() int {
 			return 1
 		}
 		return 0
+	}
+	if *ec2Only {
+		return runEC2Only(*out)
 	}
 	if *fleetrun == "" {
 		fmt.Fprintln(os.Stderr, "fleetbench: -fleetrun is required")
@@ -118,6 +122,12 @@ func run() int {
 		}
 		rep.Profile = p
 	}
+	if !*quick {
+		if rep.EC2, err = bench.RunEC2(ctx, bench.DefaultEC2Plan(), dir); err != nil {
+			fmt.Fprintln(os.Stderr, "fleetbench: ec2:", err)
+			return 1
+		}
+	}
 	rep.Duration = time.Since(started)
 	var buf bytes.Buffer
 	if err := bench.WriteMarkdown(&buf, rep); err != nil {
@@ -136,6 +146,34 @@ func run() int {
 		}
 		fmt.Fprintf(os.Stderr, "  %-6s %s (%s): %s\n", mark, v.Target, v.Scope, v.Measured)
 	}
+	return 0
+}
+
+// runEC2Only runs the EC2 benchmark alone and rewrites its section of out.
+func runEC2Only(out string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	doc, err := os.ReadFile(out)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench:", err)
+		return 1
+	}
+	dir, err := os.MkdirTemp("", "fleetbench-ec2-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench:", err)
+		return 1
+	}
+	defer func() { _ = os.RemoveAll(dir) }() // scratch files; a leftover is harmless
+	res, err := bench.RunEC2(ctx, bench.DefaultEC2Plan(), dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench: ec2:", err)
+		return 1
+	}
+	if err := os.WriteFile(out, []byte(bench.ReplaceEC2Section(string(doc), res)), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench:", err)
+		return 1
+	}
+	fmt.Fprintln(os.Stderr, "fleetbench: wrote the EC2 section of", out)
 	return 0
 }
 

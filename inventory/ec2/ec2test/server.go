@@ -8,12 +8,14 @@
 // MaxResults, NextToken; the region is the one the request is signed for),
 // so tests prove which filters a client sent. It checks no signature; it
 // does read the access key id and region from the Authorization header.
-// Throttling and access-denied answers can be injected. Instances are
+// Throttling and access-denied answers can be injected, and GetPasswordData
+// calls held unanswered and counted (how many at once, at most). Instances are
 // whatever the test gives; tests must give 127.x addresses, since whatever
 // reads the listing may connect to them.
 package ec2test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/xml"
@@ -108,6 +110,13 @@ type Server struct {
 	denied    map[string]bool // "Action" or "Action/region"
 	roleCreds Credentials
 	seq       int
+
+	// GetPasswordData calls in progress, their peak, and the hold.
+	pwMu      sync.Mutex
+	pwNow     int
+	pwPeak    int
+	pwHold    chan struct{} // nil: answer at once; else wait until closed
+	pwChanged chan struct{} // closed and replaced on every change of pwNow
 }
 
 // NewServer starts a server on 127.0.0.1 listing instances (copied).
@@ -115,6 +124,7 @@ func NewServer(instances []Instance) *Server {
 	s := &Server{
 		instances: slices.Clone(instances),
 		denied:    map[string]bool{},
+		pwChanged: make(chan struct{}),
 		roleCreds: Credentials{
 			AccessKeyID:     "ASIAFAKEASSUMEDROLE1",
 			SecretAccessKey: "fake-assumed-secret",
@@ -164,6 +174,84 @@ func (s *Server) SetRoleCredentials(c Credentials) {
 	s.roleCreds = c
 }
 
+// HoldPasswordData makes GetPasswordData calls wait, unanswered, until
+// release is called or their client gives up (closes the connection, as
+// the SDK does when the call's context ends). Calls count as in progress
+// while held.
+func (s *Server) HoldPasswordData() (release func()) {
+	s.pwMu.Lock()
+	defer s.pwMu.Unlock()
+	hold := make(chan struct{})
+	s.pwHold = hold
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			s.pwMu.Lock()
+			defer s.pwMu.Unlock()
+			close(hold)
+			if s.pwHold == hold {
+				s.pwHold = nil
+			}
+		})
+	}
+}
+
+// PasswordDataCalls returns how many GetPasswordData calls are in progress
+// now and the most that ever were at once.
+func (s *Server) PasswordDataCalls() (now, peak int) {
+	s.pwMu.Lock()
+	defer s.pwMu.Unlock()
+	return s.pwNow, s.pwPeak
+}
+
+// WaitPasswordDataCalls waits until cond holds for the number of
+// GetPasswordData calls in progress, or ctx ends.
+func (s *Server) WaitPasswordDataCalls(ctx context.Context, cond func(now int) bool) error {
+	for {
+		s.pwMu.Lock()
+		now, changed := s.pwNow, s.pwChanged
+		s.pwMu.Unlock()
+		if cond(now) {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return fmt.Errorf("ec2test: %d GetPasswordData calls in progress: %w", now, ctx.Err())
+		}
+	}
+}
+
+func (s *Server) enterPasswordData() <-chan struct{} {
+	s.pwMu.Lock()
+	defer s.pwMu.Unlock()
+	s.pwNow++
+	s.pwPeak = max(s.pwPeak, s.pwNow)
+	s.notifyPasswordData()
+	if s.pwHold == nil {
+		return closedChan
+	}
+	return s.pwHold
+}
+
+func (s *Server) leavePasswordData() {
+	s.pwMu.Lock()
+	defer s.pwMu.Unlock()
+	s.pwNow--
+	s.notifyPasswordData()
+}
+
+func (s *Server) notifyPasswordData() {
+	close(s.pwChanged)
+	s.pwChanged = make(chan struct{})
+}
+
+var closedChan = func() chan struct{} {
+	c := make(chan struct{})
+	close(c)
+	return c
+}()
+
 var credentialRE = regexp.MustCompile(`Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request`)
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -177,6 +265,15 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	req.Form = r.PostForm
 	req.Action = r.PostForm.Get("Action")
+	if req.Action == "GetPasswordData" {
+		hold := s.enterPasswordData()
+		defer s.leavePasswordData()
+		select {
+		case <-hold:
+		case <-r.Context().Done():
+			return // the client gave up on the held call
+		}
+	}
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
