@@ -60,17 +60,18 @@ func (s *stopper) request(sig os.Signal) {
 	name := signalName(sig)
 	if s.requests == 0 {
 		s.requests, s.signal = 1, name
-		fmt.Fprintf(s.log, "fleetrun: interrupted (%s): no new work starts; running steps finish and reports are written (press Ctrl-C again to cancel running steps)\n", name)
 		close(s.stopping)
 		s.cancelSoft()
+		// Said once the stop is in effect: tests wait for this line.
+		fmt.Fprintf(s.log, "fleetrun: interrupted (%s): no new work starts; running steps finish and reports are written (press Ctrl-C again to cancel running steps)\n", name)
 		return
 	}
 	if sig == syscall.SIGHUP || s.requests > 1 {
 		return
 	}
 	s.requests++
-	fmt.Fprintf(s.log, "fleetrun: interrupted again (%s): cancelling running steps on their hosts\n", name)
 	s.cancel()
+	fmt.Fprintf(s.log, "fleetrun: interrupted again (%s): cancelling running steps on their hosts\n", name)
 }
 
 // release ends the stopper's contexts once the command returned.
