@@ -17,7 +17,6 @@ import (
 	"sync"
 	"time"
 
-
 	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/playbook"
 	"github.com/fleetrun/fleetrun/transport"

@@ -80,7 +80,7 @@ func execute(ctx context.Context, e *env, args []string) int {
 	root.SetErr(e.stderr)
 	// Commands run under the stopper's hard context: it ends at the second
 	// stop request (cancelling running steps).
-	err := root.ExecuteContext(e.stop.Hard())
+	err := root.ExecuteContext(e.stop.Hard()) //nolint:contextcheck // the stopper's contexts derive from ctx
 	if err == nil {
 		return exitOK
 	}

@@ -94,7 +94,7 @@ func runPreflight(ctx context.Context, e *env, o *preflightOptions) error {
 	if err != nil {
 		return invalid(formatInputError(err))
 	}
-	inv, stop, err := materialize(e, inv, o.disc)
+	inv, stop, err := materialize(e, inv, o.disc) //nolint:contextcheck // discovery runs under the stopper's Soft context, derived from ctx
 	if err != nil {
 		return err
 	}
@@ -110,7 +110,7 @@ func runPreflight(ctx context.Context, e *env, o *preflightOptions) error {
 	// The first stop request checks no further host; the second (ending
 	// ctx) cancels the checks that run.
 	opts := preflight.Options{Forks: o.forks, Target: targetFunc(e), Requirements: o.req, FixMemoryCap: o.fixMemCap, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb), Stop: e.stop.Stopping()} //nolint:contextcheck // resolving a password reads an env var or a local file
-	results := preflight.Run(ctx, hosts, opts)                                                                                                                                                      //nolint:contextcheck // resolving a password reads an env var or a local file
+	results := preflight.Run(ctx, hosts, opts)                                                                                                                                                     //nolint:contextcheck // resolving a password reads an env var or a local file
 	res := preflightResult(results, started, time.Now())
 	if e.stop.Requested() {
 		res.Status, res.StopReason = runner.StatusAborted, "interrupted"
