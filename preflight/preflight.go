@@ -17,8 +17,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/errgroup"
-
 	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/playbook"
 	"github.com/fleetrun/fleetrun/transport"
@@ -135,13 +133,22 @@ type Options struct {
 	HostTimeout    time.Duration
 	// Done, when set, is called as each host finishes (one call at a time).
 	Done func(*HostResult)
+	// Stop, when closed, stops starting checks of further hosts: hosts
+	// being checked finish their checks, the others are not checked (see
+	// NotChecked). Cancelling ctx cancels running checks too.
+	Stop <-chan struct{}
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
 
+// NotChecked is the detail of the failed reachability check of a host
+// whose checks never started because the run was stopped.
+const NotChecked = "not checked: interrupted"
+
 // Run checks every host, at most Forks at once, and returns the results in
-// host order. It returns early only when ctx ends; hosts not checked by
-// then carry a failed reachability check saying so.
+// host order. It returns early only when ctx ends or Stop is closed; hosts
+// not checked by then carry a failed reachability check saying so (class
+// interrupted, detail NotChecked).
 func Run(ctx context.Context, hosts []*inventory.Host, opts Options) []*HostResult {
 	if opts.Forks <= 0 {
 		opts.Forks = 50
@@ -160,14 +167,17 @@ func Run(ctx context.Context, hosts []*inventory.Host, opts Options) []*HostResu
 	}
 	results := make([]*HostResult, len(hosts))
 	var mu sync.Mutex
-	var g errgroup.Group
-	g.SetLimit(opts.Forks)
+	var wg sync.WaitGroup
+	slots := make(chan struct{}, opts.Forks)
 	for i, h := range hosts {
-		if ctx.Err() != nil {
-			results[i] = &HostResult{Host: h, Checks: []Check{{Name: CheckReach, Status: Fail, Class: transport.ClassInterrupted, Detail: "not checked: interrupted"}}}
+		if !takeSlot(ctx, opts.Stop, slots) {
+			results[i] = &HostResult{Host: h, Checks: []Check{{Name: CheckReach, Status: Fail, Class: transport.ClassInterrupted, Detail: NotChecked}}}
 			continue
 		}
-		g.Go(func() error {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-slots }()
 			c := &checker{opts: opts, host: h, res: &HostResult{Host: h}}
 			c.run(ctx)
 			results[i] = c.res
@@ -176,11 +186,38 @@ func Run(ctx context.Context, hosts []*inventory.Host, opts Options) []*HostResu
 				opts.Done(c.res)
 				mu.Unlock()
 			}
-			return nil
-		})
+		}()
 	}
-	_ = g.Wait() // workers record results and return nil
+	wg.Wait()
 	return results
+}
+
+// takeSlot waits for one of the Forks slots; false when ctx ends or stop
+// is closed first (stopping wins over a free slot).
+func takeSlot(ctx context.Context, stop <-chan struct{}, slots chan struct{}) bool {
+	if ctx.Err() != nil || closed(stop) {
+		return false
+	}
+	select {
+	case slots <- struct{}{}:
+		return true
+	case <-stop:
+		return false
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func closed(c <-chan struct{}) bool {
+	if c == nil {
+		return false
+	}
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
 }
 
 // checker runs the checks of one host.

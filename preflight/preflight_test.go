@@ -291,3 +291,31 @@ func TestAdminTokenAndTaskSchedulerChecks(t *testing.T) {
 		t.Errorf("stopped Task Scheduler with run_as: system: %+v", f)
 	}
 }
+
+// Closing Stop checks no further host: the hosts being checked finish,
+// every other one carries the NotChecked failure.
+func TestStopChecksNoFurtherHost(t *testing.T) {
+	t.Parallel()
+	hosts, fleet := startFleet(t, "", 4)
+	stop := make(chan struct{})
+	var done []string
+	results := preflight.Run(context.Background(), hosts, preflight.Options{Target: target, Forks: 1, Stop: stop, Done: func(r *preflight.HostResult) {
+		done = append(done, r.Host.Name)
+		close(stop) // after the first host; Forks 1 started no other
+	}})
+	if diff := cmp.Diff([]string{"sim-0001"}, done); diff != "" {
+		t.Errorf("hosts checked (-want +got):\n%s", diff)
+	}
+	if !results[0].Passed() {
+		t.Errorf("sim-0001 did not pass: %+v", results[0].Checks)
+	}
+	for _, r := range results[1:] {
+		want := []preflight.Check{{Name: preflight.CheckReach, Status: preflight.Fail, Class: transport.ClassInterrupted, Detail: preflight.NotChecked}}
+		if diff := cmp.Diff(want, r.Checks); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", r.Host.Name, diff)
+		}
+	}
+	if got := fleet.Stats().Totals.ShellsOpened; got != 1 {
+		t.Errorf("the fleet saw %d shells opened, want 1 (one host checked)", got)
+	}
+}

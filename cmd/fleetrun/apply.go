@@ -99,7 +99,7 @@ func runApply(cmd *cobra.Command, e *env, o *applyOptions, pbFile string) error 
 		return invalid(formatInputError(err))
 	}
 	ctx := cmd.Context()
-	inv, stop, err := materialize(ctx, e, inv, o.disc)
+	inv, stop, err := materialize(e, inv, o.disc)
 	if err != nil {
 		return err
 	}

@@ -84,19 +84,16 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 		}
 		sinks = append(sinks, logs)
 	}
-	runCtx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	stop, stopWatching := watchInterrupts(e, cancel)
+	// ctx ends at the second stop request; the first closes Stopping.
 	dialer, closeDialer := newDialer(e, hosts, o.outputCap) //nolint:contextcheck // Close bounds its own cleanup (cancelling queued SSM commands) after the run ended
 	opts := runner.Options{
 		Forks: o.forks, Dialer: dialer, Target: targetFunc(e), Extra: extra, Sinks: sinks,
-		RunTimeout: o.timeout, Stop: stop, Resume: resume, Skip: skip,
+		RunTimeout: o.timeout, Stop: e.stop.Stopping(), Resume: resume, Skip: skip,
 	}
 	if logs != nil {
 		opts.Output = logs
 	}
-	res, runErr := runner.Run(runCtx, pb, hosts, opts)
-	stopWatching()
+	res, runErr := runner.Run(ctx, pb, hosts, opts)
 	var closeErrs []error
 	closeErrs = append(closeErrs, closeDialer())
 	closeErrs = append(closeErrs, console.Close())

@@ -28,8 +28,10 @@ func (d *discoveryFlags) register(fs *pflag.FlagSet) {
 
 // materialize turns an inventory into concrete hosts: it runs EC2
 // discovery and starts a declared simulated fleet in-process. stop releases
-// what was started; it is never nil when err is nil.
-func materialize(ctx context.Context, e *env, inv *inventory.Inventory, d discoveryFlags) (*inventory.Inventory, func(), error) {
+// what was started; it is never nil when err is nil. A stop request during
+// discovery or the fleet's start ends it with exit status 3.
+func materialize(e *env, inv *inventory.Inventory, d discoveryFlags) (*inventory.Inventory, func(), error) {
+	ctx := e.stop.Soft()
 	stop := func() {}
 	if len(d.regions) > 0 || d.profile != "" {
 		if len(inv.EC2) == 0 {
@@ -39,17 +41,28 @@ func materialize(ctx context.Context, e *env, inv *inventory.Inventory, d discov
 			spec.Override(d.regions, d.profile)
 		}
 	}
+	// Discovery and starting a simulated fleet only prepare: the first stop
+	// request abandons them (ctx is the stopper's Soft context).
 	if len(inv.EC2) > 0 {
 		err := ec2.Resolve(ctx, inv, ec2.Options{
 			LookupEnv: e.lookupEnv,
 			Problem:   func(p string) { fmt.Fprintln(e.stderr, "fleetrun: ec2:", p) },
 		})
+		if e.stop.Requested() {
+			return nil, nil, e.stop.interrupted("EC2 discovery")
+		}
 		if err != nil {
 			return nil, nil, invalid(formatInputError(err))
 		}
 	}
 	if s := inv.Simulated; s != nil {
 		hosts, closeFleet, err := startSimulated(ctx, e, s)
+		if e.stop.Requested() {
+			if err == nil {
+				closeFleet()
+			}
+			return nil, nil, e.stop.interrupted("the start of the simulated fleet")
+		}
 		if err != nil {
 			return nil, nil, err
 		}

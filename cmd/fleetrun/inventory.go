@@ -21,7 +21,7 @@ func newInventoryCmd(e *env) *cobra.Command {
 		Short:   "List the hosts an inventory (and --limit) selects",
 		Example: "  fleetrun inventory -i examples/inventory.yaml --limit 'role=web' --output json",
 		Args:    cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(_ *cobra.Command, _ []string) error {
 			if err := checkOutput(output); err != nil {
 				return invalid(err)
 			}
@@ -29,8 +29,7 @@ func newInventoryCmd(e *env) *cobra.Command {
 			if err != nil {
 				return invalid(formatInputError(err))
 			}
-			ctx := cmd.Context()
-			inv, stop, err := materialize(ctx, e, inv, disc)
+			inv, stop, err := materialize(e, inv, disc)
 			if err != nil {
 				return err
 			}

@@ -11,8 +11,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 )
@@ -44,8 +42,8 @@ func (e *exitError) Unwrap() error { return e.err }
 type env struct {
 	stdout, stderr io.Writer
 	lookupEnv      func(string) (string, bool)
-	// interrupts delivers SIGINT/SIGTERM; nil in tests that do not signal.
-	interrupts <-chan os.Signal
+	// stop owns stop requests (signals); execute makes one when nil.
+	stop       *stopper
 	isTerminal bool
 }
 
@@ -55,25 +53,34 @@ func main() {
 
 // run executes one command line and returns the exit status.
 func run(args []string) int {
-	sigs := make(chan os.Signal, 2)
-	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
-	defer signal.Stop(sigs)
+	stderr := &lostOutput{w: os.Stderr}
+	// The signals' owner is installed before any work starts, for every
+	// command.
+	stop := newStopper(context.Background(), stderr)
+	unwatch := watchSignals(stop)
+	defer unwatch()
 	e := &env{
-		stdout:     os.Stdout,
-		stderr:     os.Stderr,
+		stdout:     &lostOutput{w: os.Stdout},
+		stderr:     stderr,
 		lookupEnv:  os.LookupEnv,
-		interrupts: sigs,
+		stop:       stop,
 		isTerminal: isTerminal(os.Stdout),
 	}
 	return execute(context.Background(), e, args)
 }
 
 func execute(ctx context.Context, e *env, args []string) int {
+	if e.stop == nil {
+		e.stop = newStopper(ctx, e.stderr)
+	}
+	defer e.stop.release()
 	root := newRootCmd(e) //nolint:contextcheck // commands get ctx through ExecuteContext and cmd.Context()
 	root.SetArgs(args)
 	root.SetOut(e.stdout)
 	root.SetErr(e.stderr)
-	err := root.ExecuteContext(ctx)
+	// Commands run under the stopper's hard context: it ends at the second
+	// stop request (cancelling running steps).
+	err := root.ExecuteContext(e.stop.Hard()) //nolint:contextcheck // the stopper's contexts derive from ctx
 	if err == nil {
 		return exitOK
 	}

@@ -95,7 +95,7 @@ func runPreflight(ctx context.Context, e *env, o *preflightOptions) error {
 	if err != nil {
 		return invalid(formatInputError(err))
 	}
-	inv, stop, err := materialize(ctx, e, inv, o.disc)
+	inv, stop, err := materialize(e, inv, o.disc) //nolint:contextcheck // discovery runs under the stopper's Soft context, derived from ctx
 	if err != nil {
 		return err
 	}
@@ -110,9 +110,14 @@ func runPreflight(ctx context.Context, e *env, o *preflightOptions) error {
 	started := time.Now()
 	dialer := route.NewDialer(hosts, route.Options{LookupEnv: e.lookupEnv})
 	defer func() { _ = dialer.Close() }() //nolint:contextcheck // Close bounds its own cleanup (cancelling queued SSM commands) after the checks ended
-	opts := preflight.Options{Forks: o.forks, Target: targetFunc(e), Dialer: dialer, Requirements: o.req, FixMemoryCap: o.fixMemCap, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)}
+	// The first stop request checks no further host; the second (ending
+	// ctx) cancels the checks that run.
+	opts := preflight.Options{Forks: o.forks, Target: targetFunc(e), Dialer: dialer, Requirements: o.req, FixMemoryCap: o.fixMemCap, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb), Stop: e.stop.Stopping()}
 	results := preflight.Run(ctx, hosts, opts)
 	res := preflightResult(results, started, time.Now())
+	if e.stop.Requested() {
+		res.Status, res.StopReason = runner.StatusAborted, "interrupted"
+	}
 	if o.reportFile != "" {
 		doc := report.NewDocument(res)
 		if err := report.WriteFile(o.reportFile, func(w io.Writer) error { return report.WriteJSON(w, doc) }); err != nil {
@@ -126,10 +131,22 @@ func runPreflight(ctx context.Context, e *env, o *preflightOptions) error {
 	} else {
 		writePreflightTable(e.stdout, results)
 	}
-	if res.Status != runner.StatusOK {
-		return &exitError{code: exitFailures}
+	switch res.Status {
+	case runner.StatusOK:
+		return nil
+	case runner.StatusAborted:
+		return &exitError{code: exitAborted}
 	}
-	return nil
+	return &exitError{code: exitFailures}
+}
+
+// reasonNotChecked is why a host the stopped checks never reached is
+// skipped.
+const reasonNotChecked = "the run was interrupted before this host was checked"
+
+// notChecked reports whether r is a host whose checks never started.
+func notChecked(r *preflight.HostResult) bool {
+	return len(r.Checks) == 1 && r.Checks[0].Class == transport.ClassInterrupted && r.Checks[0].Detail == preflight.NotChecked
 }
 
 // mergeRequires takes a playbook's requirements where the flags set none.
@@ -148,6 +165,12 @@ func preflightResult(results []*preflight.HostResult, started, finished time.Tim
 	res := &runner.Result{Playbook: "preflight", Status: runner.StatusOK, Started: started, Finished: finished, MaxFail: -1, Batches: 1}
 	for _, r := range results {
 		hr := &runner.HostResult{Name: r.Host.Name, Address: r.Host.Address, Status: runner.StatusOK, Transport: r.Host.Transport, Simulated: r.Host.Simulated}
+		if notChecked(r) {
+			hr.Status, hr.Reason = runner.StatusSkipped, reasonNotChecked
+			hr.Steps = []*runner.StepResult{{Name: preflight.CheckReach, Kind: "check", Status: runner.StatusSkipped, Reason: reasonNotChecked, Expected: []uint32{}}}
+			res.Hosts = append(res.Hosts, hr)
+			continue
+		}
 		for i, c := range r.Checks {
 			sr := &runner.StepResult{Index: i, Name: c.Name, Kind: "check", Status: runner.StatusOK, Attempts: 1, Started: c.Started, Finished: c.Finished, Stdout: c.Detail, Expected: []uint32{}}
 			switch c.Status {
@@ -194,7 +217,9 @@ func writePreflightTable(w io.Writer, results []*preflight.HostResult) {
 			shells = fmt.Sprint(c.Winrs.MaxShellsPerUser)
 		}
 		verdict := "PASS"
-		if f := r.FirstFailure(); f != nil {
+		if notChecked(r) {
+			verdict = "not checked (interrupted)"
+		} else if f := r.FirstFailure(); f != nil {
 			verdict = "FAIL: " + f.Name
 		} else if r.Passed() {
 			passed++
@@ -212,6 +237,9 @@ func writePreflightTable(w io.Writer, results []*preflight.HostResult) {
 	hostsOf := map[finding][]string{}
 	var order []finding
 	for _, r := range results {
+		if notChecked(r) {
+			continue
+		}
 		for _, c := range r.Checks {
 			if c.Status != preflight.Fail && c.Status != preflight.Warn {
 				continue
@@ -280,9 +308,13 @@ func applyPreflight(ctx context.Context, e *env, pb *playbook.Playbook, hosts []
 	fmt.Fprintf(e.stderr, "fleetrun: pre-flight checks on %d host(s)\n", len(hosts))
 	dialer := route.NewDialer(hosts, route.Options{LookupEnv: e.lookupEnv})
 	defer func() { _ = dialer.Close() }() //nolint:contextcheck // Close bounds its own cleanup (cancelling queued SSM commands) after the checks ended
-	results := preflight.Run(ctx, hosts, preflight.Options{Forks: forks, Target: targetFunc(e), Dialer: dialer, Requirements: pb.Requires, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb)})
-	failed := map[string]string{}
+	results := preflight.Run(ctx, hosts, preflight.Options{Forks: forks, Target: targetFunc(e), Dialer: dialer, Requirements: pb.Requires, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb), Stop: e.stop.Stopping()})
+	failed, unchecked := map[string]string{}, 0
 	for _, r := range results {
+		if notChecked(r) {
+			unchecked++ // the stopped run starts no host; the runner says so
+			continue
+		}
 		if f := r.FirstFailure(); f != nil {
 			why := fmt.Sprintf("pre-flight check %q failed: %s", f.Name, f.Detail)
 			if f.Fix != "" {
@@ -290,6 +322,10 @@ func applyPreflight(ctx context.Context, e *env, pb *playbook.Playbook, hosts []
 			}
 			failed[r.Host.Name] = why
 		}
+	}
+	if unchecked > 0 {
+		fmt.Fprintf(e.stderr, "fleetrun: pre-flight: interrupted; %d of %d host(s) checked, %d passed\n", len(hosts)-unchecked, len(hosts), len(hosts)-unchecked-len(failed))
+		return failed
 	}
 	fmt.Fprintf(e.stderr, "fleetrun: pre-flight: %d of %d host(s) passed\n", len(hosts)-len(failed), len(hosts))
 	return failed

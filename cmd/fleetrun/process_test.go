@@ -79,7 +79,7 @@ steps:
     command: ['C:\tools\sleep.exe', '%s', 'done']
 `
 
-var startedLine = regexp.MustCompile(`sim-\d+: started|fleetrun: interrupted: no new hosts`)
+var startedLine = regexp.MustCompile(`sim-\d+: started|fleetrun: interrupted \(`)
 
 // startApply starts fleetrun apply with stderr piped, and returns a channel
 // that receives each "started" line as it appears.

@@ -23,39 +23,6 @@ func targetFunc(e *env) func(ctx context.Context, h *inventory.Host) (transport.
 	}
 }
 
-// interrupts turns the first SIGINT/SIGTERM into a graceful stop (no new
-// hosts) and the second into cancelling running steps. The returned
-// function ends the watcher and waits for it.
-func watchInterrupts(e *env, cancel context.CancelFunc) (stop <-chan struct{}, done func()) {
-	stopCh := make(chan struct{})
-	quit := make(chan struct{})
-	finished := make(chan struct{})
-	go func() {
-		defer close(finished)
-		n := 0
-		for {
-			select {
-			case <-quit:
-				return
-			case <-e.interrupts:
-				n++
-				if n == 1 {
-					fmt.Fprintln(e.stderr, "fleetrun: interrupted: no new hosts will start; running steps finish (press Ctrl-C again to cancel them)")
-					close(stopCh)
-					continue
-				}
-				fmt.Fprintln(e.stderr, "fleetrun: interrupted again: cancelling running steps on their hosts")
-				cancel()
-				return
-			}
-		}
-	}()
-	return stopCh, func() {
-		close(quit)
-		<-finished
-	}
-}
-
 var unsafeFileChars = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
 
 // defaultJournal names the journal when --journal is not given: next to

@@ -2,8 +2,6 @@ package main
 
 import (
 	"fmt"
-	"os/signal"
-	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -30,9 +28,8 @@ simulated: use it for demos, tests and benchmarks.`,
 			if o.SSMTransport {
 				o.SSM = true
 			}
-			ctx, stop := signal.NotifyContext(cmd.Context(), syscall.SIGINT, syscall.SIGTERM)
-			defer stop()
-			if err := sim.Serve(ctx, o, e.stdout); err != nil {
+			// The fleet serves until the first stop request.
+			if err := sim.Serve(e.stop.Soft(), o, e.stdout); err != nil { //nolint:contextcheck // the stopper's context derives from the command's
 				return invalid(err)
 			}
 			return nil

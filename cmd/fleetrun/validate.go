@@ -52,7 +52,7 @@ shown are those of the kind it comes closest to.`,
 			}
 			// Templates are checked against the hosts as they will be:
 			// discovered ones and a declared simulated fleet included.
-			inv, stop, err := materialize(cmd.Context(), e, inv, disc)
+			inv, stop, err := materialize(e, inv, disc)
 			if err != nil {
 				return err
 			}

@@ -117,6 +117,13 @@ type Server struct {
 	pwPeak    int
 	pwHold    chan struct{} // nil: answer at once; else wait until closed
 	pwChanged chan struct{} // closed and replaced on every change of pwNow
+	hold      *hold         // DescribeInstances requests wait while set
+}
+
+// hold keeps DescribeInstances requests waiting until released.
+type hold struct {
+	held    chan struct{}
+	release chan struct{}
 }
 
 // NewServer starts a server on 127.0.0.1 listing instances (copied).
@@ -196,6 +203,27 @@ func (s *Server) HoldPasswordData() (release func()) {
 	}
 }
 
+// HoldDescribeInstances makes DescribeInstances requests wait,
+// unanswered, until release is called (or their client gives up and closes
+// the connection), so a test can act while discovery is under way. held
+// receives once for every request that starts waiting (up to 64 not yet
+// received). Call release before Close.
+func (s *Server) HoldDescribeInstances() (held <-chan struct{}, release func()) {
+	h := &hold{held: make(chan struct{}, 64), release: make(chan struct{})}
+	s.mu.Lock()
+	s.hold = h
+	s.mu.Unlock()
+	var once sync.Once
+	return h.held, func() {
+		once.Do(func() {
+			s.mu.Lock()
+			s.hold = nil
+			s.mu.Unlock()
+			close(h.release)
+		})
+	}
+}
+
 // PasswordDataCalls returns how many GetPasswordData calls are in progress
 // now and the most that ever were at once.
 func (s *Server) PasswordDataCalls() (now, peak int) {
@@ -252,6 +280,27 @@ var closedChan = func() chan struct{} {
 	return c
 }()
 
+// wait holds a DescribeInstances request while a hold is set; false when
+// the client went away meanwhile.
+func (s *Server) wait(r *http.Request, action string) bool {
+	s.mu.Lock()
+	h := s.hold
+	s.mu.Unlock()
+	if h == nil || action != "DescribeInstances" {
+		return true
+	}
+	select {
+	case h.held <- struct{}{}:
+	default:
+	}
+	select {
+	case <-h.release:
+		return true
+	case <-r.Context().Done():
+		return false
+	}
+}
+
 var credentialRE = regexp.MustCompile(`Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request`)
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
@@ -273,6 +322,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		case <-r.Context().Done():
 			return // the client gave up on the held call
 		}
+	}
+	if !s.wait(r, req.Action) {
+		return
 	}
 
 	s.mu.Lock()

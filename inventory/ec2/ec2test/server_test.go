@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.uber.org/goleak"
@@ -204,4 +205,38 @@ func FuzzDescribeInstancesForm(f *testing.F) {
 			t.Errorf("answered %d to %q", status, body)
 		}
 	})
+}
+
+// A held DescribeInstances waits, unanswered, until released; other
+// actions are not held.
+func TestHoldDescribeInstancesUntilReleased(t *testing.T) {
+	t.Parallel()
+	srv := NewServer(testFleet)
+	defer srv.Close()
+	held, release := srv.HoldDescribeInstances()
+	defer release()
+	type answer struct {
+		status int
+		body   string
+	}
+	answers := make(chan answer, 1)
+	go func() {
+		code, body := post(t, srv, "eu-west-1", url.Values{"Action": {"DescribeInstances"}}) //nolint:testinggoroutine // post fails only on a broken loopback
+		answers <- answer{code, body}
+	}()
+	select {
+	case <-held:
+	case a := <-answers:
+		t.Fatalf("a held DescribeInstances was answered: %d %s", a.status, a.body)
+	case <-time.After(time.Minute):
+		t.Fatal("the request was not held within a minute")
+	}
+	if n := len(srv.Requests()); n != 0 {
+		t.Fatalf("%d requests recorded while held, want 0", n)
+	}
+	release()
+	a := <-answers
+	if diff := cmp.Diff([]string{"i-00000000000000001", "i-00000000000000002", "i-00000000000000003", "i-00000000000000004"}, listed(t, a.body)); a.status != http.StatusOK || diff != "" {
+		t.Errorf("after release: status %d, instances (-want +got):\n%s", a.status, diff)
+	}
 }
