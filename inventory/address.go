@@ -81,11 +81,14 @@ func validHostName(s string) bool {
 		if label == "" || len(label) > 63 || label[0] == '-' || label[len(label)-1] == '-' {
 			return false
 		}
-		for _, c := range label {
-			if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
-				return false
-			}
+		if strings.IndexFunc(label, notHostNameRune) >= 0 {
+			return false
 		}
 	}
 	return true
+}
+
+// notHostNameRune reports a character that has no place in a host name.
+func notHostNameRune(c rune) bool {
+	return (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != '-' && c != '_'
 }
