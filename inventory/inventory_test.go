@@ -3,6 +3,7 @@ package inventory_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -251,4 +252,52 @@ func FuzzSelector(f *testing.F) {
 		}
 		sel.Match(h) // must not panic
 	})
+}
+
+func TestAddresses(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		addr     string
+		wantAddr string
+		wantPort int
+	}{
+		{"web-01", "web-01", 5985},
+		{"web-01.corp.example.com.", "web-01.corp.example.com.", 5985},
+		{"WEB_01", "WEB_01", 5985},
+		{"10.0.0.1", "10.0.0.1", 5985},
+		{"10.0.0.1:5986", "10.0.0.1", 5986},
+		{"web-01:15985", "web-01", 15985},
+		{"::1", "::1", 5985},
+		{"fe80::1%eth0", "fe80::1%eth0", 5985},
+		{"[2001:db8::7]", "2001:db8::7", 5985},
+		{"[2001:db8::7]:5986", "2001:db8::7", 5986},
+	}
+	for _, tt := range tests {
+		t.Run(tt.addr, func(t *testing.T) {
+			t.Parallel()
+			inv, err := inventory.Parse("inv.yaml", []byte(fmt.Sprintf("hosts:\n  - {name: h, address: '%s'}\n", tt.addr)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			h := inv.Hosts[0]
+			if h.Address != tt.wantAddr || h.Port != tt.wantPort {
+				t.Errorf("address %q, port %d; want %q, %d", h.Address, h.Port, tt.wantAddr, tt.wantPort)
+			}
+		})
+	}
+}
+
+func TestAddressErrorsNeverShowThePassword(t *testing.T) {
+	t.Parallel()
+	_, err := inventory.Parse("inv.yaml", []byte("hosts:\n  - {name: h, address: 'admin:S3cr3t-pw@127.0.0.1:5985'}\n"))
+	if err == nil {
+		t.Fatal("an address with credentials was accepted")
+	}
+	want := `inv.yaml:2:24: hosts[0].address: host "h": the address contains @: credentials do not belong in an address; use user with password_env or password_file`
+	if got := err.Error(); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	if strings.Contains(err.Error(), "S3cr3t") {
+		t.Errorf("the error shows the password: %v", err)
+	}
 }

@@ -147,11 +147,13 @@ func Parse(file string, data []byte) (*Inventory, error) {
 		} else {
 			seen[strings.ToLower(hs.Name)] = i
 		}
-		if strings.TrimSpace(hs.Address) == "" {
-			d.Errorf(hs.Pos.Value("address"), strictyaml.JoinKey(path, "address"), "host %q has no address", hs.Name)
-		}
-		h := &Host{Name: hs.Name, Address: strings.TrimSpace(hs.Address), Groups: hs.Groups, Source: file}
+		addr, addrPort := checkAddress(d, hs, path)
+		checkGroups(d, hs, spec.Groups, path)
+		h := &Host{Name: hs.Name, Address: addr, Groups: hs.Groups, Source: file}
 		layer.apply(h, &hs.Settings)
+		if addrPort != 0 {
+			h.Port = addrPort
+		}
 		checkHost(d, h, hs.Pos.Node, path)
 		inv.Hosts = append(inv.Hosts, h)
 	}
@@ -176,6 +178,44 @@ func Parse(file string, data []byte) (*Inventory, error) {
 		return nil, err
 	}
 	return inv, nil
+}
+
+// checkAddress validates a host's address and returns its host part and
+// the port it carries (0 if none). The address is never quoted in an error.
+func checkAddress(d *strictyaml.Decoder, hs *hostSpec, path string) (string, int) {
+	n, p := hs.Pos.Value("address"), strictyaml.JoinKey(path, "address")
+	addr := strings.TrimSpace(hs.Address)
+	if addr == "" {
+		d.Errorf(n, p, "host %q has no address", hs.Name)
+		return "", 0
+	}
+	host, port, err := splitAddress(addr)
+	if err != nil {
+		d.Errorf(n, p, "host %q: the address %v", hs.Name, err)
+		return addr, 0
+	}
+	if port != 0 && hs.Port != nil && *hs.Port != port {
+		d.Errorf(n, p, "host %q: the address carries port %d and port: says %d; give the port once", hs.Name, port, *hs.Port)
+	}
+	return host, port
+}
+
+// checkGroups refuses a host's reference to a group its file does not
+// define: a typo would otherwise silently drop the group's settings.
+func checkGroups(d *strictyaml.Decoder, hs *hostSpec, defined map[string]*Settings, path string) {
+	names := slices.Sorted(maps.Keys(defined))
+	for i, g := range hs.Groups {
+		if _, ok := defined[g]; ok {
+			continue
+		}
+		msg := fmt.Sprintf("host %q: group %q is not defined under groups: in this file", hs.Name, g)
+		if sug := strictyaml.Suggest(g, names); sug != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", sug)
+		} else {
+			msg += fmt.Sprintf(" (a group used only as a label is declared empty: %s: {})", g)
+		}
+		d.Errorf(listItemNode(hs.Pos, "groups", i), strictyaml.JoinIndex(strictyaml.JoinKey(path, "groups"), i), "%s", msg)
+	}
 }
 
 // checkSettings validates the values given at one level.

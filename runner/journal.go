@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"sync"
 	"time"
@@ -66,7 +67,8 @@ type Journal struct {
 }
 
 // OpenJournal opens (creating with mode 0600, or appending to) the journal at
-// path and writes this run's header.
+// path and writes this run's header. An existing journal is given mode
+// 0600; a file that is not a journal of pb is refused (see CheckJournal).
 func OpenJournal(path string, pb *playbook.Playbook, now time.Time) (*Journal, error) {
 	return openJournal(path, pb, now, "")
 }
@@ -76,17 +78,82 @@ func OpenJournal(path string, pb *playbook.Playbook, now time.Time) (*Journal, e
 // the header records the hash it replaces, so the journal can be read and
 // resumed again.
 func ResumeJournal(path string, pb *playbook.Playbook, now time.Time, from *Progress) (*Journal, error) {
-	forced := ""
+	return openJournal(path, pb, now, forcedFrom(pb, from))
+}
+
+// forcedFrom is the playbook hash a resumed run replaces ("" if none).
+func forcedFrom(pb *playbook.Playbook, from *Progress) string {
 	if from != nil && from.PlaybookHash != "" && from.PlaybookHash != PlaybookHash(pb) {
-		forced = from.PlaybookHash
+		return from.PlaybookHash
 	}
-	return openJournal(path, pb, now, forced)
+	return ""
+}
+
+// CheckJournal checks, before a run starts, that the journal at path can
+// be appended to by a run of pb (resumed from from, or nil): either there
+// is no file yet, or it is an empty file or a journal of this playbook (or
+// of the one a --force resume replaces). Anything else — a folder, a
+// device, a file that is not a journal, another playbook's journal — is
+// refused rather than appended to. OpenJournal and ResumeJournal check the
+// same.
+func CheckJournal(path string, pb *playbook.Playbook, from *Progress) error {
+	return checkJournal(path, pb, forcedFrom(pb, from))
+}
+
+func checkJournal(path string, pb *playbook.Playbook, forced string) error {
+	fi, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("journal: %w", err)
+	case fi.IsDir():
+		return fmt.Errorf("journal %s: is a folder; give a file name", path)
+	case !fi.Mode().IsRegular():
+		return fmt.Errorf("journal %s: is not a regular file (%s)", path, fi.Mode().Type())
+	case fi.Size() == 0:
+		return nil
+	}
+	if !startsWithHeader(path) {
+		return fmt.Errorf("refusing to append to %s: it is not a fleetrun journal (found %d bytes whose first line is not a journal header)", path, fi.Size())
+	}
+	prog, err := ReadJournal(path)
+	if err != nil {
+		return fmt.Errorf("refusing to append to %s: it is a journal that cannot be read: %w", path, err)
+	}
+	if h := PlaybookHash(pb); prog.PlaybookHash != h && prog.PlaybookHash != forced {
+		return fmt.Errorf("refusing to append to journal %s: it records playbook %q with another text (sha256 %.12s); resume it with --resume, or give this run its own --journal", path, prog.Playbook, prog.PlaybookHash)
+	}
+	return nil
+}
+
+// startsWithHeader reports whether the file's first line is a journal
+// header. What the line holds otherwise is not repeated: it may be anything.
+func startsWithHeader(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer func() { _ = f.Close() }() // read-only
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 4096), 1<<20)
+	var l journalLine
+	return sc.Scan() && json.Unmarshal(sc.Bytes(), &l) == nil && l.Journal != 0
 }
 
 func openJournal(path string, pb *playbook.Playbook, now time.Time, forcedFrom string) (*Journal, error) {
+	if err := checkJournal(path, pb, forcedFrom); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("journal: %w", err)
+	}
+	// A journal names hosts and outcomes: it is its owner's alone, also
+	// when an existing file had a wider mode.
+	if err := f.Chmod(0o600); err != nil {
+		_ = f.Close() // nothing written yet; the mode is the error
+		return nil, fmt.Errorf("journal %s: make it readable by its owner only: %w", path, err)
 	}
 	j := &Journal{f: f, path: path}
 	j.write(journalLine{Journal: 1, Playbook: pb.Name, PlaybookHash: PlaybookHash(pb), Started: now.UTC().Format(time.RFC3339Nano), ForcedFrom: forcedFrom})

@@ -130,8 +130,8 @@ func StartFleet(ctx context.Context, opts FleetOptions) (*Fleet, error) {
 	if n == 0 {
 		n = sc.Hosts
 	}
-	if n <= 0 {
-		return nil, errors.New("start simulated fleet: the number of hosts must be positive")
+	if n <= 0 || n > MaxHosts {
+		return nil, fmt.Errorf("start simulated fleet: the number of hosts must be between 1 and %d, found %d", MaxHosts, n)
 	}
 	if _, err := LookupProfile(opts.Profile); err != nil {
 		return nil, fmt.Errorf("start simulated fleet: %w", err)

@@ -15,6 +15,11 @@ import (
 	"github.com/fleetrun/fleetrun/internal/strictyaml"
 )
 
+// MaxHosts bounds a simulated fleet's size (a scenario's hosts, a group's
+// count, --hosts): every host costs memory and a listener, and beyond this
+// a typo would exhaust the machine rather than be reported.
+const MaxHosts = 100000
+
 // Scenario configures a simulated fleet: fleet-wide defaults, groups of
 // hosts chosen by name pattern or count, and single hosts by name. Later,
 // more specific levels override earlier ones key by key; script rules of
@@ -130,8 +135,8 @@ func ParseScenario(file string, data []byte) (*Scenario, error) {
 	var doc scenarioDoc
 	d.Decode(root, "", &doc)
 	sc := &Scenario{File: file, Hosts: doc.Hosts, HostOverrides: map[string]Settings{}}
-	if doc.Hosts < 0 {
-		d.Errorf(doc.Pos.Value("hosts"), "hosts", "must not be negative")
+	if doc.Hosts < 0 || doc.Hosts > MaxHosts {
+		d.Errorf(doc.Pos.Value("hosts"), "hosts", "a simulated fleet has between 1 and %d hosts (0 or no key: the fleet's own count), found %d", MaxHosts, doc.Hosts)
 	}
 	sc.Defaults = doc.Defaults.settings(d, "defaults")
 	names := map[string]bool{}
@@ -150,8 +155,8 @@ func ParseScenario(file string, data []byte) (*Scenario, error) {
 			if _, err := path.Match(strings.ToLower(g.Hosts), ""); err != nil {
 				d.Errorf(g.Pos.Value("hosts"), strictyaml.JoinKey(p, "hosts"), "bad name pattern %q: %v", g.Hosts, err)
 			}
-		case g.Count <= 0:
-			d.Errorf(g.Pos.Value("count"), strictyaml.JoinKey(p, "count"), "count must be positive")
+		case g.Count <= 0 || g.Count > MaxHosts:
+			d.Errorf(g.Pos.Value("count"), strictyaml.JoinKey(p, "count"), "count must be between 1 and %d, found %d", MaxHosts, g.Count)
 		}
 		sc.Groups = append(sc.Groups, Group{Name: g.Name, Pattern: g.Hosts, Count: g.Count, Settings: g.settings(d, p)})
 	}

@@ -102,6 +102,9 @@ func TestScenarioErrorsCarryPositions(t *testing.T) {
 		{"unknown auth schemes", "defaults: {auth: [kerberos]}\n", `test.yaml:1:19: defaults.auth[0]: unknown auth scheme "kerberos"; expected basic or ntlm`},
 		{"files need Windows paths", "defaults:\n  files: {'/etc/x': y}\n", `test.yaml:2:10: defaults.files: file "/etc/x" needs an absolute Windows path such as C:\scripts\x.bat`},
 		{"exit codes beyond a DWORD", "defaults:\n  rules:\n    - {match: x, exit: 4294967296}\n", "test.yaml:3:24: defaults.rules[0].exit: 4294967296 is out of range [-2147483648, 4294967295]"},
+		{"fleet sizes beyond the bound", "hosts: 100000000\n", "test.yaml:1:8: hosts: a simulated fleet has between 1 and 100000 hosts (0 or no key: the fleet's own count), found 100000000"},
+		{"negative fleet sizes", "hosts: -1\n", "test.yaml:1:8: hosts: a simulated fleet has between 1 and 100000 hosts (0 or no key: the fleet's own count), found -1"},
+		{"group counts beyond the bound", "groups:\n  - {name: a, count: 100000001}\n", "test.yaml:2:22: groups[0].count: count must be between 1 and 100000, found 100000001"},
 		{"unknown encodings", "host_settings:\n  sim-0001: {output_encoding: latin9}\n", `test.yaml:2:31: host_settings.sim-0001.output_encoding: unknown output encoding "latin9"; expected utf-8 or cp932`},
 	}
 	for _, tt := range tests {

@@ -55,7 +55,7 @@ exactly what would be sent) is printed instead.`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.invFiles, "inventory", "i", nil, "inventory `FILE` (repeatable; lists merge)")
-	f.StringVar(&o.limit, "limit", "", "only hosts matching `SELECTOR` (e.g. 'role=web', 'web-0*', '@db')")
+	stringOnce(f, &o.limit, "limit", "only hosts matching `SELECTOR` (e.g. 'role=web', 'web-0*', '@db')")
 	f.IntVar(&o.forks, "forks", 0, "hosts running at once (default: the playbook's forks, else 50)")
 	f.StringVar(&o.reportFile, "report", "", "write the JSON report to `FILE` (mode 0600)")
 	f.StringVar(&o.junitFile, "junit", "", "write a JUnit XML report to `FILE`")
@@ -80,11 +80,14 @@ func runApply(cmd *cobra.Command, e *env, o *applyOptions, pbFile string) error 
 	if err := checkOutput(o.output); err != nil {
 		return invalid(err)
 	}
-	if o.forks < 0 {
-		return invalid(fmt.Errorf("--forks %d: must be at least 1", o.forks))
+	if cmd.Flags().Changed("forks") && o.forks < 1 {
+		return invalid(fmt.Errorf("--forks %d: must be at least 1 (leave it out for the playbook's forks, else 50)", o.forks))
 	}
 	extra, err := parseExtraVars(o.extras)
 	if err != nil {
+		return invalid(err)
+	}
+	if err := checkOutputs(o); err != nil {
 		return invalid(err)
 	}
 	pb, err := playbook.Load(pbFile)
@@ -93,6 +96,13 @@ func runApply(cmd *cobra.Command, e *env, o *applyOptions, pbFile string) error 
 	}
 	if o.forks > 0 {
 		pb.Forks = o.forks
+	}
+	if !o.dryRun && o.resume == "" {
+		// Before a simulated fleet starts; a resumed run's journal is
+		// checked against the journal it resumes, in executeRun.
+		if err := checkJournalPath(journalFor(o, pb, time.Now()), pb, nil); err != nil {
+			return invalid(err)
+		}
 	}
 	inv, err := loadInventory(o.invFiles)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/spf13/pflag"
 	"golang.org/x/term"
 
 	"github.com/fleetrun/fleetrun/internal/strictyaml"
@@ -78,4 +79,28 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// onceString is a string flag that may be given at most once: a second
+// --limit would otherwise silently replace the first.
+type onceString struct {
+	name string
+	val  *string
+	set  bool
+}
+
+// stringOnce registers a string flag that refuses to be given twice.
+func stringOnce(f *pflag.FlagSet, p *string, name, usage string) {
+	f.Var(&onceString{name: name, val: p}, name, usage)
+}
+
+func (s *onceString) String() string { return *s.val }
+func (s *onceString) Type() string   { return "string" }
+
+func (s *onceString) Set(v string) error {
+	if s.set {
+		return fmt.Errorf("given twice (%q and %q); give one --%s (a selector may combine terms, e.g. 'role=web,!web-9*')", *s.val, v, s.name)
+	}
+	*s.val, s.set = v, true
+	return nil
 }

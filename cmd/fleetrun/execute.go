@@ -33,6 +33,11 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 		}
 		resume = &runner.Resume{Progress: prog, RestartFailedHosts: o.restart}
 	}
+	now := time.Now()
+	journalPath := journalFor(o, pb, now)
+	if err := checkJournalPath(journalPath, pb, resume); err != nil {
+		return invalid(err)
+	}
 	abortReason := ""
 	var skip map[string]string // hosts the runner must not contact, with the reason
 	if pb.Preflight || o.preflight {
@@ -53,11 +58,6 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 	simulated := false
 	for _, h := range hosts {
 		simulated = simulated || h.Simulated
-	}
-	now := time.Now()
-	journalPath := o.journal
-	if journalPath == "" {
-		journalPath = defaultJournal(o, pb, now)
 	}
 	var journal *runner.Journal
 	var err error
@@ -107,9 +107,7 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 	if abortReason != "" {
 		res.Status, res.StopReason = runner.StatusAborted, abortReason
 	}
-	if err := writeReports(o, res); err != nil {
-		return &exitError{code: exitInvalid, err: err}
-	}
+	reportErr := writeReports(o, res)
 	for _, err := range closeErrs {
 		if err != nil {
 			fmt.Fprintln(e.stderr, "fleetrun:", err)
@@ -125,7 +123,24 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 	if res.Status != runner.StatusOK {
 		fmt.Fprintf(e.stderr, "fleetrun: journal %s; to finish the rollout: fleetrun apply %s --resume %s (plus the same -i and -e)\n", journalPath, pb.File, journalPath)
 	}
-	return exitStatus(res)
+	return runExitStatus(e, res, reportErr)
+}
+
+// runExitStatus is the exit status of a finished run whose reports may
+// have failed to be written (reportErr). The failure is printed beside the
+// run's own outcome, never instead of it: a run that failed or stopped
+// early keeps its status (2 or 3); a run that succeeded exits 1, since a
+// report the caller asked for is missing.
+func runExitStatus(e *env, res *runner.Result, reportErr error) error {
+	status := exitStatus(res)
+	if reportErr == nil {
+		return status
+	}
+	fmt.Fprintf(e.stderr, "fleetrun: the run finished (%s) but a report was not written:\n%v\n", res.Status, reportErr)
+	if status == nil {
+		return &exitError{code: exitInvalid}
+	}
+	return status
 }
 
 func noColor(e *env) bool {

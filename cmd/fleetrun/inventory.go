@@ -45,7 +45,7 @@ func newInventoryCmd(e *env) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringArrayVarP(&invFiles, "inventory", "i", nil, "inventory `FILE` (repeatable; lists merge)")
-	cmd.Flags().StringVar(&limit, "limit", "", "only hosts matching `SELECTOR` (e.g. 'role=web,!web-9*', '@db')")
+	stringOnce(cmd.Flags(), &limit, "limit", "only hosts matching `SELECTOR` (e.g. 'role=web,!web-9*', '@db')")
 	cmd.Flags().StringVarP(&output, "output", "o", "text", "output format: text or json")
 	disc.register(cmd.Flags())
 	return cmd

@@ -57,7 +57,7 @@ lower (never lowering one), then checks them again.`,
 	}
 	f := cmd.Flags()
 	f.StringArrayVarP(&o.invFiles, "inventory", "i", nil, "inventory `FILE` (repeatable; lists merge)")
-	f.StringVar(&o.limit, "limit", "", "only hosts matching `SELECTOR`")
+	stringOnce(f, &o.limit, "limit", "only hosts matching `SELECTOR`")
 	f.IntVar(&o.forks, "forks", 50, "hosts checked at once")
 	f.StringVar(&o.reportFile, "report", "", "write the results as a JSON report (each check a step) to `FILE`")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
@@ -77,6 +77,11 @@ func runPreflight(ctx context.Context, e *env, o *preflightOptions) error {
 	}
 	if o.fixMemCap < 0 || o.forks < 1 {
 		return invalid(fmt.Errorf("--fix-memory-cap and --forks must be positive"))
+	}
+	if o.reportFile != "" {
+		if err := checkOutputFile(o.reportFile); err != nil {
+			return invalid(fmt.Errorf("--report %s: %w", o.reportFile, err))
+		}
 	}
 	if o.req.PowerShell != "" {
 		if _, err := playbook.ParseVersion(o.req.PowerShell); err != nil {

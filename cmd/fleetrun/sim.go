@@ -22,8 +22,8 @@ simulated: use it for demos, tests and benchmarks.`,
 		Example: "  fleetrun sim --hosts 100 --profile 2008r2 --write-inventory /tmp/fleet.yaml --stats 127.0.0.1:9900",
 		Args:    cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if o.Hosts < 0 {
-				return invalid(fmt.Errorf("--hosts %d: must be at least 1", o.Hosts))
+			if o.Hosts < 0 || o.Hosts > sim.MaxHosts {
+				return invalid(fmt.Errorf("--hosts %d: must be between 1 and %d", o.Hosts, sim.MaxHosts))
 			}
 			if o.SSMTransport {
 				o.SSM = true

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/spf13/cobra"
@@ -64,6 +65,9 @@ shown are those of the kind it comes closest to.`,
 			if _, err := runner.Plan(pb, hosts, extra, route.Renderer()); err != nil {
 				return invalid(formatInputError(err))
 			}
+			if err := checkPasswords(hosts, e.lookupEnv); err != nil {
+				return invalid(err)
+			}
 			msg := fmt.Sprintf("ok: %s: playbook %q, %d step(s), %d host(s) selected", args[0], pb.Name, len(pb.Steps), len(hosts))
 			fmt.Fprintln(e.stdout, msg)
 			return nil
@@ -108,6 +112,42 @@ func validateFile(path string) (string, error) {
 		}
 	}
 	return "", best
+}
+
+// checkPasswords reads every selected host's password as apply will, so
+// that an unset password_env or a password file apply refuses is reported
+// now, in apply's words: once per password source, with how many more
+// hosts share it. Passwords fetched from a service (EC2) are left to
+// apply: validate contacts nothing.
+func checkPasswords(hosts []*inventory.Host, lookupEnv func(string) (string, bool)) error {
+	var order []string
+	first := map[string]error{}
+	others := map[string]int{}
+	for _, h := range hosts {
+		if h.PasswordFunc != nil || h.Unusable != "" {
+			continue
+		}
+		_, err := h.Password(lookupEnv)
+		if err == nil {
+			continue
+		}
+		src := "env " + h.PasswordEnv + "\x00file " + h.PasswordFile
+		if _, dup := first[src]; dup {
+			others[src]++
+			continue
+		}
+		first[src] = err
+		order = append(order, src)
+	}
+	errs := make([]error, 0, len(order))
+	for _, src := range order {
+		if n := others[src]; n > 0 {
+			errs = append(errs, fmt.Errorf("%w (and %d other host(s) with the same password source)", first[src], n))
+			continue
+		}
+		errs = append(errs, first[src])
+	}
+	return errors.Join(errs...)
 }
 
 // problemCount is how many problems an input error lists.
