@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 
@@ -65,7 +66,7 @@ shown are those of the kind it comes closest to.`,
 			if _, err := runner.Plan(pb, hosts, extra, route.Renderer()); err != nil {
 				return invalid(formatInputError(err))
 			}
-			if err := checkPasswords(hosts, e.lookupEnv); err != nil {
+			if err := checkPasswords(cmd.Context(), hosts, e.lookupEnv); err != nil {
 				return invalid(err)
 			}
 			msg := fmt.Sprintf("ok: %s: playbook %q, %d step(s), %d host(s) selected", args[0], pb.Name, len(pb.Steps), len(hosts))
@@ -119,7 +120,7 @@ func validateFile(path string) (string, error) {
 // now, in apply's words: once per password source, with how many more
 // hosts share it. Passwords fetched from a service (EC2) are left to
 // apply: validate contacts nothing.
-func checkPasswords(hosts []*inventory.Host, lookupEnv func(string) (string, bool)) error {
+func checkPasswords(ctx context.Context, hosts []*inventory.Host, lookupEnv func(string) (string, bool)) error {
 	var order []string
 	first := map[string]error{}
 	others := map[string]int{}
@@ -127,7 +128,7 @@ func checkPasswords(hosts []*inventory.Host, lookupEnv func(string) (string, boo
 		if h.PasswordFunc != nil || h.Unusable != "" {
 			continue
 		}
-		_, err := h.Password(lookupEnv)
+		_, err := h.Password(ctx, lookupEnv)
 		if err == nil {
 			continue
 		}
