@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -37,9 +38,9 @@ of hosts: and groups:), and the problems shown say which kind was assumed.`,
 				return invalid(err)
 			}
 			if len(invFiles) == 0 {
-				msg, err := validateFile(args[0])
+				msg, err := validateFile(e.stderr, args[0])
 				if err != nil {
-					return invalid(formatInputError(err))
+					return invalid(err)
 				}
 				fmt.Fprintln(e.stdout, msg)
 				return nil
@@ -48,6 +49,7 @@ of hosts: and groups:), and the problems shown say which kind was assumed.`,
 			if err != nil {
 				return invalid(formatInputError(err))
 			}
+			printWarnings(e.stderr, pb)
 			inv, err := loadInventory(invFiles)
 			if err != nil {
 				return invalid(formatInputError(err))
@@ -84,7 +86,7 @@ of hosts: and groups:), and the problems shown say which kind was assumed.`,
 // (fileKind), never by which kind's parser complains least: a playbook
 // with a few mistakes must get a playbook's errors. The errors say which
 // kind was assumed, and why.
-func validateFile(path string) (string, error) {
+func validateFile(stderr io.Writer, path string) (string, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return "", fmt.Errorf("read %s: %w", path, err)
@@ -94,15 +96,16 @@ func validateFile(path string) (string, error) {
 		return "", formatInputError(err) // the same for every kind
 	}
 	kind, why := fileKind(root)
-	msg, err := validateAs(kind, path)
+	msg, err := validateAs(stderr, kind, path)
 	if err != nil {
 		return "", fmt.Errorf("%s: checked as %s (%s): %w", path, kind.article(), why, formatInputError(err))
 	}
 	return msg, nil
 }
 
-// validateAs checks path as one kind of file and describes it.
-func validateAs(kind fileKindName, path string) (string, error) {
+// validateAs checks path as one kind of file and describes it; a
+// playbook's warnings go to stderr.
+func validateAs(stderr io.Writer, kind fileKindName, path string) (string, error) {
 	switch kind {
 	case kindInventory:
 		inv, err := inventory.Load(path)
@@ -128,7 +131,17 @@ func validateAs(kind fileKindName, path string) (string, error) {
 		if err != nil {
 			return "", err
 		}
+		printWarnings(stderr, pb)
 		return fmt.Sprintf("ok: %s: playbook %q, %d step(s)", path, pb.Name, len(pb.Steps)), nil
+	}
+}
+
+// printWarnings writes what is valid in pb but likely wrong (a host value
+// unquoted in a cmd: line), one "warning: file:line:col: path: message"
+// line each. Warnings do not change the exit status.
+func printWarnings(w io.Writer, pb *playbook.Playbook) {
+	for _, warn := range pb.Warnings() {
+		fmt.Fprintln(w, "warning:", warn)
 	}
 }
 
