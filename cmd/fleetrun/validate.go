@@ -11,6 +11,7 @@ import (
 	"github.com/fleetrun/fleetrun/internal/strictyaml"
 	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/playbook"
+	"github.com/fleetrun/fleetrun/report"
 	"github.com/fleetrun/fleetrun/runner"
 	"github.com/fleetrun/fleetrun/sim"
 )
@@ -42,7 +43,7 @@ of hosts: and groups:), and the problems shown say which kind was assumed.`,
 				if err != nil {
 					return invalid(err)
 				}
-				fmt.Fprintln(e.stdout, msg)
+				fmt.Fprintln(e.stdout, report.Printable(msg))
 				return nil
 			}
 			pb, err := playbook.Load(args[0])
@@ -69,7 +70,7 @@ of hosts: and groups:), and the problems shown say which kind was assumed.`,
 				return invalid(formatInputError(err))
 			}
 			msg := fmt.Sprintf("ok: %s: playbook %q, %d step(s), %d host(s) selected", args[0], pb.Name, len(pb.Steps), len(hosts))
-			fmt.Fprintln(e.stdout, msg)
+			fmt.Fprintln(e.stdout, report.Printable(msg))
 			return nil
 		},
 	}
@@ -141,7 +142,7 @@ func validateAs(stderr io.Writer, kind fileKindName, path string) (string, error
 // line each. Warnings do not change the exit status.
 func printWarnings(w io.Writer, pb *playbook.Playbook) {
 	for _, warn := range pb.Warnings() {
-		fmt.Fprintln(w, "warning:", warn)
+		fmt.Fprintln(w, "warning:", report.Printable(warn.Error()))
 	}
 }
 
