@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"slices"
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -97,4 +99,22 @@ func TestCmdQuoteFallsToAReplaceModifier(t *testing.T) {
 	if res.Stdout != "WEB-01\r\n" {
 		t.Errorf("CmdQuote's token ran %+v, %+v; want hostname run by the injected &", procs, res)
 	}
+}
+
+// FuzzCmdArg checks winquote.CmdArg against the model for any text: its
+// token reaches the program as exactly that one argument.
+func FuzzCmdArg(f *testing.F) {
+	for _, s := range cmdArgCases {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		token, err := winquote.CmdArg(s)
+		if err != nil || tooLong("args.exe "+token) || !utf8.ValidString(s) {
+			return
+		}
+		procs, res := runArgs(t, token)
+		if len(procs) != 1 || !slices.Equal(procs[0].Args, []string{"args.exe", s}) || res != (result{}) {
+			t.Fatalf("CmdArg(%q) = %s: programs run %+v, cmd.exe %+v", s, token, procs, res)
+		}
+	})
 }
