@@ -355,7 +355,7 @@ func observe(ctx context.Context, sp *SimProcess, w Workload, client func() (Usa
 // processes while a client ran: busy time minus what the client and the
 // fleet used, over all the CPU time there was.
 func background(machine CPUTimes, ours time.Duration) float64 {
-	total := time.Duration(machine.Total) * time.Second / userHZ
+	total := ticksDuration(machine.Total)
 	if total <= 0 {
 		return 0
 	}

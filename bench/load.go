@@ -76,7 +76,7 @@ func (t CPUTimes) BusyShare() float64 {
 }
 
 // BusyTime is the busy CPU time as a duration.
-func (t CPUTimes) BusyTime() time.Duration { return time.Duration(t.Busy) * time.Second / userHZ }
+func (t CPUTimes) BusyTime() time.Duration { return ticksDuration(t.Busy) }
 
 // Quiet says how long to wait, before each measured run, for work of
 // other processes to die down. The zero value does not wait.

@@ -54,6 +54,12 @@ func TestParseProcStatAddsUserAndSystemTime(t *testing.T) {
 		{"no command name", "7 a S 1", 0, true},
 		{"too few fields", "7 (a) S 1 2 3", 0, true},
 		{"a negative time", "7 (a) S 1 1 1 0 -1 0 0 0 0 0 -1 50", 0, true},
+		// 922337203685 ticks of 10 ms are the most a time.Duration holds;
+		// multiplied by a second first, the product wrapped negative.
+		{"the most ticks a duration holds", "7 (a) S 1 1 1 0 -1 0 0 0 0 0 922337203685 0", 922337203685 * 10 * time.Millisecond, false},
+		{"more ticks than a duration holds", "7 (a) S 1 1 1 0 -1 0 0 0 0 0 922337203685 1", 0, true},
+		{"a time whose product overflowed negative", "7 (a) S 1 1 1 0 -1 0 0 0 0 0 1099511627776 0", 0, true},
+		{"two times whose sum overflows", "7 (a) S 1 1 1 0 -1 0 0 0 0 0 9223372036854775807 9223372036854775807", 0, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

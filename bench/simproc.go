@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"os"
 	"os/exec"
@@ -219,15 +220,28 @@ func ParseProcStat(data []byte) (time.Duration, error) {
 	if len(f) < 13 {
 		return 0, fmt.Errorf("proc stat: %d fields after the command name, want at least 13", len(f))
 	}
-	var ticks int64
+	var ticks uint64
 	for _, s := range f[11:13] {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil || n < 0 {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
 			return 0, fmt.Errorf("proc stat: bad cpu time %q", s)
+		}
+		if n > maxTicks-ticks {
+			return 0, fmt.Errorf("proc stat: cpu time %q out of range", s)
 		}
 		ticks += n
 	}
-	return time.Duration(ticks) * time.Second / userHZ, nil
+	return ticksDuration(ticks), nil
+}
+
+// maxTicks is the most USER_HZ ticks a time.Duration holds.
+const maxTicks = uint64(math.MaxInt64 / int64(time.Second/userHZ))
+
+// ticksDuration converts USER_HZ ticks to a duration, the largest one for
+// more ticks than a duration holds (multiplying first would overflow into
+// a negative duration).
+func ticksDuration(ticks uint64) time.Duration {
+	return time.Duration(min(ticks, maxTicks)) * (time.Second / userHZ)
 }
 
 // Stop ends the fleet with SIGINT (as Ctrl-C would) and waits for it;

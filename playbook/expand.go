@@ -16,9 +16,12 @@ import (
 
 // templateFuncs are available in every template: psquote makes any value a
 // single-quoted PowerShell string literal, so a value substituted into a
-// script cannot change the script's syntax.
+// script cannot change the script's syntax; cmdquote makes it one argument
+// on a cmd.exe line that cmd.exe acts on nothing in (winquote.CmdArg), and
+// fails for a value with a line break or NUL, which cmd.exe cannot carry.
 var templateFuncs = template.FuncMap{
-	"psquote": func(v any) string { return winquote.PSSingleQuote(fmt.Sprint(v)) },
+	"psquote":  func(v any) string { return winquote.PSSingleQuote(fmt.Sprint(v)) },
+	"cmdquote": func(v any) (string, error) { return winquote.CmdArg(fmt.Sprint(v)) },
 }
 
 // HostData is what templates see of a host: `.host.name`, `.host.address`,

@@ -149,13 +149,13 @@ func (c *Console) update(e runner.Event) ([]string, bool) {
 		return []string{fmt.Sprintf("%s: started (batch %d/%d)", name(e.Host), e.Host.Batch+1, max(st.batches, e.Host.Batch+1))}, plain
 	case runner.StepRetrying:
 		s := e.Step
-		return []string{fmt.Sprintf("%s: step %q attempt %d failed (%s); retrying in %s", name(e.Host), oneLine(s.Name), s.Attempts, stepProblem(s), formatDuration(e.Delay))}, true
+		return []string{fmt.Sprintf("%s: step %q attempt %d failed (%s); retrying in %s", name(e.Host), termLine(s.Name), s.Attempts, stepProblem(s), formatDuration(e.Delay))}, true
 	case runner.StepFinished:
 		s := e.Step
 		if s.Status == runner.StatusOK {
-			return []string{fmt.Sprintf("%s: step %q %s", name(e.Host), oneLine(s.Name), stepOK(s))}, plain
+			return []string{fmt.Sprintf("%s: step %q %s", name(e.Host), termLine(s.Name), stepOK(s))}, plain
 		}
-		return []string{fmt.Sprintf("%s: step %q %s (%s): %s", name(e.Host), oneLine(s.Name), paint(col, ansiRed, "failed"), stepFacts(s), stepProblem(s))}, plain
+		return []string{fmt.Sprintf("%s: step %q %s (%s): %s", name(e.Host), termLine(s.Name), paint(col, ansiRed, "failed"), stepFacts(s), stepProblem(s))}, plain
 	case runner.HostFinished:
 		h := e.Host
 		if c.started[h.Name] {
@@ -176,7 +176,7 @@ func (c *Console) update(e runner.Event) ([]string, bool) {
 	case runner.Stopping:
 		st.stopping = true
 		notStarted := st.total - st.done() - st.running
-		line := fmt.Sprintf("stopping: %s: %s will not start", oneLine(e.Reason), plural(notStarted, "host"))
+		line := fmt.Sprintf("stopping: %s: %s will not start", termLine(e.Reason), plural(notStarted, "host"))
 		if st.running > 0 {
 			line += fmt.Sprintf(", %d still running", st.running)
 		}
@@ -186,7 +186,7 @@ func (c *Console) update(e runner.Event) ([]string, bool) {
 }
 
 // name is the host name as printed at the start of its lines.
-func name(h *runner.HostResult) string { return oneLine(h.Name) }
+func name(h *runner.HostResult) string { return termLine(h.Name) }
 
 // stepFacts is "exit 5, 640ms" or "2m3s" for a step that produced no code.
 func stepFacts(s *runner.StepResult) string {
@@ -240,7 +240,7 @@ func hostLines(h *runner.HostResult, col bool) []string {
 	switch h.Status {
 	case runner.StatusOK:
 		if h.Reason != "" {
-			lines = append(lines, fmt.Sprintf("%s: %s (%s)", n, paint(col, ansiGreen, "ok"), oneLine(h.Reason)))
+			lines = append(lines, fmt.Sprintf("%s: %s (%s)", n, paint(col, ansiGreen, "ok"), termLine(h.Reason)))
 		} else {
 			lines = append(lines, fmt.Sprintf("%s: %s (%s, %s)", n, paint(col, ansiGreen, "ok"), plural(len(h.Steps), "step"), formatDuration(hostDuration(h))))
 		}
@@ -249,7 +249,7 @@ func hostLines(h *runner.HostResult, col bool) []string {
 		hint = h.Err
 	case runner.StatusFailed:
 		if s := h.FailedStep(); s != nil {
-			lines = append(lines, fmt.Sprintf("%s: %s at step %q: %s", n, paint(col, ansiRed, "FAILED"), oneLine(s.Name), stepProblem(s)))
+			lines = append(lines, fmt.Sprintf("%s: %s at step %q: %s", n, paint(col, ansiRed, "FAILED"), termLine(s.Name), stepProblem(s)))
 			hint = s.Err
 		} else {
 			lines = append(lines, fmt.Sprintf("%s: %s: %s", n, paint(col, ansiRed, "FAILED"), hostProblem(h)))
@@ -260,10 +260,10 @@ func hostLines(h *runner.HostResult, col bool) []string {
 		if reason == "" {
 			reason = "not run"
 		}
-		lines = append(lines, fmt.Sprintf("%s: %s: %s", n, h.Status, oneLine(reason)))
+		lines = append(lines, fmt.Sprintf("%s: %s: %s", n, h.Status, termLine(reason)))
 	}
 	if hint != nil && hint.Hint != "" {
-		lines = append(lines, fmt.Sprintf("%s:   hint: %s", n, oneLine(hint.Hint)))
+		lines = append(lines, fmt.Sprintf("%s:   hint: %s", n, termLine(hint.Hint)))
 	}
 	return lines
 }
@@ -273,7 +273,7 @@ func hostProblem(h *runner.HostResult) string {
 	case h.Err != nil:
 		return errorText(h.Err)
 	case h.Reason != "":
-		return oneLine(h.Reason)
+		return termLine(h.Reason)
 	}
 	return "no reason given"
 }

@@ -121,7 +121,7 @@ func runLine(r *runner.Result) string {
 		}
 	}
 	if r.StopReason != "" {
-		line += ": " + oneLine(r.StopReason)
+		line += ": " + termLine(r.StopReason)
 	}
 	return line
 }
@@ -138,9 +138,9 @@ func failedRow(h *runner.HostResult, s *runner.StepResult) []string {
 		if h.Err != nil {
 			class, hint = string(h.Err.Class), hintOrMessage(h.Err)
 		} else if h.Reason != "" {
-			hint = oneLine(h.Reason)
+			hint = termLine(h.Reason)
 		}
-		return []string{oneLine(h.Name), junitConnectCase, "-", "-", class, hint}
+		return []string{termLine(h.Name), junitConnectCase, "-", "-", class, hint}
 	}
 	exit := "-"
 	if s.ExitCode != nil {
@@ -150,23 +150,23 @@ func failedRow(h *runner.HostResult, s *runner.StepResult) []string {
 	if s.Err != nil {
 		class, hint = string(s.Err.Class), hintOrMessage(s.Err)
 	}
-	return []string{oneLine(h.Name), oneLine(s.Name), exit, formatCodes(s.Expected), class, hint}
+	return []string{termLine(h.Name), termLine(s.Name), exit, formatCodes(s.Expected), class, hint}
 }
 
 // hintOrMessage is what the HINT column shows (see WriteSummary).
 func hintOrMessage(te *transport.Error) string {
 	switch {
 	case te.Hint != "":
-		return oneLine(te.Hint)
+		return termLine(te.Hint)
 	case te.Class == transport.ClassUnexpectedExit || te.Message == "":
 		return "-"
 	}
-	return oneLine(te.Message)
+	return termLine(te.Message)
 }
 
 func unreachableRow(h *runner.HostResult) []string {
 	if h.Err == nil {
-		return []string{oneLine(h.Name), "-", oneLine(h.Reason), "-"}
+		return []string{termLine(h.Name), "-", termLine(h.Reason), "-"}
 	}
 	class := string(h.Err.Class)
 	if h.Err.Code != 0 {
@@ -174,13 +174,13 @@ func unreachableRow(h *runner.HostResult) []string {
 	}
 	hint := "-"
 	if h.Err.Hint != "" {
-		hint = oneLine(h.Err.Hint)
+		hint = termLine(h.Err.Hint)
 	}
-	msg := oneLine(h.Err.Message)
+	msg := termLine(h.Err.Message)
 	if msg == "" {
 		msg = "-"
 	}
-	return []string{oneLine(h.Name), class, msg, hint}
+	return []string{termLine(h.Name), class, msg, hint}
 }
 
 // table writes header and rows aligned with tabwriter, wrapping the cells
@@ -296,7 +296,7 @@ func skippedGroups(b *bytes.Buffer, r *runner.Result) {
 		if h.Status != runner.StatusSkipped {
 			continue
 		}
-		reason := oneLine(h.Reason)
+		reason := termLine(h.Reason)
 		if reason == "" {
 			reason = "no reason given"
 		}
@@ -306,7 +306,7 @@ func skippedGroups(b *bytes.Buffer, r *runner.Result) {
 			byReason[reason] = g
 			groups = append(groups, g)
 		}
-		g.hosts = append(g.hosts, oneLine(h.Name))
+		g.hosts = append(g.hosts, termLine(h.Name))
 	}
 	sort.SliceStable(groups, func(i, j int) bool { return len(groups[i].hosts) > len(groups[j].hosts) })
 	for _, g := range groups {

@@ -58,19 +58,101 @@ func formatCodes(codes []uint32) string {
 }
 
 // errorText is "class: message" (with the fault code when there is one),
-// the way transport.Error prints, made safe for one line.
+// the way transport.Error prints, made safe for one line of a terminal.
 func errorText(te *transport.Error) string {
 	if te == nil {
 		return ""
 	}
-	return oneLine(te.Error())
+	return termLine(te.Error())
 }
 
-// oneLine makes text from hosts safe to print on one line of a terminal or
-// log header: line breaks become " | ", tabs become spaces, and other
+// Printable makes text from hosts, inventories and playbooks (host names,
+// tags, messages) safe to print on a terminal: what a terminal would act
+// on is escaped visibly, Go-style, rather than sent — C0 controls (the
+// escape character, and line breaks and tabs, so that one value stays on
+// one line and in one table cell), DEL, C1 controls, the Unicode
+// bidirectional embeddings, overrides and isolates (which reorder what
+// follows them) and the line and paragraph separators become \n, \r, \t,
+// \xNN or \uNNNN, and bytes that are not UTF-8 become \xNN. Everything
+// else, backslashes included, is kept, so Windows paths read as written.
+// Every terminal output of fleetrun passes such text through it (the
+// console and the summary through termLine).
+func Printable(s string) string {
+	if isPlain(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 8)
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		writePrintable(&b, s[i:i+size], r)
+		i += size
+	}
+	return b.String()
+}
+
+// writePrintable writes one rune (its bytes are raw) as Printable does.
+func writePrintable(b *strings.Builder, raw string, r rune) {
+	switch {
+	case r == utf8.RuneError && len(raw) == 1:
+		fmt.Fprintf(b, `\x%02x`, raw[0])
+	case r == '\n':
+		b.WriteString(`\n`)
+	case r == '\r':
+		b.WriteString(`\r`)
+	case r == '\t':
+		b.WriteString(`\t`)
+	case r < 0x20 || r == 0x7f:
+		fmt.Fprintf(b, `\x%02x`, r)
+	case needsEscape(r):
+		fmt.Fprintf(b, `\u%04x`, r)
+	default:
+		b.WriteString(raw)
+	}
+}
+
+// needsEscape reports whether a rune from U+0080 up would act on a
+// terminal or on how it shows the text: C1 controls, bidirectional
+// formatting characters, line and paragraph separators.
+func needsEscape(r rune) bool {
+	return (r >= 0x80 && r < 0xa0) || r == 0x061c || r == 0x200e || r == 0x200f ||
+		(r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x2028 || r == 0x2029
+}
+
+// termLine is Printable for one line of the console or the summary: line
+// breaks become " | ", tabs become spaces and trailing line breaks go;
+// everything else Printable escapes is escaped (so an escape sequence that
+// would let a host recolour or rewrite the operator's terminal shows as
+// \x1b[...).
+func termLine(s string) string {
+	if isPlain(s) {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	s = strings.TrimRight(s, "\r\n")
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == '\r' && i+1 < len(s) && s[i+1] == '\n':
+			// the \n that follows writes the separator
+		case r == '\n' || r == '\r':
+			b.WriteString(" | ")
+		case r == '\t':
+			b.WriteByte(' ')
+		default:
+			writePrintable(&b, s[i:i+size], r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+// oneLine makes text from hosts safe for one line of a file (log header,
+// JUnit message): line breaks become " | ", tabs become spaces, and other
 // control characters (including the escape sequences that would let a host
-// recolour or rewrite the operator's terminal) are dropped. Invalid UTF-8
-// becomes U+FFFD.
+// recolour or rewrite the terminal of whoever prints the file) are
+// dropped. Invalid UTF-8 becomes U+FFFD.
 func oneLine(s string) string {
 	if isPlain(s) {
 		return s
@@ -92,8 +174,8 @@ func oneLine(s string) string {
 		case r == 0x1b:
 			i += escapeLen(s[i:])
 			continue
-		case r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0):
-			// other C0 and C1 controls carry nothing readable
+		case r < 0x20 || r == 0x7f || needsEscape(r):
+			// other controls carry nothing readable
 		default:
 			b.WriteString(s[i : i+size])
 		}
@@ -102,7 +184,8 @@ func oneLine(s string) string {
 	return b.String()
 }
 
-// isPlain reports whether s is valid UTF-8 without control characters.
+// isPlain reports whether s is valid UTF-8 without anything Printable
+// escapes.
 func isPlain(s string) bool {
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -111,7 +194,7 @@ func isPlain(s string) bool {
 				return false
 			}
 			r, size := utf8.DecodeRuneInString(s[i:])
-			if (r == utf8.RuneError && size == 1) || (r >= 0x80 && r < 0xa0) {
+			if (r == utf8.RuneError && size == 1) || needsEscape(r) {
 				return false
 			}
 			i += size - 1

@@ -66,18 +66,66 @@ func TestOneLine(t *testing.T) {
 	}
 }
 
+func TestPrintable(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain text is unchanged", `web-01 C:\data`, `web-01 C:\data`},
+		{"a tag that recolours the terminal", "prod\x1b[31m\x1b[2J", `prod\x1b[31m\x1b[2J`},
+		{"an OSC title sequence", "a\x1b]0;owned\x07b", `a\x1b]0;owned\x07b`},
+		{"line breaks and tabs stay in one cell", "a\r\nb\tc", `a\r\nb\tc`},
+		{"NUL, DEL and a C1 control", "a\x00b\x7fc\u009bd", `a\x00b\x7fc\u009bd`},
+		{"a right-to-left override", "txt.\u202eexe", `txt.\u202eexe`},
+		{"an isolate and a line separator", "a\u2066b\u2028c", `a\u2066b\u2028c`},
+		{"invalid UTF-8", "a\xff\xc3b", `a\xff\xc3b`},
+		{"Japanese is kept", "アクセスが拒否されました", "アクセスが拒否されました"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := Printable(tt.in); got != tt.want {
+				t.Errorf("Printable(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestTermLine(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain text is unchanged", "connection refused", "connection refused"},
+		{"line breaks become separators", "first\r\nsecond\nthird\rfourth\r\n", "first | second | third | fourth"},
+		{"tabs become spaces", "a\tb", "a b"},
+		{"colour codes are escaped", "\x1b[31mred\x1b[0m text", `\x1b[31mred\x1b[0m text`},
+		{"other controls are escaped", "a\x00b\u0085c\u202ed\xffe", `a\x00b\u0085c\u202ed\xffe`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if got := termLine(tt.in); got != tt.want {
+				t.Errorf("termLine(%q) = %q, want %q", tt.in, got, tt.want)
+			}
+		})
+	}
+}
+
 func FuzzOneLine(f *testing.F) {
 	f.Add("plain")
 	f.Add("a\r\nb\x1b[31m\x1b]0;t\x07\xff")
 	f.Add("\x1b[")
+	f.Add("a\u202eb\u0085")
 	f.Fuzz(func(t *testing.T, s string) {
-		got := oneLine(s)
-		if !utf8.ValidString(got) {
-			t.Fatalf("oneLine(%q) = %q is not valid UTF-8", s, got)
-		}
-		for _, r := range got {
-			if r < 0x20 || (r >= 0x7f && r < 0xa0) {
-				t.Fatalf("oneLine(%q) = %q keeps control %U", s, got, r)
+		for name, got := range map[string]string{"oneLine": oneLine(s), "termLine": termLine(s), "Printable": Printable(s)} {
+			if !utf8.ValidString(got) {
+				t.Fatalf("%s(%q) = %q is not valid UTF-8", name, s, got)
+			}
+			for _, r := range got {
+				if r < 0x20 || r == 0x7f || needsEscape(r) {
+					t.Fatalf("%s(%q) = %q keeps control %U", name, s, got, r)
+				}
 			}
 		}
 	})

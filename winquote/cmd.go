@@ -1,6 +1,7 @@
 package winquote
 
 import (
+	"errors"
 	"strconv"
 	"strings"
 )
@@ -63,4 +64,56 @@ func WinrmSetMemoryCapCommands(mb int) (cmdLine, psLine string) {
 	// documents, so it is written literally rather than through CmdQuote.
 	arg := `@{MaxMemoryPerShellMB="` + strconv.Itoa(mb) + `"}`
 	return prefix + arg, prefix + PSSingleQuote(arg)
+}
+
+// ErrCmdUnquotable is returned by [CmdArg] for text cmd.exe cannot carry:
+// a line break ends the command line, and a NUL ends the string.
+var ErrCmdUnquotable = errors.New("cmd.exe cannot carry a line break or NUL in a command line")
+
+// CmdArg returns s written as one argument of a program started from a
+// cmd.exe command line (cmd /c, delayed expansion off, as fleetrun's cmd:
+// steps run), such that cmd.exe acts on nothing in it and the program gets
+// s back from the C runtime. It is what a cmd: step's cmdquote template
+// function writes, so, unlike [CmdQuote], it must hold for hostile text:
+//
+//   - s is quoted with [QuoteArg] (so the C runtime gives it back as one
+//     argument); when that has none of cmd.exe's metacharacters and an even
+//     number of double quotes (a path with spaces), it is returned as is:
+//     cmd.exe leaves its quoted state where the argument ends.
+//   - Otherwise each of & | < > ^ ( ) ! and every double quote is prefixed
+//     with ^, which cmd.exe removes. Escaping the quotes keeps cmd.exe out
+//     of its quoted state, where ^ would be literal and & would not.
+//   - % cannot be escaped on a command line: percent expansion runs before
+//     ^ is seen, and a reference to an undefined variable stays as written.
+//     So every % is directly followed by a ^ (the escape of the next
+//     character, which is ^-escaped anyway or ordinary): any %...% pair
+//     then names a variable starting with ^, which is never defined, and
+//     the :~ and := modifiers (%PATH:a=&calc%) cannot apply. A trailing %
+//     is kept off the end by wrapping the argument in quotes.
+//
+// The result must stand outside double quotes on the line (inside them ^
+// is literal). Text with CR, LF or NUL gives [ErrCmdUnquotable].
+func CmdArg(s string) (string, error) {
+	if strings.ContainsAny(s, "\r\n\x00") {
+		return "", ErrCmdUnquotable
+	}
+	q := QuoteArg(s)
+	if !strings.ContainsAny(q, cmdSpecial) && strings.Count(q, `"`)%2 == 0 {
+		return q, nil
+	}
+	if strings.HasSuffix(q, "%") {
+		q = `"` + q + `"` // q has no quote and no space here: still s to the C runtime
+	}
+	var b strings.Builder
+	b.Grow(3 * len(q))
+	afterPercent := false
+	for i := 0; i < len(q); i++ {
+		c := q[i]
+		if c == '"' || (c != '%' && strings.IndexByte(cmdSpecial, c) >= 0) || afterPercent {
+			b.WriteByte('^')
+		}
+		b.WriteByte(c)
+		afterPercent = c == '%'
+	}
+	return b.String(), nil
 }

@@ -1,6 +1,7 @@
 package winquote
 
 import (
+	"errors"
 	"strings"
 	"testing"
 )
@@ -106,6 +107,49 @@ func TestWinrmSetMemoryCapCommands(t *testing.T) {
 		}
 		if gotPS != tt.wantPS {
 			t.Errorf("WinrmSetMemoryCapCommands(%d) PowerShell = %s, want %s", tt.mb, gotPS, tt.wantPS)
+		}
+	}
+}
+
+func TestCmdArg(t *testing.T) {
+	t.Parallel()
+	// Expected values: QuoteArg first; unchanged without ^&|<>()%! and with
+	// an even number of quotes; else ^ before each of &|<>()^! and each
+	// quote, and after each % (wrapped in quotes when it would end with %).
+	tests := []struct {
+		name, in, want string
+	}{
+		{"plain word is unchanged", "web-01", "web-01"},
+		{"empty string", "", `""`},
+		{"path with spaces keeps plain quotes", `C:\Program Files\x`, `"C:\Program Files\x"`},
+		{"the injection from an EC2 tag", `x" & del /q C:\data & echo "`, `^"x\^" ^& del /q C:\data ^& echo \^"^"`},
+		{"ampersand", "a&b", "a^&b"},
+		{"caret", "a^b", "a^^b"},
+		{"parentheses", "(x)", "^(x^)"},
+		{"redirections", "<in >out 2>&1|more", `^"^<in ^>out 2^>^&1^|more^"`},
+		{"exclamation marks", "!x!", "^!x^!"},
+		{"a variable reference", "%PATH%", `^"%^PATH%^"`},
+		{"a replace modifier", "%PATH:C=&calc&%", `^"%^PATH:C=^&calc^&%^"`},
+		{"a percent before a metacharacter", "%&", "%^&"},
+		{"two percents", "%%x", "%^%^x"},
+		{"a trailing percent", "50%", `^"50%^"`},
+		{"a quote hiding an ampersand from a naive quoter", `"&calc&"`, `\^"^&calc^&\^"`},
+		{"even quotes without metacharacters", `say "hi"`, `"say \"hi\""`},
+		{"trailing backslash with a space", `C:\a b\`, `"C:\a b\\"`},
+		{"Japanese", "日本語", "日本語"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := CmdArg(tt.in)
+			if err != nil || got != tt.want {
+				t.Errorf("CmdArg(%q) = %s, %v; want %s", tt.in, got, err, tt.want)
+			}
+		})
+	}
+	for _, bad := range []string{"a\nb", "a\rb", "a\x00b"} {
+		if got, err := CmdArg(bad); !errors.Is(err, ErrCmdUnquotable) {
+			t.Errorf("CmdArg(%q) = %s, %v; want ErrCmdUnquotable", bad, got, err)
 		}
 	}
 }

@@ -75,6 +75,8 @@
 // base64 of the UTF-16LE script text.
 //
 // [CmdQuote] is for text shown to people, such as a fix command in a hint,
-// that they paste at a cmd.exe prompt; fleetrun never runs arguments through
-// cmd.exe itself.
+// that they paste at a cmd.exe prompt. [CmdArg] is for values fleetrun
+// itself puts on a cmd: step's line (the cmdquote template function): it
+// also holds for hostile text, where CmdQuote's ^% can be undone by a
+// %NAME:old=new% modifier.
 package winquote

@@ -158,9 +158,10 @@ func writePlanText(w io.Writer, plan *runner.Result) error {
 		if h.Simulated {
 			sim = " [simulated]"
 		}
-		fmt.Fprintf(w, "  %s (%s)%s", h.Name, h.Address, sim)
+		p := report.Printable // names, addresses and reasons come from inventories, EC2 and hosts
+		fmt.Fprintf(w, "  %s (%s)%s", p(h.Name), p(h.Address), sim)
 		if h.Status == runner.StatusSkipped {
-			fmt.Fprintf(w, " skipped: %s", h.Reason)
+			fmt.Fprintf(w, " skipped: %s", p(h.Reason))
 		}
 		fmt.Fprintln(w)
 		for i, s := range h.Steps {
@@ -168,9 +169,9 @@ func writePlanText(w io.Writer, plan *runner.Result) error {
 			if s.RunAs != "" {
 				kind += ", run_as " + s.RunAs
 			}
-			fmt.Fprintf(w, "    %d. %s [%s]", i+1, s.Name, kind)
+			fmt.Fprintf(w, "    %d. %s [%s]", i+1, p(s.Name), kind)
 			if s.CommandLine != "" {
-				fmt.Fprintf(w, ": %s", s.CommandLine)
+				fmt.Fprintf(w, ": %s", p(s.CommandLine))
 			}
 			fmt.Fprintln(w)
 			if s.Note != "" {

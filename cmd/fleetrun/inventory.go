@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fleetrun/fleetrun/inventory"
+	"github.com/fleetrun/fleetrun/report"
 )
 
 func newInventoryCmd(e *env) *cobra.Command {
@@ -71,10 +72,15 @@ func writeHostsJSON(w io.Writer, hosts []*inventory.Host) error {
 func writeHostsTable(w io.Writer, hosts []*inventory.Host) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tADDRESS\tPORT\tSCHEME\tAUTH\tGROUPS\tTAGS\tSOURCE")
+	// Every cell comes from an inventory or from EC2 tags, which anyone
+	// allowed to tag an instance writes: report.Printable escapes what a
+	// terminal would act on (and tabs and line breaks, which would break
+	// the table).
+	p := report.Printable
 	for _, h := range hosts {
 		var tags []string
 		for _, k := range sortedKeys(h.Tags) {
-			tags = append(tags, k+"="+h.Tags[k])
+			tags = append(tags, p(k)+"="+p(h.Tags[k]))
 		}
 		src := h.Source
 		if h.Simulated {
@@ -83,8 +89,12 @@ func writeHostsTable(w io.Writer, hosts []*inventory.Host) error {
 		if h.Unusable != "" {
 			src += " (unusable: " + h.Unusable + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", h.Name, h.Address, h.Port, h.Scheme(), h.Auth,
-			dash(strings.Join(h.Groups, ",")), dash(strings.Join(tags, ",")), src)
+		groups := make([]string, len(h.Groups))
+		for i, g := range h.Groups {
+			groups[i] = p(g)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", p(h.Name), p(h.Address), h.Port, h.Scheme(), p(h.Auth),
+			dash(strings.Join(groups, ",")), dash(strings.Join(tags, ",")), p(src))
 	}
 	if err := tw.Flush(); err != nil {
 		return err

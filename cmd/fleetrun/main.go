@@ -11,8 +11,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/fleetrun/fleetrun/report"
 )
 
 // Exit statuses, as the design's command-line contract defines them.
@@ -87,12 +90,23 @@ func execute(ctx context.Context, e *env, args []string) int {
 	var xe *exitError
 	if errors.As(err, &xe) {
 		if xe.err != nil {
-			fmt.Fprintln(e.stderr, "fleetrun:", xe.err)
+			fmt.Fprintln(e.stderr, "fleetrun:", printableLines(xe.err.Error()))
 		}
 		return xe.code
 	}
-	fmt.Fprintln(e.stderr, "fleetrun:", err)
+	fmt.Fprintln(e.stderr, "fleetrun:", printableLines(err.Error()))
 	return exitInvalid
+}
+
+// printableLines passes each line of text for the terminal through
+// report.Printable: errors carry host names, tags and messages from
+// inventories, EC2 and hosts, and a problem list spans several lines.
+func printableLines(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = report.Printable(l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 func newRootCmd(e *env) *cobra.Command {

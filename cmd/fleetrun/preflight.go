@@ -233,7 +233,8 @@ func writePreflightTable(w io.Writer, results []*preflight.HostResult) {
 		if r.Host.Simulated {
 			name += " [simulated]"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", name, reach, auth, osText, ps, mem, shells, verdict)
+		p := report.Printable // the host's name and what the host says about itself
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p(name), reach, auth, p(osText), p(ps), mem, shells, verdict)
 	}
 	_ = tw.Flush() // stdout; a write error has nowhere better to go
 	fmt.Fprintf(w, "\n%d of %d host(s) passed\n", passed, len(results))
@@ -260,13 +261,13 @@ func writePreflightTable(w io.Writer, results []*preflight.HostResult) {
 			hostsOf[f] = append(hostsOf[f], r.Host.Name)
 		}
 		for _, ch := range r.Changes {
-			fmt.Fprintf(w, "\nchanged %s: %s\n", r.Host.Name, ch)
+			fmt.Fprintf(w, "\nchanged %s: %s\n", report.Printable(r.Host.Name), report.Printable(ch))
 		}
 	}
 	for _, f := range order {
-		fmt.Fprintf(w, "\n%s %s: %s: %s\n", f.label, hostNames(hostsOf[f]), f.check, f.detail)
+		fmt.Fprintf(w, "\n%s %s: %s: %s\n", f.label, report.Printable(hostNames(hostsOf[f])), f.check, report.Printable(f.detail))
 		if f.fix != "" {
-			fmt.Fprintf(w, "  fix: %s\n", f.fix)
+			fmt.Fprintf(w, "  fix: %s\n", report.Printable(f.fix))
 		}
 	}
 }

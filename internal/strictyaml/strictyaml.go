@@ -21,6 +21,8 @@ import (
 	"strings"
 	"time"
 
+	goccy "github.com/goccy/go-yaml"
+	goccyparser "github.com/goccy/go-yaml/parser"
 	"gopkg.in/yaml.v3"
 )
 
@@ -159,8 +161,8 @@ func (d *Decoder) Count() int { return len(d.errs) }
 
 var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-// Parse reads one YAML document. A syntax error is returned as *Error with
-// the line yaml.v3 reports (it gives no column).
+// Parse reads one YAML document. A syntax error is returned as *Error at
+// the line and column of the offending token (see syntaxError).
 func Parse(file string, data []byte) (*yaml.Node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
@@ -168,13 +170,7 @@ func Parse(file string, data []byte) (*yaml.Node, error) {
 		if errors.Is(err, io.EOF) {
 			return nil, &Error{File: file, Msg: "file is empty"}
 		}
-		msg := err.Error()
-		e := &Error{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}
-		if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-			e.Line, _ = strconv.Atoi(m[1])
-			e.Msg = m[2]
-		}
-		return nil, e
+		return nil, syntaxError(file, data, err)
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -184,6 +180,44 @@ func Parse(file string, data []byte) (*yaml.Node, error) {
 		return nil, &Error{File: file, Msg: "file is empty"}
 	}
 	return doc.Content[0], nil
+}
+
+// syntaxError positions yaml.v3's syntax error err. yaml.v3 gives a line
+// only, and often the line where the enclosing block began rather than the
+// offending one (a mis-indented "- name:" on line 5 is reported at line 2),
+// so the offending token is located by a second parser, goccy/go-yaml, whose
+// scanner reports the token's line and column with a message about that
+// token. When the second parser finds nothing wrong, or fails, yaml.v3's
+// line and message are kept.
+func syntaxError(file string, data []byte, err error) *Error {
+	msg := err.Error()
+	e := &Error{File: file, Msg: strings.TrimPrefix(msg, "yaml: ")}
+	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
+		e.Line, _ = strconv.Atoi(m[1])
+		e.Msg = m[2]
+	}
+	if line, col, what, ok := locateSyntaxError(data); ok {
+		e.Line, e.Col, e.Msg = line, col, what
+	}
+	return e
+}
+
+// locateSyntaxError is the position and description of the first syntax
+// error goccy/go-yaml finds in data; ok is false when it finds none.
+func locateSyntaxError(data []byte) (line, col int, msg string, ok bool) {
+	defer func() {
+		// A crash of the second opinion must not turn into a crash of
+		// fleetrun: yaml.v3's own report then stands.
+		if recover() != nil {
+			line, col, msg, ok = 0, 0, "", false
+		}
+	}()
+	_, err := goccyparser.ParseBytes(data, 0)
+	var se *goccy.SyntaxError
+	if !errors.As(err, &se) || se.Token == nil || se.Token.Position == nil || se.Token.Position.Line < 1 {
+		return 0, 0, "", false
+	}
+	return se.Token.Position.Line, max(se.Token.Position.Column, 0), se.Message, true
 }
 
 // resolve follows aliases.
