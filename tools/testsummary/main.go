@@ -70,8 +70,12 @@ func (s *summary) add(e event) {
 		if e.Test == "" {
 			s.pkgFails++
 			// Output outside any test: a panic, a timeout, a build error.
-			if lines := s.output[key]; len(lines) > 0 {
-				fmt.Fprint(s.out, strings.Join(lines, ""))
+			// go test's own verdict lines are replaced by the one below.
+			for _, l := range s.output[key] {
+				if l == "FAIL\n" || l == "PASS\n" || strings.HasPrefix(l, "FAIL\t") || strings.HasPrefix(l, "ok  \t") {
+					continue
+				}
+				fmt.Fprint(s.out, l)
 			}
 			fmt.Fprintf(s.out, "FAIL\t%s\t%.1fs\n", e.Package, e.Elapsed)
 		} else {
@@ -140,33 +144,40 @@ func (s *summary) read(r io.Reader) error {
 }
 
 func main() {
-	goCmd := "go"
-	if g := os.Getenv("GO"); g != "" {
-		goCmd = g
+	// This is a command, as those under cmd/ are: it owns the process.
+	os.Exit(run(os.Args[1:], os.Getenv("GO"), os.Stdout, os.Stderr)) //nolint:forbidigo // a command owns the process
+}
+
+// run runs go test -json with args (goCmd, or go when empty) and returns
+// the exit status: 0 when every package and test passed.
+func run(args []string, goCmd string, stdout, stderr io.Writer) int {
+	if goCmd == "" {
+		goCmd = "go"
 	}
-	cmd := exec.Command(goCmd, append([]string{"test", "-json"}, os.Args[1:]...)...)
-	cmd.Stderr = os.Stderr
-	stdout, err := cmd.StdoutPipe()
+	cmd := exec.Command(goCmd, append([]string{"test", "-json"}, args...)...)
+	cmd.Stderr = stderr
+	pipe, err := cmd.StdoutPipe()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "testsummary:", err)
-		os.Exit(2)
+		fmt.Fprintln(stderr, "testsummary:", err)
+		return 2
 	}
 	if err := cmd.Start(); err != nil {
-		fmt.Fprintln(os.Stderr, "testsummary:", err)
-		os.Exit(2)
+		fmt.Fprintln(stderr, "testsummary:", err)
+		return 2
 	}
-	s := newSummary(os.Stdout)
-	readErr := s.read(stdout)
+	s := newSummary(stdout)
+	readErr := s.read(pipe)
 	waitErr := cmd.Wait()
 	ok := s.close()
 	switch {
 	case readErr != nil:
-		fmt.Fprintln(os.Stderr, "testsummary: reading go test's output:", readErr)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "testsummary: reading go test's output:", readErr)
+		return 1
 	case waitErr != nil:
-		fmt.Fprintln(os.Stderr, "testsummary: go test:", waitErr)
-		os.Exit(1)
+		fmt.Fprintln(stderr, "testsummary: go test:", waitErr)
+		return 1
 	case !ok:
-		os.Exit(1)
+		return 1
 	}
+	return 0
 }
