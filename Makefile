@@ -13,9 +13,12 @@ build:
 	$(GO) build -o bin/fleetrun ./cmd/fleetrun
 
 # Unit, integration (simulated fleets of a few hundred hosts) and CLI tests,
-# with the race detector.
+# with the race detector. tools/testsummary runs go test -json, prints the
+# package lines and the output of failing tests, then a closing line with
+# the tests passed, failed and skipped (and why they were skipped); it exits
+# non-zero when a test or a package fails.
 test:
-	$(GO) test -race -timeout 20m ./...
+	GO=$(GO) $(GO) run ./tools/testsummary -race -timeout 20m ./...
 
 # Fleet-scale tests (1,000+ simulated hosts), without -race.
 test-scale:

@@ -1,3 +1,5 @@
+//go:build scale
+
 package bench
 
 import (
@@ -11,11 +13,12 @@ import (
 	"time"
 )
 
-// TestQuickPlanMeasuresEveryRun builds fleetrun and runs the quick plan
-// (ten simulated hosts in a separate process): every run must be measured
-// and counted as the fleet saw it, and the report must render. The peer
-// runs when Debian's python3-winrm is installed.
-func TestQuickPlanMeasuresEveryRun(t *testing.T) {
+// TestScaleQuickPlanMeasuresEveryRun builds fleetrun and runs the quick
+// plan (ten simulated hosts in a separate process): every run must be
+// measured and counted as the fleet saw it, and the report must render.
+// The peer runs when Debian's python3-winrm is installed. It takes minutes
+// (it runs the plan's workloads for real), so it runs in make test-scale.
+func TestScaleQuickPlanMeasuresEveryRun(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds fleetrun and starts a simulated fleet")
 	}

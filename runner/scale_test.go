@@ -57,3 +57,9 @@ steps:
 		}
 	}
 }
+
+// TestScaleTaskRolloutRidesOutANetworkCut is TestTaskRolloutRidesOutANetworkCut
+// on 300 hosts at forks 100.
+func TestScaleTaskRolloutRidesOutANetworkCut(t *testing.T) {
+	taskRolloutRidesOutANetworkCut(t, 300, 100)
+}

@@ -39,6 +39,9 @@ type eventLog struct {
 	start    map[int][]int // batch → sequence numbers of HostStarted
 	finish   map[int][]int
 	retrying map[string]int
+	// inFlight counts hosts between HostStarted and HostFinished (a host's
+	// session is closed before its HostFinished); peak is its maximum.
+	inFlight, peak int
 }
 
 func newEventLog() *eventLog {
@@ -52,11 +55,14 @@ func (l *eventLog) Event(e runner.Event) {
 	switch e.Kind {
 	case runner.HostStarted:
 		l.start[e.Batch] = append(l.start[e.Batch], l.seq)
+		l.inFlight++
+		l.peak = max(l.peak, l.inFlight)
 	case runner.HostFinished:
 		if e.Host.Started.IsZero() {
 			return // skipped without starting
 		}
 		l.finish[e.Batch] = append(l.finish[e.Batch], l.seq)
+		l.inFlight--
 	case runner.StepRetrying:
 		l.retrying[e.Host.Name]++
 	}
@@ -130,6 +136,15 @@ func TestFleetOfThreeHundredWithFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The pool bound, as the runner's events show it: a host holds its
+	// fork from HostStarted until its session is closed, before its
+	// HostFinished.
+	if log.peak > 100 {
+		t.Errorf("%d hosts ran at once, more than forks 100", log.peak)
+	}
+	// The fleet's count of open shells stays within the bound too: every
+	// shell is deleted before its host's fork is given to another (Close
+	// sends the Delete with its own deadline).
 	st := fleet.Stats()
 	if st.PeakShells > 100 {
 		t.Errorf("peak concurrent shells %d > forks 100", st.PeakShells)

@@ -3,6 +3,7 @@ package runner_test
 import (
 	"context"
 	"path"
+	"strconv"
 	"testing"
 	"time"
 
@@ -16,9 +17,16 @@ import (
 // step's poll interval and the requests' timeouts, and when they answer
 // again every step is followed to its end — the installer ran once per
 // host and the result carries the exit codes the tasks ended with.
+//
+// make test runs it on 60 hosts at forks 20 (three rounds of the pool);
+// make test-scale runs TestScaleTaskRolloutRidesOutANetworkCut on 300 at
+// forks 100.
 func TestTaskRolloutRidesOutANetworkCut(t *testing.T) {
 	t.Parallel()
-	const hosts = 300
+	taskRolloutRidesOutANetworkCut(t, 60, 20)
+}
+
+func taskRolloutRidesOutANetworkCut(t *testing.T, hosts, forks int) {
 	hs, fleet := simFleet(t, hosts, `
 defaults:
   process_start: 100ms
@@ -30,7 +38,7 @@ groups:
 `)
 	pb, err := playbook.Parse("cut.yaml", []byte(`
 name: cut
-forks: 100
+forks: `+strconv.Itoa(forks)+`
 defaults:
   # Requests that time out (during the cut, and on a loaded machine with
   # the short timeouts below) are tried again.
@@ -62,7 +70,7 @@ steps:
 		defer close(cutDone)
 		if fleet.WaitFor(cutCtx, func() bool {
 			t := fleet.Stats().Totals.Tasks
-			return t.Runs >= hosts/10 && t.Running >= 1
+			return t.Runs >= int64(hosts/10) && t.Running >= 1
 		}) != nil {
 			return // the run ended first; the test reports it
 		}
@@ -95,7 +103,7 @@ steps:
 		t.Fatal(err)
 	}
 	st := fleet.Stats()
-	if st.Totals.Requests["network_cut"] != hosts {
+	if st.Totals.Requests["network_cut"] != int64(hosts) {
 		t.Fatalf("the fleet was cut off %d times, want once per host", st.Totals.Requests["network_cut"])
 	}
 	t.Logf("%d requests went unanswered during the cut; %d hosts had a task running when it began", st.Totals.Requests["unanswered_in_cut"], len(caught))

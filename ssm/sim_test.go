@@ -356,7 +356,12 @@ func sumCalls(m map[string]int64) int64 {
 func TestRebootRestartsTheInstanceThroughTheAgent(t *testing.T) {
 	t.Parallel()
 	f, hosts := startFleet(t, 2, "defaults:\n  reboot_duration: 50ms\n", sim.FleetOptions{})
-	d := newDialer(t, options(t))
+	// Each command is sent when both hosts have joined it (MaxBatch), not
+	// when a short window ends: on a loaded machine the two hosts'
+	// goroutines may be far more than a window apart.
+	opts := options(t)
+	opts.MaxBatch, opts.BatchWindow = len(hosts), time.Minute
+	d := newDialer(t, opts)
 	var targets []transport.Target
 	for _, h := range hosts {
 		targets = append(targets, target(t, h))

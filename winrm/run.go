@@ -283,10 +283,13 @@ func (s *Session) deleteShell(ctx context.Context) error {
 }
 
 // Close implements transport.Session: it terminates the last command
-// (Signal), deletes the shell and closes the connections. It is bounded by
-// ctx (and by CleanupTimeout even if ctx has already ended, so that a
-// cancelled run still cleans up) and safe to call more than once; calls
-// after the first return nil.
+// (Signal), deletes the shell and closes the connections. The Signal is
+// bounded by ctx (and by CleanupTimeout even if ctx has already ended, so
+// that a cancelled run still cleans up). The Delete is always sent, with
+// its own deadline of CleanupTimeout: a Signal that used up ctx must not
+// leave the shell open on the host (and its slot free for another shell)
+// until the host's idle timeout. Close is safe to call more than once;
+// calls after the first return nil.
 func (s *Session) Close(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -303,7 +306,9 @@ func (s *Session) Close(ctx context.Context) error {
 		defer stop()
 	}
 	s.signalLast(cctx)
-	err := s.deleteShell(cctx)
+	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CleanupTimeout)
+	defer dcancel()
+	err := s.deleteShell(dctx)
 	s.ep.auth.close()
 	s.ep.conn.close()
 	return err
