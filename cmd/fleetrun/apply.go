@@ -80,8 +80,8 @@ func runApply(cmd *cobra.Command, e *env, o *applyOptions, pbFile string) error 
 	if err := checkOutput(o.output); err != nil {
 		return invalid(err)
 	}
-	if cmd.Flags().Changed("forks") && o.forks < 1 {
-		return invalid(fmt.Errorf("--forks %d: must be at least 1 (leave it out for the playbook's forks, else 50)", o.forks))
+	if err := checkApplyFlags(o, cmd.Flags().Changed("forks")); err != nil {
+		return invalid(err)
 	}
 	extra, err := parseExtraVars(o.extras)
 	if err != nil {
@@ -190,4 +190,19 @@ func clipText(s string, n int) string {
 		return s
 	}
 	return s[:n-3] + "..."
+}
+
+// checkApplyFlags checks the flags that need no file, before anything is
+// read: the same checks whether the run is real or --dry-run.
+func checkApplyFlags(o *applyOptions, forksGiven bool) error {
+	if forksGiven && o.forks < 1 {
+		return fmt.Errorf("--forks %d: must be at least 1 (leave it out for the playbook's forks, else 50)", o.forks)
+	}
+	if o.outputCap < 1024 {
+		return fmt.Errorf("--output-cap %d: keep at least 1024 bytes of each stream", o.outputCap)
+	}
+	if (o.restart || o.force) && o.resume == "" {
+		return fmt.Errorf("--restart-failed-hosts and --force only apply with --resume JOURNAL")
+	}
+	return nil
 }

@@ -14,14 +14,6 @@ import (
 // executeRun applies pb to hosts for real: sinks, journal, interrupts,
 // reports and the exit status.
 func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playbook, hosts []*inventory.Host, extra map[string]string) error {
-	if o.outputCap < 1024 {
-		return invalid(fmt.Errorf("--output-cap %d: keep at least 1024 bytes of each stream", o.outputCap))
-	}
-	if o.restart || o.force {
-		if o.resume == "" {
-			return invalid(fmt.Errorf("--restart-failed-hosts and --force only apply with --resume JOURNAL"))
-		}
-	}
 	var resume *runner.Resume
 	if o.resume != "" {
 		prog, err := runner.ReadJournal(o.resume)
