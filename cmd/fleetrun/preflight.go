@@ -136,13 +136,7 @@ func runPreflight(ctx context.Context, e *env, o *preflightOptions) error {
 	} else {
 		writePreflightTable(e.stdout, results)
 	}
-	switch res.Status {
-	case runner.StatusOK:
-		return nil
-	case runner.StatusAborted:
-		return &exitError{code: exitAborted}
-	}
-	return &exitError{code: exitFailures}
+	return exitStatus(res)
 }
 
 // reasonNotChecked is why a host the stopped checks never reached is
