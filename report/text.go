@@ -125,27 +125,10 @@ func needsEscape(r rune) bool {
 // would let a host recolour or rewrite the operator's terminal shows as
 // \x1b[...).
 func termLine(s string) string {
-	if isPlain(s) {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	s = strings.TrimRight(s, "\r\n")
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == '\r' && i+1 < len(s) && s[i+1] == '\n':
-			// the \n that follows writes the separator
-		case r == '\n' || r == '\r':
-			b.WriteString(" | ")
-		case r == '\t':
-			b.WriteByte(' ')
-		default:
-			writePrintable(&b, s[i:i+size], r)
-		}
-		i += size
-	}
-	return b.String()
+	return flattenLines(s, func(b *strings.Builder, rest string, r rune, size int) int {
+		writePrintable(b, rest[:size], r)
+		return size
+	})
 }
 
 // oneLine makes text from hosts safe for one line of a file (log header,
@@ -154,6 +137,26 @@ func termLine(s string) string {
 // recolour or rewrite the terminal of whoever prints the file) are
 // dropped. Invalid UTF-8 becomes U+FFFD.
 func oneLine(s string) string {
+	return flattenLines(s, func(b *strings.Builder, rest string, r rune, size int) int {
+		switch {
+		case r == utf8.RuneError && size == 1:
+			b.WriteRune(utf8.RuneError)
+		case r == 0x1b:
+			return escapeLen(rest)
+		case r < 0x20 || r == 0x7f || needsEscape(r):
+			// other controls carry nothing readable
+		default:
+			b.WriteString(rest[:size])
+		}
+		return size
+	})
+}
+
+// flattenLines puts s on one line: trailing line breaks go, other line
+// breaks become " | " and tabs spaces; every other rune r (size bytes at the
+// start of rest, the text not yet written) goes to other, which writes what
+// stands for it and returns how many bytes of rest it consumed.
+func flattenLines(s string, other func(b *strings.Builder, rest string, r rune, size int) int) string {
 	if isPlain(s) {
 		return s
 	}
@@ -163,21 +166,15 @@ func oneLine(s string) string {
 	for i := 0; i < len(s); {
 		r, size := utf8.DecodeRuneInString(s[i:])
 		switch {
-		case r == utf8.RuneError && size == 1:
-			b.WriteRune(utf8.RuneError)
 		case r == '\r' && i+1 < len(s) && s[i+1] == '\n':
 			// the \n that follows writes the separator
 		case r == '\n' || r == '\r':
 			b.WriteString(" | ")
 		case r == '\t':
 			b.WriteByte(' ')
-		case r == 0x1b:
-			i += escapeLen(s[i:])
-			continue
-		case r < 0x20 || r == 0x7f || needsEscape(r):
-			// other controls carry nothing readable
 		default:
-			b.WriteString(s[i : i+size])
+			i += other(&b, s[i:], r, size)
+			continue
 		}
 		i += size
 	}
