@@ -165,12 +165,19 @@ func readReport(t *testing.T, path string) *report.Document {
 	return &doc
 }
 
+// slowRollout starts a simulated fleet of n hosts and writes a playbook
+// whose one step sleeps a second; it returns the inventory, the fleet, the
+// playbook and where the run's report goes.
+func slowRollout(t *testing.T, n int) (inv string, fleet *sim.Fleet, pb, rep string) {
+	t.Helper()
+	inv, fleet = simInventory(t, n)
+	dir := t.TempDir()
+	return inv, fleet, writeFile(t, dir, "slow.yaml", fmt.Sprintf(sleepPlaybook, "1")), filepath.Join(dir, "out.json")
+}
+
 func TestFirstInterruptLetsRunningHostsFinish(t *testing.T) {
 	t.Parallel()
-	inv, fleet := simInventory(t, 20)
-	dir := t.TempDir()
-	pb := writeFile(t, dir, "slow.yaml", fmt.Sprintf(sleepPlaybook, "1"))
-	rep := filepath.Join(dir, "out.json")
+	inv, fleet, pb, rep := slowRollout(t, 20)
 	cmd, started, stderr, done := startApply(t, "apply", pb, "-i", inv, "--report", rep)
 	waitStarted(t, started, 5)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {

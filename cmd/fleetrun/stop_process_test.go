@@ -89,10 +89,7 @@ func TestStopSignalsEndARolloutCleanly(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			inv, fleet := simInventory(t, 20)
-			dir := t.TempDir()
-			pb := writeFile(t, dir, "slow.yaml", fmt.Sprintf(sleepPlaybook, "1"))
-			rep := filepath.Join(dir, "out.json")
+			inv, fleet, pb, rep := slowRollout(t, 20)
 			cmd, started, stderr, done := startApply(t, "apply", pb, "-i", inv, "--report", rep)
 			waitStarted(t, started, 5)
 			if err := cmd.Process.Signal(tc.sig); err != nil {
@@ -112,7 +109,7 @@ func TestStopSignalsEndARolloutCleanly(t *testing.T) {
 			if diff := cmp.Diff(map[string]int{"ok": 5, "skipped": 15}, got); diff != "" {
 				t.Errorf("hosts by status (-want +got):\n%s\n%s", diff, stderr)
 			}
-			if n := len(finishedHosts(t, filepath.Join(dir, "out.journal"), runner.StatusOK)); n != 5 {
+			if n := len(finishedHosts(t, filepath.Join(filepath.Dir(rep), "out.journal"), runner.StatusOK)); n != 5 {
 				t.Errorf("the journal records %d hosts finished ok, want 5", n)
 			}
 			st := fleet.Stats()
@@ -128,10 +125,7 @@ func TestStopSignalsEndARolloutCleanly(t *testing.T) {
 // deletes every shell.
 func TestClosedOutputNeverKillsARollout(t *testing.T) {
 	t.Parallel()
-	inv, fleet := simInventory(t, 10)
-	dir := t.TempDir()
-	pb := writeFile(t, dir, "slow.yaml", fmt.Sprintf(sleepPlaybook, "1"))
-	rep := filepath.Join(dir, "out.json")
+	inv, fleet, pb, rep := slowRollout(t, 10)
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
@@ -158,7 +152,7 @@ func TestClosedOutputNeverKillsARollout(t *testing.T) {
 	if diff := cmp.Diff(map[string]int{"ok": 10}, got); diff != "" {
 		t.Errorf("hosts by status (-want +got):\n%s", diff)
 	}
-	if n := len(finishedHosts(t, filepath.Join(dir, "out.journal"), runner.StatusOK)); n != 10 {
+	if n := len(finishedHosts(t, filepath.Join(filepath.Dir(rep), "out.journal"), runner.StatusOK)); n != 10 {
 		t.Errorf("the journal records %d hosts finished ok, want 10", n)
 	}
 	st := fleet.Stats()
