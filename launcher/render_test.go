@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fleetrun/fleetrun/internal/golden"
+	"github.com/fleetrun/fleetrun/internal/hostile"
 	"github.com/fleetrun/fleetrun/internal/pscheck"
 	"github.com/fleetrun/fleetrun/transport"
 	"github.com/fleetrun/fleetrun/winquote"
@@ -165,28 +165,11 @@ func TestRenderRefusesWhatTheLauncherCannotCarry(t *testing.T) {
 	}
 }
 
-// hostileArgs is the shared corpus of arguments that break naive quoting.
-func hostileArgs(t testing.TB) []string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "winquote", "testdata", "hostile-args.json"))
-	if err != nil {
-		t.Fatalf("read the hostile-argument corpus: %v", err)
-	}
-	var args []string
-	if err := json.Unmarshal(data, &args); err != nil {
-		t.Fatalf("decode the hostile-argument corpus: %v", err)
-	}
-	if len(args) < 200 {
-		t.Fatalf("the corpus has %d arguments, want at least 200", len(args))
-	}
-	return args
-}
-
 // TestRenderCarriesEveryHostileArgumentExactly decodes each rendering as the
 // simulator does and splits the command line with the C runtime's rules.
 func TestRenderCarriesEveryHostileArgumentExactly(t *testing.T) {
 	t.Parallel()
-	for i, a := range hostileArgs(t) {
+	for i, a := range hostile.Args(t) {
 		argv := []string{`C:\tools\echoargs.exe`, "before", a, "after"}
 		r, err := Render(transport.Command{Kind: transport.KindArgv, Argv: argv}, RenderOptions{})
 		if err != nil {

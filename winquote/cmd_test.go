@@ -4,6 +4,8 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/fleetrun/fleetrun/internal/hostile"
 )
 
 func TestCmdQuote(t *testing.T) {
@@ -73,7 +75,7 @@ func cmdPassThrough(token string) (string, bool) {
 
 func TestCmdQuoteSurvivesCmdAndTheCRuntime(t *testing.T) {
 	t.Parallel()
-	for i, s := range loadCorpus(t) {
+	for i, s := range hostile.Args(t) {
 		if strings.ContainsAny(s, "\r\n") {
 			continue // cmd.exe cannot carry line breaks; documented
 		}

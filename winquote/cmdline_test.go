@@ -1,35 +1,20 @@
 package winquote
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"os"
 	"slices"
 	"strings"
 	"testing"
 	"unicode/utf8"
-)
 
-// loadCorpus reads testdata/hostile-args.json, a flat JSON array of
-// strings that other packages' end-to-end tests read too.
-func loadCorpus(tb testing.TB) []string {
-	tb.Helper()
-	data, err := os.ReadFile("testdata/hostile-args.json")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var corpus []string
-	if err := json.Unmarshal(data, &corpus); err != nil {
-		tb.Fatalf("testdata/hostile-args.json: %v", err)
-	}
-	return corpus
-}
+	"github.com/fleetrun/fleetrun/internal/hostile"
+)
 
 func TestCorpusIsLargeAndRepresentable(t *testing.T) {
 	t.Parallel()
-	corpus := loadCorpus(t)
+	corpus := hostile.Args(t)
 	if len(corpus) < 250 {
 		t.Errorf("corpus has %d arguments, want at least 250", len(corpus))
 	}
@@ -263,7 +248,7 @@ var testPrograms = []string{
 
 func TestRoundTripEveryCorpusArgument(t *testing.T) {
 	t.Parallel()
-	for i, arg := range loadCorpus(t) {
+	for i, arg := range hostile.Args(t) {
 		file := testPrograms[i%len(testPrograms)]
 		argv := []string{arg}
 		line, err := CommandLine(file, argv)
@@ -279,7 +264,7 @@ func TestRoundTripEveryCorpusArgument(t *testing.T) {
 
 func TestRoundTripRandomGroupsOfCorpusArguments(t *testing.T) {
 	t.Parallel()
-	corpus := loadCorpus(t)
+	corpus := hostile.Args(t)
 	rng := rand.New(rand.NewPCG(20240409, 1)) // fixed seed: failures reproduce
 	tooLong := 0
 	for iter := range 2000 {
@@ -382,7 +367,7 @@ func TestCheckArgvProgram(t *testing.T) {
 // split on U+0001 into the program name and the arguments, so it can grow
 // argument lists too.
 func FuzzQuoteRoundTrip(f *testing.F) {
-	for i, arg := range loadCorpus(f) {
+	for i, arg := range hostile.Args(f) {
 		f.Add(testPrograms[i%len(testPrograms)] + "\x01" + arg)
 	}
 	f.Add("prog\x01a b\x01\x01\\\"")
@@ -410,7 +395,7 @@ func FuzzSplitCommandLine(f *testing.F) {
 	for _, tt := range splitTests {
 		f.Add(tt.line)
 	}
-	for _, arg := range loadCorpus(f)[:120] {
+	for _, arg := range hostile.Args(f)[:120] {
 		f.Add("prog " + arg)
 	}
 	f.Fuzz(func(t *testing.T, line string) {

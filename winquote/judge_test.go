@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/fleetrun/fleetrun/internal/hostile"
 	"github.com/fleetrun/fleetrun/internal/testneeds"
 )
 
@@ -52,7 +53,7 @@ func TestCRuntimeJudge(t *testing.T) {
 		want []string
 	}
 	var cases []judged
-	corpus := loadCorpus(t)
+	corpus := hostile.Args(t)
 	const file = `C:\Program Files\fleetrun judge\echo args.exe`
 	var pack []string
 	flush := func() {

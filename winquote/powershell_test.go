@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/fleetrun/fleetrun/internal/hostile"
 )
 
 func TestPSSingleQuote(t *testing.T) {
@@ -68,7 +70,7 @@ func readPSSingleQuoted(src string) (value, rest string, ok bool) {
 
 func TestPSSingleQuoteRoundTripsTheCorpus(t *testing.T) {
 	t.Parallel()
-	for i, s := range loadCorpus(t) {
+	for i, s := range hostile.Args(t) {
 		lit := PSSingleQuote(s)
 		got, rest, ok := readPSSingleQuoted(lit + " # trailing")
 		if !ok || got != s || rest != " # trailing" {
@@ -104,7 +106,7 @@ func TestEncodeCommand(t *testing.T) {
 
 func TestDecodeCommandRoundTripsTheCorpus(t *testing.T) {
 	t.Parallel()
-	for i, s := range loadCorpus(t) {
+	for i, s := range hostile.Args(t) {
 		got, err := DecodeCommand(EncodeCommand(s))
 		if err != nil || got != s {
 			t.Errorf("corpus[%d] %.60q decodes to %.60q, %v", i, s, got, err)

@@ -5,14 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/fleetrun/fleetrun/internal/hostile"
 	"github.com/fleetrun/fleetrun/launcher"
 	"github.com/fleetrun/fleetrun/sim"
 	"github.com/fleetrun/fleetrun/transport"
@@ -187,7 +186,7 @@ type echoArgs struct {
 
 func TestHostileArgumentsArriveByteExact(t *testing.T) {
 	t.Parallel()
-	corpus := hostileArgs(t)
+	corpus := hostile.Args(t)
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
@@ -488,21 +487,4 @@ func TestConfigAndOSAreReadWithoutAProcess(t *testing.T) {
 			}
 		})
 	}
-}
-
-// hostileArgs is the shared corpus of arguments that break naive quoting.
-func hostileArgs(t testing.TB) []string {
-	t.Helper()
-	data, err := os.ReadFile(filepath.Join("..", "winquote", "testdata", "hostile-args.json"))
-	if err != nil {
-		t.Fatalf("read the hostile-argument corpus: %v", err)
-	}
-	var args []string
-	if err := json.Unmarshal(data, &args); err != nil {
-		t.Fatalf("decode the hostile-argument corpus: %v", err)
-	}
-	if len(args) < 200 {
-		t.Fatalf("the corpus has %d arguments, want at least 200", len(args))
-	}
-	return args
 }

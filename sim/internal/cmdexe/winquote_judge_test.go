@@ -2,8 +2,6 @@ package cmdexe
 
 import (
 	"context"
-	"encoding/json"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -11,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/fleetrun/fleetrun/internal/hostile"
 	"github.com/fleetrun/fleetrun/winquote"
 )
 
@@ -28,19 +27,6 @@ var cmdArgCases = []string{
 	`\"&hostname`, `C:\dir\`, `C:\a b\`, ``, ` `, `a"b"c&d`, `"`, `""`, `日本語 & x`,
 }
 
-func hostileCorpus(t *testing.T) []string {
-	t.Helper()
-	data, err := os.ReadFile("../../../winquote/testdata/hostile-args.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var corpus []string
-	if err := json.Unmarshal(data, &corpus); err != nil {
-		t.Fatal(err)
-	}
-	return corpus
-}
-
 // runArgs runs `args.exe <token>` as a cmd /c line and returns what the
 // program received and what cmd.exe said.
 func runArgs(t *testing.T, token string) ([]procRecord, result) {
@@ -56,7 +42,7 @@ func runArgs(t *testing.T, token string) ([]procRecord, result) {
 // with nothing run, redirected or expanded on the way.
 func TestCmdArgSurvivesTheCmdExeModel(t *testing.T) {
 	t.Parallel()
-	values := append(append([]string(nil), cmdArgCases...), hostileCorpus(t)...)
+	values := append(append([]string(nil), cmdArgCases...), hostile.Args(t)...)
 	tested := 0
 	for _, s := range values {
 		token, err := winquote.CmdArg(s)
