@@ -100,7 +100,7 @@ func TestPasswordsAreFetchedConcurrentlyWithinForks(t *testing.T) {
 		t.Errorf("host statuses %v, want %d ok", st, hosts)
 	}
 	calls := 0
-	for _, r := range srv.Requests() {
+	for _, r := range srv.Calls() {
 		if r.Action == "GetPasswordData" {
 			calls++
 		}

@@ -95,7 +95,7 @@ func TestGetPasswordDataPasswordIsDecryptedWithTheLaunchKey(t *testing.T) {
 		}
 	}
 	calls := 0
-	for _, r := range srv.Requests() {
+	for _, r := range srv.Calls() {
 		if r.Action == "GetPasswordData" {
 			calls++
 			if got := r.Form["InstanceId"]; len(got) != 1 || got[0] != "i-0e000000000000001" || r.Region != "eu-west-1" {

@@ -88,6 +88,11 @@ type Request struct {
 	Form map[string][]string
 	// Status is the HTTP status answered.
 	Status int
+	// Invocation and Attempt come from the SDK's amz-sdk-invocation-id and
+	// amz-sdk-request headers: every attempt of one API call carries the
+	// same invocation id, numbered from 1.
+	Invocation string
+	Attempt    int
 }
 
 // Credentials are what AssumeRole hands out.
@@ -151,6 +156,30 @@ func (s *Server) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return slices.Clone(s.requests)
+}
+
+// Calls returns one request per API call received so far (its last
+// attempt), in the order the calls started. The SDK retries a call after
+// errors, including transport errors on a request the server did answer:
+// smithy-go closes a request's body as soon as the response headers
+// arrive, and when net/http's writer is still checking the body for extra
+// bytes it drops the connection, so a call to a fast server is sometimes
+// sent twice. Tests about what a client asked for count calls, not
+// requests.
+func (s *Server) Calls() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []Request
+	at := map[string]int{}
+	for _, r := range s.requests {
+		if i, ok := at[r.Invocation]; ok && r.Invocation != "" {
+			out[i] = r
+			continue
+		}
+		at[r.Invocation] = len(out)
+		out = append(out, r)
+	}
+	return out
 }
 
 // Throttle makes the next n requests (of any action) fail as EC2 fails
@@ -304,7 +333,7 @@ func (s *Server) wait(r *http.Request, action string) bool {
 var credentialRE = regexp.MustCompile(`Credential=([^/,\s]+)/\d{8}/([^/]+)/([^/]+)/aws4_request`)
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	req := Request{}
+	req := Request{Invocation: r.Header.Get("Amz-Sdk-Invocation-Id"), Attempt: attempt(r.Header.Get("Amz-Sdk-Request"))}
 	if m := credentialRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
 		req.AccessKeyID, req.Region, req.Service = m[1], m[2], m[3]
 	}
@@ -354,6 +383,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	default:
 		s.answer(w, &req, ec2Error(http.StatusBadRequest, "InvalidAction", fmt.Sprintf("The action %s is not valid for this web service.", req.Action)))
 	}
+}
+
+// attempt reads N from the SDK's "attempt=N; max=M" header; 0 when absent.
+func attempt(h string) int {
+	for part := range strings.SplitSeq(h, ";") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(part), "attempt="); ok {
+			n, _ := strconv.Atoi(v)
+			return n
+		}
+	}
+	return 0
 }
 
 // reply is a status and an XML document.

@@ -2,9 +2,11 @@ package ec2test
 
 import (
 	"encoding/xml"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -238,5 +240,41 @@ func TestHoldDescribeInstancesUntilReleased(t *testing.T) {
 	a := <-answers
 	if diff := cmp.Diff([]string{"i-00000000000000001", "i-00000000000000002", "i-00000000000000003", "i-00000000000000004"}, listed(t, a.body)); a.status != http.StatusOK || diff != "" {
 		t.Errorf("after release: status %d, instances (-want +got):\n%s", a.status, diff)
+	}
+}
+
+func TestCallsFoldTheAttemptsOfOneInvocation(t *testing.T) {
+	t.Parallel()
+	srv := NewServer(nil)
+	t.Cleanup(srv.Close)
+	post := func(invocation, attempt, action string) {
+		t.Helper()
+		req, err := http.NewRequest(http.MethodPost, srv.URL, strings.NewReader("Action="+action))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		req.Header.Set("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDTEST/20261203/eu-west-1/ec2/aws4_request")
+		req.Header.Set("Amz-Sdk-Invocation-Id", invocation)
+		req.Header.Set("Amz-Sdk-Request", "attempt="+attempt+"; max=5")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = resp.Body.Close()
+	}
+	post("a", "1", "DescribeInstances")
+	post("b", "1", "GetPasswordData")
+	post("a", "2", "DescribeInstances")
+	var got []string
+	for _, c := range srv.Calls() {
+		got = append(got, fmt.Sprintf("%s %s attempt %d", c.Invocation, c.Action, c.Attempt))
+	}
+	want := []string{"a DescribeInstances attempt 2", "b GetPasswordData attempt 1"}
+	if !slices.Equal(got, want) {
+		t.Errorf("calls %q, want %q", got, want)
+	}
+	if n := len(srv.Requests()); n != 3 {
+		t.Errorf("%d requests, want 3", n)
 	}
 }
