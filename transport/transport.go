@@ -28,7 +28,18 @@ const (
 	// KindReboot restarts the host (see Rebooter); it is never passed to
 	// Session.Run.
 	KindReboot Kind = "reboot"
+	// KindCopy writes Command.Copy's files from the controller to the host.
+	KindCopy Kind = "copy"
+	// KindDownload has the host fetch Command.Download's URL itself.
+	KindDownload Kind = "download"
+	// KindFetch brings Command.Fetch's files from the host to the
+	// controller.
+	KindFetch Kind = "fetch"
 )
+
+// IsFile reports whether k moves files (copy, download, fetch) rather than
+// running a program.
+func (k Kind) IsFile() bool { return k == KindCopy || k == KindDownload || k == KindFetch }
 
 // Command is one step as a transport sees it: already expanded for the host,
 // with exactly one of Script, Line or Argv set according to Kind.
@@ -41,6 +52,10 @@ type Command struct {
 	Script  string            // KindPowerShell
 	Line    string            // KindCmd
 	Argv    []string          // KindArgv: program first
+	// Copy, Download and Fetch are the file steps' bodies.
+	Copy     *CopySpec     // KindCopy
+	Download *DownloadSpec // KindDownload
+	Fetch    *FetchSpec    // KindFetch
 	Env     map[string]string // extra environment variables for the process
 	Workdir string            // working directory; empty means the shell's default
 
@@ -73,6 +88,97 @@ type Result struct {
 	// capped at the session's limit; the Truncated flags say a cap was hit.
 	Stdout, Stderr                   string
 	StdoutTruncated, StderrTruncated bool
+	// Files are what a file step found or moved, one per file, in the
+	// order of the step's files (copy) or as the host listed them (fetch).
+	Files []FileResult
+	// Unchanged: a copy or download found every destination already
+	// holding the required bytes and wrote nothing (the step's status is
+	// then "unchanged").
+	Unchanged bool
+}
+
+// FileResult is one file a file step handled.
+type FileResult struct {
+	// Path is the file's path on the host.
+	Path string
+	// Local is where a fetched file was stored on the controller.
+	Local string
+	// Size is the file's length in bytes, SHA256 its lower-case hex
+	// SHA-256 as the host computed it (and, for copy and fetch, the
+	// controller checked).
+	Size   int64
+	SHA256 string
+	// Unchanged: the destination already held these bytes.
+	Unchanged bool
+	// Sent is how many of the file's bytes crossed the connection (0 when
+	// unchanged or downloaded by the host).
+	Sent int64
+}
+
+// Blob is a file's content on the controller, opened and hashed once per
+// run and read by every host's transfer concurrently (io.ReaderAt must be
+// safe for that, as *os.File is).
+type Blob interface {
+	io.ReaderAt
+	Size() int64
+	SHA256() string // lower-case hex
+}
+
+// CopySpec is a copy step's files.
+type CopySpec struct {
+	Files []CopyFile
+}
+
+// CopyFile is one file of a copy step.
+type CopyFile struct {
+	// Dest is the full Windows path the file must end at.
+	Dest string
+	Src  Blob
+	// Origin names the source on the controller, for messages.
+	Origin string
+}
+
+// DownloadSpec is a download step: the host fetches URL to Dest and keeps
+// it only when its SHA-256 is SHA256.
+type DownloadSpec struct {
+	URL    string
+	Dest   string
+	SHA256 string // lower-case hex, required
+	// Retries is how many further tries the host makes after a failed
+	// transfer (never after a hash mismatch); Proxy, when set, is the
+	// HTTP proxy URL the host uses.
+	Retries int
+	Proxy   string
+}
+
+// FetchSpec is a fetch step: the files matching Src on the host are sent
+// to the controller and stored through Sink.
+type FetchSpec struct {
+	// Src is a Windows path, or a pattern with * and ? in its last
+	// element.
+	Src string
+	// MaxBytes bounds the total size fetched from one host; more is an
+	// error before any byte is sent.
+	MaxBytes int64
+	// Optional: no matching file is not an error.
+	Optional bool
+	Sink     FetchSink
+}
+
+// FetchSink stores fetched files on the controller.
+type FetchSink interface {
+	// Create starts storing the file the host knows as path (name is its
+	// last element), size bytes long.
+	Create(path, name string, size int64) (FetchWriter, error)
+}
+
+// FetchWriter receives one fetched file's bytes. Commit keeps the file
+// once the transport has checked its SHA-256 and returns where it was
+// stored; Abort removes whatever was written.
+type FetchWriter interface {
+	io.Writer
+	Commit(sha256 string) (local string, err error)
+	Abort()
 }
 
 // Session is an open connection to one host, able to run steps one after
@@ -208,6 +314,15 @@ const (
 	// Update Agent's downloader and installer, a file share on another
 	// machine (the second hop).
 	ClassRemoteDenied Class = "remote_denied"
+	// ClassHashMismatch: a file's SHA-256 on arrival is not the one
+	// required (a copy's source, a download's sha256); nothing was kept
+	// under the destination name.
+	ClassHashMismatch Class = "hash_mismatch"
+	// ClassNotFound: a fetch's source matched no file on the host.
+	ClassNotFound Class = "not_found"
+	// ClassConfig: the step cannot run over this host's transport as the
+	// inventory configures it (a copy over SSM without an S3 bucket).
+	ClassConfig Class = "config"
 )
 
 // Unreachable reports whether a failure of this class means the host could
