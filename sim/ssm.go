@@ -10,7 +10,6 @@ import (
 	"maps"
 	"net"
 	"net/http"
-	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -21,8 +20,9 @@ import (
 // The simulated AWS Systems Manager endpoint: one loopback HTTP server per
 // fleet that speaks the SSM JSON protocol (POST /, X-Amz-Target:
 // AmazonSSM.<Action>, application/x-amz-json-1.1) for the actions a Run
-// Command client needs, and the few S3 GetObject paths (GET /bucket/key,
-// path style) where the agent's output uploads land. Every fleet host is a
+// Command client needs, and a small S3 (s3.go: path-style PutObject,
+// HeadObject and GetObject) where the agent's output uploads land and
+// clients put the files hosts download. Every fleet host is a
 // managed instance with a deterministic instance id; commands run through
 // the host model as the SSM agent runs them (see ssmagent.go).
 
@@ -58,7 +58,8 @@ type SSMStats struct {
 	Endpoint string `json:"endpoint"`
 	// Calls counts requests by action (SendCommand, ListCommands,
 	// ListCommandInvocations, GetCommandInvocation, CancelCommand,
-	// DescribeInstanceInformation, S3.GetObject), throttled ones included.
+	// DescribeInstanceInformation, S3.PutObject, S3.HeadObject,
+	// S3.GetObject), throttled ones included.
 	Calls map[string]int64 `json:"calls"`
 	// Throttled counts requests answered with ThrottlingException.
 	Throttled map[string]int64 `json:"throttled"`
@@ -68,6 +69,10 @@ type SSMStats struct {
 	// and command); InstanceInvocations counts them by instance id.
 	Invocations         int64            `json:"invocations"`
 	InstanceInvocations map[string]int64 `json:"instance_invocations,omitempty"`
+	// S3 counts what the simulated S3 beside the endpoint served (its
+	// requests are also in Calls, as S3.PutObject, S3.HeadObject and
+	// S3.GetObject).
+	S3 S3Stats `json:"s3"`
 }
 
 // ssmServer is a fleet's SSM endpoint.
@@ -87,7 +92,11 @@ type ssmServer struct {
 	ids      map[*Host]string
 	commands map[string]*ssmCommand
 	order    []string // command ids, oldest first
-	objects  map[string][]byte
+	// objects are the simulated S3's, by bucket/key; s3MaxObject, when
+	// not zero, replaces the constant of the same name (tests).
+	objects     map[string]*s3Object
+	s3MaxObject int64
+	s3stats     S3Stats
 	// rebootTokens are the tokens fleetrun's reboot script left on
 	// instances (instance/token), as the registry would keep them.
 	rebootTokens map[string]bool
@@ -173,7 +182,7 @@ func startSSM(f *Fleet, opts FleetOptions) (*ssmServer, error) {
 		f: f, region: region, delivery: opts.SSMDelivery, beforeReply: opts.SSMBeforeReply, ln: ln, served: make(chan struct{}),
 		url:   "http://" + ln.Addr().String(),
 		hosts: map[string]*Host{}, ids: map[*Host]string{}, commands: map[string]*ssmCommand{},
-		objects: map[string][]byte{}, rebootTokens: map[string]bool{}, calls: map[string]int64{}, throttled: map[string]int64{},
+		objects: map[string]*s3Object{}, rebootTokens: map[string]bool{}, calls: map[string]int64{}, throttled: map[string]int64{},
 		faulted: map[string]int64{}, instanceInvs: map[string]int64{},
 		bucket: tokenBucket{rate: opts.SSMRate, now: f.clock.Now},
 	}
@@ -243,7 +252,7 @@ func (f *Fleet) SSMStats() *SSMStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return &SSMStats{Endpoint: s.url, Calls: maps.Clone(s.calls), Throttled: maps.Clone(s.throttled), Faulted: maps.Clone(s.faulted),
-		Invocations: s.invocations, InstanceInvocations: maps.Clone(s.instanceInvs)}
+		Invocations: s.invocations, InstanceInvocations: maps.Clone(s.instanceInvs), S3: s.s3stats}
 }
 
 // tokenBucket limits requests per second; a zero rate is unlimited.
@@ -288,7 +297,7 @@ func badRequest(typ, format string, args ...any) *apiError {
 }
 
 func (s *ssmServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+	if r.Method == http.MethodGet || r.Method == http.MethodHead || r.Method == http.MethodPut {
 		s.serveS3(w, r)
 		return
 	}
@@ -934,32 +943,6 @@ func (s *ssmServer) describeInstanceInformation(body []byte) (any, *apiError) {
 		})
 	}
 	return page("InstanceInformationList", list, in.NextToken, limit)
-}
-
-// serveS3 answers GetObject for the agent's output uploads (path style:
-// /bucket/key).
-func (s *ssmServer) serveS3(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	s.calls["S3.GetObject"]++
-	path, err := url.PathUnescape(r.URL.EscapedPath())
-	var data []byte
-	var ok bool
-	if err == nil {
-		data, ok = s.objects[strings.TrimPrefix(path, "/")]
-	}
-	s.mu.Unlock()
-	if !ok {
-		w.Header().Set("Content-Type", "application/xml")
-		w.WriteHeader(http.StatusNotFound)
-		_, _ = io.WriteString(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message></Error>`) // the client's problem now
-		return
-	}
-	w.Header().Set("Content-Type", "application/octet-stream")
-	w.Header().Set("Content-Length", strconv.Itoa(len(data)))
-	if r.Method == http.MethodHead {
-		return
-	}
-	_, _ = w.Write(data) // a failed write is the client's disconnect
 }
 
 // stringPrefix truncates output as the SSM agent does: text of max bytes

@@ -208,10 +208,10 @@ func (s *ssmServer) finish(c *ssmCommand, inv *ssmInvocation, status, details st
 		return
 	}
 	if len(stdout) > 0 {
-		s.objects[c.bucket+"/"+s3Key(c, inv.instance, "stdout")] = stdout
+		s.putOutputLocked(c.bucket+"/"+s3Key(c, inv.instance, "stdout"), stdout)
 	}
 	if len(stderr) > 0 {
-		s.objects[c.bucket+"/"+s3Key(c, inv.instance, "stderr")] = stderr
+		s.putOutputLocked(c.bucket+"/"+s3Key(c, inv.instance, "stderr"), stderr)
 	}
 }
 
