@@ -271,6 +271,8 @@ func checkHost(d *strictyaml.Decoder, h *Host, node *yaml.Node, path string) {
 		d.Errorf(node, path, "host %q: vars are template variables and no longer name the SSM instance; give it as ssm: {instance_id: %v} (and the region as ssm: {region: ...})", h.Name, h.Vars["instance_id"])
 	case h.SSM.OutputS3Prefix != "" && h.SSM.OutputS3Bucket == "":
 		d.Errorf(node, path, "host %q: ssm output_s3_prefix needs output_s3_bucket", h.Name)
+	case h.SSM.TransferPrefix != "" && h.SSM.TransferBucket == "":
+		d.Errorf(node, path, "host %q: ssm transfer_prefix needs transfer_bucket", h.Name)
 	}
 }
 

@@ -35,6 +35,11 @@ type SSMSpec struct {
 	// stderr) and longer output is marked truncated.
 	OutputS3Bucket *string `yaml:"output_s3_bucket"`
 	OutputS3Prefix *string `yaml:"output_s3_prefix"`
+	// TransferBucket and TransferPrefix are where copy steps put their
+	// sources for the hosts to download (key TransferPrefix/<sha256>);
+	// copy steps over SSM need the bucket.
+	TransferBucket *string `yaml:"transfer_bucket"`
+	TransferPrefix *string `yaml:"transfer_prefix"`
 	// Document is the SSM document to run; it must take AWS-RunPowerShellScript's
 	// parameters (commands, executionTimeout). Empty means
 	// AWS-RunPowerShellScript.
@@ -52,6 +57,8 @@ type SSMSettings struct {
 	OutputS3Bucket string `json:"output_s3_bucket,omitempty"`
 	OutputS3Prefix string `json:"output_s3_prefix,omitempty"`
 	Document       string `json:"document,omitempty"`
+	TransferBucket string `json:"transfer_bucket,omitempty"`
+	TransferPrefix string `json:"transfer_prefix,omitempty"`
 }
 
 // IsZero reports whether no SSM setting is given.
@@ -67,6 +74,11 @@ func (h *Host) StringVars() map[string]string {
 	}
 	return out
 }
+
+// ssmMaxTransferPrefix is the longest transfer_prefix: an S3 key is at
+// most 1,024 bytes (the S3 user guide's object key naming) and fleetrun
+// appends / and 64 hex digits.
+const ssmMaxTransferPrefix = 1024 - 65
 
 var (
 	ssmRegionRE   = regexp.MustCompile(`^[a-z]{2,}(-[a-z]+)+-[0-9]+$`)
@@ -94,11 +106,25 @@ func (s *SSMSpec) check(d *strictyaml.Decoder, path string) {
 			errf(key, "%q is not an http(s) URL", *v)
 		}
 	}
-	if s.OutputS3Bucket != nil && (!ssmBucketRE.MatchString(*s.OutputS3Bucket) || strings.Contains(*s.OutputS3Bucket, "..")) {
-		errf("output_s3_bucket", "%q is not an S3 bucket name (3 to 63 lower-case letters, digits, dots and hyphens)", *s.OutputS3Bucket)
+	for key, v := range map[string]*string{"output_s3_bucket": s.OutputS3Bucket, "transfer_bucket": s.TransferBucket} {
+		if v != nil && (!ssmBucketRE.MatchString(*v) || strings.Contains(*v, "..")) {
+			errf(key, "%q is not an S3 bucket name (3 to 63 lower-case letters, digits, dots and hyphens)", *v)
+		}
 	}
 	if s.OutputS3Prefix != nil && strings.HasPrefix(*s.OutputS3Prefix, "/") {
 		errf("output_s3_prefix", "the key prefix %q must not start with /", *s.OutputS3Prefix)
+	}
+	if p := s.TransferPrefix; p != nil {
+		switch {
+		case strings.HasPrefix(*p, "/"):
+			errf("transfer_prefix", "the key prefix %q must not start with /", *p)
+		case strings.Contains(*p, "//"):
+			errf("transfer_prefix", "the key prefix %q must not contain an empty segment (//)", *p)
+		case len(*p) > ssmMaxTransferPrefix:
+			errf("transfer_prefix", "the key prefix is %d bytes long; at most %d leave room for the 64 hex digits of a SHA-256 in S3's 1,024-byte keys", len(*p), ssmMaxTransferPrefix)
+		case strings.ContainsFunc(*p, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+			errf("transfer_prefix", "the key prefix %q contains a control character", *p)
+		}
 	}
 	if s.Document != nil && !ssmDocumentRE.MatchString(*s.Document) {
 		errf("document", "%q is not an SSM document name", *s.Document)
@@ -121,6 +147,8 @@ func (s *SSMSpec) applyTo(h *SSMSettings) {
 	setStr(&h.OutputS3Bucket, s.OutputS3Bucket)
 	setStr(&h.OutputS3Prefix, s.OutputS3Prefix)
 	setStr(&h.Document, s.Document)
+	setStr(&h.TransferBucket, s.TransferBucket)
+	setStr(&h.TransferPrefix, s.TransferPrefix)
 }
 
 // stringify writes a variable's value as a transport reads it.
