@@ -162,5 +162,6 @@ func TargetOf(ctx context.Context, h *inventory.Host, lookupEnv func(string) (st
 func SSMTargetOf(h *inventory.Host) transport.SSMTarget {
 	s := h.SSM
 	return transport.SSMTarget{InstanceID: s.InstanceID, Region: s.Region, Profile: s.Profile, Endpoint: s.Endpoint,
-		S3Endpoint: s.S3Endpoint, OutputS3Bucket: s.OutputS3Bucket, OutputS3Prefix: s.OutputS3Prefix, Document: s.Document}
+		S3Endpoint: s.S3Endpoint, OutputS3Bucket: s.OutputS3Bucket, OutputS3Prefix: s.OutputS3Prefix, Document: s.Document,
+		TransferBucket: s.TransferBucket, TransferPrefix: s.TransferPrefix}
 }
