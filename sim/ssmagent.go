@@ -144,6 +144,10 @@ func (s *ssmServer) deliver(ctx context.Context, c *ssmCommand, inv *ssmInvocati
 	}
 }
 
+// fileMarkers are the first lines of fleetrun's file scripts
+// (docs/design.md, "Files to and from hosts").
+var fileMarkers = map[string]bool{"# fleetrun-copy v1": true, "# fleetrun-download v1": true, "# fleetrun-fetch v1": true}
+
 // ssmRebootMarker starts fleetrun's SSM reboot script (docs/design.md).
 const ssmRebootMarker = "# fleetrun-ssm-reboot v1"
 
@@ -275,6 +279,16 @@ func (h *Host) runSSMScript(ctx context.Context, commandID, instance, script str
 		code = h.launcher(ctx, p, launcherMarker+"\n$fleetrunPayload = ''\n")
 		if code == ssmRebootExitCode {
 			code = ssmRebootStandIn
+		}
+	} else if first, _, _ := strings.Cut(script, "\n"); fileMarkers[strings.TrimSpace(first)] {
+		// fleetrun's file scripts (copy, download, fetch) run as the
+		// commands themselves; the host does what they do, by marker.
+		var ok bool
+		p := &cmdexe.Proc{Name: `C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe`, Env: env,
+			Stdin: strings.NewReader(""), Stdout: stdout, Stderr: stderr}
+		if code, ok = h.fileScript(ctx, p, script); !ok {
+			rawWrite(stderr, h.encodeHost("fleetrun file script: the simulated host does not run "+strings.TrimSpace(first)+"\r\n"))
+			code = 1
 		}
 	} else {
 		r := &psRun{h: h, ps: ps, ctx: ctx, stdout: stdout, stderr: stderr, env: env, mode: psFile}
