@@ -31,6 +31,7 @@ type coordinator struct {
 	region string
 	api    *ssm.Client
 	s3     *s3.Client
+	xfer   *transfers
 	sem    chan struct{} // bounds API calls in flight
 	stats  *counters
 	// run is unique to the coordinator (12 hex digits): commands' Comments
@@ -62,7 +63,7 @@ func newCoordinator(opts Options, region string, api *ssm.Client, s3c *s3.Client
 	retryer := sendRetryer(&opts)
 	timeout := answerTimeout(opts.AnswerTimeout)
 	return &coordinator{
-		opts: opts, region: region, api: api, s3: s3c, stats: stats, run: run, token: "fleetrun-" + run,
+		opts: opts, region: region, api: api, s3: s3c, xfer: newTransfers(s3c, stats.add), stats: stats, run: run, token: "fleetrun-" + run,
 		sendOptions: func(o *ssm.Options) {
 			o.Retryer = retryer
 			o.APIOptions = append(o.APIOptions, timeout)

@@ -141,7 +141,8 @@ func (d *Dialer) Close() error {
 type Stats struct {
 	// Calls counts API calls by action (SendCommand, ListCommands,
 	// ListCommandInvocations, GetCommandInvocation, CancelCommand,
-	// DescribeInstanceInformation, S3.GetObject), each attempt the SDK
+	// DescribeInstanceInformation, S3.GetObject, S3.HeadObject,
+	// S3.PutObject; presigning calls nothing), each attempt the SDK
 	// made included.
 	Calls map[string]int64
 	// Throttled counts attempts AWS answered with a throttling error.
@@ -158,6 +159,11 @@ type Stats struct {
 	// again because ListCommands showed that the lost one created nothing.
 	Adopted int64
 	Resent  int64
+	// TransfersUploaded counts copy sources uploaded to a transfer bucket
+	// (TransferBytes their bytes); TransfersFound those already there.
+	TransfersUploaded int64
+	TransfersFound    int64
+	TransferBytes     int64
 }
 
 // Total is the number of API calls of every kind.
@@ -185,6 +191,9 @@ func (d *Dialer) Stats() Stats {
 		out.Abandoned += s.Abandoned
 		out.Adopted += s.Adopted
 		out.Resent += s.Resent
+		out.TransfersUploaded += s.TransfersUploaded
+		out.TransfersFound += s.TransfersFound
+		out.TransferBytes += s.TransferBytes
 	}
 	return out
 }
@@ -301,6 +310,9 @@ func newClients(ctx context.Context, o *Options, key clientKey, stats *counters)
 			so.UsePathStyle = true
 		}
 		so.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
+		// A copy's upload is signed with the source's SHA-256, computed
+		// once per run; a further checksum would read the file again.
+		so.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 	})
 	return api, s3c, cfg.Region, nil
 }

@@ -74,6 +74,10 @@ type Options struct {
 	Document       string
 	OutputS3Bucket string
 	OutputS3Prefix string
+	// TransferBucket and TransferPrefix are where copy steps stage their
+	// files, for hosts whose Target.SSM names no transfer bucket.
+	TransferBucket string
+	TransferPrefix string
 
 	// PollInterval is the wait before the first poll of a command and
 	// between polls while its invocations change; zero means 1s. Polls of a
@@ -172,6 +176,9 @@ type hostConfig struct {
 	bucket   string
 	prefix   string
 	encoding string
+	// transferBucket and transferPrefix stage copy steps' files.
+	transferBucket string
+	transferPrefix string
 }
 
 // clientKey identifies the AWS clients (and the coordinator) a host uses.
@@ -195,7 +202,7 @@ func (o *Options) resolve(t *transport.Target) hostConfig {
 		return ""
 	}
 	s := t.SSM
-	return hostConfig{
+	hc := hostConfig{
 		name:     pick(t.Name, s.InstanceID),
 		instance: s.InstanceID,
 		key: clientKey{
@@ -208,5 +215,13 @@ func (o *Options) resolve(t *transport.Target) hostConfig {
 		bucket:   pick(s.OutputS3Bucket, o.OutputS3Bucket),
 		prefix:   pick(s.OutputS3Prefix, o.OutputS3Prefix),
 		encoding: t.OutputEncoding,
+		// A target's transfer bucket comes with its own prefix: the
+		// options' prefix belongs to the options' bucket.
+		transferBucket: pick(s.TransferBucket, o.TransferBucket),
+		transferPrefix: s.TransferPrefix,
 	}
+	if s.TransferBucket == "" {
+		hc.transferPrefix = o.TransferPrefix
+	}
+	return hc
 }

@@ -57,12 +57,21 @@ func (s *Session) InstanceID() string { return s.hc.instance }
 // stderr, marked truncated when cut) or, with an S3 output bucket, the
 // complete streams from S3 up to OutputCap; the writers of cmd receive it
 // once the step has finished (SSM does not stream).
+//
+// File steps run fleetrun's download script through the agent (see
+// runFile): a copy stages its files in the host's transfer bucket, a
+// download fetches its URL (s3:// presigned by the controller); their
+// Result carries Files and Unchanged, and a failure is an error (class
+// hash_mismatch, config, unexpected_exit). Fetch fails with class config.
 func (s *Session) Run(ctx context.Context, cmd transport.Command) (transport.Result, error) {
 	s.mu.Lock()
 	closed := s.closed
 	s.mu.Unlock()
 	if closed {
 		return transport.Result{}, &transport.Error{Class: transport.ClassInternal, Message: s.hc.name + ": session is closed"}
+	}
+	if cmd.Kind.IsFile() {
+		return s.runFile(ctx, cmd)
 	}
 	p, err := launcher.Build(cmd)
 	if err != nil {
