@@ -262,7 +262,9 @@ func (s *ssmServer) putObject(w http.ResponseWriter, r *http.Request, bucket, ke
 	if n < 0 {
 		return &s3Error{status: http.StatusLengthRequired, code: "MissingContentLength", msg: "You must provide the Content-Length HTTP header."}
 	}
+	s.mu.Lock()
 	limit := s.s3MaxObject
+	s.mu.Unlock()
 	if limit <= 0 {
 		limit = s3MaxObject
 	}
