@@ -8,6 +8,8 @@ package downloadtest
 
 import (
 	"crypto/x509"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -65,6 +67,9 @@ func start(files map[string][]byte, tls bool) *Server {
 	// is too.
 	s.srv.Config.ReadHeaderTimeout = handlerTimeout
 	s.srv.Config.WriteTimeout = handlerTimeout
+	// Failed handshakes (a client that does not trust the certificate)
+	// are part of the tests, not news.
+	s.srv.Config.ErrorLog = log.New(io.Discard, "", 0)
 	if tls {
 		s.srv.StartTLS()
 	} else {
