@@ -22,7 +22,9 @@ import (
 // ends Run with a wsman_fault error at once.
 //
 // A Result is returned for every exit code; see ClassifyExit for one that
-// was not expected.
+// was not expected. File steps (copy, download, fetch) run fleetrun's file
+// scripts instead of the launcher and succeed only as a whole: a Result
+// lists the files, anything else is an error (files.go).
 func (s *Session) Run(ctx context.Context, cmd transport.Command) (transport.Result, error) {
 	if cmd.Kind.IsFile() {
 		return s.runFile(ctx, cmd)
