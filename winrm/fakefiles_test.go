@@ -47,6 +47,9 @@ type fileHost struct {
 	// resetAtSend, when > 0, drops the connection instead of answering
 	// that Send (counted from 1), once.
 	resetAtSend int
+	// diskFullAt, when > 0, ends a copy with exit code 2 once it holds
+	// that many bytes; later Sends to it are refused with a fault.
+	diskFullAt int
 	// holdAtSend, when > 0, leaves that Send unanswered until the client
 	// gives it up.
 	holdAtSend int
@@ -173,7 +176,16 @@ func (h *fileHost) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				return
 			}
 		}
+		if c.done {
+			// Windows refuses input to a process that has ended.
+			h.fault(w, 2147942632, "The pipe is being closed.")
+			return
+		}
 		c.stdin.Write(data)
+		if h.diskFullAt > 0 && c.waiting && c.stdin.Len() >= h.diskFullAt {
+			c.waiting = false
+			c.exit(2, "fleetrun-copy: There is not enough space on the disk.")
+		}
 		if strings.Contains(m[1], `End="true"`) {
 			h.stdinEnded(c)
 		}

@@ -340,3 +340,53 @@ func TestACopyPastItsDeadlineStopsTheScript(t *testing.T) {
 		t.Errorf("the destination exists after the timeout")
 	}
 }
+
+func TestACopyWhoseScriptEndsMidTransferReportsTheScriptsReason(t *testing.T) {
+	t.Parallel()
+	h, target := newFileHost(t, 150)
+	h.diskFullAt = 200_000
+	s := open(t, target, Options{})
+	_, err := s.Run(runCtx(t), copyCmd(transport.CopyFile{Dest: `C:\big.bin`, Src: newMemBlob(randomBytes(600_000, 9)), Origin: "big.bin"}))
+	te := classOf(err)
+	want := `fake-01: copy of big.bin to C:\big.bin failed: fleetrun-copy: There is not enough space on the disk.`
+	if te == nil || te.Class != transport.ClassUnexpectedExit || te.Code != 2 || te.Message != want {
+		t.Fatalf("err = %v, want class unexpected_exit code 2: %s", err, want)
+	}
+	// Two Sends filled the disk, the third was refused: nothing more was sent.
+	if sizes, _, _ := h.stats(); len(sizes) != 3 {
+		t.Errorf("%d Sends with data, want 3", len(sizes))
+	}
+	// The next step runs in the same shell.
+	if _, err := s.Run(runCtx(t), copyCmd(transport.CopyFile{Dest: `C:\small.bin`, Src: newMemBlob([]byte("x")), Origin: "small.bin"})); err != nil {
+		t.Errorf("the next copy: %v", err)
+	}
+}
+
+// FuzzFetchFrames feeds the frame parser arbitrary output in two pieces: it
+// never panics, never keeps a file whose bytes differ from its announced
+// hash, and never aborts what it committed.
+func FuzzFetchFrames(f *testing.F) {
+	f.Add([]byte(frame(`C:\a`, []byte("data"), "")+"Z\n"), 3)
+	f.Add([]byte("N\n"), 0)
+	f.Add([]byte("F 1 "+strings.Repeat("a", 64)+" QQ==\nxZ\n"), 10)
+	f.Fuzz(func(t *testing.T, out []byte, cut int) {
+		sink := &memSink{}
+		fr := newFetchFrames("h", &transport.FetchSpec{Sink: sink, MaxBytes: 1 << 16})
+		cut = min(max(cut, 0), len(out))
+		err := fr.write(out[:cut])
+		if err == nil {
+			err = fr.write(out[cut:])
+		}
+		if err == nil {
+			_ = fr.finish()
+		}
+		for _, c := range sink.commits {
+			if hexSHA(c.data) != c.sha {
+				t.Fatalf("kept a file whose bytes do not have the hash %s", c.sha)
+			}
+		}
+		if len(sink.commits) != len(fr.files) {
+			t.Fatalf("%d commits, %d results", len(sink.commits), len(fr.files))
+		}
+	})
+}

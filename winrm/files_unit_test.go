@@ -24,6 +24,13 @@ type memSink struct {
 	committed map[string][]byte
 	aborted   []string
 	failWrite bool
+	// commits are the bytes of every commit with the hash it was given.
+	commits []commit
+}
+
+type commit struct {
+	sha  string
+	data []byte
 }
 
 type memWriter struct {
@@ -49,6 +56,7 @@ func (w *memWriter) Commit(sha string) (string, error) {
 		w.sink.committed = map[string][]byte{}
 	}
 	w.sink.committed[w.path] = append([]byte(nil), w.buf.Bytes()...)
+	w.sink.commits = append(w.sink.commits, commit{sha, w.sink.committed[w.path]})
 	return "local/" + sha[:8], nil
 }
 
