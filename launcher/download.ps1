@@ -63,8 +63,13 @@ try {
         [void][IO.Directory]::CreateDirectory($frR)
     }
     # .NET Framework 4.x offers only SSL 3 and TLS 1.0 by default; 3072 is
-    # TLS 1.2, named by number because 4.0 lacks the enum member.
-    [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor 3072
+    # TLS 1.2, named by number because 4.0 lacks the enum member. A
+    # framework without TLS 1.2 (stock 2008 R2) refuses it: plain http://
+    # still works there, and an https:// try fails with its own message.
+    try {
+        [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor 3072
+    } catch {
+    }
     $frB = New-Object byte[] 65536
     $frE = ''
     for ($frI = 1; $frI -le $frY + 1; $frI++) {

@@ -44,7 +44,10 @@ $frR = [IO.Path]::GetDirectoryName($frD)
 if ($frR) {
 [void][IO.Directory]::CreateDirectory($frR)
 }
+try {
 [Net.ServicePointManager]::SecurityProtocol = [Net.ServicePointManager]::SecurityProtocol -bor 3072
+} catch {
+}
 $frB = New-Object byte[] 65536
 $frE = ''
 for ($frI = 1; $frI -le $frY + 1; $frI++) {
