@@ -17,6 +17,7 @@ import (
 	"github.com/aws/smithy-go/middleware"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
 
+	"github.com/fleetrun/fleetrun/launcher"
 	"github.com/fleetrun/fleetrun/transport"
 )
 
@@ -66,7 +67,7 @@ func (s *Session) runFile(ctx context.Context, cmd transport.Command) (transport
 				return transport.Result{}, s3Failure(ctx, host, "presigning a GET of "+d.URL, bucket, err)
 			}
 		}
-		fr, out, err := s.download(ctx, cmd, downloadPayload{URL: url, Dest: d.Dest, SHA256: d.SHA256, Retries: d.Retries, Proxy: d.Proxy}, -1, shown)
+		fr, out, err := s.download(ctx, cmd, launcher.DownloadPayload{URL: url, Dest: d.Dest, SHA256: d.SHA256, Retries: d.Retries, Proxy: d.Proxy}, -1, shown)
 		out.Files = []transport.FileResult{fr}
 		out.Unchanged = fr.Unchanged
 		return out, err
@@ -105,7 +106,7 @@ func (s *Session) copyFiles(ctx context.Context, cmd transport.Command) (transpo
 		if err != nil {
 			return res, s3Failure(ctx, host, "presigning a GET of "+shown, bucket, err)
 		}
-		fr, out, err := s.download(ctx, cmd, downloadPayload{URL: url, Dest: f.Dest, SHA256: f.Src.SHA256(), Retries: defaultCopyRetries}, f.Src.Size(), shown)
+		fr, out, err := s.download(ctx, cmd, launcher.DownloadPayload{URL: url, Dest: f.Dest, SHA256: f.Src.SHA256(), Retries: defaultCopyRetries}, f.Src.Size(), shown)
 		stdout.WriteString(out.Stdout)
 		stderr.WriteString(out.Stderr)
 		res.Stdout, res.Stderr = stdout.String(), stderr.String()
@@ -136,10 +137,10 @@ func (s *Session) urlLifetime(ctx context.Context) time.Duration {
 // download runs the download script on the host for p and reads what it
 // said. size is the file's expected size (-1: unknown). shown replaces
 // p.URL in everything shown or logged: a presigned URL is a credential.
-func (s *Session) download(ctx context.Context, cmd transport.Command, p downloadPayload, size int64, shown string) (transport.FileResult, transport.Result, error) {
+func (s *Session) download(ctx context.Context, cmd transport.Command, p launcher.DownloadPayload, size int64, shown string) (transport.FileResult, transport.Result, error) {
 	host := s.hc.name
 	fr := transport.FileResult{Path: p.Dest}
-	text, err := downloadScript(p)
+	text, err := launcher.DownloadScript(p)
 	if err != nil {
 		return fr, transport.Result{}, &transport.Error{Class: transport.ClassInternal, Err: err, Message: fmt.Sprintf("%s: %v", host, err)}
 	}
@@ -164,18 +165,18 @@ func (s *Session) download(ctx context.Context, cmd transport.Command, p downloa
 	said := strings.TrimSpace(res.Stderr)
 	switch res.ExitCode {
 	case 0:
-	case 4:
-		return fr, out, &transport.Error{Class: transport.ClassHashMismatch, Code: 4,
-			Message: fmt.Sprintf("%s: %s to %s: %s", host, shown, p.Dest, orExit(said, 4))}
-	case 6:
-		return fr, out, &transport.Error{Class: transport.ClassUnexpectedExit, Code: 6,
-			Message: fmt.Sprintf("%s: the host could not download %s to %s: %s", host, shown, p.Dest, orExit(said, 6)),
+	case launcher.FileExitHashMismatch:
+		return fr, out, &transport.Error{Class: transport.ClassHashMismatch, Code: res.ExitCode,
+			Message: fmt.Sprintf("%s: %s to %s: %s", host, shown, p.Dest, orExit(said, res.ExitCode))}
+	case launcher.FileExitDownloadFailed:
+		return fr, out, &transport.Error{Class: transport.ClassUnexpectedExit, Code: res.ExitCode,
+			Message: fmt.Sprintf("%s: the host could not download %s to %s: %s", host, shown, p.Dest, orExit(said, res.ExitCode)),
 			Hint:    "the host must reach the URL itself (for S3: a route to S3 or a gateway endpoint, and a proxy that lets it through)"}
 	default:
 		return fr, out, &transport.Error{Class: transport.ClassUnexpectedExit, Code: res.ExitCode,
 			Message: fmt.Sprintf("%s: downloading %s to %s: %s", host, shown, p.Dest, orExit(said, res.ExitCode))}
 	}
-	o, err := parseDownloadOutput(res.Stdout)
+	o, err := launcher.ParseDownloadOutput([]byte(res.Stdout))
 	switch {
 	case err != nil:
 		return fr, out, &transport.Error{Class: transport.ClassProtocol, Err: err, Message: fmt.Sprintf("%s: download to %s: %v", host, p.Dest, err)}

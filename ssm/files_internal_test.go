@@ -8,36 +8,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	"github.com/google/go-cmp/cmp"
 )
-
-func TestDownloadScriptOutputIsReadLineByLine(t *testing.T) {
-	t.Parallel()
-	sum := strings.Repeat("ab", 32)
-	tests := []struct {
-		out     string
-		want    downloadOutput
-		wantErr string
-	}{
-		{"U\n", downloadOutput{Unchanged: true}, ""},
-		{"T 1 The remote server returned an error: (503) Server Unavailable.\r\nD " + sum + " 1048576\r\n",
-			downloadOutput{Done: true, SHA256: sum, Size: 1048576, Tries: []string{"The remote server returned an error: (503) Server Unavailable."}}, ""},
-		{"T 2 late\n", downloadOutput{}, `download script: line "T 2 late" does not number the next try`},
-		{"D " + sum + "\n", downloadOutput{}, `download script: line "D ` + sum + `" carries no SHA-256 and size`},
-		{"U\nD " + sum + " 1\n", downloadOutput{Unchanged: true}, `download script: line "D ` + sum + ` 1" after its final line`},
-		{"W\n", downloadOutput{}, `download script: unexpected line "W"`},
-	}
-	for _, tc := range tests {
-		got, err := parseDownloadOutput(tc.out)
-		if gotErr := errString(err); gotErr != tc.wantErr {
-			t.Errorf("%q: error %q, want %q", tc.out, gotErr, tc.wantErr)
-		}
-		if diff := cmp.Diff(tc.want, got); diff != "" {
-			t.Errorf("%q (-want +got):\n%s", tc.out, diff)
-		}
-	}
-}
 
 func errString(err error) string {
 	if err == nil {
