@@ -15,6 +15,7 @@ import (
 
 	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/sim"
+	"github.com/fleetrun/fleetrun/sim/downloadtest"
 	"github.com/fleetrun/fleetrun/transport"
 )
 
@@ -236,5 +237,37 @@ func TestCopyOverSSMOfSeveralFilesReportsEach(t *testing.T) {
 	}
 	if st := f.SSMStats().S3; st.Puts != 3 || st.PresignedGets != 1 {
 		t.Errorf("S3 stats %+v, want 3 puts and 1 presigned get (one.bin was in place)", st)
+	}
+}
+
+func TestDownloadOverSSMOfAnHTTPURLRetries(t *testing.T) {
+	t.Parallel()
+	f, hosts := startFleet(t, 1, "", sim.FleetOptions{})
+	data := pattern(40_000)
+	src := newBlob(data)
+	srv := downloadtest.NewHTTP(map[string][]byte{"/agent.msi": data})
+	t.Cleanup(srv.Close)
+	srv.Fail503(1)
+	d := newDialer(t, options(t))
+	s := dial(t, d, hosts[0])
+	var logged strings.Builder
+	res, err := s.Run(t.Context(), transport.Command{Name: "pull agent", Kind: transport.KindDownload, Stdout: &logged,
+		Download: &transport.DownloadSpec{URL: srv.URL("/agent.msi"), Dest: `D:\agent.msi`, SHA256: src.SHA256(), Retries: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []transport.FileResult{{Path: `D:\agent.msi`, Size: int64(len(data)), SHA256: src.SHA256()}}
+	if diff := cmp.Diff(want, res.Files); diff != "" || res.Unchanged {
+		t.Errorf("unchanged %v, files (-want +got):\n%s", res.Unchanged, diff)
+	}
+	wantOut := "T 1 The remote server returned an error: (503) Server Unavailable.\nD " + src.SHA256() + " 40000\n"
+	if res.Stdout != wantOut || logged.String() != wantOut {
+		t.Errorf("stdout %q, logged %q\nwant %q", res.Stdout, logged.String(), wantOut)
+	}
+	if got, err := f.Hosts()[0].ReadFile(`D:\agent.msi`); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("the host holds %d bytes (%v)", len(got), err)
+	}
+	if st := f.SSMStats().S3; st != (sim.S3Stats{}) {
+		t.Errorf("an http:// download touched S3: %+v", st)
 	}
 }
