@@ -185,3 +185,39 @@ func TestSimFetchBinaryFiles(t *testing.T) {
 		t.Errorf("no match, optional: %+v, %v", res, err)
 	}
 }
+
+// Many hosts copy at once (on a small machine more than sendGate lets
+// Sends through): every copy
+// completes, and the fleet received each file's bytes once per host.
+func TestSimCopyToManyHostsAtOnce(t *testing.T) {
+	t.Parallel()
+	const hosts = 24
+	f := startFleet(t, sim.FleetOptions{Hosts: hosts})
+	data := randomBytes(700_000, 51)
+	blob := newMemBlob(data)
+	var sessions []*Session
+	for _, h := range f.Hosts() {
+		sessions = append(sessions, open(t, targetFor(f, h, ntlmHTTP), Options{}))
+	}
+	ctx := runCtx(t)
+	errs := make(chan error, hosts)
+	for _, s := range sessions {
+		go func() {
+			_, err := s.Run(ctx, copyCmd(transport.CopyFile{Dest: `C:\stage\agent.msi`, Src: blob, Origin: "agent.msi"}))
+			errs <- err
+		}()
+	}
+	for range hosts {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	for _, h := range f.Hosts() {
+		if info, ok := h.File(`C:\stage\agent.msi`); !ok || info.SHA256 != blob.sha {
+			t.Errorf("%s: %+v, %v", h.Name(), info, ok)
+		}
+	}
+	if got := f.Stats().Totals.SendBytes; got != hosts*int64(len(data)) {
+		t.Errorf("the fleet received %d bytes, want %d", got, hosts*len(data))
+	}
+}
