@@ -187,8 +187,8 @@ func TestSimFetchBinaryFiles(t *testing.T) {
 }
 
 // Many hosts copy at once (on a small machine more than sendGate lets
-// Sends through): every copy
-// completes, and the fleet received each file's bytes once per host.
+// Sends through): every copy completes, and the fleet received each
+// file's bytes once per host.
 func TestSimCopyToManyHostsAtOnce(t *testing.T) {
 	t.Parallel()
 	const hosts = 24
