@@ -138,6 +138,7 @@ func buildFileStep(d *strictyaml.Decoder, sp *stepSpec, st *Step, path string) {
 		st.addTemplate(d, strictyaml.JoinKey(key, "dest"), c.Pos.Value("dest"), st.Copy.Dest)
 		if c.SHA256 != nil {
 			st.Copy.SHA256 = checkSHA256(d, c.Pos.Value("sha256"), strictyaml.JoinKey(key, "sha256"), *c.SHA256)
+			st.pos[strictyaml.JoinKey(key, "sha256")] = c.Pos.Value("sha256")
 		}
 		checkLiteralWindowsPath(d, c.Pos.Value("dest"), strictyaml.JoinKey(key, "dest"), st.Copy.Dest, false)
 	case KindDownload:
@@ -420,4 +421,14 @@ func (p *Playbook) LocalPath(src string) string {
 		return filepath.Clean(src)
 	}
 	return filepath.Join(filepath.Dir(p.File), filepath.FromSlash(src))
+}
+
+// StepError is a problem with one of a step's values found after parsing
+// (a copy source that is missing, say), positioned like parse errors:
+// field is the key path under the step ("copy.src").
+func (p *Playbook) StepError(s *Step, field, format string, args ...any) error {
+	path := strictyaml.JoinKey(strictyaml.JoinIndex("steps", s.Index), field)
+	d := strictyaml.NewDecoder(p.File)
+	d.Errorf(s.pos[path], path, format, args...)
+	return d.Err()
 }

@@ -34,11 +34,33 @@ const (
 func Renderer() runner.Renderer {
 	return func(h *inventory.Host, c transport.Command) (runner.Rendering, error) {
 		if h.Transport == SSM {
+			if c.Kind.IsFile() {
+				return renderSSMFile(h, c), nil
+			}
 			return renderSSM(h, c)
 		}
 		rc, cl, note, err := winrm.PlanStep(c)
+		if err != nil && c.Kind.IsFile() {
+			// The plan still says what the step moves (the runner's
+			// note); only the wire form is missing.
+			return runner.Rendering{Note: "the WinRM transport cannot show this step's remote command: " + err.Error()}, nil
+		}
 		return runner.Rendering{RemoteCommand: rc, CommandLine: cl, Note: note}, err
 	}
+}
+
+// renderSSMFile says how a file step travels over SSM, which sends no
+// file bytes through the agent: a copy is uploaded to the inventory's
+// transfer bucket once and every host downloads it; a fetch is not
+// supported yet.
+func renderSSMFile(h *inventory.Host, c transport.Command) runner.Rendering {
+	switch c.Kind {
+	case transport.KindCopy:
+		return runner.Rendering{Note: "over SSM the controller uploads each source once to the inventory's S3 transfer bucket (ssm: {transfer_bucket: ...}) and the host downloads it; without that bucket the step fails with class config"}
+	case transport.KindDownload:
+		return runner.Rendering{Note: "over SSM the host downloads through the agent (an s3:// URL is presigned by the controller)"}
+	}
+	return runner.Rendering{Note: "fetch is not supported over SSM yet: the step fails with class config"}
 }
 
 func renderSSM(h *inventory.Host, c transport.Command) (runner.Rendering, error) {

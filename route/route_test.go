@@ -3,6 +3,7 @@ package route_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/fleetrun/fleetrun/inventory"
@@ -54,5 +55,35 @@ func TestRendererRendersEachHostByItsTransport(t *testing.T) {
 	}
 	if want := "run_as: system changes nothing over SSM: the SSM agent runs every step as SYSTEM already"; ss.Note != want {
 		t.Errorf("ssm note = %q, want %q", ss.Note, want)
+	}
+}
+
+// TestRendererFileSteps: file steps render without error on both
+// transports; over SSM the note says how the files travel.
+func TestRendererFileSteps(t *testing.T) {
+	t.Parallel()
+	r := route.Renderer()
+	for _, tc := range []struct {
+		cmd     transport.Command
+		ssmNote string
+	}{
+		{transport.Command{Kind: transport.KindCopy, Copy: &transport.CopySpec{}},
+			"over SSM the controller uploads each source once to the inventory's S3 transfer bucket (ssm: {transfer_bucket: ...}) and the host downloads it; without that bucket the step fails with class config"},
+		{transport.Command{Kind: transport.KindDownload, Download: &transport.DownloadSpec{URL: "https://r.example/a.msi", Dest: `C:\a.msi`, SHA256: "9c1e000000000000000000000000000000000000000000000000000000000001"}},
+			"over SSM the host downloads through the agent (an s3:// URL is presigned by the controller)"},
+		{transport.Command{Kind: transport.KindFetch, Fetch: &transport.FetchSpec{Src: `C:\logs\*.log`, MaxBytes: 1 << 20}},
+			"fetch is not supported over SSM yet: the step fails with class config"},
+	} {
+		ss, err := r(&inventory.Host{Name: "s", Transport: "ssm"}, tc.cmd)
+		if err != nil || ss.Note != tc.ssmNote || ss.RemoteCommand != nil {
+			t.Errorf("%s over ssm = %+v, %v; want note %q", tc.cmd.Kind, ss, err, tc.ssmNote)
+		}
+		win, err := r(&inventory.Host{Name: "w", Transport: "winrm"}, tc.cmd)
+		if err != nil {
+			t.Errorf("%s over winrm: %v", tc.cmd.Kind, err)
+		}
+		if len(win.RemoteCommand) == 0 && !strings.HasPrefix(win.Note, "the WinRM transport cannot show this step's remote command: ") {
+			t.Errorf("%s over winrm = %+v; want a remote command or a note saying why there is none", tc.cmd.Kind, win)
+		}
 	}
 }
