@@ -142,3 +142,23 @@ func TestAggregateStacksHostsByWhatTheyRan(t *testing.T) {
 		t.Errorf("peak %d, rects (-want +got):\n%s", peak, diff)
 	}
 }
+
+// TestUnchangedFileSteps: a file step that found its files in place has a
+// bar of its own and is counted apart from ok in the step's card.
+func TestUnchangedFileSteps(t *testing.T) {
+	t.Parallel()
+	doc := &report.Document{Playbook: "p", Status: "ok", Hosts: []report.Host{
+		{Name: "a", Status: "ok", Steps: []report.Step{{Name: "stage", Kind: "copy", Status: "unchanged", Attempts: 1, DurationMS: 40}}},
+		{Name: "b", Status: "ok", Steps: []report.Step{{Name: "stage", Kind: "copy", Status: "ok", Attempts: 1, DurationMS: 900}}},
+	}}
+	if got := stepBar(&doc.Hosts[0].Steps[0]); got != barUnchanged {
+		t.Errorf("bar of an unchanged step = %q, want %q", got, barUnchanged)
+	}
+	if got := stepBar(&doc.Hosts[1].Steps[0]); got != barOK {
+		t.Errorf("bar of an ok copy = %q, want %q", got, barOK)
+	}
+	st := buildStepStats(newRun(doc))
+	if len(st) != 1 || st[0].OK != 1 || st[0].Unchanged != 1 || st[0].Ran != 2 {
+		t.Errorf("step stats = %+v, want 1 ok, 1 unchanged, 2 ran", st)
+	}
+}

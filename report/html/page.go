@@ -336,7 +336,7 @@ func aggIndex(bar string) int {
 		return 1
 	case barRetried:
 		return 2
-	case barOK:
+	case barOK, barUnchanged:
 		return 3
 	}
 	return -1
@@ -527,25 +527,27 @@ func ticks(r *run) []tick {
 const histBins = 24
 
 type stepStats struct {
-	Index    int
-	Name     string
-	Kind     string
-	Ran      int
-	OK       int
-	Failed   int
-	Skipped  int
-	Rebooted int
-	Retried  int
-	HasDur   bool
-	Min      string
-	P50      string
-	P90      string
-	P99      string
-	Max      string
-	Bins     []bin
-	AxisMid  string
-	AxisMax  string
-	Slowest  []slowHost
+	Index int
+	Name  string
+	Kind  string
+	Ran   int
+	OK    int
+	// Unchanged counts file steps that found their files in place.
+	Unchanged int
+	Failed    int
+	Skipped   int
+	Rebooted  int
+	Retried   int
+	HasDur    bool
+	Min       string
+	P50       string
+	P90       string
+	P99       string
+	Max       string
+	Bins      []bin
+	AxisMid   string
+	AxisMax   string
+	Slowest   []slowHost
 }
 
 type bin struct {
@@ -583,6 +585,8 @@ func buildStepStats(r *run) []stepStats {
 			switch s.s.Status {
 			case "ok":
 				st.OK++
+			case "unchanged":
+				st.Unchanged++
 			case "failed":
 				st.Failed++
 			case "skipped":
@@ -594,7 +598,7 @@ func buildStepStats(r *run) []stepStats {
 			if s.s.Attempts > 1 {
 				st.Retried++
 			}
-			if s.s.Status != "ok" && s.s.Status != "failed" {
+			if s.s.Status != "ok" && s.s.Status != "unchanged" && s.s.Status != "failed" {
 				continue
 			}
 			ms := max(s.s.DurationMS, 0)
