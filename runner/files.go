@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/playbook"
 	"github.com/fleetrun/fleetrun/transport"
 )
@@ -289,6 +290,36 @@ func windowsName(rel string) error {
 	}
 	return nil
 }
+
+// Sources are a run's copy sources, opened and hashed once, for a caller
+// that must know they are sound before it contacts any host (pre-flight
+// checks): Options.Sources hands them to Run, which then reads no source
+// again.
+type Sources struct{ s *sources }
+
+// OpenSources expands pb for hosts and reads every copy step's source: a
+// missing source, one that differs from its pinned sha256 or breaks the
+// bounds (maxFiles, maxBytes; zero for the defaults) is a positioned
+// error. Close the Sources after the run.
+func OpenSources(pb *playbook.Playbook, hosts []*inventory.Host, extra map[string]string, maxFiles int, maxBytes int64) (*Sources, error) {
+	r := &run{pb: pb, sources: newSources(pb, maxFiles, maxBytes)}
+	for _, h := range hosts {
+		steps, err := pb.Expand(HostData(h), extra)
+		if err != nil {
+			_ = r.sources.Close() // read-only files
+			return nil, err
+		}
+		r.steps = append(r.steps, steps)
+	}
+	if err := r.prepareCopies(); err != nil {
+		_ = r.sources.Close() // read-only files
+		return nil, err
+	}
+	return &Sources{s: r.sources}, nil
+}
+
+// Close closes the source files.
+func (s *Sources) Close() error { return s.s.Close() }
 
 // prepareCopies resolves every copy step of every host before any host
 // starts: each distinct source is read once; a missing source or a pinned

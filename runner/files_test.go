@@ -577,3 +577,40 @@ func TestResumeKeepsCopiesDone(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenSourcesBeforeTheRun: sources opened ahead (before pre-flight
+// checks contact hosts) report the problems Run would, and serve any
+// number of runs without being read again.
+func TestOpenSourcesBeforeTheRun(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"a.txt": "a"})
+	pb := loadPlaybook(t, dir, "name: t\nsteps:\n  - name: stage\n    copy: {src: '{{ .host.tags.idx }}.txt', dest: 'C:\\x\\'}\n")
+	_, err := runner.OpenSources(pb, makeHosts(2), nil, 0, 0)
+	if want := pb.File + ":4:17: steps[0].copy.src: 0.txt: no such file or directory\n" + pb.File + ":4:17: steps[0].copy.src: 1.txt: no such file or directory"; err == nil || err.Error() != want {
+		t.Errorf("OpenSources error:\n got %v\nwant %s", err, want)
+	}
+	writeTree(t, dir, map[string]string{"0.txt": "zero", "1.txt": "one"})
+	srcs, err := runner.OpenSources(pb, makeHosts(2), nil, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = srcs.Close() }()
+	// Replacing a source now changes nothing: the run sends the file that
+	// was opened and hashed. (A file rewritten in place would arrive with
+	// other bytes and fail the transport's hash check.)
+	writeTree(t, dir, map[string]string{"new.txt": "changed"})
+	if err := os.Rename(filepath.Join(dir, "new.txt"), filepath.Join(dir, "0.txt")); err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		disks := newFakeDisks()
+		res, err := runner.Run(context.Background(), pb, makeHosts(2), runner.Options{Dialer: newFakeFleet(disks.behave), Target: target, Sources: srcs})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if f := res.Hosts[0].Steps[0].Files; len(f) != 1 || f[0].SHA256 != sum("zero") || f[0].Path != `C:\x\0.txt` {
+			t.Errorf("h000 received %+v, want 0.txt as it was read", f)
+		}
+	}
+}

@@ -67,6 +67,10 @@ type Options struct {
 	// and DefaultMaxCopyBytes.
 	MaxCopyFiles int
 	MaxCopyBytes int64
+	// Sources, when set, are the copy sources already opened for this
+	// playbook and these hosts (OpenSources); Run uses them and leaves
+	// closing them to the caller.
+	Sources *Sources
 }
 
 // skipReason is why host h is not contacted, or "".
@@ -138,8 +142,12 @@ func Run(ctx context.Context, pb *playbook.Playbook, hosts []*inventory.Host, op
 	}
 	// Every copy source is read and hashed before any host starts, once,
 	// and stays open until every host is done with it.
-	r.sources = newSources(pb, opts.MaxCopyFiles, opts.MaxCopyBytes)
-	defer func() { _ = r.sources.Close() }() // read-only files: closing them cannot lose anything
+	if opts.Sources != nil {
+		r.sources = opts.Sources.s
+	} else {
+		r.sources = newSources(pb, opts.MaxCopyFiles, opts.MaxCopyBytes)
+		defer func() { _ = r.sources.Close() }() // read-only files: closing them cannot lose anything
+	}
 	if err := r.prepareCopies(); err != nil {
 		return nil, err
 	}
