@@ -328,15 +328,13 @@ func paint(on bool, color, s string) string {
 }
 
 // fileLine is one file of a file step: "C:\patches\kb.msu 3.1 KiB
-// sha256 3f7a... sent" (unchanged, downloaded, or the local copy of a
-// fetched file).
+// sha256 3f7a... sent" (or unchanged, or where a fetched file was
+// stored).
 func fileLine(f transport.FileResult) string {
 	line := fmt.Sprintf("%s %s sha256 %s", oneLine(f.Path), FormatBytes(f.Size), f.SHA256)
 	switch {
-	case f.Local != "" && f.Sent > 0:
-		line += " fetched to " + oneLine(f.Local)
 	case f.Local != "":
-		line += " from " + oneLine(f.Local)
+		line += " fetched to " + oneLine(f.Local)
 	case f.Unchanged:
 		line += " unchanged"
 	case f.Sent > 0:
