@@ -2,6 +2,8 @@ package route_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"strings"
 	"testing"
@@ -67,7 +69,7 @@ func TestRendererFileSteps(t *testing.T) {
 		cmd     transport.Command
 		ssmNote string
 	}{
-		{transport.Command{Kind: transport.KindCopy, Copy: &transport.CopySpec{}},
+		{transport.Command{Kind: transport.KindCopy, Copy: &transport.CopySpec{Files: []transport.CopyFile{{Dest: `C:\x\a.txt`, Src: memBlob("a"), Origin: "a.txt"}}}},
 			"over SSM the controller uploads each source once to the inventory's S3 transfer bucket (ssm: {transfer_bucket: ...}) and the host downloads it; without that bucket the step fails with class config"},
 		{transport.Command{Kind: transport.KindDownload, Download: &transport.DownloadSpec{URL: "https://r.example/a.msi", Dest: `C:\a.msi`, SHA256: "9c1e000000000000000000000000000000000000000000000000000000000001"}},
 			"over SSM the host downloads through the agent (an s3:// URL is presigned by the controller)"},
@@ -86,4 +88,16 @@ func TestRendererFileSteps(t *testing.T) {
 			t.Errorf("%s over winrm = %+v; want a remote command or a note saying why there is none", tc.cmd.Kind, win)
 		}
 	}
+}
+
+// memBlob is a transport.Blob held in memory.
+type memBlob string
+
+func (b memBlob) ReadAt(p []byte, off int64) (int, error) {
+	return strings.NewReader(string(b)).ReadAt(p, off)
+}
+func (b memBlob) Size() int64 { return int64(len(b)) }
+func (b memBlob) SHA256() string {
+	s := sha256.Sum256([]byte(b))
+	return hex.EncodeToString(s[:])
 }
