@@ -151,8 +151,15 @@ func (s *sources) resolve(local string) *source {
 		}
 		src.files = []sourceFile{{local: local, blob: b}}
 	case fi.IsDir():
+		// A src that is itself a link to a folder was named on purpose:
+		// follow it (links inside the tree are another matter, see walk).
+		root, err := filepath.EvalSymlinks(local)
+		if err != nil {
+			src.err = pathError(err)
+			return src
+		}
 		src.dir = true
-		src.files, src.err = s.walk(local)
+		src.files, src.err = s.walk(root)
 	default:
 		src.err = fmt.Errorf("not a regular file or a folder (%s)", fi.Mode().Type())
 	}

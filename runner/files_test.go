@@ -162,7 +162,17 @@ func TestCopyAndFetchThroughTheTransport(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	out := filepath.Join(t.TempDir(), "collected")
-	writeTree(t, dir, map[string]string{"patches/kb.msu": msu, "tools/a.txt": "A", "tools/sub/b.txt": "BB"})
+	// tools is a link to the real folder, and the tree holds a link to a
+	// file: both are followed.
+	writeTree(t, dir, map[string]string{"patches/kb.msu": msu, "real-tools/a.txt": "A", "elsewhere/b.txt": "BB", "real-tools/sub/.keep": ""})
+	if err := os.Remove(filepath.Join(dir, "real-tools", "sub", ".keep")); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"tools": "real-tools", "real-tools/sub/b.txt": "../../elsewhere/b.txt"} {
+		if err := os.Symlink(target, filepath.Join(dir, filepath.FromSlash(link))); err != nil {
+			t.Fatal(err)
+		}
+	}
 	pb := loadPlaybook(t, dir, filesPlaybook)
 	disks := newFakeDisks()
 	hosts := makeHosts(3)
