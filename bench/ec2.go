@@ -76,10 +76,7 @@ func RunEC2(ctx context.Context, plan EC2Plan, dir string) (*EC2Result, error) {
 	spec := &inventory.EC2Spec{Regions: []string{"eu-west-1"}, Endpoint: srv.URL, PasswordKeyFile: keyFile}
 	opts := ec2.Options{Credentials: credentials.NewStaticCredentialsProvider("AKIDFLEETRUNBENCH", "bench-secret", ""),
 		SharedConfigFiles: []string{empty}, SharedCredentialsFiles: []string{empty}}
-	res := &EC2Result{Plan: plan}
-	if la, err := os.ReadFile("/proc/loadavg"); err == nil {
-		res.LoadAverage = strings.Join(strings.Fields(string(la))[:3], " ")
-	}
+	res := &EC2Result{Plan: plan, LoadAverage: loadAverage()}
 	start := time.Now()
 	d, err := ec2.Discover(ctx, spec, opts)
 	if err != nil {
@@ -155,17 +152,5 @@ func writeEC2(b *strings.Builder, r *EC2Result) {
 func ReplaceEC2Section(doc string, r *EC2Result) string {
 	var b strings.Builder
 	writeEC2(&b, r)
-	sec := b.String()
-	if i := strings.Index(doc, ec2Heading+"\n"); i >= 0 {
-		rest := doc[i+len(ec2Heading):]
-		end := len(doc)
-		if j := strings.Index(rest, "\n## "); j >= 0 {
-			end = i + len(ec2Heading) + j + 1
-		}
-		return doc[:i] + sec + doc[end:]
-	}
-	if i := strings.Index(doc, "## What stands in the way\n"); i >= 0 {
-		return doc[:i] + sec + doc[i:]
-	}
-	return doc + "\n" + sec
+	return replaceSection(doc, ec2Heading, b.String())
 }

@@ -22,6 +22,8 @@ type Report struct {
 	Profile *ProfileSummary
 	// EC2, when set, is the EC2 discovery and password benchmark.
 	EC2 *EC2Result
+	// Copy, when set, is the file-copy benchmark.
+	Copy *CopyResult
 }
 
 // ProfileSummary is the text of `go tool pprof -top` for the controller.
@@ -59,6 +61,7 @@ func WriteMarkdown(w io.Writer, rep *Report) error {
 	writeWorkloads(&b, rep.Results)
 	writePeers(&b, rep.Results)
 	writeEC2(&b, rep.EC2)
+	writeCopy(&b, rep.Copy)
 	writeObstacles(&b, rep)
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -128,7 +128,8 @@ type Rendered struct {
 	// the program receives, program included, as Process.Start builds it.
 	CommandLine string
 	// Stdin says the payload is sent on stdin rather than on the command
-	// line (the launcher's literal is then empty).
+	// line (the launcher's literal is then empty). For a copy (RenderCopy)
+	// it says the file's bytes follow on stdin, and Payload is empty.
 	Stdin bool
 
 	// payload is the base64 payload text, sent on stdin when Stdin is set.

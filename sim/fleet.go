@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -88,6 +89,11 @@ type FleetOptions struct {
 	// heard so. StartFleet refuses a fault it cannot apply.
 	SSMFaults []SSMFault
 
+	// TrustedCAs are the certificate authorities the hosts trust when a
+	// download step fetches an HTTPS URL (the simulated machines' root
+	// store); nil trusts none.
+	TrustedCAs *x509.CertPool
+
 	// onPark is a test hook, see Host.onPark.
 	onPark func(idle bool)
 }
@@ -112,6 +118,9 @@ type Fleet struct {
 
 	ssm          *ssmServer
 	ssmTransport bool
+
+	// store keeps large files' content for every host (chunks.go).
+	store *chunkStore
 }
 
 // DefaultUser is the account simulated hosts accept unless the scenario
@@ -167,7 +176,9 @@ func StartFleet(ctx context.Context, opts FleetOptions) (*Fleet, error) {
 	if sc.Defaults.HTTPS != nil {
 		f.https = *sc.Defaults.HTTPS
 	}
-	deps := hostDeps{clock: clock, logf: f.logf, fleet: &f.gauge, onPark: opts.onPark, started: clock.Now(), changes: &f.changes}
+	f.store = newChunkStore()
+	deps := hostDeps{clock: clock, logf: f.logf, fleet: &f.gauge, onPark: opts.onPark, started: clock.Now(), changes: &f.changes,
+		store: f.store, trusted: opts.TrustedCAs}
 	anyTLS := false
 	for _, c := range cfgs {
 		anyTLS = anyTLS || c.HTTPS
@@ -378,8 +389,13 @@ func (f *Fleet) Stats() FleetStats {
 	}
 	s.Totals = sumStats(s.Hosts)
 	s.SSM = f.SSMStats()
+	cs := f.store.stats()
+	s.ChunkStore = &cs
 	return s
 }
+
+// ChunkStore returns what the fleet's shared store of file content holds.
+func (f *Fleet) ChunkStore() ChunkStoreStats { return f.store.stats() }
 
 // StatsHandler serves GET /stats as JSON.
 func (f *Fleet) StatsHandler() http.Handler {

@@ -3,6 +3,7 @@ package sim
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -58,6 +59,13 @@ type Host struct {
 	pendingTimer clockwork.Timer // restarts after shutdown /r /t 0 if no response is collected
 	rebootTimer  clockwork.Timer // ends the current reboot
 	fs           *vfs
+	// trusted is the CA pool downloads check HTTPS servers against.
+	trusted *x509.CertPool
+	// resetSendAt, when positive, is the count of stdin bytes received
+	// through Send after which the next Send's connection is reset
+	// (once); sendTotal counts them.
+	resetSendAt  int64
+	sendTotal    int64
 	requestCount int64
 	receiveCount int64
 
@@ -96,6 +104,10 @@ type hostDeps struct {
 	started time.Time
 	// changes wakes Fleet.WaitFor on any host's change.
 	changes *broadcast
+	// store keeps the content of large files for every host of the
+	// fleet; trusted is the CA pool downloads check HTTPS servers with.
+	store   *chunkStore
+	trusted *x509.CertPool
 }
 
 // newHost prepares a host and binds its port (or, for a refused host,
@@ -120,7 +132,8 @@ func newHost(cfg HostConfig, deps hostDeps) (*Host, error) {
 		bootTime:     deps.started,
 		onlineCh:     make(chan struct{}),
 		pendingAfter: map[net.Conn]func(){},
-		fs:           newVFS(cfg.Files, deps.clock.Now),
+		fs:           newVFS(cfg.Files, deps.clock.Now, deps.store),
+		trusted:      deps.trusted,
 	}
 	h.stats.init()
 	h.machine = newMachine(cfg, deps.started)
@@ -419,10 +432,28 @@ func (h *Host) serveWSMan(w http.ResponseWriter, r *http.Request) {
 		return // the connection is gone
 	}
 	if int64(len(body)) > limit {
+		// A request larger than MaxEnvelopeSizekb (MS-WSMV 2.2.4.10: the
+		// setting "is also used to limit the size of client request
+		// packets") is turned away at the HTTP level with 413 and no SOAP
+		// fault: pywinrm reports it as "Bad HTTP response returned from
+		// server. Code 413" (ansible.windows#391, #620), masterzen/winrm as
+		// "http response error: 413 - invalid content type" (no
+		// application/soap+xml body; masterzen/winrm#156), and Windows' own
+		// client maps the status to ERROR_WSMAN_HTTP_REQUEST_TOO_LARGE_STATUS
+		// (0x80338111), "The WinRM client sent a request to the remote
+		// WS-Management service and was notified that the request size
+		// exceeded the configured MaxEnvelopeSize quota" (Microsoft365DSC
+		// #2109, SharePointDsc#670), a client-side message that no server
+		// fault carries. The answer comes from HTTP.sys's WinRM URL
+		// registration, hence its Server header.
+		//
 		// Read what is left (within reason) before answering, so the client
 		// sees the 413 rather than a connection reset while it is still
 		// sending.
 		_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxDrain)) // best effort; the answer is 413 either way
+		h.stats.count(&h.stats.requests, "too_large")
+		w.Header().Set("Server", "Microsoft-HTTPAPI/2.0")
+		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusRequestEntityTooLarge)
 		return
 	}
@@ -502,7 +533,7 @@ func (h *Host) dispatchShell(ctx context.Context, r *http.Request, req *Request)
 		// context, not the request's.
 		return h.command(req) //nolint:contextcheck // see above
 	case ActionSend:
-		return h.send(req)
+		return h.send(r, req)
 	case ActionReceive:
 		return h.receive(ctx, r, req)
 	case ActionSignal:

@@ -193,7 +193,7 @@ func (h *Host) command(req *Request) (result, *Fault) {
 		defer cancel()
 		code := uint32(0xC000013A) // STATUS_CONTROL_C_EXIT: stopped before it ran
 		if ps.sleep(ctx, start) == nil {
-			code = run(ctx, &stdinReader{ctx: ctx, c: c}, &streamWriter{c: c, stream: "stdout"}, &streamWriter{c: c, stream: "stderr"})
+			code = run(ctx, &stdinReader{ctx: ctx, c: c}, &streamWriter{ctx: ctx, c: c, stream: "stdout"}, &streamWriter{ctx: ctx, c: c, stream: "stderr"})
 		}
 		c.exit(code)
 	}) {
@@ -220,7 +220,7 @@ func (h *Host) lookupCommand(req *Request, id string) (*shell, *command, *Fault)
 	return s, c, nil
 }
 
-func (h *Host) send(req *Request) (result, *Fault) {
+func (h *Host) send(r *http.Request, req *Request) (result, *Fault) {
 	if req.Send == nil {
 		return result{}, faultSchema()
 	}
@@ -228,8 +228,36 @@ func (h *Host) send(req *Request) (result, *Fault) {
 	if f != nil {
 		return result{}, f
 	}
+	n := int64(len(req.Send.Data))
+	h.mu.Lock()
+	reset := h.resetSendAt > 0 && h.sendTotal+n >= h.resetSendAt
+	if reset {
+		h.resetSendAt = 0
+	} else {
+		h.sendTotal += n
+	}
+	h.mu.Unlock()
+	if reset {
+		// The connection drops while this Send arrives: its bytes never
+		// reach the process.
+		h.stats.count(&h.stats.requests, "reset_after_send_bytes")
+		resetRequestConn(r)
+		return result{abandon: true}, nil
+	}
+	h.stats.add(&h.stats.sendBytes, n)
 	c.send(req.Send.Data, req.Send.End)
 	return result{body: sendResponse(req.MessageID, newMessageID())}, nil
+}
+
+// ResetAfterSendBytes makes the host drop the TCP connection (a reset)
+// of the Send that would bring the stdin bytes it has received through
+// Send, counted from now, to n or more; that Send's bytes are lost. It
+// happens once; n <= 0 cancels it.
+func (h *Host) ResetAfterSendBytes(n int64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.sendTotal = 0
+	h.resetSendAt = max(n, 0)
 }
 
 func (h *Host) receive(ctx context.Context, r *http.Request, req *Request) (result, *Fault) {

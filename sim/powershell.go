@@ -161,6 +161,9 @@ func (h *Host) powershell(ctx context.Context, p *cmdexe.Proc) uint32 {
 			h.stats.count(&h.stats.programs, "fleetrun-launcher")
 			return h.launcher(ctx, p, inv.script)
 		}
+		if code, ok := h.fileScript(ctx, p, inv.script); ok {
+			return code
+		}
 	}
 	r := &psRun{h: h, ps: ps, ctx: ctx, stdout: p.Stdout, stderr: p.Stderr, env: p.Env.Clone(), mode: mode,
 		clixml: inv.encoded && h.cfg.PowerShellProgress, policy: inv.policy, file: inv.file, args: inv.args,

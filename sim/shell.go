@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"sync"
 	"time"
@@ -151,6 +152,9 @@ func (c *command) takeLocked(budget int) *receiveState {
 		c.chunks = c.chunks[1:]
 	}
 	c.pending -= used
+	if used > 0 {
+		c.notifyLocked() // a writer waiting for room may go on
+	}
 	if c.exited && len(c.chunks) == 0 {
 		st.ended = []string{"stdout", "stderr"}
 		st.done = true
@@ -193,13 +197,48 @@ func (r *stdinReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
-// streamWriter is a process's stdout or stderr.
+// streamWriter is a process's stdout or stderr. Like a console pipe whose
+// reader is slow, it makes a process that has much output waiting wait
+// (when ctx is set) until Receives take some, so a process writing a large
+// file (a fetch) holds a bounded amount of it in memory.
 type streamWriter struct {
+	ctx    context.Context
 	c      *command
 	stream string
 }
 
+// maxPendingOutput is how much output a process may have waiting before
+// its writes wait for a Receive.
+const maxPendingOutput = 1 << 20
+
 func (w *streamWriter) Write(p []byte) (int, error) {
+	if w.ctx != nil && len(p) > 0 {
+		if err := w.c.waitRoom(w.ctx); err != nil {
+			return 0, err
+		}
+	}
 	w.c.write(w.stream, p)
 	return len(p), nil
+}
+
+// waitRoom waits, as a waiting process, until less than maxPendingOutput
+// of output is waiting, the process ended or ctx ended.
+func (c *command) waitRoom(ctx context.Context) error {
+	c.mu.Lock()
+	for c.pending >= maxPendingOutput && !c.exited {
+		c.busy--
+		c.notifyLocked()
+		ch := c.changed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			c.unblock()
+			return fmt.Errorf("write output: %w", ctx.Err())
+		}
+		c.mu.Lock()
+		c.busy++
+	}
+	c.mu.Unlock()
+	return nil
 }

@@ -39,6 +39,16 @@ type HostStats struct {
 	// counts those ended by taskkill, schtasks /end and the like.
 	Processes       int64 `json:"processes"`
 	ProcessesKilled int64 `json:"processes_killed"`
+	// SendBytes counts stdin bytes received through Send; FilesWritten
+	// the files copy and download steps wrote, FilesUnchanged those they
+	// found already holding the required bytes; Downloads the downloads
+	// that went to the network (each once, however many tries);
+	// FetchBytes the file bytes fetch steps sent.
+	SendBytes      int64 `json:"send_bytes"`
+	FilesWritten   int64 `json:"files_written"`
+	FilesUnchanged int64 `json:"files_unchanged"`
+	Downloads      int64 `json:"downloads"`
+	FetchBytes     int64 `json:"fetch_bytes"`
 }
 
 // TaskStats are a host's Task Scheduler counters.
@@ -62,28 +72,35 @@ type FleetStats struct {
 	Totals HostStats `json:"totals"`
 	// SSM counts the calls to the fleet's SSM endpoint, when it has one.
 	SSM *SSMStats `json:"ssm,omitempty"`
+	// ChunkStore is what the fleet's shared store of file content holds.
+	ChunkStore *ChunkStoreStats `json:"chunk_store,omitempty"`
 }
 
 // hostCounters are the live counters behind HostStats.
 type hostCounters struct {
-	mu           sync.Mutex
-	shellsOpened int64
-	openShells   int64
-	peakShells   int64
-	commands     int64
-	signals      int64
-	deletes      int64
-	reboots      int64
-	authFailures int64
-	timeouts     int64
-	connections  int64
-	tasksCreated int64
-	taskRuns     int64
-	tasksEnded   int64
-	tasksDeleted int64
-	programs     map[string]int64
-	requests     map[string]int64
-	faults       map[string]int64
+	mu             sync.Mutex
+	shellsOpened   int64
+	openShells     int64
+	peakShells     int64
+	commands       int64
+	signals        int64
+	deletes        int64
+	reboots        int64
+	authFailures   int64
+	timeouts       int64
+	connections    int64
+	tasksCreated   int64
+	taskRuns       int64
+	tasksEnded     int64
+	tasksDeleted   int64
+	sendBytes      int64
+	filesWritten   int64
+	filesUnchanged int64
+	downloads      int64
+	fetchBytes     int64
+	programs       map[string]int64
+	requests       map[string]int64
+	faults         map[string]int64
 }
 
 func (c *hostCounters) init() {
@@ -122,7 +139,9 @@ func (c *hostCounters) snapshot() HostStats {
 		Commands: c.commands, Signals: c.signals, Deletes: c.deletes, Reboots: c.reboots,
 		AuthFailures: c.authFailures, ReceiveTimeouts: c.timeouts, Connections: c.connections,
 		Programs: maps.Clone(c.programs), Requests: maps.Clone(c.requests), Faults: maps.Clone(c.faults),
-		Tasks: TaskStats{Created: c.tasksCreated, Runs: c.taskRuns, Ended: c.tasksEnded, Deleted: c.tasksDeleted},
+		Tasks:     TaskStats{Created: c.tasksCreated, Runs: c.taskRuns, Ended: c.tasksEnded, Deleted: c.tasksDeleted},
+		SendBytes: c.sendBytes, FilesWritten: c.filesWritten, FilesUnchanged: c.filesUnchanged,
+		Downloads: c.downloads, FetchBytes: c.fetchBytes,
 	}
 }
 
@@ -189,6 +208,11 @@ func sumStats(hosts []HostStats) HostStats {
 		t.Tasks.Running += s.Tasks.Running
 		t.Processes += s.Processes
 		t.ProcessesKilled += s.ProcessesKilled
+		t.SendBytes += s.SendBytes
+		t.FilesWritten += s.FilesWritten
+		t.FilesUnchanged += s.FilesUnchanged
+		t.Downloads += s.Downloads
+		t.FetchBytes += s.FetchBytes
 		for k, v := range s.Programs {
 			t.Programs[k] += v
 		}

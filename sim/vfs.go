@@ -13,7 +13,10 @@ import (
 // whatever programs write. Paths compare case-insensitively, as on NTFS.
 type vfs struct {
 	mu    sync.Mutex
-	files map[string][]byte // key: canonical lower-case path
+	files map[string]*vfile // key: canonical lower-case path
+	// store holds the content of large files (chunks.go), shared with
+	// the other hosts of the fleet.
+	store *chunkStore
 	dirs  map[string]bool
 	// names keeps the first spelling of each path, for listings.
 	names map[string]string
@@ -45,8 +48,11 @@ var defaultDirs = []string{
 
 // newVFS builds a host's file system; now dates what is written (the
 // default and extra files are dated when the host is built).
-func newVFS(extra map[string]string, now func() time.Time) *vfs {
-	v := &vfs{files: map[string][]byte{}, dirs: map[string]bool{}, names: map[string]string{}, private: map[string]bool{}, mtimes: map[string]time.Time{}, now: now}
+func newVFS(extra map[string]string, now func() time.Time, store *chunkStore) *vfs {
+	if store == nil {
+		store = newChunkStore()
+	}
+	v := &vfs{store: store, files: map[string]*vfile{}, dirs: map[string]bool{}, names: map[string]string{}, private: map[string]bool{}, mtimes: map[string]time.Time{}, now: now}
 	for _, d := range defaultDirs {
 		v.mkdirLocked(d)
 	}
@@ -73,10 +79,18 @@ func canonPath(p string) string {
 }
 
 func (v *vfs) putLocked(p string, data []byte) {
+	v.putFileLocked(p, &vfile{data: data})
+}
+
+// putFileLocked makes f the content of path p, releasing what p held.
+func (v *vfs) putFileLocked(p string, f *vfile) {
 	c := canonPath(p)
 	v.remember(p)
-	_, existed := v.files[c]
-	v.files[c] = data
+	old, existed := v.files[c]
+	if existed {
+		v.dropLocked(old)
+	}
+	v.files[c] = f
 	now := v.stamp()
 	v.mtimes[c] = now
 	for i := strings.LastIndexByte(c, '\\'); i > 0; i = strings.LastIndexByte(c[:i], '\\') {
@@ -114,11 +128,11 @@ func (v *vfs) touchParentLocked(c string) {
 func (v *vfs) ReadFile(path string) ([]byte, error) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	data, ok := v.files[canonPath(path)]
+	f, ok := v.files[canonPath(path)]
 	if !ok {
 		return nil, fmt.Errorf("read %s: %w", path, fs.ErrNotExist)
 	}
-	return append([]byte(nil), data...), nil
+	return f.bytes(), nil
 }
 
 // WriteFile creates or replaces a file, or appends to it.
@@ -129,10 +143,15 @@ func (v *vfs) WriteFile(path string, data []byte, appendTo bool) error {
 	if v.dirs[c] {
 		return fmt.Errorf("write %s: is a directory: %w", path, fs.ErrInvalid)
 	}
-	if appendTo {
-		// ReadFile and ReadAt hand out copies, so appending in place is
-		// safe and keeps a growing log linear.
-		data = append(v.files[c], data...)
+	if old, ok := v.files[c]; appendTo && ok {
+		if old.big == nil {
+			// ReadFile and ReadAt hand out copies, so appending in place
+			// is safe and keeps a growing log linear.
+			data = append(old.data, data...)
+			old.data = nil // moved to the new entry
+		} else {
+			data = append(old.big.bytes(), data...)
+		}
 	} else {
 		data = append([]byte(nil), data...)
 	}
@@ -189,8 +208,8 @@ func (v *vfs) List(dir string) ([]Entry, bool) {
 	for p := range v.dirs {
 		add(p, true, 0)
 	}
-	for p, data := range v.files {
-		add(p, false, int64(len(data)))
+	for p, f := range v.files {
+		add(p, false, f.size())
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].lower < out[j].lower })
 	return out, true
@@ -254,7 +273,8 @@ func (v *vfs) Remove(path string) error {
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	c := canonPath(path)
-	if _, ok := v.files[c]; ok {
+	if f, ok := v.files[c]; ok {
+		v.dropLocked(f)
 		delete(v.files, c)
 		delete(v.names, c)
 		delete(v.mtimes, c)
@@ -286,8 +306,11 @@ func (v *vfs) Remove(path string) error {
 func (v *vfs) Size(path string) (int64, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	data, ok := v.files[canonPath(path)]
-	return int64(len(data)), ok
+	f, ok := v.files[canonPath(path)]
+	if !ok {
+		return 0, false
+	}
+	return f.size(), true
 }
 
 // ReadAt returns up to n bytes of a file from offset off (fewer at its
@@ -295,15 +318,18 @@ func (v *vfs) Size(path string) (int64, bool) {
 func (v *vfs) ReadAt(path string, off int64, n int) ([]byte, bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
-	data, ok := v.files[canonPath(path)]
+	f, ok := v.files[canonPath(path)]
 	if !ok {
 		return nil, false
 	}
-	if off >= int64(len(data)) {
+	if off >= f.size() || n <= 0 {
 		return nil, true
 	}
-	end := min(int64(len(data)), off+int64(n))
-	return append([]byte(nil), data[off:end]...), true
+	if f.big != nil {
+		return f.big.readAt(off, n), true
+	}
+	end := min(int64(len(f.data)), off+int64(n))
+	return append([]byte(nil), f.data[off:end]...), true
 }
 
 // remember keeps the first spelling of a path for listings.

@@ -22,8 +22,13 @@ import (
 // ends Run with a wsman_fault error at once.
 //
 // A Result is returned for every exit code; see ClassifyExit for one that
-// was not expected.
+// was not expected. File steps (copy, download, fetch) run fleetrun's file
+// scripts instead of the launcher and succeed only as a whole: a Result
+// lists the files, anything else is an error (files.go).
 func (s *Session) Run(ctx context.Context, cmd transport.Command) (transport.Result, error) {
+	if cmd.Kind.IsFile() {
+		return s.runFile(ctx, cmd)
+	}
 	if cmd.RunAs == transport.RunAsSystem {
 		return s.runTask(ctx, cmd)
 	}
@@ -193,6 +198,25 @@ func (s *Session) maxEnvelopeKB(ctx context.Context) int {
 // code. A Receive that times out on the host (no output within
 // OperationTimeout) is simply repeated; any other fault ends the wait.
 func (s *Session) receive(ctx context.Context, commandID string, stdout, stderr io.Writer) (uint32, error) {
+	_, code, err := s.receiveFn(ctx, commandID, func(stream string, data []byte) (bool, error) {
+		// The writers are captures and the caller's log writers; a
+		// failing log writer must not fail the step.
+		switch stream {
+		case "stdout":
+			_, _ = stdout.Write(data)
+		case "stderr":
+			_, _ = stderr.Write(data)
+		}
+		return false, nil
+	})
+	return code, err
+}
+
+// receiveFn polls the command's output, handing every non-empty chunk of
+// stdout and stderr to consume, until the command is done (done true, its
+// exit code) or, after a whole answer was consumed, consume asked to stop
+// (done false). An error of consume ends the wait with it.
+func (s *Session) receiveFn(ctx context.Context, commandID string, consume func(stream string, data []byte) (stop bool, err error)) (done bool, code uint32, err error) {
 	receiveTimeout := s.opts.ReceiveTimeout
 	msgTimeout := durationXS(receiveTimeout)
 	for {
@@ -203,30 +227,28 @@ func (s *Session) receive(ctx context.Context, commandID string, stdout, stderr 
 			if errors.As(err, &te) && te.Code == CodeOperationTimeout && ctx.Err() == nil {
 				continue
 			}
-			return 0, err
+			return false, 0, err
 		}
+		stop := false
 		for _, chunk := range resp.Streams {
-			var w io.Writer
-			switch chunk.Name {
-			case "stdout":
-				w = stdout
-			case "stderr":
-				w = stderr
-			default:
+			if (chunk.Name != "stdout" && chunk.Name != "stderr") || len(chunk.Data) == 0 {
 				continue
 			}
-			if len(chunk.Data) > 0 {
-				// The writers are captures and the caller's log writers;
-				// a failing log writer must not fail the step.
-				_, _ = w.Write(chunk.Data)
+			st, err := consume(chunk.Name, chunk.Data)
+			if err != nil {
+				return false, 0, err
 			}
+			stop = stop || st
 		}
 		if resp.Done {
 			if resp.ExitCode == nil {
-				return 0, &transport.Error{Class: transport.ClassInternal,
+				return false, 0, &transport.Error{Class: transport.ClassInternal,
 					Message: fmt.Sprintf("Receive on %s: the command is done but no exit code was sent", s.name)}
 			}
-			return *resp.ExitCode, nil
+			return true, *resp.ExitCode, nil
+		}
+		if stop {
+			return false, 0, nil
 		}
 	}
 }

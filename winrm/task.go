@@ -43,7 +43,9 @@ var _ transport.TaskRunner = (*Session)(nil)
 
 // Detaches implements transport.TaskRunner: steps with run_as: system run
 // as tasks.
-func (s *Session) Detaches(cmd transport.Command) bool { return cmd.RunAs == transport.RunAsSystem }
+func (s *Session) Detaches(cmd transport.Command) bool {
+	return cmd.RunAs == transport.RunAsSystem && !cmd.Kind.IsFile()
+}
 
 // NewTaskName returns a fresh task name for a step.
 func NewTaskName() string {
@@ -307,8 +309,13 @@ func taskResultText(code uint32) string {
 // command and the command line its program receives, as launcher.Render gives them,
 // and for a step with run_as: system a note saying it runs as a task —
 // the command shown is then the one the task's batch file runs, with the
-// step's payload on its stdin.
+// step's payload on its stdin. For a file step (copy, download, fetch)
+// the command is the file script's (for a copy, the first file's: each
+// file is one command) and the note says what would move.
 func PlanStep(cmd transport.Command) (remoteCommand []string, commandLine, note string, err error) {
+	if cmd.Kind.IsFile() {
+		return planFile(cmd)
+	}
 	if cmd.RunAs != transport.RunAsSystem {
 		r, err := launcher.Render(cmd, launcher.RenderOptions{})
 		return r.RemoteCommand, r.CommandLine, "", err

@@ -33,6 +33,7 @@ func run() int {
 	peerScript := flag.String("peer", "bench/peer_pywinrm.py", "the peer `script`")
 	opensslConf := flag.String("openssl-conf", "bench/openssl-legacy.cnf", "OpenSSL config enabling MD4 for the peer's NTLM")
 	ec2Only := flag.Bool("ec2-only", false, "run only the EC2 discovery and password benchmark and replace its section of -out")
+	copyOnly := flag.Bool("copy-only", false, "run only the file-copy benchmark and replace its section of -out")
 	quick := flag.Bool("quick", false, "run a small plan that checks the harness, not fleetrun")
 	profile := flag.Bool("profile", true, "profile the controller on the main workload (needs the go tool; not with -quick)")
 	keep := flag.Bool("keep", false, "keep the scratch folder (inventories, logs, journals)")
@@ -97,6 +98,9 @@ func run() int {
 	if *python != "" {
 		opts.Peer = bench.PeerRun{Python: *python, Script: abs(*peerScript), Env: append(env, "OPENSSL_CONF="+abs(*opensslConf))}
 	}
+	if *copyOnly {
+		return runCopyOnly(ctx, opts, *out, *quick)
+	}
 	plan := bench.DefaultPlan()
 	if *quick {
 		plan = bench.QuickPlan()
@@ -127,6 +131,14 @@ func run() int {
 			fmt.Fprintln(os.Stderr, "fleetbench: ec2:", err)
 			return 1
 		}
+	}
+	copyPlan := bench.DefaultCopyPlan()
+	if *quick {
+		copyPlan = bench.QuickCopyPlan()
+	}
+	if rep.Copy, err = bench.RunCopy(ctx, copyPlan, opts); err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench: copy:", err)
+		return 1
 	}
 	rep.Duration = time.Since(started)
 	var buf bytes.Buffer
@@ -174,6 +186,31 @@ func runEC2Only(out string) int {
 		return 1
 	}
 	fmt.Fprintln(os.Stderr, "fleetbench: wrote the EC2 section of", out)
+	return 0
+}
+
+// runCopyOnly runs the copy benchmark alone and rewrites its section of
+// out.
+func runCopyOnly(ctx context.Context, opts bench.Options, out string, quick bool) int {
+	doc, err := os.ReadFile(out)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench:", err)
+		return 1
+	}
+	plan := bench.DefaultCopyPlan()
+	if quick {
+		plan = bench.QuickCopyPlan()
+	}
+	res, err := bench.RunCopy(ctx, plan, opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench: copy:", err)
+		return 1
+	}
+	if err := os.WriteFile(out, []byte(bench.ReplaceCopySection(string(doc), res)), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench:", err)
+		return 1
+	}
+	fmt.Fprintln(os.Stderr, "fleetbench: wrote the copy section of", out)
 	return 0
 }
 
