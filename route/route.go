@@ -10,6 +10,7 @@ package route
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
@@ -40,13 +41,26 @@ func Renderer() runner.Renderer {
 			return renderSSM(h, c)
 		}
 		rc, cl, note, err := winrm.PlanStep(c)
-		if err != nil && c.Kind.IsFile() {
-			// The plan still says what the step moves (the runner's
-			// note); only the wire form is missing.
-			return runner.Rendering{Note: "the WinRM transport cannot show this step's remote command: " + err.Error()}, nil
+		if c.Kind.IsFile() {
+			return winrmFile(c, rc, err), nil
 		}
 		return runner.Rendering{RemoteCommand: rc, CommandLine: cl, Note: note}, err
 	}
+}
+
+// winrmFile is a file step's rendering over WinRM. The runner's note says
+// what the step moves, so the transport's own account of it is left out;
+// what remains is how it travels. A rendering that failed leaves the plan
+// without the wire form but still saying what would move.
+func winrmFile(c transport.Command, rc []string, err error) runner.Rendering {
+	if err != nil {
+		return runner.Rendering{Note: "the WinRM transport cannot show this step's remote command: " + err.Error()}
+	}
+	rd := runner.Rendering{RemoteCommand: rc}
+	if c.Copy != nil && len(c.Copy.Files) > 1 {
+		rd.Note = fmt.Sprintf("one command per file, %d in all; remote_command is the first file's, its bytes sent on stdin", len(c.Copy.Files))
+	}
+	return rd
 }
 
 // renderSSMFile says how a file step travels over SSM, which sends no
