@@ -732,6 +732,27 @@ type dataStep struct {
 	R   int      `json:"r,omitempty"`
 	CL  int      `json:"cl,omitempty"`
 	E   *dataErr `json:"e,omitempty"`
+	// Fl is a file step's files, one line each.
+	Fl int `json:"fl,omitempty"`
+}
+
+// filesText is a file step's files as the page lists them: path, size,
+// SHA-256 and what became of the file, one line each.
+func filesText(files []report.File) string {
+	var b strings.Builder
+	for _, f := range files {
+		fmt.Fprintf(&b, "%s  %s  sha256 %s", f.Path, report.FormatBytes(f.Size), f.SHA256)
+		switch {
+		case f.Local != "":
+			b.WriteString("  fetched to " + f.Local)
+		case f.Unchanged:
+			b.WriteString("  unchanged")
+		case f.Sent > 0:
+			b.WriteString("  sent")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 type dataErr struct {
@@ -817,6 +838,7 @@ func buildData(r *run, rows []batchRow, tailBytes int) pageData {
 			out, ds.OC = tail(s.s.Stdout, tailBytes)
 			errOut, ds.EC = tail(s.s.Stderr, tailBytes)
 			ds.Out, ds.Err = d.str(out), d.str(errOut)
+			ds.Fl = d.str(filesText(s.s.Files))
 			dh.St = append(dh.St, ds)
 		}
 		d.Hosts = append(d.Hosts, dh)
