@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/fleetrun/fleetrun/sim"
+	"github.com/fleetrun/fleetrun/sim/downloadtest"
 )
 
 // filesPlaybook copies a file and a folder to every host and fetches what
@@ -108,5 +109,60 @@ func checkHostFile(t *testing.T, h *sim.Host, path string, data []byte) {
 	got, err := h.ReadFile(path)
 	if err != nil || !bytes.Equal(got, data) {
 		t.Errorf("%s: %s holds %d bytes (%v), want the %d copied", h.Name(), path, len(got), err, len(data))
+	}
+}
+
+// TestDownloadOnTheSimulatedFleet: the hosts download a URL themselves,
+// keep it only with the required SHA-256, and a second run fetches
+// nothing; a wrong hash fails the step with class hash_mismatch and its
+// hint, and exit status 2.
+func TestDownloadOnTheSimulatedFleet(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	inv, fleet := startRolloutFleet(t, 2, func(*sim.Scenario) {})
+	agent := bytes.Repeat([]byte("agent "), 5000)
+	srv := downloadtest.NewHTTP(map[string][]byte{"/agent.msi": agent})
+	t.Cleanup(srv.Close)
+	sum := sha256.Sum256(agent)
+	good := writeFile(t, dir, "good.yaml", fmt.Sprintf("name: dl\nsteps:\n  - name: pull\n    download: {url: '%s', dest: 'C:\\tmp\\agent.msi', sha256: %s}\n",
+		srv.URL("/agent.msi"), hex.EncodeToString(sum[:])))
+	for run, want := range []string{"ok", "unchanged"} {
+		out := filepath.Join(dir, fmt.Sprintf("good%d.json", run))
+		code, _, errOut := fleetrunIn(t, dir, "apply", good, "-i", inv, "--report", out, "--no-progress")
+		if code != 0 {
+			t.Fatalf("run %d: exit status %d, want 0\n%s", run+1, code, errOut)
+		}
+		for _, h := range readReport(t, out).Hosts {
+			s := h.Steps[0]
+			if s.Kind != "download" || s.Status != want || len(s.Files) != 1 || s.Files[0].Path != `C:\tmp\agent.msi` || s.Files[0].SHA256 != hex.EncodeToString(sum[:]) {
+				t.Errorf("run %d: %s: %s %s %+v, want %s with the agent's hash", run+1, h.Name, s.Kind, s.Status, s.Files, want)
+			}
+		}
+	}
+	if got := srv.Stats().Requests; got != 2 {
+		t.Errorf("the server answered %d requests, want 2 (one per host, none for the unchanged run)", got)
+	}
+	for _, h := range fleet.Hosts() {
+		checkHostFile(t, h, `C:\tmp\agent.msi`, agent)
+	}
+
+	wrong := sha256.Sum256([]byte("another agent"))
+	bad := writeFile(t, dir, "bad.yaml", fmt.Sprintf("name: dl\nsteps:\n  - name: pull\n    download: {url: '%s', dest: 'C:\\tmp\\other.msi', sha256: %s}\n",
+		srv.URL("/agent.msi"), hex.EncodeToString(wrong[:])))
+	out := filepath.Join(dir, "bad.json")
+	code, _, errOut := fleetrunIn(t, dir, "apply", bad, "-i", inv, "--report", out, "--no-progress")
+	if code != 2 {
+		t.Fatalf("exit status %d, want 2\n%s", code, errOut)
+	}
+	for _, h := range readReport(t, out).Hosts {
+		s := h.Steps[0]
+		if h.Status != "failed" || s.Status != "failed" || s.Error == nil || s.Error.Class != "hash_mismatch" || s.Error.Hint == "" {
+			t.Errorf("%s: %s, step %s %+v; want failed with class hash_mismatch and a hint", h.Name, h.Status, s.Status, s.Error)
+		}
+	}
+	for _, h := range fleet.Hosts() {
+		if _, ok := h.File(`C:\tmp\other.msi`); ok {
+			t.Errorf("%s kept a download with the wrong hash", h.Name())
+		}
 	}
 }
