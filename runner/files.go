@@ -328,6 +328,41 @@ func OpenSources(pb *playbook.Playbook, hosts []*inventory.Host, extra map[strin
 // Close closes the source files.
 func (s *Sources) Close() error { return s.s.Close() }
 
+// CheckSources reads the sources of pb's copy steps that name their files
+// without a host: src and dest literal, or templated with the playbook's
+// own vars only (the others need a host to expand them; OpenSources checks
+// them), so that a playbook checked alone reports a missing or changed
+// source too.
+func CheckSources(pb *playbook.Playbook) error {
+	srcs := newSources(pb, 0, 0)
+	defer func() { _ = srcs.Close() }() // read-only files
+	// Expanded for no host, templates see the playbook's vars alone; a
+	// playbook whose templates need more is checked step by step below
+	// only where nothing is templated.
+	expanded, expandErr := pb.Expand(playbook.HostData{}, nil)
+	var problems []error
+	for i, st := range pb.Steps {
+		if st.Copy == nil {
+			continue
+		}
+		c := st.Copy
+		templated := strings.Contains(c.Src, "{{") || strings.Contains(c.Dest, "{{")
+		if templated {
+			if expandErr != nil || strings.Contains(c.Src+c.Dest, ".host") {
+				continue
+			}
+			c = expanded[i].Copy
+		}
+		if _, err := srcs.copySpec(st, c); err != nil {
+			problems = append(problems, err)
+		}
+	}
+	if len(problems) > 0 {
+		return joinErrors(problems)
+	}
+	return nil
+}
+
 // prepareCopies resolves every copy step of every host before any host
 // starts: each distinct source is read once; a missing source or a pinned
 // sha256 that differs fails the run. The specs are indexed like r.steps.

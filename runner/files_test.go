@@ -624,3 +624,30 @@ func TestOpenSourcesBeforeTheRun(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckSourcesWithoutHosts: a playbook checked alone reads the sources
+// named literally or through its own vars, and leaves those that need a
+// host.
+func TestCheckSourcesWithoutHosts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{"kb1.msu": "one"})
+	pb := loadPlaybook(t, dir, `name: t
+vars: {kb: kb2}
+steps:
+  - name: literal
+    copy: {src: kb1.msu, dest: 'C:\x\', sha256: `+sum("one")+`}
+  - name: by vars
+    copy: {src: '{{ .vars.kb }}.msu', dest: 'C:\x\'}
+  - name: by host
+    copy: {src: '{{ .host.name }}.msu', dest: 'C:\x\'}
+`)
+	want := pb.File + ":7:17: steps[1].copy.src: kb2.msu: no such file or directory"
+	if err := runner.CheckSources(pb); err == nil || err.Error() != want {
+		t.Errorf("CheckSources:\n got %v\nwant %s", err, want)
+	}
+	writeTree(t, dir, map[string]string{"kb2.msu": "two"})
+	if err := runner.CheckSources(pb); err != nil {
+		t.Errorf("CheckSources with every source a host does not name: %v", err)
+	}
+}

@@ -139,6 +139,9 @@ func validateAs(stderr io.Writer, kind fileKindName, path string) (string, error
 			return "", err
 		}
 		printWarnings(stderr, pb)
+		if err := runner.CheckSources(pb); err != nil {
+			return "", err
+		}
 		return fmt.Sprintf("ok: %s: playbook %q, %d step(s)", path, pb.Name, len(pb.Steps)), nil
 	}
 }
