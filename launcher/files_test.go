@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/fleetrun/fleetrun/internal/hostile"
 	"github.com/fleetrun/fleetrun/internal/pscheck"
 	"github.com/fleetrun/fleetrun/launcher"
 	"github.com/fleetrun/fleetrun/winquote"
@@ -327,5 +328,35 @@ func TestTmpNameIsTheDestinationAndTheHashPrefix(t *testing.T) {
 	t.Parallel()
 	if got := launcher.TmpName(`C:\tmp\agent.msi`, sha); got != `C:\tmp\agent.msi.fleetrun-3f7a9c1e0011.tmp` {
 		t.Errorf("TmpName = %q", got)
+	}
+}
+
+// Every path the renderers accept comes back exactly from the payload,
+// whatever it holds (the hostile-argument corpus as file names).
+func TestFilePayloadsCarryHostilePathsExactly(t *testing.T) {
+	t.Parallel()
+	accepted := 0
+	for _, arg := range hostile.Args(t) {
+		dest := `C:\stage\` + arg
+		r, err := launcher.RenderCopy(launcher.CopyPayload{Dest: dest, SHA256: sha, Size: 1})
+		if err != nil {
+			continue
+		}
+		accepted++
+		_, doc := decodeFile(t, r, launcher.CopyMarker)
+		if doc["dest"] != dest || doc["tmp"] != launcher.TmpName(dest, sha) {
+			t.Errorf("copy to %q came back as %q", dest, doc["dest"])
+		}
+		fr, err := launcher.RenderFetch(launcher.FetchPayload{Src: dest, MaxBytes: 1})
+		if err != nil {
+			t.Errorf("fetch of %q refused where copy accepted it: %v", dest, err)
+			continue
+		}
+		if _, doc := decodeFile(t, fr, launcher.FetchMarker); doc["src"] != dest {
+			t.Errorf("fetch of %q came back as %q", dest, doc["src"])
+		}
+	}
+	if accepted == 0 {
+		t.Fatal("no hostile path was accepted")
 	}
 }

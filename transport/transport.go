@@ -47,17 +47,17 @@ type Command struct {
 	// Name is the step's name as the playbook gives it, for what a
 	// transport shows people about the step (SSM's command Comment); it
 	// may be empty and changes nothing about how the step runs.
-	Name    string
-	Kind    Kind
-	Script  string            // KindPowerShell
-	Line    string            // KindCmd
-	Argv    []string          // KindArgv: program first
+	Name   string
+	Kind   Kind
+	Script string   // KindPowerShell
+	Line   string   // KindCmd
+	Argv   []string // KindArgv: program first
 	// Copy, Download and Fetch are the file steps' bodies.
-	Copy     *CopySpec     // KindCopy
-	Download *DownloadSpec // KindDownload
-	Fetch    *FetchSpec    // KindFetch
-	Env     map[string]string // extra environment variables for the process
-	Workdir string            // working directory; empty means the shell's default
+	Copy     *CopySpec         // KindCopy
+	Download *DownloadSpec     // KindDownload
+	Fetch    *FetchSpec        // KindFetch
+	Env      map[string]string // extra environment variables for the process
+	Workdir  string            // working directory; empty means the shell's default
 
 	// RunAs says who runs the process; the zero value runs it in the
 	// session's own logon (over WinRM a WinRS shell, a network logon).

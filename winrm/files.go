@@ -3,6 +3,7 @@ package winrm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -106,9 +107,10 @@ func (s *Session) copyFile(ctx context.Context, cmd transport.Command, f transpo
 	if err != nil {
 		return transport.FileResult{}, &transport.Error{Class: transport.ClassInternal, Err: err, Message: fmt.Sprintf("%s: %v", s.name, err)}
 	}
+	what := fmt.Sprintf("%s: copy of %s to %s", s.name, f.Origin, f.Dest)
 	id, err := s.startCommand(ctx, r)
 	if err != nil {
-		return transport.FileResult{}, err
+		return transport.FileResult{}, inFile(err, what)
 	}
 	out := &limitedBuffer{max: maxProtocolOut}
 	stderr := &capture{max: maxScriptStderr}
@@ -128,7 +130,7 @@ func (s *Session) copyFile(ctx context.Context, cmd transport.Command, f transpo
 	done, code, err := s.receiveFn(ctx, id, consume)
 	if err != nil {
 		s.failed(ctx, err)
-		return transport.FileResult{}, err
+		return transport.FileResult{}, inFile(err, what)
 	}
 	untilLine = false
 	var sent int64
@@ -136,7 +138,7 @@ func (s *Session) copyFile(ctx context.Context, cmd transport.Command, f transpo
 		first, perr := launcher.ParseCopyOutput(out.b)
 		switch {
 		case perr != nil:
-			err = s.protocolError(perr)
+			err = s.protocolError(fmt.Errorf("copy to %s: %w", f.Dest, perr))
 		case first.Ready:
 			sent, err = s.sendBlob(ctx, id, f.Src, f.Origin)
 			if err != nil && ctx.Err() == nil && !transport.IsTransient(err) {
@@ -148,7 +150,7 @@ func (s *Session) copyFile(ctx context.Context, cmd transport.Command, f transpo
 				}
 			}
 		case !first.Unchanged:
-			err = s.protocolError(fmt.Errorf("the copy script's first line is neither U nor W: %.80q", out.b))
+			err = s.protocolError(fmt.Errorf("copy to %s: the copy script's first line is neither U nor W: %.80q", f.Dest, out.b))
 		}
 		if err == nil {
 			// untilLine is off: this wait ends with the command.
@@ -156,7 +158,7 @@ func (s *Session) copyFile(ctx context.Context, cmd transport.Command, f transpo
 		}
 		if err != nil {
 			s.failed(ctx, err)
-			return transport.FileResult{}, err
+			return transport.FileResult{}, inFile(err, what)
 		}
 	}
 	if code != 0 {
@@ -210,6 +212,22 @@ func (s *Session) copyFailure(f transport.CopyFile, code uint32, stderr *capture
 		Message: fmt.Sprintf("%s: the copy script exited with %d: %s", where, code, msg)}
 }
 
+// inFile adds what a file step was doing to the message of err, keeping
+// its class (and so whether the runner retries).
+func inFile(err error, what string) error {
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	out := *te
+	out.Message = what + ": " + te.Error()
+	if te.Message != "" {
+		out.Message = what + ": " + te.Message
+	}
+	out.Err = err
+	return &out
+}
+
 func (s *Session) protocolError(err error) *transport.Error {
 	return &transport.Error{Class: transport.ClassProtocol, Err: err, Message: fmt.Sprintf("%s: %v", s.name, err)}
 }
@@ -232,11 +250,11 @@ func (s *Session) runDownload(ctx context.Context, cmd transport.Command) (trans
 	if cmd.Stderr != nil {
 		stderrW = io.MultiWriter(stderr, cmd.Stderr)
 	}
+	where := fmt.Sprintf("%s: download of %s to %s", s.name, redactURL(d.URL), d.Dest)
 	code, err := s.exec(ctx, r, stdoutW, stderrW)
 	if err != nil {
-		return transport.Result{}, err
+		return transport.Result{}, inFile(err, where)
 	}
-	where := fmt.Sprintf("%s: download of %s to %s", s.name, redactURL(d.URL), d.Dest)
 	msg := scriptLine(stderr)
 	switch code {
 	case 0:
@@ -304,9 +322,10 @@ func (s *Session) runFetch(ctx context.Context, cmd transport.Command) (transpor
 	if err != nil {
 		return transport.Result{}, &transport.Error{Class: transport.ClassInternal, Err: err, Message: fmt.Sprintf("%s: %v", s.name, err)}
 	}
+	where := fmt.Sprintf("%s: fetch of %s", s.name, spec.Src)
 	id, err := s.startCommand(ctx, r)
 	if err != nil {
-		return transport.Result{}, err
+		return transport.Result{}, inFile(err, where)
 	}
 	frames := newFetchFrames(s.name, spec)
 	defer frames.abort()
@@ -323,9 +342,11 @@ func (s *Session) runFetch(ctx context.Context, cmd transport.Command) (transpor
 	})
 	if err != nil {
 		s.failed(ctx, err)
-		return transport.Result{}, err
+		if err == frames.err { //nolint:errorlint // the parser's own error names the host and file already
+			return transport.Result{}, err
+		}
+		return transport.Result{}, inFile(err, where)
 	}
-	where := fmt.Sprintf("%s: fetch of %s", s.name, spec.Src)
 	switch code {
 	case 0:
 	case launcher.FileExitTooLarge:

@@ -149,8 +149,9 @@ func TestACopyCutByAResetIsTransientAndTheNextRunCompletes(t *testing.T) {
 	cmd := copyCmd(transport.CopyFile{Dest: `C:\big.bin`, Src: newMemBlob(data), Origin: "big.bin"})
 	_, err := s.Run(runCtx(t), cmd)
 	te := classOf(err)
-	if te == nil || te.Class != transport.ClassConnectionLost || !te.Transient {
-		t.Fatalf("err = %v, want a transient connection_lost", err)
+	if te == nil || te.Class != transport.ClassConnectionLost || !te.Transient ||
+		!strings.HasPrefix(te.Message, `fake-01: copy of big.bin to C:\big.bin: connection to fake-01 was lost`) {
+		t.Fatalf("err = %v, want a transient connection_lost naming the host and file", err)
 	}
 	// The script may still wait for its bytes: it was stopped and its
 	// shell deleted.
