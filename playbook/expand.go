@@ -42,6 +42,12 @@ type Expanded struct {
 	Argv    []string
 	Env     map[string]string
 	Workdir string
+	// Copy, Download and Fetch are a file step's body for the host, its
+	// templates expanded (Copy.Src still relative to the playbook's
+	// folder: see Playbook.LocalPath).
+	Copy     *Copy
+	Download *Download
+	Fetch    *Fetch
 }
 
 // Data builds the template data for a host. Precedence, highest first:
@@ -114,6 +120,7 @@ func (s *Step) expand(d *strictyaml.Decoder, host string, data map[string]any) *
 			}
 		}
 	}
+	s.expandFile(e, path, host, render, d)
 	for _, k := range slices.Sorted(maps.Keys(s.Env)) {
 		e.Env[k] = render(strictyaml.JoinKey(strictyaml.JoinKey(path, "env"), k), s.Env[k])
 	}
@@ -177,4 +184,57 @@ func hostList(names []string) string {
 		return "hosts " + strings.Join(names, ", ")
 	}
 	return fmt.Sprintf("hosts %s and %d more", strings.Join(names[:show], ", "), len(names)-show)
+}
+
+// expandFile renders a file step's paths and URL for one host and checks
+// the templated ones.
+func (s *Step) expandFile(e *Expanded, path, host string, render func(field, text string) string, d *strictyaml.Decoder) {
+	key := strictyaml.JoinKey(path, string(s.Kind))
+	field := func(k string) string { return strictyaml.JoinKey(key, k) }
+	check := func(k, value string, f func(string) error) {
+		if s.tmpl[field(k)] == nil || value == "" {
+			return // literal values were checked when the playbook was parsed
+		}
+		if err := f(value); err != nil {
+			d.Errorf(s.pos[field(k)], field(k), "host %s: %v", host, err)
+		}
+	}
+	winPath := func(pattern bool) func(string) error {
+		return func(p string) error { return CheckWindowsPath(p, pattern) }
+	}
+	switch s.Kind {
+	case KindCopy:
+		c := *s.Copy
+		c.Src, c.Dest = render(field("src"), c.Src), render(field("dest"), c.Dest)
+		check("dest", c.Dest, winPath(false))
+		check("src", c.Src, func(p string) error {
+			if strings.TrimSpace(p) == "" {
+				return errors.New("src is empty once expanded")
+			}
+			return nil
+		})
+		e.Copy = &c
+	case KindDownload:
+		c := *s.Download
+		c.URL, c.Dest = render(field("url"), c.URL), render(field("dest"), c.Dest)
+		check("url", c.URL, CheckURL)
+		check("dest", c.Dest, func(p string) error {
+			if strings.HasSuffix(p, `\`) {
+				return fmt.Errorf("download dest %s ends with a backslash; give the file's full path", quotePath(p))
+			}
+			return CheckWindowsPath(p, false)
+		})
+		e.Download = &c
+	case KindFetch:
+		c := *s.Fetch
+		c.Src, c.DestDir = render(field("src"), c.Src), render(field("dest_dir"), c.DestDir)
+		check("src", c.Src, winPath(true))
+		check("dest_dir", c.DestDir, func(p string) error {
+			if strings.TrimSpace(p) == "" {
+				return errors.New("dest_dir is empty once expanded")
+			}
+			return nil
+		})
+		e.Fetch = &c
+	}
 }

@@ -52,11 +52,14 @@ type stepSettings struct {
 
 type stepSpec struct {
 	stepSettings `yaml:",inline"`
-	Name         *string     `yaml:"name"`
-	PowerShell   *string     `yaml:"powershell"`
-	Cmd          *string     `yaml:"cmd"`
-	Command      []string    `yaml:"command"`
-	RebootBody   *rebootSpec `yaml:"reboot"`
+	Name         *string      `yaml:"name"`
+	PowerShell   *string      `yaml:"powershell"`
+	Cmd          *string      `yaml:"cmd"`
+	Command      []string     `yaml:"command"`
+	RebootBody   *rebootSpec  `yaml:"reboot"`
+	Copy         copySpec     `yaml:"copy"`
+	Download     downloadSpec `yaml:"download"`
+	Fetch        fetchSpec    `yaml:"fetch"`
 }
 
 // MaxRetries bounds `retries`, so a typo cannot make a step retry forever.
@@ -151,14 +154,14 @@ func buildStep(d *strictyaml.Decoder, sp *stepSpec, defaults *stepSettings, i in
 		st.Name = *sp.Name
 	}
 	var bodies []string
-	for _, k := range []string{"powershell", "cmd", "command", "reboot"} {
+	for _, k := range []string{"powershell", "cmd", "command", "reboot", "copy", "download", "fetch"} {
 		if sp.Pos.Has(k) {
 			bodies = append(bodies, k)
 		}
 	}
 	switch len(bodies) {
 	case 0:
-		d.Errorf(sp.Pos.Node, path, "step has no body; give exactly one of powershell, cmd, command or reboot")
+		d.Errorf(sp.Pos.Node, path, "step has no body; give exactly one of powershell, cmd, command, reboot, copy, download or fetch")
 	case 1:
 	default:
 		d.Errorf(sp.Pos.Keys[bodies[1]], key(bodies[1]), "step has both %s and %s; give exactly one", bodies[0], bodies[1])
@@ -207,6 +210,22 @@ func buildStep(d *strictyaml.Decoder, sp *stepSpec, defaults *stepSettings, i in
 				d.Errorf(n.Content[0], strictyaml.JoinIndex(key("command"), 0), "%v", err)
 			}
 		}
+	}
+	if st.Kind.IsFile() {
+		buildFileStep(d, sp, st, path)
+		// Of the step settings only these apply to a file step; the
+		// others (exit codes, environment, run_as...) are refused on the
+		// step itself and ignored when they come from defaults.
+		st.ExpectExit = nil
+		st.Timeout = pick(sp.Timeout, defaults.Timeout, 0)
+		st.Retries = pick(sp.Retries, defaults.Retries, 0)
+		st.RetryDelay = pick(sp.RetryDelay, defaults.RetryDelay, 5*time.Second)
+		st.ContinueOnError = pick(sp.ContinueOnError, defaults.ContinueOnError, false)
+		st.Env = map[string]string{}
+		if d.Count() > start {
+			return nil
+		}
+		return st
 	}
 	if st.Kind == KindReboot {
 		st.Reboot = &Reboot{Timeout: DefaultRebootTimeout}

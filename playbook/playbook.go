@@ -144,6 +144,11 @@ type Step struct {
 	// RunAs is RunAsSystem for a step that runs as SYSTEM outside the
 	// connection's logon (over WinRM a scheduled task); "" otherwise.
 	RunAs string
+	// Copy, Download and Fetch are the file steps' bodies (templates in
+	// their paths and URL); nil for other kinds.
+	Copy     *Copy
+	Download *Download
+	Fetch    *Fetch
 
 	tmpl map[string]*template.Template // field path → parsed template
 	pos  map[string]*yaml.Node         // field path → node, for errors
@@ -217,6 +222,12 @@ func (s *Step) Body() string {
 		return s.Line
 	case KindReboot:
 		return "reboot"
+	case KindCopy:
+		return "copy " + s.Copy.Src + " to " + s.Copy.Dest
+	case KindDownload:
+		return "download " + s.Download.URL + " to " + s.Download.Dest
+	case KindFetch:
+		return "fetch " + s.Fetch.Src + " into " + s.Fetch.DestDir
 	}
 	return strings.Join(s.Argv, " ")
 }

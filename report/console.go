@@ -152,7 +152,7 @@ func (c *Console) update(e runner.Event) ([]string, bool) {
 		return []string{fmt.Sprintf("%s: step %q attempt %d failed (%s); retrying in %s", name(e.Host), termLine(s.Name), s.Attempts, stepProblem(s), formatDuration(e.Delay))}, true
 	case runner.StepFinished:
 		s := e.Step
-		if s.Status == runner.StatusOK {
+		if s.Status.Succeeded() {
 			return []string{fmt.Sprintf("%s: step %q %s", name(e.Host), termLine(s.Name), stepOK(s))}, plain
 		}
 		return []string{fmt.Sprintf("%s: step %q %s (%s): %s", name(e.Host), termLine(s.Name), paint(col, ansiRed, "failed"), stepFacts(s), stepProblem(s))}, plain
@@ -201,7 +201,9 @@ func stepFacts(s *runner.StepResult) string {
 	return strings.Join(parts, ", ")
 }
 
-// stepOK is "ok (exit 3010 reboot_required, rebooted, 812ms)".
+// stepOK is "ok (exit 3010 reboot_required, rebooted, 812ms)", or for a
+// file step "ok (2 files, 3.1 KiB sent, 812ms)" or "unchanged (1 file,
+// 40ms)".
 func stepOK(s *runner.StepResult) string {
 	var parts []string
 	if s.ExitCode != nil {
@@ -211,6 +213,9 @@ func stepOK(s *runner.StepResult) string {
 		}
 		parts = append(parts, exit)
 	}
+	if s.Kind.IsFile() {
+		parts = append(parts, filesSummary(s))
+	}
 	if s.Rebooted {
 		parts = append(parts, "rebooted")
 	}
@@ -218,7 +223,11 @@ func stepOK(s *runner.StepResult) string {
 		parts = append(parts, fmt.Sprintf("attempt %d", s.Attempts))
 	}
 	parts = append(parts, formatDuration(s.Duration()))
-	return "ok (" + strings.Join(parts, ", ") + ")"
+	status := "ok"
+	if s.Status == runner.StatusUnchanged {
+		status = "unchanged"
+	}
+	return status + " (" + strings.Join(parts, ", ") + ")"
 }
 
 // stepProblem is "class: message" of a failed attempt.

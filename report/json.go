@@ -87,6 +87,21 @@ type Step struct {
 	RunAs string `json:"run_as,omitempty"`
 	Task  string `json:"task,omitempty"`
 	Note  string `json:"note,omitempty"`
+	// Files are what a file step (copy, download, fetch) moved or found,
+	// one per file; in plans, a copy's files with their sources as local.
+	Files []File `json:"files,omitempty"`
+}
+
+// File is one file of a file step: its path on the host, size and
+// SHA-256, whether the destination already held it, how many bytes
+// crossed the connection, and where a fetched file was stored.
+type File struct {
+	Path      string `json:"path"`
+	Size      int64  `json:"size"`
+	SHA256    string `json:"sha256"`
+	Unchanged bool   `json:"unchanged"`
+	Sent      int64  `json:"sent"`
+	Local     string `json:"local,omitempty"`
 }
 
 // Error is a classified failure.
@@ -141,12 +156,23 @@ func NewDocument(r *runner.Result) *Document {
 				Stdout: st.Stdout, Stderr: st.Stderr, OutputTruncated: st.OutputTruncated,
 				Reason: st.Reason, Error: convertError(st.Err),
 				RemoteCommand: st.RemoteCommand, CommandLine: st.CommandLine,
-				RunAs: st.RunAs, Task: st.Task, Note: st.Note,
+				RunAs: st.RunAs, Task: st.Task, Note: st.Note, Files: convertFiles(st.Files),
 			})
 		}
 		doc.Hosts = append(doc.Hosts, hd)
 	}
 	return doc
+}
+
+func convertFiles(fs []transport.FileResult) []File {
+	if len(fs) == 0 {
+		return nil
+	}
+	out := make([]File, len(fs))
+	for i, f := range fs {
+		out[i] = File{Path: f.Path, Size: f.Size, SHA256: f.SHA256, Unchanged: f.Unchanged, Sent: f.Sent, Local: f.Local}
+	}
+	return out
 }
 
 func nonNil(c []uint32) []uint32 {

@@ -224,7 +224,7 @@ func hostCases(h *runner.HostResult) []junitCase {
 	for _, s := range h.Steps {
 		c := junitCase{Name: xmlText(s.Name), Classname: class, Time: seconds(s.Duration())}
 		switch s.Status {
-		case runner.StatusOK:
+		case runner.StatusOK, runner.StatusUnchanged:
 		case runner.StatusFailed:
 			p := &junitProblem{Message: xmlText(failureMessage(s)), Type: failureType(s), Text: xmlText(failureText(h, s))}
 			if h.Status == runner.StatusUnreachable {
@@ -239,7 +239,11 @@ func hostCases(h *runner.HostResult) []junitCase {
 		default:
 			c.Skipped = &junitSkipped{Message: "not run"}
 		}
-		if s.Status == runner.StatusOK || s.Status == runner.StatusFailed {
+		switch {
+		case s.Kind.IsFile() && s.Status != runner.StatusSkipped && s.Status != runner.StatusPlanned:
+			// A file step has no output: system-out says what it moved.
+			c.SystemOut = cdata(fileStepText(s))
+		case s.Status == runner.StatusOK || s.Status == runner.StatusFailed:
 			c.SystemOut = cdata(capOutput(s.Stdout, s.OutputTruncated))
 			c.SystemErr = cdata(capOutput(s.Stderr, s.OutputTruncated))
 		}
@@ -284,12 +288,16 @@ func failureMessage(s *runner.StepResult) string {
 func failureText(h *runner.HostResult, s *runner.StepResult) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "step %q failed on %s after %s\n", s.Name, h.Name, plural(max(s.Attempts, 1), "attempt"))
-	if s.ExitCode != nil {
+	switch {
+	case s.Kind.IsFile():
+		// A file step runs no program of the user's: no exit code to show.
+	case s.ExitCode != nil:
 		fmt.Fprintf(&b, "exit code: %s\n", formatExit(*s.ExitCode))
-	} else {
+		fmt.Fprintf(&b, "expected: %s\n", formatCodes(s.Expected))
+	default:
 		b.WriteString("exit code: none (the process did not finish)\n")
+		fmt.Fprintf(&b, "expected: %s\n", formatCodes(s.Expected))
 	}
-	fmt.Fprintf(&b, "expected: %s\n", formatCodes(s.Expected))
 	if s.Err != nil {
 		fmt.Fprintf(&b, "class: %s\n", s.Err.Class)
 		if s.Err.Code != 0 {
@@ -402,4 +410,17 @@ func xmlChar(r rune) bool {
 		(r >= 0x20 && r < 0x7F) || (r >= 0xA0 && r <= 0xD7FF) ||
 		(r >= 0xE000 && r <= 0xFFFD) ||
 		(r >= 0x10000 && r <= 0x10FFFF)
+}
+
+// fileStepText is a file step's system-out: "unchanged" when every
+// destination already held its bytes, then one line per file.
+func fileStepText(s *runner.StepResult) string {
+	var b strings.Builder
+	if s.Status == runner.StatusUnchanged {
+		b.WriteString("unchanged: every destination already held the required bytes\n")
+	}
+	for _, f := range s.Files {
+		b.WriteString(fileLine(f) + "\n")
+	}
+	return b.String()
 }

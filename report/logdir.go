@@ -400,7 +400,7 @@ func exitAttrs(s *runner.StepResult) string {
 func stepFinishedLines(s *runner.StepResult) []string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s finished: status=%s ", stepLabel(s), s.Status)
-	if s.Kind == "reboot" && s.ExitCode == nil {
+	if (s.Kind == "reboot" || s.Kind.IsFile()) && s.ExitCode == nil {
 		fmt.Fprintf(&b, "attempts=%d duration=%s", s.Attempts, formatDuration(s.Duration()))
 		if s.Err != nil {
 			fmt.Fprintf(&b, " class=%s", s.Err.Class)
@@ -417,7 +417,11 @@ func stepFinishedLines(s *runner.StepResult) []string {
 	if s.OutputTruncated {
 		b.WriteString(" output_capped_in_report=true")
 	}
-	return append([]string{b.String()}, errLines(s)...)
+	lines := []string{b.String()}
+	for _, f := range s.Files {
+		lines = append(lines, "  "+fileLine(f))
+	}
+	return append(lines, errLines(s)...)
 }
 
 // errLines are the indented message and hint lines of a failed step.
@@ -443,6 +447,9 @@ func (d *LogDir) hostFinished(e runner.Event) {
 	}
 	c := countSteps(hr)
 	line := fmt.Sprintf("host %s finished: status=%s steps=%d ok=%d failed=%d skipped=%d", oneLine(hr.Name), hr.Status, len(hr.Steps), c.ok, c.failed, c.skipped)
+	if c.unchanged > 0 {
+		line += fmt.Sprintf(" unchanged=%d", c.unchanged)
+	}
 	if dur := hostDuration(hr); dur > 0 {
 		line += " duration=" + formatDuration(dur)
 	}
@@ -461,7 +468,7 @@ func (d *LogDir) hostFinished(e runner.Event) {
 		}
 	}
 	for _, s := range hr.Steps {
-		if s.Status == runner.StatusSkipped || (s.Status == runner.StatusOK && s.Reason != "") {
+		if s.Status == runner.StatusSkipped || (s.Status.Succeeded() && s.Reason != "") {
 			lines = append(lines, fmt.Sprintf("  %s %s: %s", stepLabel(s), s.Status, oneLine(s.Reason)))
 		}
 	}

@@ -27,6 +27,7 @@ func TestLogDirWritesOneExactFilePerHost(t *testing.T) {
 	}{
 		{"rollout", rolloutScenario()},
 		{"hostile", hostileScenario()},
+		{"files", filesScenario()},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

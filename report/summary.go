@@ -34,7 +34,8 @@ const maxSkippedNames = 5
 
 // WriteSummary writes the end-of-run summary: a counts line ("12 hosts: 9
 // ok, 2 failed, 1 unreachable, 0 skipped"), the run's status with its stop
-// reason and duration, then failures first:
+// reason and duration, what file steps moved (when any did), then failures
+// first:
 //
 //   - FAILED: a table of HOST, STEP, EXIT, EXPECTED, CLASS and HINT for
 //     every failed host, at the step that failed ("connect" when the host
@@ -56,6 +57,9 @@ func WriteSummary(w io.Writer, r *runner.Result, opts SummaryOptions) error {
 	counts := fmt.Sprintf("%s: %d ok, %d failed, %d unreachable, %d skipped", plural(s.Hosts, "host"), s.OK, s.Failed, s.Unreachable, s.Skipped)
 	b.WriteString(paint(col, ansiBold, counts) + "\n")
 	b.WriteString(runLine(r) + "\n")
+	if line := filesLine(r); line != "" {
+		b.WriteString(line + "\n")
+	}
 
 	var failed, ignored [][]string
 	var unreachable [][]string
@@ -150,7 +154,57 @@ func failedRow(h *runner.HostResult, s *runner.StepResult) []string {
 	if s.Err != nil {
 		class, hint = string(s.Err.Class), hintOrMessage(s.Err)
 	}
-	return []string{termLine(h.Name), termLine(s.Name), exit, formatCodes(s.Expected), class, hint}
+	expected := formatCodes(s.Expected)
+	if s.Kind.IsFile() {
+		expected = "-" // file steps have no exit codes
+	}
+	return []string{termLine(h.Name), termLine(s.Name), exit, expected, class, hint}
+}
+
+// filesLine is "files: 3 sent (9.3 KiB), 6 unchanged, 3 fetched (33 B)"
+// over every host's file steps, or "" when no file step moved or found a
+// file.
+func filesLine(r *runner.Result) string {
+	var sent, downloaded, unchanged, fetched int
+	var sentBytes, fetchedBytes int64
+	for _, h := range r.Hosts {
+		for _, st := range h.Steps {
+			if st.Status == runner.StatusPlanned {
+				continue
+			}
+			for _, f := range st.Files {
+				switch {
+				case f.Unchanged:
+					unchanged++
+				case st.Kind == "fetch":
+					fetched++
+					fetchedBytes += f.Size
+				case st.Kind == "download":
+					downloaded++
+				default:
+					sent++
+					sentBytes += f.Sent
+				}
+			}
+		}
+	}
+	var parts []string
+	if sent > 0 {
+		parts = append(parts, fmt.Sprintf("%d sent (%s)", sent, FormatBytes(sentBytes)))
+	}
+	if downloaded > 0 {
+		parts = append(parts, fmt.Sprintf("%d downloaded by the hosts", downloaded))
+	}
+	if unchanged > 0 {
+		parts = append(parts, fmt.Sprintf("%d unchanged", unchanged))
+	}
+	if fetched > 0 {
+		parts = append(parts, fmt.Sprintf("%d fetched (%s)", fetched, FormatBytes(fetchedBytes)))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return "files: " + strings.Join(parts, ", ")
 }
 
 // hintOrMessage is what the HINT column shows (see WriteSummary).

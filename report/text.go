@@ -262,7 +262,7 @@ func tail(s string, maxLines, maxBytes int) (string, int) {
 }
 
 // hostCounts is a host's step tally.
-type hostCounts struct{ ok, failed, skipped int }
+type hostCounts struct{ ok, unchanged, failed, skipped int }
 
 func countSteps(h *runner.HostResult) hostCounts {
 	var c hostCounts
@@ -270,6 +270,8 @@ func countSteps(h *runner.HostResult) hostCounts {
 		switch s.Status {
 		case runner.StatusOK:
 			c.ok++
+		case runner.StatusUnchanged:
+			c.unchanged++
 		case runner.StatusFailed:
 			c.failed++
 		case runner.StatusSkipped:
@@ -323,4 +325,50 @@ func paint(on bool, color, s string) string {
 		return s
 	}
 	return color + s + ansiReset
+}
+
+// fileLine is one file of a file step: "C:\patches\kb.msu 3.1 KiB
+// sha256 3f7a... sent" (or unchanged, or where a fetched file was
+// stored).
+func fileLine(f transport.FileResult) string {
+	line := fmt.Sprintf("%s %s sha256 %s", oneLine(f.Path), FormatBytes(f.Size), f.SHA256)
+	switch {
+	case f.Local != "":
+		line += " fetched to " + oneLine(f.Local)
+	case f.Unchanged:
+		line += " unchanged"
+	case f.Sent > 0:
+		line += " sent"
+	}
+	return line
+}
+
+// filesSummary is "2 files, 3.1 KiB sent" for a finished file step.
+func filesSummary(s *runner.StepResult) string {
+	var sent int64
+	for _, f := range s.Files {
+		sent += f.Sent
+	}
+	out := plural(len(s.Files), "file")
+	if sent > 0 {
+		verb := "sent"
+		if s.Kind == "fetch" {
+			verb = "fetched"
+		}
+		out += ", " + FormatBytes(sent) + " " + verb
+	}
+	return out
+}
+
+// FormatBytes writes n with a binary unit: 512 B, 3.1 KiB, 100 MiB.
+func FormatBytes(n int64) string {
+	if n < 1024 {
+		return strconv.FormatInt(n, 10) + " B"
+	}
+	v, unit := float64(n)/1024, 0
+	for v >= 1024 && unit < 4 {
+		v /= 1024
+		unit++
+	}
+	return strings.TrimSuffix(strconv.FormatFloat(v, 'f', 1, 64), ".0") + " " + string("KMGTP"[unit]) + "iB"
 }

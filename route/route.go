@@ -10,6 +10,7 @@ package route
 
 import (
 	"context"
+	"fmt"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
@@ -34,11 +35,46 @@ const (
 func Renderer() runner.Renderer {
 	return func(h *inventory.Host, c transport.Command) (runner.Rendering, error) {
 		if h.Transport == SSM {
+			if c.Kind.IsFile() {
+				return renderSSMFile(h, c), nil
+			}
 			return renderSSM(h, c)
 		}
 		rc, cl, note, err := winrm.PlanStep(c)
+		if c.Kind.IsFile() {
+			return winrmFile(c, rc, err), nil
+		}
 		return runner.Rendering{RemoteCommand: rc, CommandLine: cl, Note: note}, err
 	}
+}
+
+// winrmFile is a file step's rendering over WinRM. The runner's note says
+// what the step moves, so the transport's own account of it is left out;
+// what remains is how it travels. A rendering that failed leaves the plan
+// without the wire form but still saying what would move.
+func winrmFile(c transport.Command, rc []string, err error) runner.Rendering {
+	if err != nil {
+		return runner.Rendering{Note: "the WinRM transport cannot show this step's remote command: " + err.Error()}
+	}
+	rd := runner.Rendering{RemoteCommand: rc}
+	if c.Copy != nil && len(c.Copy.Files) > 1 {
+		rd.Note = fmt.Sprintf("one command per file, %d in all; remote_command is the first file's, its bytes sent on stdin", len(c.Copy.Files))
+	}
+	return rd
+}
+
+// renderSSMFile says how a file step travels over SSM, which sends no
+// file bytes through the agent: a copy is uploaded to the inventory's
+// transfer bucket once and every host downloads it; a fetch is not
+// supported yet.
+func renderSSMFile(h *inventory.Host, c transport.Command) runner.Rendering {
+	switch c.Kind {
+	case transport.KindCopy:
+		return runner.Rendering{Note: "over SSM the controller uploads each source once to the inventory's S3 transfer bucket (ssm: {transfer_bucket: ...}) and the host downloads it; without that bucket the step fails with class config"}
+	case transport.KindDownload:
+		return runner.Rendering{Note: "over SSM the host downloads through the agent (an s3:// URL is presigned by the controller)"}
+	}
+	return runner.Rendering{Note: "fetch is not supported over SSM yet: the step fails with class config"}
 }
 
 func renderSSM(h *inventory.Host, c transport.Command) (runner.Rendering, error) {

@@ -2,7 +2,10 @@ package route_test
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/fleetrun/fleetrun/inventory"
@@ -54,5 +57,62 @@ func TestRendererRendersEachHostByItsTransport(t *testing.T) {
 	}
 	if want := "run_as: system changes nothing over SSM: the SSM agent runs every step as SYSTEM already"; ss.Note != want {
 		t.Errorf("ssm note = %q, want %q", ss.Note, want)
+	}
+}
+
+// TestRendererFileSteps: file steps render without error on both
+// transports; over SSM the note says how the files travel.
+func TestRendererFileSteps(t *testing.T) {
+	t.Parallel()
+	r := route.Renderer()
+	for _, tc := range []struct {
+		cmd     transport.Command
+		ssmNote string
+	}{
+		{transport.Command{Kind: transport.KindCopy, Copy: &transport.CopySpec{Files: []transport.CopyFile{{Dest: `C:\x\a.txt`, Src: memBlob("a"), Origin: "a.txt"}}}},
+			"over SSM the controller uploads each source once to the inventory's S3 transfer bucket (ssm: {transfer_bucket: ...}) and the host downloads it; without that bucket the step fails with class config"},
+		{transport.Command{Kind: transport.KindDownload, Download: &transport.DownloadSpec{URL: "https://r.example/a.msi", Dest: `C:\a.msi`, SHA256: "9c1e000000000000000000000000000000000000000000000000000000000001"}},
+			"over SSM the host downloads through the agent (an s3:// URL is presigned by the controller)"},
+		{transport.Command{Kind: transport.KindFetch, Fetch: &transport.FetchSpec{Src: `C:\logs\*.log`, MaxBytes: 1 << 20}},
+			"fetch is not supported over SSM yet: the step fails with class config"},
+	} {
+		ss, err := r(&inventory.Host{Name: "s", Transport: "ssm"}, tc.cmd)
+		if err != nil || ss.Note != tc.ssmNote || ss.RemoteCommand != nil {
+			t.Errorf("%s over ssm = %+v, %v; want note %q", tc.cmd.Kind, ss, err, tc.ssmNote)
+		}
+		win, err := r(&inventory.Host{Name: "w", Transport: "winrm"}, tc.cmd)
+		if err != nil {
+			t.Errorf("%s over winrm: %v", tc.cmd.Kind, err)
+		}
+		// The WinRM transport's script, with its first line's marker,
+		// encoded; the runner's note says what moves, so none here.
+		if len(win.RemoteCommand) != 8 || win.RemoteCommand[6] != "-EncodedCommand" || win.Note != "" {
+			t.Errorf("%s over winrm = %+v; want powershell.exe -EncodedCommand and no note", tc.cmd.Kind, win)
+		}
+	}
+}
+
+// memBlob is a transport.Blob held in memory.
+type memBlob string
+
+func (b memBlob) ReadAt(p []byte, off int64) (int, error) {
+	return strings.NewReader(string(b)).ReadAt(p, off)
+}
+func (b memBlob) Size() int64 { return int64(len(b)) }
+func (b memBlob) SHA256() string {
+	s := sha256.Sum256([]byte(b))
+	return hex.EncodeToString(s[:])
+}
+
+// TestRendererCopyOfManyFilesOverWinRM: a copy of several files is one
+// command per file, which the note says.
+func TestRendererCopyOfManyFilesOverWinRM(t *testing.T) {
+	t.Parallel()
+	cmd := transport.Command{Kind: transport.KindCopy, Copy: &transport.CopySpec{Files: []transport.CopyFile{
+		{Dest: `C:\x\a.txt`, Src: memBlob("a")}, {Dest: `C:\x\b.txt`, Src: memBlob("b")},
+	}}}
+	win, err := route.Renderer()(&inventory.Host{Name: "w", Transport: "winrm"}, cmd)
+	if want := "one command per file, 2 in all; remote_command is the first file's, its bytes sent on stdin"; err != nil || win.Note != want || len(win.RemoteCommand) == 0 {
+		t.Errorf("rendering = %+v, %v; want a remote command and the note %q", win, err, want)
 	}
 }

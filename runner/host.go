@@ -142,6 +142,9 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 		return sr
 	}
 	cmd := Command(e)
+	if cmd.Kind == transport.KindCopy {
+		cmd.Copy = r.copies[i][st.Index]
+	}
 	tasks, _ := sess.(transport.TaskRunner)
 	if tasks != nil && !tasks.Detaches(cmd) {
 		tasks = nil
@@ -162,7 +165,7 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 	}
 	for attempt := 1; ; attempt++ {
 		sr.Attempts = attempt
-		sr.ExitCode, sr.Err, sr.Outcome = nil, nil, ""
+		sr.ExitCode, sr.Err, sr.Outcome, sr.Files, sr.Unchanged = nil, nil, "", nil, false
 		r.emit(Event{Kind: StepStarted, Host: h, Step: sr, Batch: h.Batch})
 		if tasks != nil {
 			cmd.Task, reattach = reattach, ""
@@ -171,6 +174,14 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 			}
 			sr.Task, sr.TaskSettled = cmd.Task, false
 			r.emit(Event{Kind: StepTask, Host: h, Step: sr, Batch: h.Batch})
+		}
+		if e.Fetch != nil {
+			// Each attempt stores into a fresh sink: what an earlier
+			// attempt committed is overwritten, what it left half-written
+			// was removed by its Abort.
+			f := *cmd.Fetch
+			f.Sink = newFetchSink(e.Fetch.DestDir, h.Name)
+			cmd.Fetch = &f
 		}
 		res, err := r.attempt(hctx, sess, cmd, h.Name, st, attempt)
 		sr.TaskSettled = sr.Task != "" && !transport.IsUnsettled(err)
@@ -183,8 +194,13 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 			if sr.Task != "" && (te.Class == transport.ClassTimeout || te.Class == transport.ClassInterrupted) {
 				te = taskStopped(te, sr.Task, transport.IsUnsettled(err))
 			}
-			sr.Err = te
+			sr.Err = fileHint(te)
 			retryable = te.Transient
+		} else if st.Kind.IsFile() {
+			// A file step has no exit code to judge: the transport returns
+			// a result only when every file arrived with its hash checked.
+			sr.Files = res.Files
+			sr.Unchanged = res.Unchanged
 		} else {
 			code := res.ExitCode
 			sr.ExitCode = &code
@@ -210,6 +226,9 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 		}
 		if sr.Err == nil {
 			sr.Status = StatusOK
+			if sr.Unchanged {
+				sr.Status = StatusUnchanged
+			}
 			break
 		}
 		if !retryable || attempt > st.Retries || hctx.Err() != nil || (sr.Task != "" && !sr.TaskSettled) {

@@ -205,8 +205,12 @@ func (j *Journal) Event(e Event) {
 			task = e.Step.Task
 		}
 		switch {
-		case e.Step.Status == StatusOK && e.Step.Reason == "":
-			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: StatusOK, Task: task, ExitCode: e.Step.ExitCode, Outcome: e.Step.Outcome, At: at})
+		case e.Step.Status.Succeeded() && e.Step.Reason == "":
+			// A copy or download that succeeded (ok or unchanged) is done
+			// like any other step: a resumed run does not send it again.
+			// Sending it again would be cheap (unchanged), but a later step
+			// may have changed the file on purpose since.
+			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: e.Step.Status, Task: task, ExitCode: e.Step.ExitCode, Outcome: e.Step.Outcome, At: at})
 		case rebootPending(e.Step):
 			// The step did its work but the restart it asked for did not
 			// complete: a resumed run restarts the host instead of running
@@ -290,6 +294,8 @@ type HostProgress struct {
 type StepEnd struct {
 	ExitCode *uint32
 	Outcome  string
+	// Unchanged: a file step that found its files in place.
+	Unchanged bool
 }
 
 // ErrPlaybookChanged means a journal was written for another version of the
@@ -349,9 +355,9 @@ func parseJournal(path string, r io.Reader) (*Progress, error) {
 			case l.Step != nil && l.Status == statusRebootPending:
 				hp.RebootPending[*l.Step] = true
 				closeTask(hp, *l.Step, l.Task)
-			case l.Step != nil && l.Status == StatusOK:
+			case l.Step != nil && l.Status.Succeeded():
 				hp.Done[*l.Step] = true
-				hp.Results[*l.Step] = StepEnd{ExitCode: l.ExitCode, Outcome: l.Outcome}
+				hp.Results[*l.Step] = StepEnd{ExitCode: l.ExitCode, Outcome: l.Outcome, Unchanged: l.Status == StatusUnchanged}
 				delete(hp.RebootPending, *l.Step)
 				closeTask(hp, *l.Step, l.Task)
 			case l.Step != nil:

@@ -3,6 +3,7 @@ package runner
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 
 	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/playbook"
@@ -49,7 +50,7 @@ func HostData(h *inventory.Host) playbook.HostData {
 
 // Command turns an expanded step into what a transport runs.
 func Command(e *playbook.Expanded) transport.Command {
-	return transport.Command{
+	cmd := transport.Command{
 		Name:    e.Step.Name,
 		Kind:    transport.Kind(e.Step.Kind),
 		Script:  e.Script,
@@ -59,6 +60,15 @@ func Command(e *playbook.Expanded) transport.Command {
 		Workdir: e.Workdir,
 		RunAs:   transport.RunAs(e.Step.RunAs),
 	}
+	// A copy's files (opened sources) and a fetch's sink are the runner's
+	// to add: they belong to the run, not to the step.
+	if d := e.Download; d != nil {
+		cmd.Download = &transport.DownloadSpec{URL: d.URL, Dest: d.Dest, SHA256: d.SHA256, Retries: d.Retries, Proxy: d.Proxy}
+	}
+	if f := e.Fetch; f != nil {
+		cmd.Fetch = &transport.FetchSpec{Src: f.Src, MaxBytes: f.MaxBytes, Optional: f.Optional}
+	}
+	return cmd
 }
 
 // Renderer shows what a host's transport would send for a command, without
@@ -86,7 +96,13 @@ func Plan(pb *playbook.Playbook, hosts []*inventory.Host, extra map[string]strin
 	if err := pb.Check(hostDatas(hosts), extra); err != nil {
 		return nil, err
 	}
+	// A plan shows each copy source's size and SHA-256, so it reads the
+	// sources as a run would (and fails as a run would when one is
+	// missing or differs from its pinned sha256).
+	srcs := newSources(pb, 0, 0)
+	defer func() { _ = srcs.Close() }() // read-only files
 	var problems []error
+	seen := map[string]bool{}
 	for i, h := range hosts {
 		hr := &HostResult{Name: h.Name, Address: h.Address, Batch: batches[i], Status: StatusPlanned, Transport: h.Transport, Simulated: h.Simulated}
 		if h.Unusable != "" {
@@ -98,12 +114,36 @@ func Plan(pb *playbook.Playbook, hosts []*inventory.Host, extra map[string]strin
 		}
 		for _, e := range steps {
 			sr := &StepResult{Index: e.Step.Index, Name: e.Step.Name, Kind: e.Step.Kind, Status: StatusPlanned, Expected: e.Step.ExpectExit, RunAs: e.Step.RunAs}
+			cmd := Command(e)
+			if e.Copy != nil {
+				spec, err := srcs.copySpec(e.Step, e.Copy)
+				if err != nil {
+					if !seen[err.Error()] {
+						seen[err.Error()] = true
+						problems = append(problems, err)
+					}
+					hr.Steps = append(hr.Steps, sr)
+					continue
+				}
+				cmd.Copy = spec
+				for _, f := range spec.Files {
+					sr.Files = append(sr.Files, transport.FileResult{Path: f.Dest, Local: f.Origin, Size: f.Src.Size(), SHA256: f.Src.SHA256()})
+				}
+			}
+			if e.Fetch != nil {
+				// The sink a run would store into, for the renderer to
+				// name; a plan never creates it.
+				cmd.Fetch.Sink = newFetchSink(e.Fetch.DestDir, h.Name)
+			}
 			if render != nil {
-				rd, err := render(h, Command(e))
+				rd, err := render(h, cmd)
 				if err != nil {
 					problems = append(problems, fmt.Errorf("host %s: step %q: %w", h.Name, e.Step.Name, err))
 				}
 				sr.RemoteCommand, sr.CommandLine, sr.Note = rd.RemoteCommand, rd.CommandLine, rd.Note
+			}
+			if e.Step.Kind.IsFile() {
+				sr.Note = joinNotes(fileNote(e, cmd, h.Name), sr.Note)
 			}
 			hr.Steps = append(hr.Steps, sr)
 		}
@@ -164,4 +204,45 @@ func SSMTargetOf(h *inventory.Host) transport.SSMTarget {
 	return transport.SSMTarget{InstanceID: s.InstanceID, Region: s.Region, Profile: s.Profile, Endpoint: s.Endpoint,
 		S3Endpoint: s.S3Endpoint, OutputS3Bucket: s.OutputS3Bucket, OutputS3Prefix: s.OutputS3Prefix, Document: s.Document,
 		TransferBucket: s.TransferBucket, TransferPrefix: s.TransferPrefix}
+}
+
+// fileNote says, in a plan, what a file step would move.
+func fileNote(e *playbook.Expanded, cmd transport.Command, host string) string {
+	switch {
+	case cmd.Copy != nil:
+		var total int64
+		for _, f := range cmd.Copy.Files {
+			total += f.Src.Size()
+		}
+		if len(cmd.Copy.Files) == 1 {
+			f := cmd.Copy.Files[0]
+			return fmt.Sprintf("copies %s (%s, sha256 %s) to %s", f.Origin, playbook.FormatBytes(total), f.Src.SHA256(), f.Dest)
+		}
+		return fmt.Sprintf("copies %d files (%s in all) from %s to %s", len(cmd.Copy.Files), playbook.FormatBytes(total), e.Copy.Src, e.Copy.Dest)
+	case cmd.Download != nil:
+		d := cmd.Download
+		note := fmt.Sprintf("the host downloads %s to %s and keeps it only with sha256 %s (%d further tries after a failed transfer", d.URL, d.Dest, d.SHA256, d.Retries)
+		if d.Proxy != "" {
+			note += ", through the proxy " + d.Proxy
+		}
+		return note + ")"
+	case cmd.Fetch != nil:
+		f := cmd.Fetch
+		note := fmt.Sprintf("fetches %s (at most %s) into %s%c", f.Src, playbook.FormatBytes(f.MaxBytes), filepath.Join(e.Fetch.DestDir, LocalHostName(host)), filepath.Separator)
+		if f.Optional {
+			return note + "; no matching file is fine (optional)"
+		}
+		return note + "; no matching file fails the step"
+	}
+	return ""
+}
+
+func joinNotes(a, b string) string {
+	switch {
+	case a == "":
+		return b
+	case b == "":
+		return a
+	}
+	return a + "; " + b
 }

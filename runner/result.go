@@ -11,8 +11,8 @@ import (
 type Status string
 
 // Statuses. Runs use ok, failed, aborted and planned; hosts use ok, failed,
-// unreachable, skipped and planned; steps use ok, failed, skipped and
-// planned.
+// unreachable, skipped and planned; steps use ok, unchanged, failed,
+// skipped and planned.
 const (
 	StatusOK          Status = "ok"
 	StatusFailed      Status = "failed"
@@ -20,7 +20,15 @@ const (
 	StatusSkipped     Status = "skipped"
 	StatusAborted     Status = "aborted"
 	StatusPlanned     Status = "planned"
+	// StatusUnchanged is a copy or download step that found every
+	// destination already holding the required bytes and wrote nothing;
+	// it counts as a success (the host stays ok).
+	StatusUnchanged Status = "unchanged"
 )
+
+// Succeeded reports whether a step's status is a success (ok or
+// unchanged).
+func (s Status) Succeeded() bool { return s == StatusOK || s == StatusUnchanged }
 
 // StepResult is what happened to one step on one host.
 type StepResult struct {
@@ -59,6 +67,11 @@ type StepResult struct {
 	// its outcome is known (it is not running any more).
 	Task        string
 	TaskSettled bool
+	// Files are what a file step moved or found, one per file (in plans,
+	// a copy's files with their sources as Local); Unchanged says every
+	// destination already held the required bytes.
+	Files     []transport.FileResult
+	Unchanged bool
 }
 
 // Duration is how long the step took, zero when it did not run.

@@ -62,6 +62,15 @@ type Options struct {
 	// stopped before it started); they are reported skipped, as hosts the
 	// inventory marks unusable are. Their targets are not resolved.
 	Skip map[string]string
+	// MaxCopyFiles and MaxCopyBytes bound one copy source (a folder's
+	// file count, a source's total size); zero means DefaultMaxCopyFiles
+	// and DefaultMaxCopyBytes.
+	MaxCopyFiles int
+	MaxCopyBytes int64
+	// Sources, when set, are the copy sources already opened for this
+	// playbook and these hosts (OpenSources); Run uses them and leaves
+	// closing them to the caller.
+	Sources *Sources
 }
 
 // skipReason is why host h is not contacted, or "".
@@ -86,6 +95,10 @@ type run struct {
 	steps  [][]*playbook.Expanded
 	res    *Result
 	budget int
+	// sources are the copy steps' files, open for the run; copies are
+	// the copy steps' specs per host, indexed like steps.
+	sources *sources
+	copies  [][]*transport.CopySpec
 
 	emitMu sync.Mutex
 }
@@ -126,6 +139,17 @@ func Run(ctx context.Context, pb *playbook.Playbook, hosts []*inventory.Host, op
 			return nil, err
 		}
 		r.steps = append(r.steps, steps)
+	}
+	// Every copy source is read and hashed before any host starts, once,
+	// and stays open until every host is done with it.
+	if opts.Sources != nil {
+		r.sources = opts.Sources.s
+	} else {
+		r.sources = newSources(pb, opts.MaxCopyFiles, opts.MaxCopyBytes)
+		defer func() { _ = r.sources.Close() }() // read-only files: closing them cannot lose anything
+	}
+	if err := r.prepareCopies(); err != nil {
+		return nil, err
 	}
 	batches := Batches(len(hosts), pb.Serial)
 	r.res = &Result{Playbook: pb.Name, Forks: forks, MaxFail: r.budget, Started: opts.Now()}
@@ -286,7 +310,11 @@ func (r *run) doneEarlier(h *HostResult, i, upto int) {
 	}
 	for _, e := range r.steps[i][:upto] {
 		end := r.opts.Resume.result(h.Name, e.Step.Index)
-		h.Steps = append(h.Steps, &StepResult{Index: e.Step.Index, Name: e.Step.Name, Kind: e.Step.Kind, Status: StatusOK, Expected: e.Step.ExpectExit,
+		status := StatusOK
+		if end.Unchanged {
+			status = StatusUnchanged
+		}
+		h.Steps = append(h.Steps, &StepResult{Index: e.Step.Index, Name: e.Step.Name, Kind: e.Step.Kind, Status: status, Expected: e.Step.ExpectExit,
 			Reason: ReasonDoneEarlier, ExitCode: end.ExitCode, Outcome: end.Outcome, RunAs: e.Step.RunAs})
 	}
 }

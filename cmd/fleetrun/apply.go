@@ -46,7 +46,13 @@ func newApplyCmd(e *env) *cobra.Command {
 reports a result for every host.
 
 With --dry-run nothing is contacted: the plan (hosts by batch, each step and
-exactly what would be sent) is printed instead.`,
+exactly what would be sent) is printed instead; for file steps it says what
+would move (each copied file's source, size, SHA-256 and destination, a
+download's URL and hash, a fetch's pattern and local folder).
+
+Copy sources are read and hashed once, before any host starts: a missing
+source, or one whose SHA-256 differs from the sha256 the playbook pins,
+stops the run with exit status 1.`,
 		Example: "  fleetrun apply examples/monthly-patch.yaml -i examples/sim-inventory.yaml --forks 100 --report out.json",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -175,7 +181,19 @@ func writePlanText(w io.Writer, plan *runner.Result) error {
 			}
 			fmt.Fprintln(w)
 			if s.Note != "" {
-				fmt.Fprintf(w, "       %s\n", s.Note)
+				fmt.Fprintf(w, "       %s\n", p(s.Note))
+			}
+			// A copy of a folder lists its files (the note gives the
+			// total); the plan shows the first few.
+			const showFiles = 10
+			if len(s.Files) > 1 {
+				for j, f := range s.Files {
+					if j == showFiles {
+						fmt.Fprintf(w, "       ... and %d more files\n", len(s.Files)-showFiles)
+						break
+					}
+					fmt.Fprintf(w, "       %s (%s, sha256 %s) to %s\n", p(f.Local), report.FormatBytes(f.Size), f.SHA256, p(f.Path))
+				}
 			}
 			if len(s.RemoteCommand) > 0 {
 				fmt.Fprintf(w, "       sends: %s\n", clipText(strings.Join(s.RemoteCommand, " "), 120))

@@ -10,6 +10,10 @@ import (
 	"github.com/fleetrun/fleetrun/report"
 )
 
+// examplePackageSHA256 is the SHA-256 of examples/patches/KB5034439.msu,
+// which the patch examples pin.
+const examplePackageSHA256 = "e245c905a1b1ed770ca1ed73cd2e3c6959b83393db94df17be82ed885fcef4b8"
+
 // The example fleet (examples/sim-scenario.yaml): hosts 13 to 18 are the
 // "app" group, which has this month's update already.
 var examplePatched = regexp.MustCompile(`^sim-001[3-8]$`)
@@ -24,14 +28,38 @@ func exampleFile(t *testing.T, name string) string {
 	return p
 }
 
-// examplePlaybook writes examples/name, edited, into dir.
+// examplePlaybook writes examples/name, edited, into dir, with the files
+// the examples copy to hosts (examples/patches).
 func examplePlaybook(t *testing.T, dir, name string, edit func(string) string) string {
 	t.Helper()
 	data, err := os.ReadFile(exampleFile(t, name))
 	if err != nil {
 		t.Fatal(err)
 	}
+	copyExamplePatches(t, dir)
 	return writeFile(t, dir, name, edit(string(data)))
+}
+
+// copyExamplePatches copies examples/patches into dir/patches.
+func copyExamplePatches(t *testing.T, dir string) {
+	t.Helper()
+	src := exampleFile(t, "patches")
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "patches"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "patches", e.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 }
 
 // withoutRunAs is the monthly-patch example as it was before run_as: the
@@ -56,7 +84,10 @@ func TestMonthlyPatchWithoutRunAsIsRefusedOnEveryHost(t *testing.T) {
 				continue
 			}
 			failed++
-			s := h.Steps[0]
+			if stage := h.Steps[0]; stage.Kind != "copy" || stage.Status != "ok" || len(stage.Files) != 1 || stage.Files[0].Path != `C:\patches\KB5034439.msu` {
+				t.Errorf("%s: stage %+v; want the package copied to C:\\patches", h.Name, stage)
+			}
+			s := h.Steps[1]
 			if h.Status != "failed" || s.ExitCode == nil || *s.ExitCode != 5 || s.Error == nil || s.Error.Class != "remote_denied" ||
 				!strings.Contains(s.Error.Hint, "run_as: system") || !strings.Contains(s.Error.Message, "KB 2773898") {
 				t.Errorf("%s: %s, install %+v; want failed with exit 5, remote_denied, a hint naming run_as: system", h.Name, h.Status, s)
@@ -104,8 +135,8 @@ func TestPatchExamplesSucceedOnTheExampleFleet(t *testing.T) {
 		patchedExit  uint32
 		wantStepKind string
 	}{
-		{"monthly-patch.yaml", 0, 2359302, "command"},
-		{"monthly-patch-dism.yaml", 1, 0, "powershell"},
+		{"monthly-patch.yaml", 1, 2359302, "command"},
+		{"monthly-patch-dism.yaml", 2, 0, "powershell"},
 	} {
 		t.Run(tc.playbook, func(t *testing.T) {
 			t.Parallel()
@@ -120,6 +151,12 @@ func TestPatchExamplesSucceedOnTheExampleFleet(t *testing.T) {
 				t.Fatalf("summary %+v, want 20 hosts ok", doc.Summary)
 			}
 			for _, h := range doc.Hosts {
+				// Each host received the package (the example fleet has
+				// none) before installing it.
+				stage := h.Steps[0]
+				if stage.Kind != "copy" || stage.Status != "ok" || len(stage.Files) != 1 || stage.Files[0].Sent != stage.Files[0].Size || stage.Files[0].SHA256 != examplePackageSHA256 {
+					t.Errorf("%s: stage %+v; want the package sent whole", h.Name, stage)
+				}
 				install := h.Steps[tc.installStep]
 				wantExit, wantReboot := uint32(3010), true
 				if examplePatched.MatchString(h.Name) {

@@ -30,6 +30,14 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 	if err := checkJournalPath(journalPath, pb, resume); err != nil {
 		return invalid(err)
 	}
+	// Copy sources are read and hashed once, before any host is contacted
+	// (pre-flight checks included): a missing or changed source is an
+	// input error.
+	sources, err := runner.OpenSources(pb, hosts, extra, 0, 0)
+	if err != nil {
+		return invalid(formatInputError(err))
+	}
+	defer func() { _ = sources.Close() }() // read-only files
 	abortReason := ""
 	var skip map[string]string // hosts the runner must not contact, with the reason
 	if pb.Preflight || o.preflight {
@@ -52,7 +60,6 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 		simulated = simulated || h.Simulated
 	}
 	var journal *runner.Journal
-	var err error
 	if resume != nil {
 		journal, err = runner.ResumeJournal(journalPath, pb, now, resume.Progress)
 	} else {
@@ -80,7 +87,7 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 	dialer, closeDialer := newDialer(e, hosts, o.outputCap) //nolint:contextcheck // Close bounds its own cleanup (cancelling queued SSM commands) after the run ended
 	opts := runner.Options{
 		Forks: o.forks, Dialer: dialer, Target: targetFunc(e), Extra: extra, Sinks: sinks,
-		RunTimeout: o.timeout, Stop: e.stop.Stopping(), Resume: resume, Skip: skip,
+		RunTimeout: o.timeout, Stop: e.stop.Stopping(), Resume: resume, Skip: skip, Sources: sources,
 	}
 	if logs != nil {
 		opts.Output = logs

@@ -26,9 +26,11 @@ func newValidateCmd(e *env) *cobra.Command {
 		Use:   "validate FILE [-i INVENTORY]... [-e KEY=VALUE]...",
 		Short: "Check a playbook (and, with -i, its templates for every selected host), an inventory or a scenario",
 		Long: `Validate parses a playbook strictly and reports every problem as
-file:line:col: key.path: message. With -i it also selects the hosts and
-expands every step's templates for each of them, so a variable missing for
-some hosts is found now rather than half-way through a rollout.
+file:line:col: key.path: message, and reads the files its copy steps send
+(a missing source, or one that differs from its pinned sha256, is such a
+problem). With -i it also selects the hosts and expands every step's
+templates for each of them, so a variable missing for some hosts is found
+now rather than half-way through a rollout.
 
 Given alone, FILE may also be an inventory or a simulated-fleet scenario.
 Its kind is decided by its top-level keys (steps: makes a playbook,
@@ -139,6 +141,9 @@ func validateAs(stderr io.Writer, kind fileKindName, path string) (string, error
 			return "", err
 		}
 		printWarnings(stderr, pb)
+		if err := runner.CheckSources(pb); err != nil {
+			return "", err
+		}
 		return fmt.Sprintf("ok: %s: playbook %q, %d step(s)", path, pb.Name, len(pb.Steps)), nil
 	}
 }

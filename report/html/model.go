@@ -20,6 +20,8 @@ const (
 	barFailed  = "failed"
 	barSkipped = "skipped"
 	barPlanned = "planned"
+	// barUnchanged: a copy or download that found its files in place.
+	barUnchanged = "unchanged"
 )
 
 // run is the document with its times parsed and each host and step
@@ -74,6 +76,8 @@ func stepBar(s *report.Step) string {
 		return barReboot
 	case s.Attempts > 1:
 		return barRetried
+	case s.Status == "unchanged":
+		return barUnchanged
 	}
 	return barOK
 }

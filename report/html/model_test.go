@@ -142,3 +142,55 @@ func TestAggregateStacksHostsByWhatTheyRan(t *testing.T) {
 		t.Errorf("peak %d, rects (-want +got):\n%s", peak, diff)
 	}
 }
+
+// TestUnchangedFileSteps: a file step that found its files in place has a
+// bar of its own and is counted apart from ok in the step's card.
+func TestUnchangedFileSteps(t *testing.T) {
+	t.Parallel()
+	doc := &report.Document{Playbook: "p", Status: "ok", Hosts: []report.Host{
+		{Name: "a", Status: "ok", Steps: []report.Step{{Name: "stage", Kind: "copy", Status: "unchanged", Attempts: 1, DurationMS: 40}}},
+		{Name: "b", Status: "ok", Steps: []report.Step{{Name: "stage", Kind: "copy", Status: "ok", Attempts: 1, DurationMS: 900}}},
+	}}
+	if got := stepBar(&doc.Hosts[0].Steps[0]); got != barUnchanged {
+		t.Errorf("bar of an unchanged step = %q, want %q", got, barUnchanged)
+	}
+	if got := stepBar(&doc.Hosts[1].Steps[0]); got != barOK {
+		t.Errorf("bar of an ok copy = %q, want %q", got, barOK)
+	}
+	st := buildStepStats(newRun(doc))
+	if len(st) != 1 || st[0].OK != 1 || st[0].Unchanged != 1 || st[0].Ran != 2 {
+		t.Errorf("step stats = %+v, want 1 ok, 1 unchanged, 2 ran", st)
+	}
+}
+
+// TestFileStepsListTheirFiles: the page's data gives a file step's files,
+// one line each, for the host's step table.
+func TestFileStepsListTheirFiles(t *testing.T) {
+	t.Parallel()
+	doc := &report.Document{Playbook: "p", Status: "ok", Hosts: []report.Host{{Name: "a", Status: "ok", Steps: []report.Step{
+		{Name: "stage", Kind: "copy", Status: "ok", Attempts: 1, Files: []report.File{
+			{Path: `C:\x\a.msu`, Size: 3174, SHA256: "3f7a", Sent: 3174},
+			{Path: `C:\x\b.txt`, Size: 2, SHA256: "9c1e", Unchanged: true},
+		}},
+		{Name: "collect", Kind: "fetch", Status: "ok", Attempts: 1, Files: []report.File{
+			{Path: `C:\logs\app.log`, Size: 20, SHA256: "0a1b", Sent: 20, Local: "collected/a/app.log"},
+		}},
+		{Name: "run", Kind: "cmd", Status: "ok", Attempts: 1},
+	}}}}
+	d := buildData(newRun(doc), nil, 1000)
+	var got []string
+	for _, st := range d.Hosts[0].St {
+		got = append(got, d.Strs[st.Fl])
+	}
+	want := []string{
+		"C:\\x\\a.msu  3.1 KiB  sha256 3f7a  sent\nC:\\x\\b.txt  2 B  sha256 9c1e  unchanged\n",
+		"C:\\logs\\app.log  20 B  sha256 0a1b  fetched to collected/a/app.log\n",
+		d.Strs[0],
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("files text (-want +got):\n%s", diff)
+	}
+	if d.Hosts[0].St[2].Fl != 0 {
+		t.Errorf("a cmd step lists files: %q", d.Strs[d.Hosts[0].St[2].Fl])
+	}
+}

@@ -336,7 +336,7 @@ func aggIndex(bar string) int {
 		return 1
 	case barRetried:
 		return 2
-	case barOK:
+	case barOK, barUnchanged:
 		return 3
 	}
 	return -1
@@ -527,25 +527,27 @@ func ticks(r *run) []tick {
 const histBins = 24
 
 type stepStats struct {
-	Index    int
-	Name     string
-	Kind     string
-	Ran      int
-	OK       int
-	Failed   int
-	Skipped  int
-	Rebooted int
-	Retried  int
-	HasDur   bool
-	Min      string
-	P50      string
-	P90      string
-	P99      string
-	Max      string
-	Bins     []bin
-	AxisMid  string
-	AxisMax  string
-	Slowest  []slowHost
+	Index int
+	Name  string
+	Kind  string
+	Ran   int
+	OK    int
+	// Unchanged counts file steps that found their files in place.
+	Unchanged int
+	Failed    int
+	Skipped   int
+	Rebooted  int
+	Retried   int
+	HasDur    bool
+	Min       string
+	P50       string
+	P90       string
+	P99       string
+	Max       string
+	Bins      []bin
+	AxisMid   string
+	AxisMax   string
+	Slowest   []slowHost
 }
 
 type bin struct {
@@ -583,6 +585,8 @@ func buildStepStats(r *run) []stepStats {
 			switch s.s.Status {
 			case "ok":
 				st.OK++
+			case "unchanged":
+				st.Unchanged++
 			case "failed":
 				st.Failed++
 			case "skipped":
@@ -594,7 +598,7 @@ func buildStepStats(r *run) []stepStats {
 			if s.s.Attempts > 1 {
 				st.Retried++
 			}
-			if s.s.Status != "ok" && s.s.Status != "failed" {
+			if s.s.Status != "ok" && s.s.Status != "unchanged" && s.s.Status != "failed" {
 				continue
 			}
 			ms := max(s.s.DurationMS, 0)
@@ -728,6 +732,27 @@ type dataStep struct {
 	R   int      `json:"r,omitempty"`
 	CL  int      `json:"cl,omitempty"`
 	E   *dataErr `json:"e,omitempty"`
+	// Fl is a file step's files, one line each.
+	Fl int `json:"fl,omitempty"`
+}
+
+// filesText is a file step's files as the page lists them: path, size,
+// SHA-256 and what became of the file, one line each.
+func filesText(files []report.File) string {
+	var b strings.Builder
+	for _, f := range files {
+		fmt.Fprintf(&b, "%s  %s  sha256 %s", f.Path, report.FormatBytes(f.Size), f.SHA256)
+		switch {
+		case f.Local != "":
+			b.WriteString("  fetched to " + f.Local)
+		case f.Unchanged:
+			b.WriteString("  unchanged")
+		case f.Sent > 0:
+			b.WriteString("  sent")
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
 }
 
 type dataErr struct {
@@ -813,6 +838,7 @@ func buildData(r *run, rows []batchRow, tailBytes int) pageData {
 			out, ds.OC = tail(s.s.Stdout, tailBytes)
 			errOut, ds.EC = tail(s.s.Stderr, tailBytes)
 			ds.Out, ds.Err = d.str(out), d.str(errOut)
+			ds.Fl = d.str(filesText(s.s.Files))
 			dh.St = append(dh.St, ds)
 		}
 		d.Hosts = append(d.Hosts, dh)

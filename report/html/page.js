@@ -209,7 +209,7 @@
       r.insertCell().textContent = st.a ? String(st.a) : "";
       r.insertCell().textContent = clock(st.t);
       r.insertCell().textContent = st.d !== undefined ? fmtMS(st.d) : "";
-      if (st.r || st.e || st.out || st.err || st.cl) {
+      if (st.r || st.e || st.out || st.err || st.cl || st.fl) {
         var c = body.insertRow();
         c.className = "detail";
         var cell = c.insertCell();
@@ -217,6 +217,7 @@
         if (st.r) cell.appendChild(el("div", "reason", str(st.r)));
         if (st.e) cell.appendChild(errBox(st.e));
         if (st.cl) cell.appendChild(output("command line", str(st.cl), 0, false));
+        if (st.fl) cell.appendChild(output("files", str(st.fl), 0, false));
         if (st.out) cell.appendChild(output("stdout", str(st.out), st.oc, st.tr));
         if (st.err) cell.appendChild(output("stderr", str(st.err), st.ec, st.tr));
       }

@@ -1,0 +1,4 @@
+package runner
+
+// NewFetchSink exposes the fetch sink to the package's external tests.
+var NewFetchSink = newFetchSink
