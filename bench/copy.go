@@ -269,7 +269,7 @@ func writeCopy(b *strings.Builder, r *CopyResult) {
 			run.Transport, fmtDur(run.First.Wall), perHost, agg, fmtDur(run.First.CPU()), fmtDur(cpuPerMB),
 			fmtBytes(run.First.MaxRSS), mark, fmtDur(run.SimCPU), run.SentFirst, fmtDur(run.Again.Wall), run.UnchangedAgain, p.Hosts, run.SentAgain)
 	}
-	fmt.Fprintf(b, "\nLoad average when it started: %s. \"Per host\" is the aggregate divided by the hosts in flight at once. The controller reads the source through one open file and holds one chunk per transfer in flight, so its peak RSS does not grow with the file's size.\n\n", orUnknown(r.LoadAverage))
+	fmt.Fprintf(b, "\nLoad average when it started: %s. \"Per host\" is the aggregate divided by the hosts in flight at once. The controller reads the source through one open file, and at most 8 Send requests per core are being built or are in flight across the process, so its peak RSS grows neither with the file's size nor with the forks.\n\n", orUnknown(r.LoadAverage))
 }
 
 // ReplaceCopySection puts the copy benchmark's section into an existing

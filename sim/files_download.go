@@ -42,7 +42,13 @@ const maxDownloadRetries = 100
 func (h *Host) downloadScript(ctx context.Context, p *cmdexe.Proc, script string) uint32 {
 	o := h.newFileOp(ctx, p, "download")
 	var pl downloadPayload
-	if err := decodePayload("download script", script, inlineOnly{}, &pl); err != nil {
+	// A payload too long for the command line (a long URL) comes on stdin,
+	// as the launcher's does (docs/design.md, "Files to and from hosts").
+	var stdin io.Reader = inlineOnly{}
+	if p.Stdin != nil {
+		stdin = p.Stdin
+	}
+	if err := decodePayload("download script", script, stdin, &pl); err != nil {
 		return o.fail(fileExitBadPayload, "bad payload: %v", err)
 	}
 	u, err := url.Parse(pl.URL)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/fleetrun/fleetrun/sim"
@@ -163,6 +164,109 @@ func TestDownloadOnTheSimulatedFleet(t *testing.T) {
 	for _, h := range fleet.Hosts() {
 		if _, ok := h.File(`C:\tmp\other.msi`); ok {
 			t.Errorf("%s kept a download with the wrong hash", h.Name())
+		}
+	}
+}
+
+// TestFetchOfALogFromThreeHundredHosts fetches a log by pattern from 300
+// simulated hosts: each host's own bytes land in its own folder with the
+// hash the report gives; a pattern with no match fails every host with
+// class not_found, unless the step says optional: true.
+func TestFetchOfALogFromThreeHundredHosts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	inv, fleet := startRolloutFleet(t, 300, func(*sim.Scenario) {})
+	logOf := func(host string) []byte { return fmt.Appendf(nil, "%s: KB5034439 installed\r\nexit 0\r\n", host) }
+	for _, h := range fleet.Hosts() {
+		for path, data := range map[string][]byte{`C:\logs\patch.log`: logOf(h.Name()), `C:\logs\patch.txt`: []byte("not a log")} {
+			if err := h.WriteFile(path, data); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	pb := writeFile(t, dir, "fetch.yaml", "name: logs\nforks: 100\nsteps:\n  - name: collect\n    fetch: {src: 'C:\\logs\\*.log', dest_dir: logs}\n")
+	out := filepath.Join(dir, "fetch.json")
+	if code, _, errOut := fleetrunIn(t, dir, "apply", pb, "-i", inv, "--report", out, "--no-progress"); code != 0 {
+		t.Fatalf("exit status %d, want 0\n%s", code, errOut)
+	}
+	doc := readReport(t, out)
+	if len(doc.Hosts) != 300 || doc.Summary.OK != 300 {
+		t.Fatalf("%d hosts, summary %+v; want 300 ok", len(doc.Hosts), doc.Summary)
+	}
+	for _, h := range doc.Hosts {
+		want := logOf(h.Name)
+		sum := sha256.Sum256(want)
+		files := h.Steps[0].Files
+		local := filepath.Join("logs", h.Name, "patch.log")
+		if len(files) != 1 || files[0].Path != `C:\logs\patch.log` || files[0].Local != local || files[0].Size != int64(len(want)) || files[0].SHA256 != hex.EncodeToString(sum[:]) {
+			t.Errorf("%s: fetched %+v, want patch.log (%d bytes, sha256 %x) stored as %s", h.Name, files, len(want), sum, local)
+			continue
+		}
+		if got, err := os.ReadFile(filepath.Join(dir, local)); err != nil || !bytes.Equal(got, want) {
+			t.Errorf("%s: %s holds %q (%v), want %q", h.Name, local, got, err, want)
+		}
+	}
+	entries, err := os.ReadDir(filepath.Join(dir, "logs"))
+	if err != nil || len(entries) != 300 {
+		t.Errorf("logs/ holds %d folders (%v), want one per host", len(entries), err)
+	}
+
+	for _, tt := range []struct {
+		optional bool
+		code     int
+		status   string
+	}{{false, 2, "failed"}, {true, 0, "ok"}} {
+		pb := writeFile(t, dir, fmt.Sprintf("none-%v.yaml", tt.optional), fmt.Sprintf("name: no-logs-%v\nforks: 100\nsteps:\n  - name: collect\n    fetch: {src: 'C:\\logs\\*.etl', dest_dir: none, optional: %v}\n", tt.optional, tt.optional))
+		out := filepath.Join(dir, fmt.Sprintf("none-%v.json", tt.optional))
+		if code, _, errOut := fleetrunIn(t, dir, "apply", pb, "-i", inv, "--report", out, "--no-progress"); code != tt.code {
+			t.Fatalf("optional %v: exit status %d, want %d\n%s", tt.optional, code, tt.code, errOut)
+		}
+		for _, h := range readReport(t, out).Hosts {
+			s := h.Steps[0]
+			class := ""
+			if s.Error != nil {
+				class = s.Error.Class
+			}
+			if wantClass := map[bool]string{false: "not_found", true: ""}[tt.optional]; s.Status != tt.status || class != wantClass || len(s.Files) != 0 {
+				t.Errorf("optional %v: %s: step %s class %q files %+v, want %s class %q and no files", tt.optional, h.Name, s.Status, class, s.Files, tt.status, wantClass)
+			}
+		}
+	}
+}
+
+// TestDownloadOnOldAndNewHosts downloads on a 2008 R2 host (150 KB
+// envelopes) and a 2019 host (500 KB), once with a URL short enough for
+// the command line and once with one so long that the payload goes to the
+// host on stdin.
+func TestDownloadOnOldAndNewHosts(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	old, modern := "2008r2", "2019"
+	inv, fleet := startRolloutFleet(t, 2, func(sc *sim.Scenario) {
+		sc.Groups = append(sc.Groups,
+			sim.Group{Name: "old", Pattern: "sim-0001", Settings: sim.Settings{Profile: &old}},
+			sim.Group{Name: "modern", Pattern: "sim-0002", Settings: sim.Settings{Profile: &modern}})
+	})
+	pkg := bytes.Repeat([]byte{0, 1, 2, 0xff}, 300<<10) // 1.2 MB, larger than either envelope
+	srv := downloadtest.NewHTTP(map[string][]byte{"/pkg.msu": pkg})
+	t.Cleanup(srv.Close)
+	sum := sha256.Sum256(pkg)
+	long := srv.URL("/pkg.msu") + "?token=" + strings.Repeat("x", 3000)
+	for i, u := range []string{srv.URL("/pkg.msu"), long} {
+		dest := fmt.Sprintf(`C:\patches\pkg%d.msu`, i)
+		pb := writeFile(t, dir, fmt.Sprintf("dl%d.yaml", i), fmt.Sprintf("name: dl\nsteps:\n  - name: pull\n    download: {url: '%s', dest: '%s', sha256: %x}\n", u, dest, sum))
+		out := filepath.Join(dir, fmt.Sprintf("dl%d.json", i))
+		if code, _, errOut := fleetrunIn(t, dir, "apply", pb, "-i", inv, "--report", out, "--no-progress"); code != 0 {
+			t.Fatalf("url of %d characters: exit status %d, want 0\n%s", len(u), code, errOut)
+		}
+		for _, h := range fleet.Hosts() {
+			checkHostFile(t, h, dest, pkg)
+		}
+	}
+	for _, h := range fleet.Hosts() {
+		want := map[string]int{"sim-0001": 150, "sim-0002": 500}[h.Name()]
+		if got := h.Quotas().MaxEnvelopeSizeKB; got != want {
+			t.Errorf("%s: MaxEnvelopeSizekb %d, want %d", h.Name(), got, want)
 		}
 	}
 }
