@@ -10,7 +10,6 @@ import (
 	"crypto/x509"
 	"io"
 	"log"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -112,7 +111,7 @@ func (s *Server) Fail503(n int) {
 
 // DropMidBody makes the next n requests for a file get the full
 // Content-Length header but only the first after bytes of the body, then
-// the connection is dropped.
+// the connection is closed.
 func (s *Server) DropMidBody(n int, after int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -189,17 +188,19 @@ func (s *Server) writeThenDrop(w http.ResponseWriter, part []byte) {
 	s.mu.Lock()
 	s.stats.Bytes += int64(n)
 	s.mu.Unlock()
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush() // the part goes out before the connection is dropped
+	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		return // net/http closes a connection whose body fell short of its Content-Length
 	}
-	conn, _, err := hj.Hijack() // flushes what was written
+	conn, _, err := hj.Hijack()
 	if err != nil {
 		return
 	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0) // a reset, as a dropped connection looks
-	}
+	// Closed (not reset), so the client reads the part and then meets
+	// the end of the connection, whatever its timing.
 	_ = conn.Close() // dropping is the point
 }
 
