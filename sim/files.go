@@ -199,8 +199,12 @@ func (h *Host) copyScript(ctx context.Context, p *cmdexe.Proc, script string) ui
 		return o.fail(fileExitBadPayload, "cannot write %s: %v", pl.Tmp, err)
 	}
 	o.line("W")
+	stdin := p.Stdin
+	if stdin == nil {
+		stdin = strings.NewReader("") // a process without stdin reads its end at once
+	}
 	w := newChunkWriter(h.fs.store)
-	n, err := io.CopyN(w, p.Stdin, pl.Size)
+	n, err := io.CopyN(w, stdin, pl.Size)
 	if err != nil {
 		w.Abort()
 		h.fs.removeIf(pl.Tmp, ph)

@@ -7,10 +7,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -462,4 +462,38 @@ func TestFileScriptsRefuseStdinPayload(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
+
+// TestFileCountersInStatsJSON: the file counters and the chunk store are
+// in the JSON of GET /stats, under the names design.md gives them.
+func TestFileCountersInStatsJSON(t *testing.T) {
+	t.Parallel()
+	f := plainFleet(t, "", "", FleetOptions{})
+	h := f.Hosts()[0]
+	r := newRaw(t, f, h)
+	data := pattern(10_000, 4)
+	copyTo(r, `C:\a.bin`, data, 10_000)
+	copyTo(r, `C:\a.bin`, data, 10_000)
+	c := r.start(fileCommand(fetchMarker, fetchPayloadFor(`C:\a.bin`, 1<<20)))
+	c.wait()
+
+	rec := httptest.NewRecorder()
+	f.StatsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/stats", nil))
+	var doc struct {
+		Hosts []map[string]any `json:"hosts"`
+		Store map[string]any   `json:"chunk_store"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatalf("stats JSON: %v\n%s", err, rec.Body)
+	}
+	got := map[string]any{}
+	for _, k := range []string{"send_bytes", "files_written", "files_unchanged", "downloads", "fetch_bytes"} {
+		got[k] = doc.Hosts[0][k]
+	}
+	want := map[string]any{"send_bytes": 10_000.0, "files_written": 1.0, "files_unchanged": 1.0, "downloads": 0.0, "fetch_bytes": 10_000.0}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("host counters (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]any{"chunks": 1.0, "bytes": 10_000.0}, doc.Store); diff != "" {
+		t.Errorf("chunk_store (-want +got):\n%s", diff)
+	}
+}
