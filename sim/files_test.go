@@ -462,7 +462,6 @@ func TestFileScriptsRefuseStdinPayload(t *testing.T) {
 	}
 }
 
-
 // TestFileCountersInStatsJSON: the file counters and the chunk store are
 // in the JSON of GET /stats, under the names design.md gives them.
 func TestFileCountersInStatsJSON(t *testing.T) {
