@@ -153,6 +153,18 @@ func TestDownloadDroppedMidBodyAndProxy(t *testing.T) {
 	if st := srv.Stats(); st.Proxied != 1 {
 		t.Errorf("proxied %d, want 1", st.Proxied)
 	}
+	// An https:// URL through the proxy: a CONNECT tunnel to the HTTPS
+	// server, whose certificate the host trusts.
+	tlsSrv := downloadtest.NewHTTPS(map[string][]byte{"/tool.zip": data})
+	t.Cleanup(tlsSrv.Close)
+	f2 := plainFleet(t, "", "", FleetOptions{TrustedCAs: tlsSrv.CertPool()})
+	got = runDownload(newRaw(t, f2, f2.Hosts()[0]), downloadPayloadFor(tlsSrv.URL("/tool.zip"), `C:\t\tunnelled.zip`, sum, 0, srv.URL("")))
+	if diff := cmp.Diff(result3{Stdout: "D " + sum + " 400000\n"}, got); diff != "" {
+		t.Errorf("https through the proxy (-want +got):\n%s", diff)
+	}
+	if st := srv.Stats(); st.Tunnels != 1 {
+		t.Errorf("tunnels %d, want 1", st.Tunnels)
+	}
 	// A proxy that is not on loopback is refused.
 	got = runDownload(r, downloadPayloadFor("http://repo.example/tool.zip", `C:\t\x.zip`, sum, 0, "http://proxy.example:3128"))
 	want = result3{Stderr: "fleetrun-download: refusing proxy proxy.example:3128: the simulated fleet downloads from loopback addresses only (127.0.0.0/8, ::1, localhost)\r\n", Code: 2}
