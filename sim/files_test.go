@@ -91,11 +91,16 @@ func (r *raw) post(ctx context.Context, body string) (int, http.Header, []byte, 
 // send sends stdin data; it returns the HTTP status (0 with an error when
 // the connection failed).
 func (c *wsCommand) send(data []byte, end bool) (int, error) {
+	return c.sendWithin(data, end, "PT20S")
+}
+
+// sendWithin sends stdin data with an OperationTimeout.
+func (c *wsCommand) sendWithin(data []byte, end bool, opTimeout string) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	body := `<rsp:Send><rsp:Stream Name="stdin" CommandId="` + c.id + `" End="` + strconv.FormatBool(end) + `">` +
 		base64.StdEncoding.EncodeToString(data) + `</rsp:Stream></rsp:Send>`
-	status, _, _, err := c.r.post(ctx, envelope(ActionSend, ResourceShellCmd, c.shell, body, "PT20S"))
+	status, _, _, err := c.r.post(ctx, envelope(ActionSend, ResourceShellCmd, c.shell, body, opTimeout))
 	return status, err
 }
 
@@ -494,5 +499,28 @@ func TestFileCountersInStatsJSON(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]any{"chunks": 1.0, "bytes": 10_000.0}, doc.Store); diff != "" {
 		t.Errorf("chunk_store (-want +got):\n%s", diff)
+	}
+}
+
+// TestSendWaitsWhileStdinIsUnread: a process that does not read its stdin
+// holds at most about 1 MiB of it; a Send beyond that is answered only
+// after its OperationTimeout.
+func TestSendWaitsWhileStdinIsUnread(t *testing.T) {
+	t.Parallel()
+	f := plainFleet(t, "", "", FleetOptions{})
+	r := newRaw(t, f, f.Hosts()[0])
+	c := r.start(`C:\tools\sleep.exe 60`)
+	part := pattern(300_000, 8)
+	for i := range 3 {
+		if status, err := c.sendWithin(part, false, "PT1S"); status != http.StatusOK || err != nil {
+			t.Fatalf("Send %d: %d %v", i+1, status, err)
+		}
+	}
+	start := time.Now()
+	if status, err := c.sendWithin(part, false, "PT1S"); status != http.StatusOK || err != nil {
+		t.Fatalf("Send 4: %d %v", status, err)
+	}
+	if waited := time.Since(start); waited < time.Second {
+		t.Errorf("the Send bringing the unread stdin to 1.2 MB was answered after %v, want its 1s OperationTimeout", waited)
 	}
 }
