@@ -35,21 +35,22 @@ func newChunkStore() *chunkStore {
 	return &chunkStore{chunks: map[[sha256.Size]byte]*chunk{}}
 }
 
-// intern stores data (taking ownership of it when it is new) and returns
-// its chunk with one more reference; kept reports whether data itself was
-// kept, so the caller must not reuse it.
-func (s *chunkStore) intern(data []byte) (c *chunk, kept bool) {
+// intern stores a copy of data, unless the same bytes are stored already,
+// and returns its chunk with one more reference.
+func (s *chunkStore) intern(data []byte) *chunk {
 	sum := sha256.Sum256(data)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c, ok := s.chunks[sum]; ok {
 		c.refs++
-		return c, false
+		return c
 	}
-	c = &chunk{sum: sum, data: data, refs: 1}
+	// An exact-size copy: the caller's buffer may be larger than what it
+	// holds (the last chunk of a file) and is reused.
+	c := &chunk{sum: sum, data: append(make([]byte, 0, len(data)), data...), refs: 1}
 	s.chunks[sum] = c
 	s.bytes += int64(len(data))
-	return c, true
+	return c
 }
 
 // retain adds a reference to every chunk of a file.
@@ -126,7 +127,8 @@ func (b *bigContent) readAt(off int64, n int) []byte {
 }
 
 // chunkWriter streams a file into the store, holding at most one chunk of
-// it in its own buffer; Finish returns the stored content, Abort gives
+// it in its own buffer (grown as the file is, so a small file costs
+// little); Finish returns the stored content, Abort gives
 // back what was stored.
 type chunkWriter struct {
 	store  *chunkStore
@@ -146,9 +148,6 @@ func (w *chunkWriter) Write(p []byte) (int, error) {
 	_, _ = w.hash.Write(p) // hash writes never fail
 	w.size += int64(n)
 	for len(p) > 0 {
-		if w.buf == nil {
-			w.buf = make([]byte, 0, chunkSize)
-		}
 		take := min(len(p), chunkSize-len(w.buf))
 		w.buf = append(w.buf, p[:take]...)
 		p = p[take:]
@@ -163,13 +162,8 @@ func (w *chunkWriter) flush() {
 	if len(w.buf) == 0 {
 		return
 	}
-	c, kept := w.store.intern(w.buf)
-	w.chunks = append(w.chunks, c)
-	if kept {
-		w.buf = nil
-	} else {
-		w.buf = w.buf[:0]
-	}
+	w.chunks = append(w.chunks, w.store.intern(w.buf))
+	w.buf = w.buf[:0]
 }
 
 // Sum is the SHA-256 of what was written so far.

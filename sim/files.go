@@ -199,8 +199,12 @@ func (h *Host) copyScript(ctx context.Context, p *cmdexe.Proc, script string) ui
 		return o.fail(fileExitBadPayload, "cannot write %s: %v", pl.Tmp, err)
 	}
 	o.line("W")
+	stdin := p.Stdin
+	if stdin == nil {
+		stdin = strings.NewReader("") // a process without stdin reads its end at once
+	}
 	w := newChunkWriter(h.fs.store)
-	n, err := io.CopyN(w, p.Stdin, pl.Size)
+	n, err := io.CopyN(w, stdin, pl.Size)
 	if err != nil {
 		w.Abort()
 		h.fs.removeIf(pl.Tmp, ph)
@@ -282,8 +286,7 @@ func (h *Host) fetchScript(ctx context.Context, p *cmdexe.Proc, script string) u
 		if !ok {
 			continue // removed since it was listed
 		}
-		_, sum, _ := h.fs.Stat(path)
-		files = append(files, opened{path: path, r: r, sum: sum})
+		files = append(files, opened{path: path, r: r, sum: r.sha256()})
 		total += r.size()
 	}
 	if len(files) == 0 {
@@ -294,9 +297,6 @@ func (h *Host) fetchScript(ctx context.Context, p *cmdexe.Proc, script string) u
 		return o.fail(fileExitTooLarge, "the %d matching files total %d bytes, more than max_bytes %d; nothing was sent", len(files), total, pl.MaxBytes)
 	}
 	for _, f := range files {
-		if f.r.big != nil {
-			f.sum = f.r.big.sum // the bytes sent, whatever happened to the file since
-		}
 		o.line("F %d %s %s", f.r.size(), f.sum, base64.StdEncoding.EncodeToString([]byte(f.path)))
 		if err := f.r.writeTo(o.stdout); err != nil {
 			if ctx.Err() != nil {

@@ -7,10 +7,10 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -91,11 +91,16 @@ func (r *raw) post(ctx context.Context, body string) (int, http.Header, []byte, 
 // send sends stdin data; it returns the HTTP status (0 with an error when
 // the connection failed).
 func (c *wsCommand) send(data []byte, end bool) (int, error) {
+	return c.sendWithin(data, end, "PT20S")
+}
+
+// sendWithin sends stdin data with an OperationTimeout.
+func (c *wsCommand) sendWithin(data []byte, end bool, opTimeout string) (int, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	body := `<rsp:Send><rsp:Stream Name="stdin" CommandId="` + c.id + `" End="` + strconv.FormatBool(end) + `">` +
 		base64.StdEncoding.EncodeToString(data) + `</rsp:Stream></rsp:Send>`
-	status, _, _, err := c.r.post(ctx, envelope(ActionSend, ResourceShellCmd, c.shell, body, "PT20S"))
+	status, _, _, err := c.r.post(ctx, envelope(ActionSend, ResourceShellCmd, c.shell, body, opTimeout))
 	return status, err
 }
 
@@ -462,4 +467,60 @@ func TestFileScriptsRefuseStdinPayload(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint
+// TestFileCountersInStatsJSON: the file counters and the chunk store are
+// in the JSON of GET /stats, under the names design.md gives them.
+func TestFileCountersInStatsJSON(t *testing.T) {
+	t.Parallel()
+	f := plainFleet(t, "", "", FleetOptions{})
+	h := f.Hosts()[0]
+	r := newRaw(t, f, h)
+	data := pattern(10_000, 4)
+	copyTo(r, `C:\a.bin`, data, 10_000)
+	copyTo(r, `C:\a.bin`, data, 10_000)
+	c := r.start(fileCommand(fetchMarker, fetchPayloadFor(`C:\a.bin`, 1<<20)))
+	c.wait()
+
+	rec := httptest.NewRecorder()
+	f.StatsHandler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/stats", nil))
+	var doc struct {
+		Hosts []map[string]any `json:"hosts"`
+		Store map[string]any   `json:"chunk_store"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &doc); err != nil {
+		t.Fatalf("stats JSON: %v\n%s", err, rec.Body)
+	}
+	got := map[string]any{}
+	for _, k := range []string{"send_bytes", "files_written", "files_unchanged", "downloads", "fetch_bytes"} {
+		got[k] = doc.Hosts[0][k]
+	}
+	want := map[string]any{"send_bytes": 10_000.0, "files_written": 1.0, "files_unchanged": 1.0, "downloads": 0.0, "fetch_bytes": 10_000.0}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("host counters (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(map[string]any{"chunks": 1.0, "bytes": 10_000.0}, doc.Store); diff != "" {
+		t.Errorf("chunk_store (-want +got):\n%s", diff)
+	}
+}
+
+// TestSendWaitsWhileStdinIsUnread: a process that does not read its stdin
+// holds at most about 1 MiB of it; a Send beyond that is answered only
+// after its OperationTimeout.
+func TestSendWaitsWhileStdinIsUnread(t *testing.T) {
+	t.Parallel()
+	f := plainFleet(t, "", "", FleetOptions{})
+	r := newRaw(t, f, f.Hosts()[0])
+	c := r.start(`C:\tools\sleep.exe 60`)
+	part := pattern(300_000, 8)
+	for i := range 3 {
+		if status, err := c.sendWithin(part, false, "PT1S"); status != http.StatusOK || err != nil {
+			t.Fatalf("Send %d: %d %v", i+1, status, err)
+		}
+	}
+	start := time.Now()
+	if status, err := c.sendWithin(part, false, "PT1S"); status != http.StatusOK || err != nil {
+		t.Fatalf("Send 4: %d %v", status, err)
+	}
+	if waited := time.Since(start); waited < time.Second {
+		t.Errorf("the Send bringing the unread stdin to 1.2 MB was answered after %v, want its 1s OperationTimeout", waited)
+	}
+}

@@ -246,6 +246,21 @@ func (h *Host) send(r *http.Request, req *Request) (result, *Fault) {
 	}
 	h.stats.add(&h.stats.sendBytes, n)
 	c.send(req.Send.Data, req.Send.End)
+	if c.stdinBacklog() >= maxStdinBacklog {
+		// The answer waits (at most the operation's timeout) until the
+		// process has read some, so the simulator holds a bounded amount
+		// of a large transfer per host. This is the simulator's own
+		// bound: how long Windows takes to answer a Send to a process
+		// that does not read its stdin is not known here, and a client
+		// must not rely on either.
+		timeout := req.OperationTimeout
+		if timeout <= 0 {
+			timeout = 60 * time.Second
+		}
+		t := h.clock.NewTimer(timeout)
+		c.waitStdinRoom(r.Context(), t.Chan())
+		t.Stop()
+	}
 	return result{body: sendResponse(req.MessageID, newMessageID())}, nil
 }
 

@@ -115,6 +115,13 @@ func (c *command) exit(code uint32) {
 	c.notifyLocked()
 }
 
+// stdinBacklog is how much stdin the process has not read yet.
+func (c *command) stdinBacklog() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.stdin)
+}
+
 // send appends stdin data; end closes stdin.
 func (c *command) send(p []byte, end bool) {
 	c.mu.Lock()
@@ -192,9 +199,38 @@ func (r *stdinReader) Read(p []byte) (int, error) {
 	if len(c.stdin) == 0 {
 		return 0, io.EOF
 	}
+	full := len(c.stdin) >= maxStdinBacklog
 	n := copy(p, c.stdin)
 	c.stdin = c.stdin[n:]
+	if full && len(c.stdin) < maxStdinBacklog {
+		c.notifyLocked() // a Send waiting for room may answer
+	}
 	return n, nil
+}
+
+// maxStdinBacklog is how much stdin a process may have unread before a
+// Send waits for it to read some.
+const maxStdinBacklog = 1 << 20
+
+// waitStdinRoom waits until the process has less than maxStdinBacklog of
+// stdin unread, has ended, ctx ended or the timer fired, so a client
+// sending a large file faster than the process reads it holds the host
+// to a bounded amount of it.
+func (c *command) waitStdinRoom(ctx context.Context, timer <-chan time.Time) {
+	c.mu.Lock()
+	for len(c.stdin) >= maxStdinBacklog && !c.exited {
+		ch := c.changed
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		case <-timer:
+			return
+		}
+		c.mu.Lock()
+	}
+	c.mu.Unlock()
 }
 
 // streamWriter is a process's stdout or stderr. Like a console pipe whose

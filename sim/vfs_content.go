@@ -182,6 +182,15 @@ type contentReader struct {
 	inline []byte
 }
 
+// sha256 is the lower-case hex SHA-256 of the bytes writeTo writes.
+func (r *contentReader) sha256() string {
+	if r.big != nil {
+		return r.big.sum
+	}
+	sum := sha256.Sum256(r.inline)
+	return hex.EncodeToString(sum[:])
+}
+
 func (r *contentReader) size() int64 {
 	if r.big != nil {
 		return r.big.size

@@ -34,10 +34,11 @@ type Server struct {
 // Stats are a server's counters.
 type Stats struct {
 	// Requests counts every request; Proxied those that came as a proxy
-	// request (an absolute URL); Failed503 and Dropped those answered
+	// request (an absolute URL); Tunnels the CONNECT requests answered; Failed503 and Dropped those answered
 	// with an injected failure; NotFound those for no file.
 	Requests  int64
 	Proxied   int64
+	Tunnels   int64
 	Failed503 int64
 	Dropped   int64
 	NotFound  int64
@@ -112,7 +113,7 @@ func (s *Server) Fail503(n int) {
 
 // DropMidBody makes the next n requests for a file get the full
 // Content-Length header but only the first after bytes of the body, then
-// the connection is dropped.
+// the connection is closed.
 func (s *Server) DropMidBody(n int, after int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -132,6 +133,10 @@ func (s *Server) Stats() Stats {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Method == http.MethodConnect {
+		s.tunnel(w, r)
+		return
+	}
 	s.mu.Lock()
 	s.stats.Requests++
 	if r.URL.IsAbs() {
@@ -189,17 +194,19 @@ func (s *Server) writeThenDrop(w http.ResponseWriter, part []byte) {
 	s.mu.Lock()
 	s.stats.Bytes += int64(n)
 	s.mu.Unlock()
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush() // the part goes out before the connection is dropped
+	}
 	hj, ok := w.(http.Hijacker)
 	if !ok {
 		return // net/http closes a connection whose body fell short of its Content-Length
 	}
-	conn, _, err := hj.Hijack() // flushes what was written
+	conn, _, err := hj.Hijack()
 	if err != nil {
 		return
 	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0) // a reset, as a dropped connection looks
-	}
+	// Closed (not reset), so the client reads the part and then meets
+	// the end of the connection, whatever its timing.
 	_ = conn.Close() // dropping is the point
 }
 
@@ -212,4 +219,58 @@ const handlerTimeout = 30 * time.Second
 func (s *Server) Close() {
 	s.srv.CloseClientConnections()
 	s.srv.Close()
+}
+
+// tunnel answers CONNECT to a loopback address: 200, then bytes copied
+// both ways until either side closes (each copy bounded by
+// handlerTimeout of silence).
+func (s *Server) tunnel(w http.ResponseWriter, r *http.Request) {
+	host, _, err := net.SplitHostPort(r.Host)
+	ip := net.ParseIP(host)
+	if err != nil || ip == nil || !ip.IsLoopback() {
+		http.Error(w, "downloadtest tunnels to loopback addresses only", http.StatusForbidden)
+		return
+	}
+	d := net.Dialer{Timeout: handlerTimeout}
+	target, err := d.DialContext(r.Context(), "tcp", r.Host)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadGateway)
+		return
+	}
+	defer func() { _ = target.Close() }() // the tunnel is over either way
+	hj, ok := w.(http.Hijacker)
+	if !ok {
+		http.Error(w, "cannot tunnel over this connection", http.StatusInternalServerError)
+		return
+	}
+	s.mu.Lock()
+	s.stats.Requests++
+	s.stats.Tunnels++
+	s.mu.Unlock()
+	w.WriteHeader(http.StatusOK)
+	if fl, ok := w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	client, buf, err := hj.Hijack()
+	if err != nil {
+		return
+	}
+	defer func() { _ = client.Close() }() // the tunnel is over either way
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_, _ = io.Copy(target, io.MultiReader(buf.Reader, deadlineReader{client})) // ends with either side
+		_ = target.Close()
+	}()
+	_, _ = io.Copy(client, deadlineReader{target}) // ends with either side
+	_ = client.Close()
+	<-done
+}
+
+// deadlineReader reads a connection, each read bounded by handlerTimeout.
+type deadlineReader struct{ c net.Conn }
+
+func (d deadlineReader) Read(p []byte) (int, error) {
+	_ = d.c.SetReadDeadline(time.Now().Add(handlerTimeout)) // a closed connection fails the read anyway
+	return d.c.Read(p)
 }

@@ -1,6 +1,8 @@
 package wsman
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -129,4 +131,48 @@ func FuzzParseDuration(f *testing.F) {
 			t.Errorf("ParseDuration(%q) = %v", s, d)
 		}
 	})
+}
+
+// TestParseLargeSend: a Send's long stream text, which the parser takes
+// out before XML decoding, decodes to the bytes sent, with and without a
+// prefix, and other documents with long base64 text are left whole.
+func TestParseLargeSend(t *testing.T) {
+	t.Parallel()
+	data := bytes.Repeat([]byte{0, 1, 2, 0xfe, 0xff, 'x'}, 3000)
+	b64 := base64.StdEncoding.EncodeToString(data)
+	head := `<s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" xmlns:wsa="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:rsp="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><s:Header><wsa:Action>http://schemas.microsoft.com/wbem/wsman/1/windows/shell/Send</wsa:Action></s:Header><s:Body>`
+	tests := []struct {
+		name, body string
+		want       []byte
+	}{
+		{"prefixed", `<rsp:Send><rsp:Stream Name="stdin" CommandId="C1" End="true">` + b64 + `</rsp:Stream></rsp:Send>`, data},
+		{"default namespace", `<Send xmlns="http://schemas.microsoft.com/wbem/wsman/1/windows/shell"><Stream Name="stdin" CommandId="C1" End="true">` + "\r\n" + b64 + "\r\n" + `</Stream></Send>`, data},
+	}
+	for _, tt := range tests {
+		req, err := ParseRequest([]byte(head + tt.body + `</s:Body></s:Envelope>`))
+		if err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if req.Send == nil || !bytes.Equal(req.Send.Data, tt.want) || req.Send.CommandID != "C1" || !req.Send.End {
+			t.Errorf("%s: Send %+v", tt.name, req.Send)
+		}
+	}
+	// A Command whose argument is long base64 keeps it.
+	cmd := `<rsp:CommandLine><rsp:Command>powershell</rsp:Command><rsp:Arguments>-EncodedCommand</rsp:Arguments><rsp:Arguments>` + b64 + `</rsp:Arguments></rsp:CommandLine>`
+	req, err := ParseRequest([]byte(head + cmd + `</s:Body></s:Envelope>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.CommandLine == nil || len(req.CommandLine.Arguments) != 2 || req.CommandLine.Arguments[1] != b64 {
+		t.Errorf("Command: %+v", req.CommandLine)
+	}
+	// A long text in something named like a stream that is no Send's.
+	odd := `<rsp:CommandLine><rsp:Command a="b:Stream ">` + b64 + `</rsp:Command></rsp:CommandLine>`
+	req, err = ParseRequest([]byte(head + odd + `</s:Body></s:Envelope>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if req.CommandLine == nil || req.CommandLine.Command != b64 {
+		t.Errorf("odd Command: %+v", req.CommandLine)
+	}
 }
