@@ -6,10 +6,8 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -107,7 +105,7 @@ func runCopyOn(ctx context.Context, plan CopyPlan, opts Options, dir, pb string,
 			return Usage{}, 0, 0, nil, err
 		}
 		base := filepath.Join(fleetDir, round)
-		u, err := runCopyApply(ctx, opts, pb, p.Inventory, plan.Forks, base)
+		u, err := measureApply(ctx, opts, base, pb, "-i", p.Inventory, "--forks", strconv.Itoa(plan.Forks), "--no-progress", "--report", base+".json")
 		if err != nil {
 			return u, 0, 0, nil, fmt.Errorf("copy benchmark (%s, %s): %w", name, round, err)
 		}
@@ -144,28 +142,6 @@ func runCopyOn(ctx context.Context, plan CopyPlan, opts Options, dir, pb string,
 		return nil, fmt.Errorf("copy benchmark (%s): second run: %d hosts unchanged (want %d), %d bytes sent (want 0)", name, run.UnchangedAgain, plan.Hosts, run.SentAgain)
 	}
 	return run, nil
-}
-
-// runCopyApply runs `fleetrun apply` with a JSON report and measures it;
-// any exit status but 0 is an error.
-func runCopyApply(ctx context.Context, opts Options, pb, inv string, forks int, base string) (Usage, error) {
-	stderr, err := os.Create(base + ".stderr")
-	if err != nil {
-		return Usage{}, err
-	}
-	defer func() { _ = stderr.Close() }() // the child's messages, kept for people only
-	cmd := exec.Command(opts.Fleetrun, "apply", pb, "-i", inv, "--forks", strconv.Itoa(forks),
-		"--no-progress", "--report", base+".json")
-	cmd.Env = opts.Env
-	cmd.Stdout, cmd.Stderr = io.Discard, stderr
-	u, err := Measure(ctx, cmd)
-	if err != nil {
-		return u, err
-	}
-	if u.ExitCode != 0 {
-		return u, fmt.Errorf("fleetrun apply exited %d (see %s.stderr): %s", u.ExitCode, base, tail(base+".stderr", 1500))
-	}
-	return u, nil
 }
 
 // copyReport is the part of a JSON report the benchmark checks.

@@ -381,6 +381,13 @@ func diffStats(before, after *sim.FleetStats) (requests map[string]int64, connec
 // runApply runs `fleetrun apply` on the fleet and measures it; any exit
 // status but 0 (every host ok) is an error.
 func runApply(ctx context.Context, opts Options, pbFile, inv string, forks int, base string) (Usage, error) {
+	return measureApply(ctx, opts, base, pbFile, "-i", inv, "--forks", strconv.Itoa(forks), "--no-progress", "--journal", base+".journal")
+}
+
+// measureApply runs `fleetrun apply args...`, its stdout and stderr kept in
+// base.stdout and base.stderr, and measures it; any exit status but 0 is
+// an error.
+func measureApply(ctx context.Context, opts Options, base string, args ...string) (Usage, error) {
 	stdout, err := os.Create(base + ".stdout")
 	if err != nil {
 		return Usage{}, err
@@ -391,8 +398,7 @@ func runApply(ctx context.Context, opts Options, pbFile, inv string, forks int, 
 		return Usage{}, err
 	}
 	defer func() { _ = stderr.Close() }() // likewise
-	cmd := exec.Command(opts.Fleetrun, "apply", pbFile, "-i", inv, "--forks", strconv.Itoa(forks),
-		"--no-progress", "--journal", base+".journal")
+	cmd := exec.Command(opts.Fleetrun, append([]string{"apply"}, args...)...)
 	cmd.Env = opts.Env
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	u, err := Measure(ctx, cmd)
