@@ -199,6 +199,14 @@ func (s *Step) expandFile(e *Expanded, path, host string, render func(field, tex
 			d.Errorf(s.pos[field(k)], field(k), "host %s: %v", host, err)
 		}
 	}
+	notBlank := func(key string) func(string) error {
+		return func(p string) error {
+			if strings.TrimSpace(p) == "" {
+				return fmt.Errorf("%s is empty once expanded", key)
+			}
+			return nil
+		}
+	}
 	winPath := func(pattern bool) func(string) error {
 		return func(p string) error { return CheckWindowsPath(p, pattern) }
 	}
@@ -207,12 +215,7 @@ func (s *Step) expandFile(e *Expanded, path, host string, render func(field, tex
 		c := *s.Copy
 		c.Src, c.Dest = render(field("src"), c.Src), render(field("dest"), c.Dest)
 		check("dest", c.Dest, winPath(false))
-		check("src", c.Src, func(p string) error {
-			if strings.TrimSpace(p) == "" {
-				return errors.New("src is empty once expanded")
-			}
-			return nil
-		})
+		check("src", c.Src, notBlank("src"))
 		e.Copy = &c
 	case KindDownload:
 		c := *s.Download
@@ -229,12 +232,7 @@ func (s *Step) expandFile(e *Expanded, path, host string, render func(field, tex
 		c := *s.Fetch
 		c.Src, c.DestDir = render(field("src"), c.Src), render(field("dest_dir"), c.DestDir)
 		check("src", c.Src, winPath(true))
-		check("dest_dir", c.DestDir, func(p string) error {
-			if strings.TrimSpace(p) == "" {
-				return errors.New("dest_dir is empty once expanded")
-			}
-			return nil
-		})
+		check("dest_dir", c.DestDir, notBlank("dest_dir"))
 		e.Fetch = &c
 	}
 }

@@ -94,6 +94,20 @@ func (o *fileOp) fail(code uint32, format string, args ...any) uint32 {
 // stdin carries file bytes, never the payload.
 var errInlineOnly = errors.New("the payload must be inline: a file script's stdin carries file bytes")
 
+// checkTransferPayload checks what the copy and download payloads share;
+// it returns what is wrong, or "".
+func checkTransferPayload(v int, dest, tmp, sha string) string {
+	switch {
+	case v != 1:
+		return fmt.Sprintf("version %d, expected 1", v)
+	case dest == "" || tmp == "":
+		return "dest and tmp are required"
+	case !sha256RE.MatchString(sha):
+		return fmt.Sprintf("sha256 %q is not 64 lower-case hex digits", sha)
+	}
+	return ""
+}
+
 type inlineOnly struct{}
 
 func (inlineOnly) Read([]byte) (int, error) { return 0, errInlineOnly }
@@ -176,13 +190,9 @@ func (h *Host) copyScript(ctx context.Context, p *cmdexe.Proc, script string) ui
 	if err := decodePayload("copy script", script, inlineOnly{}, &pl); err != nil {
 		return o.fail(fileExitBadPayload, "bad payload: %v", err)
 	}
-	switch {
-	case pl.V != 1:
-		return o.fail(fileExitBadPayload, "bad payload: version %d, expected 1", pl.V)
-	case pl.Dest == "" || pl.Tmp == "":
-		return o.fail(fileExitBadPayload, "bad payload: dest and tmp are required")
-	case !sha256RE.MatchString(pl.SHA256):
-		return o.fail(fileExitBadPayload, "bad payload: sha256 %q is not 64 lower-case hex digits", pl.SHA256)
+	switch msg := checkTransferPayload(pl.V, pl.Dest, pl.Tmp, pl.SHA256); {
+	case msg != "":
+		return o.fail(fileExitBadPayload, "bad payload: %s", msg)
 	case pl.Size < 0:
 		return o.fail(fileExitBadPayload, "bad payload: size %d is negative", pl.Size)
 	}

@@ -52,13 +52,9 @@ func (h *Host) downloadScript(ctx context.Context, p *cmdexe.Proc, script string
 		return o.fail(fileExitBadPayload, "bad payload: %v", err)
 	}
 	u, err := url.Parse(pl.URL)
-	switch {
-	case pl.V != 1:
-		return o.fail(fileExitBadPayload, "bad payload: version %d, expected 1", pl.V)
-	case pl.Dest == "" || pl.Tmp == "":
-		return o.fail(fileExitBadPayload, "bad payload: dest and tmp are required")
-	case !sha256RE.MatchString(pl.SHA256):
-		return o.fail(fileExitBadPayload, "bad payload: sha256 %q is not 64 lower-case hex digits", pl.SHA256)
+	switch msg := checkTransferPayload(pl.V, pl.Dest, pl.Tmp, pl.SHA256); {
+	case msg != "":
+		return o.fail(fileExitBadPayload, "bad payload: %s", msg)
 	case pl.Retries < 0 || pl.Retries > maxDownloadRetries:
 		return o.fail(fileExitBadPayload, "bad payload: retries %d is not between 0 and %d", pl.Retries, maxDownloadRetries)
 	case err != nil:
