@@ -55,7 +55,9 @@ func (f *Fleet) WriteInventory(path string) error {
 		if f.ssmTransport {
 			b.WriteString("  transport: ssm\n")
 		}
-		fmt.Fprintf(&b, "  ssm: {region: %s, endpoint: %s, s3_endpoint: %s}\n", yamlString(f.ssm.region), yamlString(f.ssm.url), yamlString(f.ssm.url))
+		// The fleet's S3 takes any bucket: copy steps stage their sources
+		// in this one.
+		fmt.Fprintf(&b, "  ssm: {region: %s, endpoint: %s, s3_endpoint: %s, transfer_bucket: fleet-transfer}\n", yamlString(f.ssm.region), yamlString(f.ssm.url), yamlString(f.ssm.url))
 	}
 	b.WriteString("  tags: {simulated: \"true\"}\n")
 	b.WriteString("hosts:\n")
