@@ -45,6 +45,8 @@ try {
         }
     } elseif ([IO.File]::Exists($frS)) {
         $frL = @($frS)
+    } elseif ([IO.Directory]::Exists($frS)) {
+        throw "$frS is a folder: fetch takes a file or a pattern of files"
     }
     if (!$frL.Count) {
         frW 'N'

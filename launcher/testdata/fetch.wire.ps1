@@ -25,6 +25,8 @@ $frL = @([IO.Directory]::GetFiles($frR, $frN) | Where-Object { [IO.Path]::GetFil
 }
 } elseif ([IO.File]::Exists($frS)) {
 $frL = @($frS)
+} elseif ([IO.Directory]::Exists($frS)) {
+throw "$frS is a folder: fetch takes a file or a pattern of files"
 }
 if (!$frL.Count) {
 frW 'N'
