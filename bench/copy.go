@@ -47,6 +47,7 @@ type CopyRun struct {
 // CopyResult is what the copy benchmark measured.
 type CopyResult struct {
 	Plan        CopyPlan
+	Started     time.Time
 	Runs        []CopyRun
 	LoadAverage string
 }
@@ -67,7 +68,7 @@ func RunCopy(ctx context.Context, plan CopyPlan, opts Options) (*CopyResult, err
 	if err := os.WriteFile(pb, []byte(text), 0o644); err != nil {
 		return nil, err
 	}
-	res := &CopyResult{Plan: plan, LoadAverage: loadAverage()}
+	res := &CopyResult{Plan: plan, Started: time.Now(), LoadAverage: loadAverage()}
 	for _, https := range []bool{false, true} {
 		r, err := runCopyOn(ctx, plan, opts, dir, pb, https)
 		if err != nil {
@@ -245,7 +246,7 @@ func writeCopy(b *strings.Builder, r *CopyResult) {
 			run.Transport, fmtDur(run.First.Wall), perHost, agg, fmtDur(run.First.CPU()), fmtDur(cpuPerMB),
 			fmtBytes(run.First.MaxRSS), mark, fmtDur(run.SimCPU), run.SentFirst, fmtDur(run.Again.Wall), run.UnchangedAgain, p.Hosts, run.SentAgain)
 	}
-	fmt.Fprintf(b, "\nLoad average when it started: %s. \"Per host\" is the aggregate divided by the hosts in flight at once. The controller reads the source through one open file, and at most 8 Send requests per core are being built or are in flight across the process, so its peak RSS grows neither with the file's size nor with the forks.\n\n", orUnknown(r.LoadAverage))
+	fmt.Fprintf(b, "\nMeasured on %s; load average when it started: %s. \"Per host\" is the aggregate divided by the hosts in flight at once. The controller reads the source through one open file, and at most 8 Send requests per core are being built or are in flight across the process, so its peak RSS grows neither with the file's size nor with the forks.\n\n", r.Started.UTC().Format("2006-01-02 15:04 MST"), orUnknown(r.LoadAverage))
 }
 
 // ReplaceCopySection puts the copy benchmark's section into an existing

@@ -12,7 +12,7 @@ import (
 
 func TestWriteCopyRendersOneRowPerTransport(t *testing.T) {
 	t.Parallel()
-	r := &CopyResult{Plan: CopyPlan{Hosts: 10, SizeMB: 20, Forks: 5}, LoadAverage: "0.50 0.40 0.30", Runs: []CopyRun{{
+	r := &CopyResult{Plan: CopyPlan{Hosts: 10, SizeMB: 20, Forks: 5}, Started: time.Date(2026, 12, 3, 9, 56, 0, 0, time.UTC), LoadAverage: "0.50 0.40 0.30", Runs: []CopyRun{{
 		Transport: "NTLM, sealed (HTTP)",
 		First:     Usage{Wall: 4 * time.Second, User: 3 * time.Second, System: time.Second, MaxRSS: 150 << 20},
 		Again:     Usage{Wall: 500 * time.Millisecond},
@@ -26,6 +26,9 @@ func TestWriteCopyRendersOneRowPerTransport(t *testing.T) {
 		fmtDur(20*time.Millisecond) + " | " + fmtBytes(150<<20) + " (met) | " + fmtDur(5*time.Second) + " | 209715200 | " + fmtDur(500*time.Millisecond) + ", 10 of 10, 0 |\n"
 	if !strings.Contains(b.String(), want) {
 		t.Errorf("section lacks the row\n%s\ngot\n%s", want, b.String())
+	}
+	if !strings.Contains(b.String(), "Measured on 2026-12-03 09:56 UTC; load average when it started: 0.50 0.40 0.30.") {
+		t.Errorf("section lacks when it was measured:\n%s", b.String())
 	}
 	if !strings.HasPrefix(b.String(), copyHeading+"\n") {
 		t.Errorf("section does not start with %q", copyHeading)
