@@ -34,7 +34,14 @@ func TestFileStepsOverSSMThatCannotRunFailAsConfig(t *testing.T) {
 	t.Parallel()
 	f, hosts := startFleet(t, 1, "", sim.FleetOptions{})
 	d := newDialer(t, options(t))
-	s := dial(t, d, hosts[0])
+	// The simulated fleet's inventory names a transfer bucket; this host's
+	// copy must find none.
+	tg := target(t, hosts[0])
+	tg.SSM.TransferBucket = ""
+	s, err := d.Dial(t.Context(), tg)
+	if err != nil {
+		t.Fatal(err)
+	}
 	tests := []struct {
 		name      string
 		cmd       transport.Command

@@ -240,8 +240,12 @@ func TestCancellationCancelsTheCommandsInOneCall(t *testing.T) {
 			t.Errorf("err %v, want class interrupted", err)
 		}
 	}
-	if got := f.SSMStats().Calls["CancelCommand"]; got != 1 {
-		t.Errorf("CancelCommand called %d times, want 1 for 5 hosts of one command", got)
+	// One CancelCommand per command, whatever the number of its hosts. The
+	// five steps usually share one SendCommand; on a loaded machine a step
+	// may miss the batch and go in a command of its own.
+	st := f.SSMStats()
+	if sent, got := st.Calls["SendCommand"], st.Calls["CancelCommand"]; got != sent || sent < 1 || sent > 5 {
+		t.Errorf("CancelCommand called %d times for %d commands (5 hosts), want one per command", got, sent)
 	}
 }
 
