@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/spf13/pflag"
@@ -70,15 +69,6 @@ func formatInputError(err error) error {
 		return fmt.Errorf("%d problem(s):\n%s", len(es), es.Error())
 	}
 	return err
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // onceString is a string flag that may be given at most once: a second

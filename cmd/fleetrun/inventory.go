@@ -1,16 +1,11 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"io"
-	"strings"
-	"text/tabwriter"
 
 	"github.com/spf13/cobra"
 
-	"github.com/fleetrun/fleetrun/inventory"
-	"github.com/fleetrun/fleetrun/report"
+	"github.com/fleetrun/fleetrun/cmd/fleetrun/internal/views"
 )
 
 func newInventoryCmd(e *env) *cobra.Command {
@@ -40,9 +35,9 @@ func newInventoryCmd(e *env) *cobra.Command {
 				return invalid(err)
 			}
 			if output == "json" {
-				return writeHostsJSON(e.stdout, hosts)
+				return views.HostsJSON(e.stdout, hosts)
 			}
-			return writeHostsTable(e.stdout, hosts)
+			return views.HostsTable(e.stdout, hosts)
 		},
 	}
 	cmd.Flags().StringArrayVarP(&invFiles, "inventory", "i", nil, "inventory `FILE` (repeatable; lists merge)")
@@ -57,55 +52,4 @@ func checkOutput(o string) error {
 		return fmt.Errorf("--output %q: expected text or json", o)
 	}
 	return nil
-}
-
-func writeHostsJSON(w io.Writer, hosts []*inventory.Host) error {
-	if hosts == nil {
-		hosts = []*inventory.Host{}
-	}
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(map[string]any{"hosts": hosts})
-}
-
-func writeHostsTable(w io.Writer, hosts []*inventory.Host) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tADDRESS\tPORT\tSCHEME\tAUTH\tGROUPS\tTAGS\tSOURCE")
-	// Every cell comes from an inventory or from EC2 tags, which anyone
-	// allowed to tag an instance writes: report.Printable escapes what a
-	// terminal would act on (and tabs and line breaks, which would break
-	// the table).
-	p := report.Printable
-	for _, h := range hosts {
-		var tags []string
-		for _, k := range sortedKeys(h.Tags) {
-			tags = append(tags, p(k)+"="+p(h.Tags[k]))
-		}
-		src := h.Source
-		if h.Simulated {
-			src = "simulated"
-		}
-		if h.Unusable != "" {
-			src += " (unusable: " + h.Unusable + ")"
-		}
-		groups := make([]string, len(h.Groups))
-		for i, g := range h.Groups {
-			groups[i] = p(g)
-		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", p(h.Name), p(h.Address), h.Port, h.Scheme(), p(h.Auth),
-			dash(strings.Join(groups, ",")), dash(strings.Join(tags, ",")), p(src))
-	}
-	if err := tw.Flush(); err != nil {
-		return err
-	}
-	_, err := fmt.Fprintf(w, "%d host(s)\n", len(hosts))
-	return err
-}
-
-func dash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

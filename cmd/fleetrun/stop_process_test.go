@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/fleetrun/fleetrun/cmd/fleetrun/internal/views"
 	"github.com/fleetrun/fleetrun/internal/fleettest"
 	"github.com/fleetrun/fleetrun/inventory/ec2/ec2test"
 	"github.com/fleetrun/fleetrun/runner"
@@ -268,7 +269,7 @@ func TestOneInterruptStopsPreflight(t *testing.T) {
 	if doc.Status != "aborted" || doc.StopReason != "interrupted" {
 		t.Errorf("report status %q %q, want aborted interrupted", doc.Status, doc.StopReason)
 	}
-	if diff := cmp.Diff(map[string]int{"ok": 2, "skipped": 8}, hostStatuses(t, rep, reasonNotChecked)); diff != "" {
+	if diff := cmp.Diff(map[string]int{"ok": 2, "skipped": 8}, hostStatuses(t, rep, views.ReasonNotChecked)); diff != "" {
 		t.Errorf("hosts by status (-want +got):\n%s", diff)
 	}
 	if st := fleet.Stats(); st.Totals.ShellsOpened != 2 || st.OpenShells != 0 {

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/cobra"
 	"gopkg.in/yaml.v3"
 
+	"github.com/fleetrun/fleetrun/cmd/fleetrun/internal/views"
 	"github.com/fleetrun/fleetrun/internal/strictyaml"
 	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/playbook"
@@ -55,7 +56,7 @@ of hosts: and groups:), and the problems shown say which kind was assumed.`,
 			if err != nil {
 				return invalid(formatInputError(err))
 			}
-			printWarnings(e.stderr, pb)
+			views.Warnings(e.stderr, pb)
 			inv, err := loadInventory(invFiles)
 			if err != nil {
 				return invalid(formatInputError(err))
@@ -140,7 +141,7 @@ func validateAs(stderr io.Writer, kind fileKindName, path string) (string, error
 		if err != nil {
 			return "", err
 		}
-		printWarnings(stderr, pb)
+		views.Warnings(stderr, pb)
 		if err := runner.CheckSources(pb); err != nil {
 			return "", err
 		}
@@ -182,15 +183,6 @@ func checkPasswords(ctx context.Context, hosts []*inventory.Host, lookupEnv func
 		errs = append(errs, first[src])
 	}
 	return errors.Join(errs...)
-}
-
-// printWarnings writes what is valid in pb but likely wrong (a host value
-// unquoted in a cmd: line), one "warning: file:line:col: path: message"
-// line each. Warnings do not change the exit status.
-func printWarnings(w io.Writer, pb *playbook.Playbook) {
-	for _, warn := range pb.Warnings() {
-		fmt.Fprintln(w, "warning:", report.Printable(warn.Error()))
-	}
 }
 
 // fileKindName is a kind of file validate checks on its own.
