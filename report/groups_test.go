@@ -1,6 +1,9 @@
 package report
 
 import (
+	"bytes"
+	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -120,5 +123,42 @@ func TestFailureGroupsTailKeepsTheLastLines(t *testing.T) {
 	}
 	if want := "exit code not expected"; got[0].Cause != want {
 		t.Errorf("Cause = %q, want %q", got[0].Cause, want)
+	}
+}
+
+func TestJSONFailureGroups(t *testing.T) {
+	t.Parallel()
+	res := &runner.Result{Status: runner.StatusFailed, Hosts: []*runner.HostResult{
+		failedHost("web-01", "10.0.0.1", 3, "web-01 failed\n"), failedHost("web-02", "10.0.0.2", 3, "web-02 failed\n"),
+	}}
+	var buf bytes.Buffer
+	if err := WriteJSON(&buf, NewDocument(res)); err != nil {
+		t.Fatal(err)
+	}
+	var doc struct {
+		FailureGroups []map[string]any `json:"failure_groups"`
+	}
+	if err := json.Unmarshal(buf.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	want := []map[string]any{{
+		"class": "unexpected_exit", "exit_code": 3.0, "cause": "<host> failed", "step": "install", "hint": "see the output",
+		"count": 2.0, "hosts": []any{"web-01", "web-02"}, "sample": "web-01", "tail": "line a\nline b\nweb-01 failed",
+	}}
+	if diff := cmp.Diff(want, doc.FailureGroups); diff != "" {
+		t.Errorf("failure_groups (-want +got):\n%s", diff)
+	}
+
+	for _, r := range []*runner.Result{
+		{Status: runner.StatusOK, Hosts: []*runner.HostResult{{Name: "a", Status: runner.StatusOK}}},
+		{Status: runner.StatusPlanned, Hosts: []*runner.HostResult{{Name: "a", Status: runner.StatusPlanned}}},
+	} {
+		buf.Reset()
+		if err := WriteJSON(&buf, NewDocument(r)); err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(buf.String(), "failure_groups") {
+			t.Errorf("a %s result's JSON holds failure_groups:\n%s", r.Status, buf.String())
+		}
 	}
 }

@@ -35,6 +35,22 @@ type Document struct {
 	MaxFail    *int    `json:"max_fail,omitempty"`
 	Summary    Summary `json:"summary"`
 	Hosts      []Host  `json:"hosts"`
+	// FailureGroups are the failed and unreachable hosts grouped by cause
+	// (see FailureGroups), left out when no host failed.
+	FailureGroups []JSONFailureGroup `json:"failure_groups,omitempty"`
+}
+
+// JSONFailureGroup is one entry of failure_groups.
+type JSONFailureGroup struct {
+	Class    string   `json:"class"`
+	ExitCode *uint32  `json:"exit_code,omitempty"`
+	Cause    string   `json:"cause"`
+	Step     string   `json:"step"`
+	Hint     string   `json:"hint,omitempty"`
+	Count    int      `json:"count"`
+	Hosts    []string `json:"hosts"`
+	Sample   string   `json:"sample"`
+	Tail     string   `json:"tail"`
 }
 
 // Summary counts hosts by status.
@@ -160,6 +176,11 @@ func NewDocument(r *runner.Result) *Document {
 			})
 		}
 		doc.Hosts = append(doc.Hosts, hd)
+	}
+	if r.Status != runner.StatusPlanned {
+		for _, g := range FailureGroups(r) {
+			doc.FailureGroups = append(doc.FailureGroups, JSONFailureGroup(g))
+		}
 	}
 	return doc
 }
