@@ -47,6 +47,10 @@ const maxSkippedNames = 5
 //     that went on (same columns as FAILED).
 //   - SKIPPED: hosts that did not run, grouped by reason, largest group
 //     first, with the first few names.
+//   - FAILURES BY CAUSE: the failed and unreachable hosts grouped by
+//     cause (see FailureGroups), largest group first: the count, class,
+//     exit code and step, the cause, up to five host names, the hint and
+//     the last few output lines of the group's first host.
 //
 // Sections with nothing to show are left out. Long hints wrap within their
 // column (see SummaryOptions.Width). Hosts appear in inventory order.
@@ -98,6 +102,10 @@ func WriteSummary(w io.Writer, r *runner.Result, opts SummaryOptions) error {
 	if s.Skipped > 0 {
 		section(&b, col, ansiDim, fmt.Sprintf("SKIPPED (%d)", s.Skipped))
 		skippedGroups(&b, r)
+	}
+	if groups := FailureGroups(r); len(groups) > 0 {
+		section(&b, col, ansiRed, fmt.Sprintf("FAILURES BY CAUSE (%s)", plural(len(groups), "group")))
+		failureGroups(&b, groups)
 	}
 
 	out := b.Bytes()
@@ -386,4 +394,55 @@ func prefixLines(text []byte, prefix string) []byte {
 		out.Write(line)
 	}
 	return out.Bytes()
+}
+
+// groupTailLines is how many lines of a group's output tail the summary
+// shows.
+const groupTailLines = 5
+
+// failureGroups writes one block per group:
+//
+//	3 hosts: unexpected_exit, exit 3, step "install"
+//	  cause: <host>: disk C: has <n> MB free
+//	  hosts: web-01, web-04, web-07
+//	  hint:  see the output
+//	  output of web-01:
+//	    disk C: has 512 MB free
+func failureGroups(b *bytes.Buffer, groups []FailureGroup) {
+	for i, g := range groups {
+		if i > 0 {
+			b.WriteString("\n")
+		}
+		head := plural(g.Count, "host") + ": " + termLine(g.Class)
+		if g.ExitCode != nil {
+			head += ", exit " + formatExit(*g.ExitCode)
+		}
+		head += fmt.Sprintf(", step %q", termLine(g.Step))
+		b.WriteString(head + "\n")
+		cause := termLine(g.Cause)
+		if cause == "" {
+			cause = "-"
+		}
+		b.WriteString("  cause: " + cause + "\n")
+		names := make([]string, 0, maxSkippedNames)
+		for _, n := range g.Hosts[:min(len(g.Hosts), maxSkippedNames)] {
+			names = append(names, termLine(n))
+		}
+		hosts := strings.Join(names, ", ")
+		if more := len(g.Hosts) - len(names); more > 0 {
+			hosts += fmt.Sprintf(" and %d more", more)
+		}
+		b.WriteString("  hosts: " + hosts + "\n")
+		if g.Hint != "" {
+			b.WriteString("  hint:  " + termLine(g.Hint) + "\n")
+		}
+		if g.Tail != "" {
+			lines := strings.Split(g.Tail, "\n")
+			lines = lines[max(len(lines)-groupTailLines, 0):]
+			b.WriteString("  output of " + termLine(g.Sample) + ":\n")
+			for _, l := range lines {
+				b.WriteString("    " + termLine(l) + "\n")
+			}
+		}
+	}
 }
