@@ -5,6 +5,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"html/template"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/report"
+	"github.com/fleetrun/fleetrun/report/html"
 	"github.com/fleetrun/fleetrun/runner"
 	"github.com/fleetrun/fleetrun/transport"
 	"github.com/fleetrun/fleetrun/winrm"
@@ -98,7 +101,7 @@ func checkFleetGroups(t *testing.T, res *runner.Result, n int) {
 		Sample   string   `json:"sample"`
 	}
 	var want []jsonGroup
-	var wantSummary []string
+	var wantSummary, wantHTML []string
 	for _, g := range wantGroups {
 		jg := jsonGroup{Class: g.class, Cause: g.cause, Step: g.step, Count: n / 10}
 		if g.exit != 0 {
@@ -113,6 +116,7 @@ func checkFleetGroups(t *testing.T, res *runner.Result, n int) {
 		jg.Sample = jg.Hosts[0]
 		want = append(want, jg)
 		wantSummary = append(wantSummary, fmt.Sprintf("%d hosts: %s", n/10, g.header), "  cause: "+g.cause)
+		wantHTML = append(wantHTML, fmt.Sprintf("%d %s %s", n/10, template.HTMLEscapeString(g.cause), g.class))
 	}
 
 	var buf bytes.Buffer
@@ -150,7 +154,22 @@ func checkFleetGroups(t *testing.T, res *runner.Result, n int) {
 	if diff := cmp.Diff(wantSummary, got); diff != "" {
 		t.Errorf("summary groups (-want +got):\n%s", diff)
 	}
+
+	var page strings.Builder
+	if err := html.Render(&page, report.NewDocument(res), html.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	got = nil
+	for _, m := range htmlGroup.FindAllStringSubmatch(page.String(), -1) {
+		got = append(got, m[1]+" "+m[2]+" "+m[3])
+	}
+	if diff := cmp.Diff(wantHTML, got); diff != "" {
+		t.Errorf("HTML groups (-want +got):\n%s", diff)
+	}
 }
+
+// htmlGroup finds a failure group's count, cause and class on the page.
+var htmlGroup = regexp.MustCompile(`<details class="fgroup"><summary><b>(\d+)</b> <span class="cause">(.*?)</span> <span class="cls">(.*?)</span>`)
 
 // TestFailureGroupsOnASimulatedFleet fails 36 of 60 simulated hosts in
 // six ways and checks that the reports show exactly six groups of six.

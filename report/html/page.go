@@ -51,6 +51,7 @@ type page struct {
 	Source     string
 	Notes      []string
 	Failures   failures
+	Groups     []causeGroup
 	Timeline   timeline
 	Steps      []stepStats
 	Data       pageData
@@ -104,6 +105,7 @@ func buildPage(doc *report.Document, opts Options) *page {
 	tailBytes := r.outputTail(opts.tail(), opts.budget())
 	p.Notes = notes(r, opts.tail(), tailBytes)
 	p.Failures = buildFailures(r)
+	p.Groups = buildGroups(r, doc.FailureGroups)
 	p.Timeline = buildTimeline(r)
 	p.Steps = buildStepStats(r)
 	p.Data = buildData(r, p.Timeline.Rows, tailBytes)
@@ -161,6 +163,53 @@ type failures struct {
 	ByClass []count
 	ByStep  []count
 	ByBatch []count
+}
+
+// causeGroup is one of the report's failure groups, with its hosts
+// linked to their entries in the host list.
+type causeGroup struct {
+	Count  int
+	Cause  string
+	Class  string
+	Exit   string
+	Step   string
+	Hint   string
+	Hosts  []groupHost
+	Sample string
+	Tail   string
+}
+
+type groupHost struct {
+	Index int
+	Name  string
+}
+
+// buildGroups takes the groups as the report has them; reports written
+// before failure_groups existed have none, and the page leaves the list
+// out.
+func buildGroups(r *run, groups []report.JSONFailureGroup) []causeGroup {
+	index := make(map[string]int, len(r.hosts))
+	for _, h := range r.hosts {
+		if _, ok := index[h.h.Name]; !ok {
+			index[h.h.Name] = h.index
+		}
+	}
+	out := make([]causeGroup, 0, len(groups))
+	for _, g := range groups {
+		cg := causeGroup{Count: g.Count, Cause: cmp.Or(g.Cause, "-"), Class: g.Class, Step: g.Step, Hint: g.Hint, Sample: g.Sample, Tail: g.Tail}
+		if g.ExitCode != nil {
+			cg.Exit = formatExit(*g.ExitCode)
+		}
+		for _, n := range g.Hosts {
+			i, ok := index[n]
+			if !ok {
+				i = -1
+			}
+			cg.Hosts = append(cg.Hosts, groupHost{Index: i, Name: n})
+		}
+		out = append(out, cg)
+	}
+	return out
 }
 
 type count struct {
