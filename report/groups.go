@@ -251,14 +251,33 @@ func NormalizeCause(line, host, address string) string {
 	}
 	line = profilePath.ReplaceAllString(line, "${1}"+PlaceholderUser)
 	line = guidPattern.ReplaceAllString(line, PlaceholderGUID)
-	line = ipv6Candidate.ReplaceAllStringFunc(line, func(m string) string {
-		addr, _, _ := strings.Cut(m, "%")
-		if strings.Count(addr, ":") >= 2 && net.ParseIP(addr) != nil {
-			return PlaceholderAddress
-		}
-		return m
-	})
+	line = replaceIPv6(line)
 	line = ipv4Pattern.ReplaceAllString(line, PlaceholderAddress)
 	line = numberPattern.ReplaceAllString(line, PlaceholderNumber)
 	return line
+}
+
+// replaceIPv6 replaces IPv6 addresses (with an optional zone) by <ip>. A
+// candidate counts only as a whole word, with at least one hex digit, so
+// PowerShell's [Type]::Method and Value::Parse stay as they are.
+func replaceIPv6(line string) string {
+	var b strings.Builder
+	last := 0
+	for _, loc := range ipv6Candidate.FindAllStringIndex(line, -1) {
+		m := line[loc[0]:loc[1]]
+		addr, _, _ := strings.Cut(m, "%")
+		whole := (loc[0] == 0 || !isWordByte(line[loc[0]-1])) && (loc[1] == len(line) || !isWordByte(line[loc[1]]))
+		if !whole || !strings.ContainsAny(addr, "0123456789abcdefABCDEF") || strings.Count(addr, ":") < 2 || net.ParseIP(addr) == nil {
+			continue
+		}
+		b.WriteString(line[last:loc[0]])
+		b.WriteString(PlaceholderAddress)
+		last = loc[1]
+	}
+	b.WriteString(line[last:])
+	return b.String()
+}
+
+func isWordByte(c byte) bool {
+	return c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z'
 }

@@ -25,6 +25,8 @@ func TestNormalizeCause(t *testing.T) {
 		{"own address with port", "dial tcp 10.0.0.7:5986: connect: connection refused", "web-07", "10.0.0.7", "dial tcp <host>:<n>: connect: connection refused"},
 		{"other ipv4", "proxy 192.168.1.20 answered", "web-07", "10.0.0.7", "proxy <ip> answered"},
 		{"ipv6", "dial tcp [fe80::1%eth0]:5985 and 2001:db8::42", "h", "", "dial tcp [<ip>]:<n> and <ip>"},
+		{"static calls are not addresses", "[System.IO.File]::ReadAllText failed; Value::Parse too", "h", "", "[System.IO.File]::ReadAllText failed; Value::Parse too"},
+		{"loopback and bare ipv6", "::1 and fd00::a:b refused", "h", "", "<ip> and <ip> refused"},
 		{"a time is not an address", "at 10:33:22 it stopped", "h", "", "at <n>:<n>:<n> it stopped"},
 		{"guid with and without braces", "job {6F9619FF-8B86-D011-B42D-00C04FC964FF} and 6f9619ff-8b86-d011-b42d-00c04fc964ff", "h", "", "job <guid> and <guid>"},
 		{"hex and decimal", "HRESULT 0x80070005, error 80070005 after 12 tries (1f3a)", "h", "", "HRESULT <n>, error <n> after <n> tries (<n>)"},
