@@ -32,6 +32,13 @@ const minLastColumn = 20
 // maxSkippedNames is how many host names a group of skipped hosts lists.
 const maxSkippedNames = 5
 
+// maxHostRows is how many hosts a per-host table (FAILED, UNREACHABLE,
+// IGNORED FAILURES) lists. A fleet of 2,000 failures must read as the few
+// causes behind them, not as 2,000 lines: past this many rows the table
+// ends with a line counting the hosts it left out, which FAILURES BY
+// CAUSE still counts and the JSON report and per-host logs still hold.
+const maxHostRows = 20
+
 // WriteSummary writes the end-of-run summary: a counts line ("12 hosts: 9
 // ok, 2 failed, 1 unreachable, 0 skipped"), the run's status with its stop
 // reason and duration, what file steps moved (when any did), then failures
@@ -51,6 +58,9 @@ const maxSkippedNames = 5
 //     cause (see FailureGroups), largest group first: the count, class,
 //     exit code and step, the cause, up to five host names, the hint and
 //     the last few output lines of the group's first host.
+//
+// The per-host tables list at most maxHostRows hosts each, then say how
+// many more there are.
 //
 // Sections with nothing to show are left out. Long hints wrap within their
 // column (see SummaryOptions.Width). Hosts appear in inventory order.
@@ -89,15 +99,15 @@ func WriteSummary(w io.Writer, r *runner.Result, opts SummaryOptions) error {
 	failedHeader := []string{"HOST", "STEP", "EXIT", "EXPECTED", "CLASS", "HINT"}
 	if len(failed) > 0 {
 		section(&b, col, ansiRed, fmt.Sprintf("FAILED (%d)", len(failed)))
-		table(&b, failedHeader, failed, width)
+		boundedTable(&b, failedHeader, failed, width, "failed hosts", true)
 	}
 	if len(unreachable) > 0 {
 		section(&b, col, ansiYellow, fmt.Sprintf("UNREACHABLE (%d)", len(unreachable)))
-		table(&b, []string{"HOST", "CLASS", "MESSAGE", "HINT"}, unreachable, width)
+		boundedTable(&b, []string{"HOST", "CLASS", "MESSAGE", "HINT"}, unreachable, width, "unreachable hosts", true)
 	}
 	if len(ignored) > 0 {
 		section(&b, col, ansiYellow, fmt.Sprintf("IGNORED FAILURES (%d, continue_on_error)", len(ignored)))
-		table(&b, failedHeader, ignored, width)
+		boundedTable(&b, failedHeader, ignored, width, "ignored failures", false)
 	}
 	if s.Skipped > 0 {
 		section(&b, col, ansiDim, fmt.Sprintf("SKIPPED (%d)", s.Skipped))
@@ -247,6 +257,22 @@ func unreachableRow(h *runner.HostResult) []string {
 
 // table writes header and rows aligned with tabwriter, wrapping the cells
 // of the last column and, when both are long, the one before it.
+// boundedTable is table with at most maxHostRows rows, then a line saying
+// how many rows (what) were left out and where to find them; grouped says
+// FAILURES BY CAUSE counts them.
+func boundedTable(b *bytes.Buffer, header []string, rows [][]string, width int, what string, grouped bool) {
+	if len(rows) <= maxHostRows {
+		table(b, header, rows, width)
+		return
+	}
+	table(b, header, rows[:maxHostRows], width)
+	where := "every one is in the JSON report and the per-host logs"
+	if grouped {
+		where = "FAILURES BY CAUSE below counts them; " + where
+	}
+	fmt.Fprintf(b, "... and %d more %s (%s)\n", len(rows)-maxHostRows, what, where)
+}
+
 func table(b *bytes.Buffer, header []string, rows [][]string, width int) {
 	n := len(header)
 	widths := make([]int, n)

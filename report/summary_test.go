@@ -108,3 +108,38 @@ func BenchmarkWriteSummary(b *testing.B) {
 		}
 	}
 }
+
+// TestSummaryBoundsPerHostTables checks that 300 failed and 30 unreachable
+// hosts print twenty rows per table, a line counting the rest, and the
+// groups that count every host.
+func TestSummaryBoundsPerHostTables(t *testing.T) {
+	t.Parallel()
+	r := &runner.Result{Playbook: "p", Status: runner.StatusFailed}
+	for i := range 300 {
+		r.Hosts = append(r.Hosts, &runner.HostResult{Name: fmt.Sprintf("web-%03d", i), Status: runner.StatusFailed, Steps: []*runner.StepResult{{
+			Name: "install", Status: runner.StatusFailed, ExitCode: u32(1603),
+			Err: &transport.Error{Class: transport.ClassUnexpectedExit, Code: 1603, Message: "exit code 1603"},
+		}}})
+	}
+	for i := range 30 {
+		r.Hosts = append(r.Hosts, &runner.HostResult{Name: fmt.Sprintf("db-%02d", i), Status: runner.StatusUnreachable,
+			Err: &transport.Error{Class: transport.ClassRefused, Message: "connection refused"}})
+	}
+	var buf bytes.Buffer
+	if err := WriteSummary(&buf, r, SummaryOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "summary/many-failures-are-cut-to-twenty-rows.txt", buf.Bytes())
+	out := buf.String()
+	for _, want := range []string{
+		"... and 280 more failed hosts (FAILURES BY CAUSE below counts them; every one is in the JSON report and the per-host logs)\n",
+		"... and 10 more unreachable hosts (FAILURES BY CAUSE below counts them; every one is in the JSON report and the per-host logs)\n",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("summary lacks %q", want)
+		}
+	}
+	if n := strings.Count(out, "\n"); n > 80 {
+		t.Errorf("summary of 330 failed hosts has %d lines, want at most 80:\n%s", n, out)
+	}
+}
