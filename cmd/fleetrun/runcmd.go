@@ -169,37 +169,36 @@ func adHocBody(cmd *cobra.Command, o *runOptions, args []string) (playbook.AdHoc
 		return playbook.AdHoc{}, fmt.Errorf("unexpected argument %q before --; put the program and its arguments after -- (fleetrun run -i INV -- PROGRAM ARG...)", args[0])
 	}
 	var given []string
-	var ah playbook.AdHoc
 	if cmd.ArgsLenAtDash() >= 0 {
 		given = append(given, "--")
-		if len(args) == 0 {
-			return ah, errors.New("-- is followed by nothing; give the program and its arguments after it")
+	}
+	for _, f := range []string{"cmd", "ps", "ps-file"} {
+		if cmd.Flags().Changed(f) {
+			given = append(given, "--"+f)
 		}
-		ah = playbook.AdHoc{Kind: playbook.KindCommand, Argv: args, BodyFlag: "--"}
 	}
-	if cmd.Flags().Changed("cmd") {
-		given = append(given, "--cmd")
-		ah = playbook.AdHoc{Kind: playbook.KindCmd, Line: o.cmdLine, BodyFlag: "--cmd"}
+	switch {
+	case len(given) == 0:
+		return playbook.AdHoc{}, errors.New("nothing to run; give exactly one of -- PROGRAM ARG..., --cmd LINE, --ps SCRIPT or --ps-file FILE")
+	case len(given) > 1:
+		return playbook.AdHoc{}, fmt.Errorf("%s and %s both given; give exactly one of -- PROGRAM ARG..., --cmd LINE, --ps SCRIPT or --ps-file FILE", given[0], given[1])
 	}
-	if cmd.Flags().Changed("ps") {
-		given = append(given, "--ps")
-		ah = playbook.AdHoc{Kind: playbook.KindPowerShell, Script: o.psScript, BodyFlag: "--ps"}
-	}
-	if cmd.Flags().Changed("ps-file") {
-		given = append(given, "--ps-file")
+	switch given[0] {
+	case "--cmd":
+		return playbook.AdHoc{Kind: playbook.KindCmd, Line: o.cmdLine, BodyFlag: "--cmd"}, nil
+	case "--ps":
+		return playbook.AdHoc{Kind: playbook.KindPowerShell, Script: o.psScript, BodyFlag: "--ps"}, nil
+	case "--ps-file":
 		script, err := readScriptFile(o.psFile)
 		if err != nil {
-			return ah, err
+			return playbook.AdHoc{}, err
 		}
-		ah = playbook.AdHoc{Kind: playbook.KindPowerShell, Script: script, BodyFlag: "--ps-file " + o.psFile}
+		return playbook.AdHoc{Kind: playbook.KindPowerShell, Script: script, BodyFlag: "--ps-file " + o.psFile}, nil
 	}
-	switch len(given) {
-	case 0:
-		return ah, errors.New("nothing to run; give exactly one of -- PROGRAM ARG..., --cmd LINE, --ps SCRIPT or --ps-file FILE")
-	case 1:
-		return ah, nil
+	if len(args) == 0 {
+		return playbook.AdHoc{}, errors.New("-- is followed by nothing; give the program and its arguments after it")
 	}
-	return ah, fmt.Errorf("%s and %s both given; give exactly one of -- PROGRAM ARG..., --cmd LINE, --ps SCRIPT or --ps-file FILE", given[0], given[1])
+	return playbook.AdHoc{Kind: playbook.KindCommand, Argv: args, BodyFlag: "--"}, nil
 }
 
 // readScriptFile reads a --ps-file script, at most maxScriptFile bytes.

@@ -279,8 +279,12 @@ func writeGroup(b *bytes.Buffer, g OutputGroup) {
 		lines = append(lines, "stderr: "+l)
 	}
 	if g.Error != "" {
+		label := "error: "
+		if g.Status == runner.StatusSkipped {
+			label = "reason: "
+		}
 		for _, l := range outputLines(g.Error) {
-			lines = append(lines, "error: "+l)
+			lines = append(lines, label+l)
 		}
 	}
 	if len(lines) == 0 {
