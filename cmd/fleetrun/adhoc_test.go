@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -74,4 +75,33 @@ func TestRunGroupsFiftyHostsWithThreeFailures(t *testing.T) {
 func stderrTail(s string) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	return strings.Join(lines[max(0, len(lines)-30):], "\n")
+}
+
+// The first SIGINT stops fleetrun run as it stops apply: running hosts
+// finish their command, no other host starts, the report says so and the
+// exit status is 3. No journal is written anywhere.
+func TestRunFirstInterruptLetsRunningHostsFinish(t *testing.T) {
+	t.Parallel()
+	inv, _ := simInventory(t, 20)
+	rep := filepath.Join(t.TempDir(), "out.json")
+	cmd, started, stderr, done := startApply(t, "run", "-i", inv, "--forks", "5", "--report", rep, "--", `C:\tools\sleep.exe`, "1", "done")
+	waitStarted(t, started, 5)
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	if code := waitExit(t, cmd, done, stderr); code != 3 {
+		t.Fatalf("exit status %d, want 3\n%s", code, stderr)
+	}
+	doc := readReport(t, rep)
+	if doc.Playbook != "fleetrun run" || doc.Status != "aborted" || doc.StopReason != "interrupted" {
+		t.Errorf("report of %q: status %q %q, want fleetrun run, aborted, interrupted", doc.Playbook, doc.Status, doc.StopReason)
+	}
+	if diff := cmp.Diff(map[string]int{"ok": 5, "skipped": 15}, hostStatuses(t, rep, "the run was interrupted before this host started")); diff != "" {
+		t.Errorf("hosts by status (-want +got):\n%s\n%s", diff, stderr)
+	}
+	for _, pattern := range []string{filepath.Join(filepath.Dir(rep), "*.journal"), "*.journal"} {
+		if m, err := filepath.Glob(pattern); err != nil || len(m) > 0 {
+			t.Errorf("journals %v (%v), want none", m, err)
+		}
+	}
 }
