@@ -15,8 +15,7 @@ import (
 // "playbook" of its reports.
 const AdHocName = "fleetrun run"
 
-// AdHocFile stands for the file of an ad-hoc playbook in template errors
-// met while expanding it for a host.
+// AdHocFile stands for the file of an ad-hoc playbook given no BodyFlag.
 const AdHocFile = "command line"
 
 // AdHoc is a one-step playbook given on a command line instead of in a
@@ -101,6 +100,10 @@ func NewAdHoc(a AdHoc) (*Playbook, error) {
 		return nil, fmt.Errorf("ad-hoc playbook: %w", err)
 	}
 	pb.Source = src
+	if a.BodyFlag != "" {
+		// Template errors met per host name the flag the body came from.
+		pb.File = a.BodyFlag
+	}
 	return pb, nil
 }
 
