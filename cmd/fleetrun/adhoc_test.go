@@ -84,7 +84,7 @@ func TestRunFirstInterruptLetsRunningHostsFinish(t *testing.T) {
 	t.Parallel()
 	inv, _ := simInventory(t, 20)
 	rep := filepath.Join(t.TempDir(), "out.json")
-	cmd, started, stderr, done := startApply(t, "run", "-i", inv, "--forks", "5", "--report", rep, "--", `C:\tools\sleep.exe`, "1", "done")
+	cmd, started, stderr, done := startApply(t, "run", "-i", inv, "--forks", "5", "--report", rep, "--", `C:\tools\sleep.exe`, "5", "done")
 	waitStarted(t, started, 5)
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
