@@ -73,9 +73,20 @@ func Parse(file string, data []byte) (*Playbook, error) {
 		return nil, err
 	}
 	d := strictyaml.NewDecoder(file)
+	pb := build(d, root, file)
+	if err := d.Err(); err != nil {
+		return nil, err
+	}
+	pb.Source = data
+	return pb, nil
+}
+
+// build decodes and validates a playbook document, recording every problem
+// in d; the playbook is complete only when d has none.
+func build(d *strictyaml.Decoder, root *yaml.Node, file string) *Playbook {
 	var spec fileSpec
 	d.Decode(root, "", &spec)
-	pb := &Playbook{File: file, Name: spec.Name, Hosts: spec.Hosts.sel, Forks: DefaultForks, Vars: spec.Vars, Source: data}
+	pb := &Playbook{File: file, Name: spec.Name, Hosts: spec.Hosts.sel, Forks: DefaultForks, Vars: spec.Vars}
 	if pb.Vars == nil {
 		pb.Vars = map[string]any{}
 	}
@@ -116,10 +127,7 @@ func Parse(file string, data []byte) (*Playbook, error) {
 			pb.Steps = append(pb.Steps, st)
 		}
 	}
-	if err := d.Err(); err != nil {
-		return nil, err
-	}
-	return pb, nil
+	return pb
 }
 
 func checkSettings(d *strictyaml.Decoder, s *stepSettings, path string) {

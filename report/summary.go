@@ -24,7 +24,19 @@ type SummaryOptions struct {
 	// Simulated labels every line as coming from a simulated fleet; a
 	// result with simulated hosts is labelled either way.
 	Simulated bool
+	// Compact leaves out the tables with a row per host (FAILED,
+	// UNREACHABLE, IGNORED FAILURES) and lists at most MaxCompactGroups
+	// failure groups, so the summary's length does not grow with the
+	// fleet: what fleetrun run prints after its grouped output.
+	Compact bool
+	// Unlabelled leaves the labelling of a simulated fleet to the caller,
+	// who writes the summary as part of a longer text and labels all of it
+	// with LabelSimulated.
+	Unlabelled bool
 }
+
+// MaxCompactGroups is how many failure groups a compact summary lists.
+const MaxCompactGroups = 10
 
 // minLastColumn is the narrowest the wrapped last column gets.
 const minLastColumn = 20
@@ -97,6 +109,9 @@ func WriteSummary(w io.Writer, r *runner.Result, opts SummaryOptions) error {
 		width = max(width-len(SimulatedPrefix), 1)
 	}
 	failedHeader := []string{"HOST", "STEP", "EXIT", "EXPECTED", "CLASS", "HINT"}
+	if opts.Compact {
+		failed, unreachable, ignored = nil, nil, nil
+	}
 	if len(failed) > 0 {
 		section(&b, col, ansiRed, fmt.Sprintf("FAILED (%d)", len(failed)))
 		boundedTable(&b, failedHeader, failed, width, "failed hosts", true)
@@ -115,12 +130,23 @@ func WriteSummary(w io.Writer, r *runner.Result, opts SummaryOptions) error {
 	}
 	if groups := FailureGroups(r); len(groups) > 0 {
 		section(&b, col, ansiRed, fmt.Sprintf("FAILURES BY CAUSE (%s)", plural(len(groups), "group")))
-		failureGroups(&b, groups)
+		shown := groups
+		if opts.Compact && len(shown) > MaxCompactGroups {
+			shown = shown[:MaxCompactGroups]
+		}
+		failureGroups(&b, shown)
+		if more := groups[len(shown):]; len(more) > 0 {
+			n := 0
+			for _, g := range more {
+				n += g.Count
+			}
+			fmt.Fprintf(&b, "\n%s on %s not shown; every group is in the JSON report (--report, --output json)\n", plural(len(more), "more group"), plural(n, "host"))
+		}
 	}
 
 	out := b.Bytes()
-	if simulated {
-		out = prefixLines(append([]byte(SimulatedBanner+"\n"), out...), SimulatedPrefix)
+	if simulated && !opts.Unlabelled {
+		out = LabelSimulated(out)
 	}
 	if _, err := w.Write(out); err != nil {
 		return fmt.Errorf("write summary: %w", err)
@@ -406,6 +432,12 @@ func skippedGroups(b *bytes.Buffer, r *runner.Result) {
 		}
 		fmt.Fprintf(b, "  %s: %s\n    %s%s\n", plural(len(g.hosts), "host"), g.reason, strings.Join(names, ", "), more)
 	}
+}
+
+// LabelSimulated labels text written about a simulated fleet: the banner
+// first, then SimulatedPrefix before every line.
+func LabelSimulated(text []byte) []byte {
+	return prefixLines(append([]byte(SimulatedBanner+"\n"), text...), SimulatedPrefix)
 }
 
 // prefixLines puts prefix before every line of text.

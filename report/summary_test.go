@@ -31,6 +31,8 @@ func TestWriteSummary(t *testing.T) {
 		{"all hosts ok", okRes, SummaryOptions{}, false},
 		{"simulated fleet labels every line", hostileScenario().res, SummaryOptions{Width: 120}, true},
 		{"many skipped hosts are grouped by reason", manySkipped(), SummaryOptions{}, false},
+		{"compact summary has no host tables and at most ten groups", manyCauses(), SummaryOptions{Compact: true}, false},
+		{"unlabelled simulated summary leaves the labels to the caller", hostileScenario().res, SummaryOptions{Compact: true, Unlabelled: true}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -72,6 +74,22 @@ func manySkipped() *runner.Result {
 		&runner.HostResult{Name: "old-01", Status: runner.StatusSkipped, Reason: "unusable: no address"},
 		&runner.HostResult{Name: "old-02", Status: runner.StatusFailed, Err: &transport.Error{Class: transport.ClassWSManFault, Code: 2150858770, Message: "The WS-Management service cannot process the request.\r\nThe shell was not found."}},
 	)
+	return r
+}
+
+// manyCauses is twelve hosts failing in twelve ways (the first two
+// twice), one host ok and one unreachable.
+func manyCauses() *runner.Result {
+	r := &runner.Result{Playbook: "p", Status: runner.StatusFailed,
+		Hosts: []*runner.HostResult{{Name: "ok-01", Status: runner.StatusOK}}}
+	for i := range 12 {
+		r.Hosts = append(r.Hosts, failedHost(fmt.Sprintf("app-%02d", i), "10.0.0.1", uint32(i+1), "error "+strings.Repeat("x", i)+"\n"))
+		if i < 2 {
+			r.Hosts = append(r.Hosts, failedHost(fmt.Sprintf("app-%02d-b", i), "10.0.0.1", uint32(i+1), "error "+strings.Repeat("x", i)+"\n"))
+		}
+	}
+	r.Hosts = append(r.Hosts, &runner.HostResult{Name: "gone", Status: runner.StatusUnreachable,
+		Err: &transport.Error{Class: transport.ClassRefused, Message: "connection refused"}})
 	return r
 }
 

@@ -34,6 +34,9 @@ type applyOptions struct {
 	force      bool
 	disc       discoveryFlags
 	outputCap  int
+	// adhoc marks a fleetrun run: no journal unless --journal is given,
+	// and the text output groups hosts by result.
+	adhoc bool
 }
 
 func newApplyCmd(e *env) *cobra.Command {

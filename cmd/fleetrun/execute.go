@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/fleetrun/fleetrun/cmd/fleetrun/internal/views"
 	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/playbook"
 	"github.com/fleetrun/fleetrun/report"
@@ -26,9 +27,14 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 		resume = &runner.Resume{Progress: prog, RestartFailedHosts: o.restart}
 	}
 	now := time.Now()
-	journalPath := journalFor(o, pb, now)
-	if err := checkJournalPath(journalPath, pb, resume); err != nil {
-		return invalid(err)
+	// An ad-hoc run (fleetrun run) has nothing to resume: it keeps a
+	// journal only when --journal asks for one.
+	journalPath := ""
+	if !o.adhoc || o.journal != "" {
+		journalPath = journalFor(o, pb, now)
+		if err := checkJournalPath(journalPath, pb, resume); err != nil {
+			return invalid(err)
+		}
 	}
 	// Copy sources are read and hashed once, before any host is contacted
 	// (pre-flight checks included): a missing or changed source is an
@@ -60,13 +66,21 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 		simulated = simulated || h.Simulated
 	}
 	var journal *runner.Journal
-	if resume != nil {
+	switch {
+	case journalPath == "":
+	case resume != nil:
 		journal, err = runner.ResumeJournal(journalPath, pb, now, resume.Progress)
-	} else {
+	default:
 		journal, err = runner.OpenJournal(journalPath, pb, now)
 	}
 	if err != nil {
 		return invalid(err)
+	}
+	closeJournal := func() error {
+		if journal == nil {
+			return nil
+		}
+		return journal.Close()
 	}
 	terminal := e.isTerminal && !o.noProgress && o.output == "text"
 	console := report.NewConsole(e.stderr, report.ConsoleOptions{
@@ -74,11 +88,15 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 		NoColor:   noColor(e),
 		Simulated: simulated,
 	})
-	sinks := []runner.Sink{journal, console}
+	var sinks []runner.Sink
+	if journal != nil {
+		sinks = append(sinks, journal)
+	}
+	sinks = append(sinks, console)
 	var logs *report.LogDir
 	if o.logDir != "" {
 		if logs, err = report.NewLogDir(o.logDir); err != nil {
-			_ = journal.Close() // the log dir error is the one to report
+			_ = closeJournal() // the log dir error is the one to report
 			return invalid(err)
 		}
 		sinks = append(sinks, logs)
@@ -99,7 +117,7 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 	if logs != nil {
 		closeErrs = append(closeErrs, logs.Close())
 	}
-	closeErrs = append(closeErrs, journal.Close())
+	closeErrs = append(closeErrs, closeJournal())
 	if runErr != nil {
 		return invalid(formatInputError(runErr))
 	}
@@ -116,10 +134,14 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 		if err := report.WriteJSON(e.stdout, report.NewDocument(res)); err != nil {
 			return err
 		}
+	} else if o.adhoc {
+		if err := views.RunText(e.stdout, res, views.RunOptions{Simulated: simulated, Color: terminal && !noColor(e)}); err != nil {
+			return err
+		}
 	} else if err := report.WriteSummary(e.stdout, res, report.SummaryOptions{Simulated: simulated, Color: terminal && !noColor(e)}); err != nil {
 		return err
 	}
-	if res.Status != runner.StatusOK {
+	if res.Status != runner.StatusOK && !o.adhoc {
 		fmt.Fprintf(e.stderr, "fleetrun: journal %s; to finish the rollout: fleetrun apply %s --resume %s (plus the same -i and -e)\n", journalPath, pb.File, journalPath)
 	}
 	return runExitStatus(e, res, reportErr)

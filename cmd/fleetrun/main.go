@@ -120,7 +120,8 @@ a static or EC2-discovered inventory, and reports a result for every host.
 Exit status: 0 all succeeded; 1 invalid input or internal error; 2 the run
 finished and at least one host failed or was unreachable; 3 the run stopped
 early (failure budget spent, or interrupted).`,
-		Example:       "  fleetrun apply examples/monthly-patch.yaml -i examples/sim-inventory.yaml",
+		Example: `  fleetrun apply examples/monthly-patch.yaml -i examples/sim-inventory.yaml
+  fleetrun run -i examples/sim-inventory.yaml -- hostname`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
@@ -130,6 +131,7 @@ early (failure budget spent, or interrupted).`,
 	})
 	root.AddCommand(
 		newApplyCmd(e),
+		newRunCmd(e),
 		newValidateCmd(e),
 		newInventoryCmd(e),
 		newVersionCmd(e),

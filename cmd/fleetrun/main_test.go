@@ -2,6 +2,7 @@ package main
 
 import (
 	"os"
+	"regexp"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -36,6 +37,7 @@ func TestScripts(t *testing.T) {
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"fakeec2": fakeEC2,
+			"nodur":   noDurations,
 		},
 	})
 }
@@ -56,4 +58,19 @@ func fakeEC2(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Setenv("AWS_ENDPOINT_URL_EC2", srv.URL)
 	ts.Setenv("AWS_ACCESS_KEY_ID", "AKIDFLEETRUNTEST")
 	ts.Setenv("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+}
+
+// runDuration is the summary's run line's duration ("run ok in 62ms",
+// "run aborted after 1.2s: ...").
+var runDuration = regexp.MustCompile(`(?m)^((?:\[simulated\] )?run \w+ (?:in|after)) [0-9][0-9.hms]*`)
+
+// noDurations copies a file, or the last command's stdout or stderr, to
+// DEST with the run line's duration written as DURATION, so cmp can pin
+// the rest exactly: nodur stdout|stderr|FILE DEST
+func noDurations(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: nodur stdout|stderr|FILE DEST")
+	}
+	text := ts.ReadFile(args[0]) // ReadFile knows stdout and stderr
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(runDuration.ReplaceAllString(text, "${1} DURATION")), 0o600))
 }
