@@ -26,7 +26,10 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 		resume = &runner.Resume{Progress: prog, RestartFailedHosts: o.restart}
 	}
 	now := time.Now()
-	journalPath := journalFor(o, pb, now)
+	journalPath, err := journalFor(e, o, pb, now)
+	if err != nil {
+		return invalid(err)
+	}
 	if err := checkJournalPath(journalPath, pb, resume); err != nil {
 		return invalid(err)
 	}
@@ -119,8 +122,9 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 	} else if err := report.WriteSummary(e.stdout, res, report.SummaryOptions{Simulated: simulated, Color: terminal && !noColor(e)}); err != nil {
 		return err
 	}
+	fmt.Fprintln(e.stderr, "fleetrun: journal:", journalPath)
 	if res.Status != runner.StatusOK {
-		fmt.Fprintf(e.stderr, "fleetrun: journal %s; to finish the rollout: fleetrun apply %s --resume %s (plus the same -i and -e)\n", journalPath, pb.File, journalPath)
+		fmt.Fprintln(e.stderr, "fleetrun: to finish the rollout:", resumeCommand(o, pb.File, journalPath))
 	}
 	return runExitStatus(e, res, reportErr)
 }
