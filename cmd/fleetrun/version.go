@@ -70,7 +70,7 @@ func versionInfoOf(ld string, bi *debug.BuildInfo, goVersion, goos, goarch strin
 
 // writeVersionText prints v for people, one fact a line.
 func writeVersionText(w io.Writer, v versionInfo) error {
-	rev, when := "unknown (built without version-control information: go run, -buildvcs=false or a linked git worktree)", "unknown"
+	rev, when := "unknown (no version-control stamp: go run, go install module@version, -buildvcs=false or a linked git worktree)", "unknown"
 	if v.VCS != nil {
 		rev = v.VCS.Revision
 		if v.VCS.Modified {
@@ -93,8 +93,8 @@ func newVersionCmd(e *env) *cobra.Command {
 the module version go build or go install recorded), the commit it was built
 from and whether the tree had uncommitted changes, the commit's time, and the
 Go release and platform. A binary built without version-control information
-(go run, -buildvcs=false, a build outside a git checkout or in a linked git
-worktree) says "unknown".
+(go run, go install module@version, -buildvcs=false, a build outside a git
+checkout or in a linked git worktree) says "unknown".
 
 With --output json it prints one object for scripts:
 {"version", "vcs": {"revision", "modified", "commit_time"} or null, "go", "os", "arch"}.`,

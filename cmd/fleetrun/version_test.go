@@ -77,7 +77,7 @@ func TestVersionFormatsTheBuildInformation(t *testing.T) {
 			ld:   "dev",
 			bi:   goRun,
 			wantText: "fleetrun dev\n" +
-				"revision:    unknown (built without version-control information: go run, -buildvcs=false or a linked git worktree)\n" +
+				"revision:    unknown (no version-control stamp: go run, go install module@version, -buildvcs=false or a linked git worktree)\n" +
 				"commit time: unknown\n" +
 				"go:          go1.26.8 linux/amd64\n",
 			wantJSON: `{"version":"dev","vcs":null,"go":"go1.26.8","os":"linux","arch":"amd64"}`,
@@ -87,7 +87,7 @@ func TestVersionFormatsTheBuildInformation(t *testing.T) {
 			ld:   "v2.0.0",
 			bi:   nil,
 			wantText: "fleetrun v2.0.0\n" +
-				"revision:    unknown (built without version-control information: go run, -buildvcs=false or a linked git worktree)\n" +
+				"revision:    unknown (no version-control stamp: go run, go install module@version, -buildvcs=false or a linked git worktree)\n" +
 				"commit time: unknown\n" +
 				"go:          go1.26.8 linux/amd64\n",
 			wantJSON: `{"version":"v2.0.0","vcs":null,"go":"go1.26.8","os":"linux","arch":"amd64"}`,
