@@ -9,8 +9,13 @@ GOLANGCI_LINT := $(TOOLS)/golangci-lint
 
 .PHONY: build test test-scale lint fuzz bench demo clean
 
+# The version fleetrun version prints: git describe works without tags
+# (--always falls back to the abbreviated commit) and in linked worktrees,
+# where go build records no vcs.revision; outside a checkout it is "dev".
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
 build:
-	$(GO) build -o bin/fleetrun ./cmd/fleetrun
+	$(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/fleetrun ./cmd/fleetrun
 
 # Unit, integration (simulated fleets of a few hundred hosts) and CLI tests,
 # with the race detector. tools/testsummary runs go test -json, prints the

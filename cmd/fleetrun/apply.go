@@ -76,7 +76,7 @@ stops the run with exit status 1.`,
 	f.BoolVar(&o.noProgress, "no-progress", false, "plain lines instead of the live progress display")
 	f.DurationVar(&o.timeout, "timeout", 0, "stop the whole run after `DURATION` (e.g. 2h)")
 	f.BoolVar(&o.preflight, "preflight", false, "run the pre-flight checks first and leave out failing hosts (as playbook preflight: true)")
-	f.StringVar(&o.journal, "journal", "", "record progress in `FILE` (default: next to --report, else ./<playbook>-<time>.journal)")
+	f.StringVar(&o.journal, "journal", "", "record progress in `FILE` (default: next to --report, else <playbook>-<time>.journal in $XDG_STATE_HOME/fleetrun)")
 	f.StringVar(&o.resume, "resume", "", "resume the rollout recorded in `JOURNAL`: run only unfinished hosts, from their first unfinished step")
 	f.BoolVar(&o.restart, "restart-failed-hosts", false, "with --resume, run unfinished hosts from their first step")
 	o.disc.register(f)
@@ -109,7 +109,11 @@ func runApply(cmd *cobra.Command, e *env, o *applyOptions, pbFile string) error 
 	if !o.dryRun && o.resume == "" {
 		// Before a simulated fleet starts; a resumed run's journal is
 		// checked against the journal it resumes, in executeRun.
-		if err := checkJournalPath(journalFor(o, pb, time.Now()), pb, nil); err != nil {
+		journal, err := journalFor(e, o, pb, time.Now())
+		if err != nil {
+			return invalid(err)
+		}
+		if err := checkJournalPath(journal, pb, nil); err != nil {
 			return invalid(err)
 		}
 	}

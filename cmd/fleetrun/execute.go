@@ -31,7 +31,10 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 	// journal only when --journal asks for one.
 	journalPath := ""
 	if !o.adhoc || o.journal != "" {
-		journalPath = journalFor(o, pb, now)
+		var err error
+		if journalPath, err = journalFor(e, o, pb, now); err != nil {
+			return invalid(err)
+		}
 		if err := checkJournalPath(journalPath, pb, resume); err != nil {
 			return invalid(err)
 		}
@@ -141,8 +144,11 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 	} else if err := report.WriteSummary(e.stdout, res, report.SummaryOptions{Simulated: simulated, Color: terminal && !noColor(e)}); err != nil {
 		return err
 	}
+	if journalPath != "" {
+		fmt.Fprintln(e.stderr, "fleetrun: journal:", journalPath)
+	}
 	if res.Status != runner.StatusOK && !o.adhoc {
-		fmt.Fprintf(e.stderr, "fleetrun: journal %s; to finish the rollout: fleetrun apply %s --resume %s (plus the same -i and -e)\n", journalPath, pb.File, journalPath)
+		fmt.Fprintln(e.stderr, "fleetrun: to finish the rollout:", resumeCommand(o, pb.File, journalPath))
 	}
 	return runExitStatus(e, res, reportErr)
 }

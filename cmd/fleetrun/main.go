@@ -138,6 +138,8 @@ early (failure budget spent, or interrupted).`,
 		newSimCmd(e),
 		newReportCmd(e),
 		newPreflightCmd(e),
+		newCompletionCmd(),
 	)
+	registerCompletions(root)
 	return root
 }

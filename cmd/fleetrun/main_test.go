@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"regexp"
 	"testing"
@@ -11,9 +12,28 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
+	testscript.Main(stateHomeM{m}, map[string]func(){
 		"fleetrun": func() { os.Exit(run(os.Args[1:])) },
 	})
+}
+
+// stateHomeM runs the tests with XDG_STATE_HOME in a temporary folder, so
+// that every fleetrun the tests start (and which inherits this process's
+// environment) writes its default journals there, never into a real home.
+type stateHomeM struct{ m *testing.M }
+
+func (s stateHomeM) Run() int {
+	dir, err := os.MkdirTemp("", "fleetrun-state-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "state folder for tests:", err)
+		return 1
+	}
+	defer func() { _ = os.RemoveAll(dir) }() // a leftover temporary folder is harmless
+	if err := os.Setenv("XDG_STATE_HOME", dir); err != nil {
+		fmt.Fprintln(os.Stderr, "state folder for tests:", err)
+		return 1
+	}
+	return s.m.Run()
 }
 
 // TestScripts runs the command-line end-to-end scripts in testdata/script.
@@ -29,6 +49,8 @@ func TestScripts(t *testing.T) {
 		Setup: func(e *testscript.Env) error {
 			e.Setenv("ROOT", root+"/../..")
 			e.Setenv("NO_COLOR", "1")
+			// Default journals go to $WORK/state/fleetrun, never to a home.
+			e.Setenv("XDG_STATE_HOME", e.WorkDir+"/state")
 			// The AWS SDK must never reach out of loopback from a test.
 			e.Setenv("AWS_EC2_METADATA_DISABLED", "true")
 			e.Setenv("AWS_CONFIG_FILE", e.WorkDir+"/no-aws-config")

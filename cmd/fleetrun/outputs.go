@@ -97,12 +97,13 @@ func checkWritableDir(dir string) error {
 	return os.Remove(name) // a probe left behind would be litter in the operator's folder
 }
 
-// journalFor is the journal a run writes: --journal, else the default.
-func journalFor(o *applyOptions, pb *playbook.Playbook, now time.Time) string {
+// journalFor is the journal a run writes: --journal, else the default
+// (defaultJournal: --resume's, next to --report, else the state folder).
+func journalFor(e *env, o *applyOptions, pb *playbook.Playbook, now time.Time) (string, error) {
 	if o.journal != "" {
-		return o.journal
+		return o.journal, nil
 	}
-	return defaultJournal(o, pb, now)
+	return defaultJournal(e, o, pb, now)
 }
 
 // checkJournalPath checks the journal before the run: a new one needs a

@@ -285,7 +285,7 @@ func TestProgressOnATerminalAndLinesInAPipe(t *testing.T) {
 	pb := writeFile(t, t.TempDir(), "quick.yaml", quickPlaybook)
 
 	// A pipe: one plain line per host event, prefixed by the host name.
-	work := t.TempDir() // the run's journal goes to the working folder
+	work := t.TempDir() // the run's journal goes to the state folder TestMain set
 	pipeCmd := exec.Command(fleetrunBinary(t), "apply", pb, "-i", inv)
 	pipeCmd.Dir = work
 	out, err := pipeCmd.CombinedOutput()
