@@ -397,9 +397,9 @@ func (r *psRun) answer(rule *ScriptRule) uint32 {
 	}
 	// A rule stands for what a script printed. Under fleetrun's launcher
 	// every line goes through the console's encoding (see launcher);
-	// a bare powershell.exe run is answered as the host's programs write,
-	// as before (an independent client such as pywinrm asks for code page
-	// 437 and sees a Japanese host's CP932).
+	// a bare powershell.exe run is answered as the host's programs write
+	// (an independent client such as pywinrm asks for code page 437 and
+	// sees a Japanese host's CP932).
 	enc := r.h.encodeHost
 	if r.mode == psLauncher {
 		enc = r.enc
