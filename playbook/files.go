@@ -76,7 +76,7 @@ type Fetch struct {
 var fileStepKeys = []string{"name", "timeout", "retries", "retry_delay", "continue_on_error"}
 
 // programOnlyKeys are step keys that make no sense for a file step.
-var programOnlyKeys = []string{"expect_exit", "retry_on_exit", "outcomes", "reboot_on", "env", "workdir", "run_as"}
+var programOnlyKeys = []string{"expect_exit", "retry_on_exit", "outcomes", "reboot_on", "env", "workdir", "run_as", "output_encoding"}
 
 type copySpec struct {
 	Pos    strictyaml.Pos

@@ -48,6 +48,7 @@ type stepSettings struct {
 	Outcomes        *outcomesSpec     `yaml:"outcomes"`
 	RebootOn        *rebootSpec       `yaml:"reboot_on"`
 	RunAs           *string           `yaml:"run_as"`
+	OutputEncoding  *string           `yaml:"output_encoding"`
 }
 
 type stepSpec struct {
@@ -139,6 +140,9 @@ func checkSettings(d *strictyaml.Decoder, s *stepSettings, path string) {
 	}
 	if s.RunAs != nil && *s.RunAs != RunAsSystem && *s.RunAs != RunAsLogin {
 		d.Errorf(s.Pos.Value("run_as"), strictyaml.JoinKey(path, "run_as"), "run_as is %q; expected system (a scheduled task as SYSTEM) or login (the inventory's account, the default)", *s.RunAs)
+	}
+	if s.OutputEncoding != nil && !KnownOutputEncoding(*s.OutputEncoding) {
+		d.Errorf(s.Pos.Value("output_encoding"), strictyaml.JoinKey(path, "output_encoding"), "unknown output encoding %q; expected auto (the default), utf-8, or a code page such as cp932, shift_jis or windows-1252", *s.OutputEncoding)
 	}
 	if s.ExpectExit != nil && len(s.ExpectExit.codes) == 0 && s.ExpectExit.ok {
 		d.Errorf(s.Pos.Value("expect_exit"), strictyaml.JoinKey(path, "expect_exit"), "expect_exit is empty; list at least one accepted exit code")
@@ -240,7 +244,7 @@ func buildStep(d *strictyaml.Decoder, sp *stepSpec, defaults *stepSettings, i in
 		if sp.RebootBody != nil {
 			sp.RebootBody.applyTo(st.Reboot)
 		}
-		for _, k := range []string{"expect_exit", "retry_on_exit", "outcomes", "reboot_on", "env", "workdir", "retries", "retry_delay", "run_as"} {
+		for _, k := range []string{"expect_exit", "retry_on_exit", "outcomes", "reboot_on", "env", "workdir", "retries", "retry_delay", "run_as", "output_encoding"} {
 			if sp.Pos.Has(k) {
 				d.Errorf(sp.Pos.Keys[k], key(k), "a reboot step takes no %s (give reboot: {timeout, test_command, pre_reboot_delay})", k)
 			}
@@ -253,6 +257,7 @@ func buildStep(d *strictyaml.Decoder, sp *stepSpec, defaults *stepSettings, i in
 	st.ContinueOnError = pick(sp.ContinueOnError, defaults.ContinueOnError, false)
 	st.Workdir = pick(sp.Workdir, defaults.Workdir, "")
 	if st.Kind != KindReboot {
+		st.OutputEncoding = strings.ToLower(strings.TrimSpace(pick(sp.OutputEncoding, defaults.OutputEncoding, OutputAuto)))
 		if runAs := pick(sp.RunAs, defaults.RunAs, RunAsLogin); runAs == RunAsSystem {
 			st.RunAs = RunAsSystem
 		}

@@ -40,6 +40,17 @@ const (
 	OutcomeRetry           = "retry"            // try again with the step's retry policy (1618)
 )
 
+// OutputAuto is the default output_encoding: output that is valid UTF-8
+// stays UTF-8, other output is decoded with the host's code page (the
+// inventory's output_encoding).
+const OutputAuto = "auto"
+
+// KnownOutputEncoding reports whether name is a valid output_encoding
+// value: auto, or an encoding the inventory's output_encoding accepts.
+func KnownOutputEncoding(name string) bool {
+	return strings.EqualFold(strings.TrimSpace(name), OutputAuto) || inventory.KnownEncoding(name)
+}
+
 // run_as values.
 const (
 	// RunAsSystem runs a step as SYSTEM with highest privileges, outside
@@ -144,6 +155,11 @@ type Step struct {
 	// RunAs is RunAsSystem for a step that runs as SYSTEM outside the
 	// connection's logon (over WinRM a scheduled task); "" otherwise.
 	RunAs string
+	// OutputEncoding is how the step's stdout and stderr are decoded:
+	// OutputAuto (the default; never empty on a program step) or a name
+	// inventory.KnownEncoding accepts (utf-8, cp932, ...). Empty on reboot
+	// and file steps, whose output fleetrun reads itself.
+	OutputEncoding string
 	// Copy, Download and Fetch are the file steps' bodies (templates in
 	// their paths and URL); nil for other kinds.
 	Copy     *Copy

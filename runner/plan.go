@@ -59,6 +59,8 @@ func Command(e *playbook.Expanded) transport.Command {
 		Env:     e.Env,
 		Workdir: e.Workdir,
 		RunAs:   transport.RunAs(e.Step.RunAs),
+
+		OutputEncoding: e.Step.OutputEncoding,
 	}
 	// A copy's files (opened sources) and a fetch's sink are the runner's
 	// to add: they belong to the run, not to the step.

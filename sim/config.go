@@ -39,8 +39,11 @@ type HostConfig struct {
 	// default) refuses unsealed messages over plain HTTP.
 	AllowUnencrypted bool
 
-	// OutputEncoding is how simulated programs write text: "utf-8" or
-	// "cp932" (Japanese Windows), independent of the shell's code page.
+	// OutputEncoding is the host's code page: "utf-8", or "cp932" for a
+	// Japanese Windows (ANSI and OEM code page 932, OSLanguage 1041, OEM
+	// code page 932 for shells that name none). Legacy programs write it
+	// whatever the shell's code page; cmd.exe's built-ins and the
+	// launcher's PowerShell write the console's (programs_encoding.go).
 	OutputEncoding string
 
 	// Latency is added to every WS-Man operation (after authentication).

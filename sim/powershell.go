@@ -276,7 +276,15 @@ func (h *Host) launcher(ctx context.Context, p *cmdexe.Proc, script string) uint
 		}
 		r := &psRun{h: h, ps: ps, ctx: ctx, stdout: p.Stdout, stderr: p.Stderr, env: env, mode: psLauncher,
 			policy: policy, wow64: strings.Contains(strings.ToLower(p.Name), `\syswow64\`)}
-		r.enc = h.encodeHost
+		// The launcher writes everything the script outputs through
+		// [Console]::Out and [Console]::Error, whose encoding is
+		// Console.OutputEncoding: the console's output code page
+		// (GetConsoleOutputCP; learn.microsoft.com/dotnet/api/system.console.outputencoding).
+		// In a WinRS shell that is the code page the client asked for
+		// (the WINRS_CODEPAGE option of MS-WSMV's Create Shell, which winrs.exe -cp
+		// sets; fleetrun asks for 65001; docs/winrm-reference.md),
+		// so the step's text arrives as UTF-8 even on a Japanese host.
+		r.enc = func(s string) []byte { return encodeConsole(ps.codepage(), s) }
 		return r.run(pl.Script)
 	}
 	prog, path, ok := h.resolveProgram(pl.File, env)
@@ -387,11 +395,20 @@ func (r *psRun) answer(rule *ScriptRule) uint32 {
 		r.errorRecord("Exception of type 'System.OutOfMemoryException' was thrown.", "", "OperationStopped: (:) [], OutOfMemoryException", "System.OutOfMemoryException")
 		return r.finish(1, true)
 	}
+	// A rule stands for what a script printed. Under fleetrun's launcher
+	// every line goes through the console's encoding (see launcher);
+	// a bare powershell.exe run is answered as the host's programs write
+	// (an independent client such as pywinrm asks for code page 437 and
+	// sees a Japanese host's CP932).
+	enc := r.h.encodeHost
+	if r.mode == psLauncher {
+		enc = r.enc
+	}
 	if rule.Stdout != "" {
-		rawWrite(r.stdout, r.h.encodeHost(rule.Stdout))
+		rawWrite(r.stdout, enc(rule.Stdout))
 	}
 	if rule.Stderr != "" {
-		rawWrite(r.stderr, r.h.encodeHost(rule.Stderr))
+		rawWrite(r.stderr, enc(rule.Stderr))
 	}
 	return r.finish(rule.ExitCode, true)
 }

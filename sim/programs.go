@@ -23,6 +23,7 @@ const (
 
 // programs maps the lower-case full path of every simulated program to
 // its implementation. cmd.exe is added by lookup (it needs the lookup).
+// Which encoding each writes is in programs_encoding.go.
 func (h *Host) programTable() map[string]cmdexe.Program {
 	return map[string]cmdexe.Program{
 		`c:\windows\system32\hostname.exe`:                h.hostname,
@@ -44,6 +45,7 @@ func (h *Host) programTable() map[string]cmdexe.Program {
 		`c:\tools\sleep.exe`:                              h.sleepProgram,
 		`c:\tools\crash.exe`:                              h.crash,
 		`c:\tools\exitcode.exe`:                           h.exitCode,
+		strings.ToLower(pathLegacyMessage):                h.legacyMessage,
 	}
 }
 

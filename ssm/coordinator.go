@@ -107,8 +107,9 @@ const (
 type waiter struct {
 	instance string
 	name     string
-	enc      encoding.Encoding
-	done     chan outcome // buffered; receives exactly one outcome
+	enc      encoding.Encoding // the host's code page
+	stepEnc  encoding.Encoding // the step's own encoding; nil means auto
+	done     chan outcome      // buffered; receives exactly one outcome
 
 	// Guarded by the coordinator's mu.
 	state waiterState
@@ -147,8 +148,8 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 
 // submit hands a step to the coordinator; the waiter's done channel
 // receives its outcome.
-func (c *coordinator) submit(hc hostConfig, enc encoding.Encoding, step, text string, timeout int) *waiter {
-	w := &waiter{instance: hc.instance, name: hc.name, enc: enc, done: make(chan outcome, 1)}
+func (c *coordinator) submit(hc hostConfig, enc, stepEnc encoding.Encoding, step, text string, timeout int) *waiter {
+	w := &waiter{instance: hc.instance, name: hc.name, enc: enc, stepEnc: stepEnc, done: make(chan outcome, 1)}
 	key := batchKey{name: step, text: text, document: hc.document, bucket: hc.bucket, prefix: hc.prefix, timeout: timeout}
 	c.mu.Lock()
 	defer c.mu.Unlock()

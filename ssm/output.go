@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -60,11 +61,12 @@ func (c *coordinator) outcome(cmd *command, w *waiter, inv ssmtypes.CommandInvoc
 	var outCut, errCut bool
 	// Inline output arrives as JSON text, already UTF-8 (bytes the agent
 	// could not read as UTF-8 are U+FFFD there); only S3 keeps the
-	// program's bytes for the host's output encoding to decode.
-	var enc encoding.Encoding
+	// program's bytes for the step's output encoding, or auto with the
+	// host's code page, to decode.
+	decode := func(b []byte) string { return decodeOutput(nil, b) }
 	switch {
 	case cmd.key.bucket != "":
-		enc = w.enc
+		decode = func(b []byte) string { return decodeStep(w.stepEnc, w.enc, b) }
 		var err error
 		stdout, outCut, err = c.readS3(aws.ToString(plugin.StandardOutputUrl), aws.ToString(inv.StandardOutputUrl))
 		if err == nil {
@@ -101,7 +103,7 @@ func (c *coordinator) outcome(cmd *command, w *waiter, inv ssmtypes.CommandInvoc
 	return outcome{
 		res: transport.Result{
 			ExitCode: code,
-			Stdout:   decodeOutput(enc, keptOut), Stderr: decodeOutput(enc, keptErr),
+			Stdout:   decode(keptOut), Stderr: decode(keptErr),
 			StdoutTruncated: outCut, StderrTruncated: errCut,
 		},
 		stdout: stdout, stderr: stderr,
@@ -252,6 +254,45 @@ func lookupEncoding(name string) (encoding.Encoding, error) {
 		return e, nil
 	}
 	return nil, fmt.Errorf("unknown output encoding %q", name)
+}
+
+// stepEncoding returns the encoding a step's output_encoding forces, or
+// nil for "auto" (and "").
+func stepEncoding(name string) (encoding.Encoding, error) {
+	if n := strings.ToLower(strings.TrimSpace(name)); n == "" || n == "auto" {
+		return nil, nil
+	}
+	return lookupEncoding(name)
+}
+
+// decodeStep decodes a stream read from S3 (the program's own bytes): with
+// the step's encoding when it names one, else as auto: valid UTF-8 stays
+// UTF-8 (what PowerShell and cmd.exe write under a UTF-8 console), other
+// bytes are a legacy program's and are decoded with host, the host's code
+// page ("Code Pages", learn.microsoft.com/windows/win32/intl/code-pages).
+// A stream cut at the output cap may end inside a character; that
+// character does not count against UTF-8.
+func decodeStep(step, host encoding.Encoding, b []byte) string {
+	if step != nil {
+		return decodeOutput(step, b)
+	}
+	if utf8.Valid(trimCutRune(b)) {
+		return decodeOutput(unicode.UTF8, b)
+	}
+	return decodeOutput(host, b)
+}
+
+// trimCutRune leaves out an incomplete UTF-8 sequence at the end of b.
+func trimCutRune(b []byte) []byte {
+	for i := 1; i < utf8.UTFMax && i <= len(b); i++ {
+		if utf8.RuneStart(b[len(b)-i]) {
+			if !utf8.FullRune(b[len(b)-i:]) {
+				return b[:len(b)-i]
+			}
+			break
+		}
+	}
+	return b
 }
 
 // decodeOutput decodes output bytes; bytes invalid in the encoding become

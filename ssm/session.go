@@ -73,6 +73,9 @@ func (s *Session) Run(ctx context.Context, cmd transport.Command) (transport.Res
 	if cmd.Kind.IsFile() {
 		return s.runFile(ctx, cmd)
 	}
+	if _, err := stepEncoding(cmd.OutputEncoding); err != nil {
+		return transport.Result{}, &transport.Error{Class: transport.ClassInternal, Err: err, Message: fmt.Sprintf("%s: %v", s.hc.name, err)}
+	}
 	p, err := launcher.Build(cmd)
 	if err != nil {
 		return transport.Result{}, &transport.Error{Class: transport.ClassInternal, Err: err, Message: fmt.Sprintf("%s: %v", s.hc.name, err)}
@@ -88,7 +91,9 @@ func (s *Session) run(ctx context.Context, step, text string, cmd transport.Comm
 	}
 	// The command is sent, watched and cancelled by the coordinator, under
 	// its own context: it is shared with other hosts' steps.
-	w := s.c.submit(s.hc, s.enc, step, text, executionTimeout(ctx, time.Now())) //nolint:contextcheck // see above
+	// Run checked the name; file and reboot scripts name none (auto).
+	stepEnc, _ := stepEncoding(cmd.OutputEncoding)
+	w := s.c.submit(s.hc, s.enc, stepEnc, step, text, executionTimeout(ctx, time.Now())) //nolint:contextcheck // see above
 	select {
 	case out := <-w.done:
 		if out.err != nil {

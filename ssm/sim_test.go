@@ -491,3 +491,42 @@ func TestOutputInAWindowsCodePageIsDecodedOnlyFromS3(t *testing.T) {
 		t.Errorf("from S3: stdout %q, %v; want 日本語", res.Stdout, err)
 	}
 }
+
+// Output read from S3 is decoded per step: auto reads UTF-8 as UTF-8 and
+// a legacy program's CP932 with the host's code page; a step's own
+// encoding is applied whatever the bytes are.
+func TestS3OutputIsDecodedWithEachStepsEncoding(t *testing.T) {
+	t.Parallel()
+	_, hosts := startFleet(t, 1, "defaults:\n  output_encoding: cp932\n  rules:\n    - {match: Get-Utf8, stdout: \"日本語\\r\\n\"}\n", sim.FleetOptions{})
+	d := newDialer(t, options(t))
+	tg := target(t, hosts[0])
+	tg.SSM.OutputS3Bucket = "fleet-output"
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := d.Dial(ctx, tg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	legacy := func(enc string) transport.Command {
+		return transport.Command{Kind: transport.KindArgv, Argv: []string{`C:\tools\legacymsg.exe`, "日本語"}, OutputEncoding: enc}
+	}
+	tests := []struct {
+		name string
+		cmd  transport.Command
+		want string
+	}{
+		{"auto reads a legacy program's CP932", legacy(""), "日本語\r\n"},
+		{"cp932 named", legacy("cp932"), "日本語\r\n"},
+		{"utf-8 named shows replacement characters", legacy("utf-8"), "\uFFFD{\uFFFD\r\n"},
+		{"auto keeps UTF-8", transport.Command{Kind: transport.KindArgv, Argv: []string{`C:\tools\echoargs.exe`, "日本語"}}, `{"argv":["C:\\tools\\echoargs.exe","日本語"],"command_line":"\"C:\\tools\\echoargs.exe\" 日本語"}` + "\r\n"},
+	}
+	for _, tt := range tests {
+		res, err := s.Run(ctx, tt.cmd)
+		if err != nil || res.Stdout != tt.want {
+			t.Errorf("%s: stdout %q, %v; want %q", tt.name, res.Stdout, err, tt.want)
+		}
+	}
+	if _, err := s.Run(ctx, transport.Command{Kind: transport.KindCmd, Line: "echo x", OutputEncoding: "klingon"}); err == nil || !strings.Contains(err.Error(), `unknown output encoding "klingon"`) {
+		t.Errorf("an unknown step encoding: err = %v", err)
+	}
+}

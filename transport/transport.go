@@ -70,6 +70,15 @@ type Command struct {
 	// the transport names the task and forgets it itself.
 	Task string
 
+	// OutputEncoding is how the step's stdout and stderr are decoded into
+	// the Result: "" or "auto" (output that is valid UTF-8 stays UTF-8,
+	// other output is decoded with the host's code page,
+	// Target.OutputEncoding), "utf-8", or a code page name (cp932,
+	// shift_jis, windows-1252...) applied whatever the bytes are. Each
+	// stream is decoded as a whole, so a character split between two
+	// answers of the host is never broken.
+	OutputEncoding string
+
 	// Stdout and Stderr, when not nil, receive every byte the process wrote,
 	// undecoded and uncapped, as it arrives (for per-host logs). They are
 	// called from the session's goroutine; they must not block for long.
@@ -421,7 +430,11 @@ type Target struct {
 	ClientKey          string
 	InsecureSkipVerify bool
 	AllowUnencrypted   bool
-	OutputEncoding     string // utf-8 (default), cp932, shift_jis, ...
+	// OutputEncoding is the host's code page for output (utf-8 by
+	// default, cp932, shift_jis, ...): what a step's output that is not
+	// valid UTF-8 is decoded with, unless the step names its own
+	// (Command.OutputEncoding).
+	OutputEncoding string
 	// Timeouts for connecting and for each request's response headers;
 	// zero means the transport's default.
 	ConnectTimeout time.Duration

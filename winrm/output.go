@@ -65,6 +65,57 @@ func LookupEncoding(name string) (encoding.Encoding, error) {
 	return nil, fmt.Errorf("unknown output encoding %q (use utf-8, a Windows code page such as cp932 or cp1252, or an IANA name such as shift_jis)", name)
 }
 
+// StepEncoding returns the encoding a step's output_encoding forces, or
+// nil for "auto" (and ""): output that is valid UTF-8 stays UTF-8, other
+// output is decoded with the host's code page (see decodeAuto).
+func StepEncoding(name string) (encoding.Encoding, error) {
+	if n := strings.ToLower(strings.TrimSpace(name)); n == "" || n == "auto" {
+		return nil, nil
+	}
+	return LookupEncoding(name)
+}
+
+// decodeAuto decodes a stream whose step says auto. cmd.exe's built-ins
+// write the console's code page, which WinRS sets to what the client asks
+// for (65001, UTF-8: the WINRS_CODEPAGE option of MS-WSMV's Create Shell,
+// which winrs.exe -cp sets; docs/winrm-reference.md), and the
+// launcher's PowerShell writes through the console too; programs that know
+// nothing of consoles write the system's ANSI or OEM code page (932 on
+// Japanese Windows; "Code Pages", learn.microsoft.com/windows/win32/intl/code-pages).
+// Text in a legacy code page is almost never valid UTF-8, so valid UTF-8
+// is taken as UTF-8 and anything else is decoded with host, the host's
+// code page. head and tail are the kept bytes either side of the bytes
+// capture dropped (tail nil when it dropped none): a character cut there
+// does not count against UTF-8.
+func decodeAuto(host encoding.Encoding, b []byte, head, tail []byte) string {
+	if validUTF8Cut(head, false, tail != nil) && (tail == nil || validUTF8Cut(tail, true, false)) {
+		return decodeOutput(unicode.UTF8, b)
+	}
+	return decodeOutput(host, b)
+}
+
+// validUTF8Cut reports whether b is valid UTF-8 once an incomplete
+// character at a cut start (continuation bytes) or a cut end (a
+// sequence's first bytes) is left out.
+func validUTF8Cut(b []byte, cutStart, cutEnd bool) bool {
+	if cutStart {
+		for i := 0; i < utf8.UTFMax-1 && len(b) > 0 && !utf8.RuneStart(b[0]); i++ {
+			b = b[1:]
+		}
+	}
+	if cutEnd {
+		for i := 1; i < utf8.UTFMax && i <= len(b); i++ {
+			if utf8.RuneStart(b[len(b)-i]) {
+				if !utf8.FullRune(b[len(b)-i:]) {
+					b = b[:len(b)-i]
+				}
+				break
+			}
+		}
+	}
+	return utf8.Valid(b)
+}
+
 // decodeOutput decodes a stream's bytes; bytes that are not valid in the
 // encoding become U+FFFD, so the result is always valid UTF-8.
 func decodeOutput(enc encoding.Encoding, b []byte) string {
@@ -143,6 +194,21 @@ func fill(dst, p []byte, limit int) ([]byte, []byte) {
 		dst = grown
 	}
 	return append(dst, p[:k]...), p[k:]
+}
+
+// decode turns what was kept into text: with step's encoding when the
+// step names one, else as auto does with the host's code page. The whole
+// stream is decoded at once, so a character that arrived in two Receive
+// answers is decoded whole.
+func (c *capture) decode(step, host encoding.Encoding) string {
+	b := c.bytes()
+	if step != nil {
+		return decodeOutput(step, b)
+	}
+	if c.dropped == 0 {
+		return decodeAuto(host, b, b, nil)
+	}
+	return decodeAuto(host, b, c.head, append(append([]byte(nil), c.tail[c.start:]...), c.tail[:c.start]...))
 }
 
 // bytes returns what was kept: head, a marker when bytes were dropped, and

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"io"
 
+	"golang.org/x/text/encoding"
+
 	"github.com/fleetrun/fleetrun/launcher"
 	"github.com/fleetrun/fleetrun/transport"
 )
@@ -28,6 +30,10 @@ import (
 func (s *Session) Run(ctx context.Context, cmd transport.Command) (transport.Result, error) {
 	if cmd.Kind.IsFile() {
 		return s.runFile(ctx, cmd)
+	}
+	if _, err := StepEncoding(cmd.OutputEncoding); err != nil {
+		return transport.Result{}, &transport.Error{Class: transport.ClassInternal, Err: err,
+			Message: fmt.Sprintf("%s: %v", s.name, err)}
 	}
 	if cmd.RunAs == transport.RunAsSystem {
 		return s.runTask(ctx, cmd)
@@ -74,10 +80,14 @@ func (s *Session) run(ctx context.Context, cmd transport.Command, r launcher.Ren
 type output struct {
 	stdout, stderr   *capture
 	stdoutW, stderrW io.Writer
+	// enc is the step's own output encoding; nil means auto.
+	enc encoding.Encoding
 }
 
 func (s *Session) newOutput(cmd transport.Command) *output {
-	o := &output{stdout: &capture{max: s.opts.OutputCap}, stderr: &capture{max: s.opts.OutputCap}}
+	// Run checked the name; an unknown one cannot reach here.
+	enc, _ := StepEncoding(cmd.OutputEncoding)
+	o := &output{stdout: &capture{max: s.opts.OutputCap}, stderr: &capture{max: s.opts.OutputCap}, enc: enc}
 	o.stdoutW, o.stderrW = io.Writer(o.stdout), io.Writer(o.stderr)
 	if cmd.Stdout != nil {
 		o.stdoutW = io.MultiWriter(o.stdout, cmd.Stdout)
@@ -92,8 +102,8 @@ func (s *Session) newOutput(cmd transport.Command) *output {
 func (s *Session) result(ctx context.Context, code uint32, o *output) transport.Result {
 	res := transport.Result{
 		ExitCode:        code,
-		Stdout:          decodeOutput(s.enc, o.stdout.bytes()),
-		Stderr:          decodeOutput(s.enc, o.stderr.bytes()),
+		Stdout:          o.stdout.decode(o.enc, s.enc),
+		Stderr:          o.stderr.decode(o.enc, s.enc),
 		StdoutTruncated: o.stdout.truncated,
 		StderrTruncated: o.stderr.truncated,
 	}

@@ -234,10 +234,112 @@ func TestCP932HostOutputIsDecoded(t *testing.T) {
 	if res.Stdout != "こんにちは、世界\r\n" {
 		t.Errorf("decoded stdout = %q, want %q", res.Stdout, "こんにちは、世界\r\n")
 	}
-	// The raw bytes are Shift JIS: こ is 0x82 0xB1.
-	if !bytes.HasPrefix(raw.Bytes(), []byte{0x82, 0xb1}) {
-		t.Errorf("raw stdout = % x, want Shift JIS bytes", raw.Bytes())
+	// The launcher's PowerShell writes the console's code page, 65001 in
+	// fleetrun's shells: UTF-8 even on a Japanese host.
+	if raw.String() != "こんにちは、世界\r\n" {
+		t.Errorf("raw stdout = % x, want UTF-8", raw.Bytes())
 	}
+	// A legacy program writes CP932: こ is 0x82 0xB1.
+	raw.Reset()
+	res = run(t, s, transport.Command{Kind: transport.KindArgv, Argv: []string{`C:\tools\legacymsg.exe`, "こんにちは"}, Stdout: &raw})
+	if res.Stdout != "こんにちは\r\n" || !bytes.HasPrefix(raw.Bytes(), []byte{0x82, 0xb1}) {
+		t.Errorf("legacy program: stdout %q from % x, want こんにちは from Shift JIS bytes", res.Stdout, raw.Bytes())
+	}
+}
+
+// On a Japanese host (code page 932), cmd.exe's built-ins and the
+// launcher's PowerShell write UTF-8 (the shell's console is 65001) and a
+// legacy program writes CP932; auto, the default, gives each step's text
+// exactly, and a step's own output_encoding is honoured even when wrong.
+func TestOutputEncodingPerStepOnAJapaneseHost(t *testing.T) {
+	t.Parallel()
+	enc := "cp932"
+	f, h := fleetFor(t, ntlmHTTP, &sim.Scenario{Defaults: sim.Settings{OutputEncoding: &enc}})
+	s := open(t, targetFor(f, h, ntlmHTTP), Options{})
+	legacy := func(encoding string, args ...string) transport.Command {
+		return transport.Command{Kind: transport.KindArgv, Argv: append([]string{`C:\tools\legacymsg.exe`}, args...), OutputEncoding: encoding}
+	}
+	tests := []struct {
+		name       string
+		cmd        transport.Command
+		wantOut    string
+		wantErr    string
+		wantRawOut []byte
+	}{
+		{"a cmd built-in writes UTF-8", transport.Command{Kind: transport.KindCmd, Line: "echo 日本語"}, "日本語\r\n", "", []byte("日本語\r\n")},
+		{"a cmd built-in's stderr too", transport.Command{Kind: transport.KindCmd, Line: "echo 日本語エラー 1>&2"}, "", "日本語エラー \r\n", nil},
+		{"a legacy program writes CP932", legacy("", "日本語のメッセージ"), "日本語のメッセージ\r\n", "", []byte{0x93, 0xfa, 0x96, 0x7b, 0x8c, 0xea}},
+		{"a legacy program's own message", legacy("auto"), "この操作を正しく終了しました。\r\n", "", nil},
+		{"PowerShell through the launcher writes UTF-8", transport.Command{Kind: transport.KindPowerShell, Script: "Write-Output '日本語'"}, "日本語\r\n", "", []byte("日本語\r\n")},
+		{"utf-8 on a legacy step shows replacement characters", legacy("utf-8", "日本語"), "\uFFFD{\uFFFD\r\n", "", nil},
+		{"cp932 on a legacy step", legacy("cp932", "日本語"), "日本語\r\n", "", nil},
+		{"shift_jis on a legacy step", legacy("Shift_JIS", "日本語"), "日本語\r\n", "", nil},
+		{"cp932 on a UTF-8 step reads it as CP932", transport.Command{Kind: transport.KindCmd, Line: "echo 日本", OutputEncoding: "cp932"}, "譌･譛ｬ\r\n", "", nil},
+	}
+	for _, tt := range tests {
+		var raw bytes.Buffer
+		tt.cmd.Stdout = &raw
+		res := run(t, s, tt.cmd)
+		if res.Stdout != tt.wantOut || res.Stderr != tt.wantErr || res.ExitCode != 0 {
+			t.Errorf("%s: stdout %q stderr %q exit %d, want %q, %q, 0", tt.name, res.Stdout, res.Stderr, res.ExitCode, tt.wantOut, tt.wantErr)
+		}
+		if tt.wantRawOut != nil && !bytes.HasPrefix(raw.Bytes(), tt.wantRawOut) {
+			t.Errorf("%s: the host wrote % x, want it to start with % x", tt.name, raw.Bytes(), tt.wantRawOut)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if _, err := s.Run(ctx, transport.Command{Kind: transport.KindCmd, Line: "echo x", OutputEncoding: "klingon"}); err == nil || !strings.Contains(err.Error(), `unknown output encoding "klingon"`) {
+		t.Errorf("an unknown step encoding: err = %v, want unknown output encoding", err)
+	}
+}
+
+// Where the inventory names no code page (UTF-8, the default), auto
+// cannot read a legacy program's CP932 and shows replacement characters
+// rather than guessing.
+func TestAutoWithoutTheHostsCodePageShowsReplacementCharacters(t *testing.T) {
+	t.Parallel()
+	enc := "cp932"
+	f, h := fleetFor(t, ntlmHTTP, &sim.Scenario{Defaults: sim.Settings{OutputEncoding: &enc}})
+	target := targetFor(f, h, ntlmHTTP)
+	target.OutputEncoding = ""
+	s := open(t, target, Options{})
+	if res := run(t, s, argv(`C:\tools\legacymsg.exe`, "日本語")); res.Stdout != "\uFFFD{\uFFFD\r\n" {
+		t.Errorf("stdout = %q, want replacement characters", res.Stdout)
+	}
+	if res := run(t, s, transport.Command{Kind: transport.KindCmd, Line: "echo 日本語"}); res.Stdout != "日本語\r\n" {
+		t.Errorf("stdout = %q, want 日本語", res.Stdout)
+	}
+}
+
+// A host that answers at most 32 KB per Receive sends a legacy program's
+// 24 KB of CP932 in two answers, the first ending inside a character; the
+// step's text comes back whole.
+func TestCharacterSplitAcrossReceiveAnswersDecodesWhole(t *testing.T) {
+	t.Parallel()
+	enc, envelope := "cp932", 32
+	f, h := fleetFor(t, ntlmHTTP, &sim.Scenario{Defaults: sim.Settings{OutputEncoding: &enc, Quotas: sim.QuotaOverrides{MaxEnvelopeSizeKB: &envelope}}})
+	s := open(t, targetFor(f, h, ntlmHTTP), Options{})
+	// One ASCII byte, then two-byte characters: an answer of an even
+	// number of bytes ends inside one.
+	text := "x" + strings.Repeat("日本語のメッセージ", 12000/9)
+	before := h.Stats().Requests["Receive"]
+	res := run(t, s, argv(`C:\tools\legacymsg.exe`, text))
+	if res.Stdout != text+"\r\n" {
+		t.Errorf("stdout has %d bytes, want the %d bytes of the text; first difference at %d", len(res.Stdout), len(text)+2, firstDiff(res.Stdout, text+"\r\n"))
+	}
+	if n := h.Stats().Requests["Receive"] - before; n < 2 {
+		t.Errorf("%d Receive requests, want at least 2 (the output must be split)", n)
+	}
+}
+
+func firstDiff(a, b string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
 }
 
 func TestMegabyteScriptRunsOnWinRM2Host(t *testing.T) {
