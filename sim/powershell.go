@@ -364,14 +364,26 @@ func (r *psRun) run(script string) uint32 {
 	}
 	h.stats.count(&h.stats.programs, "script-interpreted")
 	host := &psHost{h: h, ps: r.ps, env: r.env, enc: r.enc, wow64: r.wow64, policy: r.policy}
+	// PowerShell reads the output it captures from a program with
+	// Console.OutputEncoding, the console's output code page: it starts
+	// the program with StandardOutputEncoding and StandardErrorEncoding
+	// set to it (PowerShell/PowerShell#10789 quotes the code;
+	// learn.microsoft.com/dotnet/api/system.console.outputencoding). So
+	// under the launcher's UTF-8 console a legacy program's CP932 bytes,
+	// once captured (assigned, piped, formatted), come out as U+FFFD, as
+	// on Windows; a program whose output goes straight to the console
+	// keeps its bytes. Files without a byte-order mark are another
+	// matter: under the launcher Get-Content reads them in the host's code
+	// page.
 	host.dec = consoleDecoder(r.ps.codepage())
+	host.fileDec = host.dec
 	mode := psmodel.ModeCommand
 	switch r.mode {
 	case psFile:
 		mode = psmodel.ModeFile
 	case psLauncher:
 		mode = psmodel.ModeLauncher
-		host.dec = h.decodeHost
+		host.fileDec = h.decodeHost
 	}
 	opts := psmodel.Options{Mode: mode, Stdout: psWriter{r.stdout}, Stderr: psWriter{r.stderr}, ScriptName: r.file, Args: r.args}
 	if r.clixml {

@@ -25,7 +25,9 @@ type psHost struct {
 	ps  *procState
 	env *cmdexe.Env
 	enc func(string) []byte
-	dec func([]byte) string
+	// dec reads a program's captured output, fileDec a text file
+	// without a byte-order mark.
+	dec, fileDec func([]byte) string
 	// wow64 is the 32-bit PowerShell of SysWOW64.
 	wow64 bool
 	// policy is the process's execution policy (-ExecutionPolicy), or "".
@@ -191,6 +193,9 @@ func (p *psHost) Encode(s string) []byte { return p.enc(s) }
 // Decode implements psmodel.Process.
 func (p *psHost) Decode(b []byte) string { return p.dec(b) }
 
+// DecodeFile implements psmodel.Process.
+func (p *psHost) DecodeFile(b []byte) string { return p.fileDec(b) }
+
 // decodeWith reads bytes in a code page; bytes it cannot map become
 // U+FFFD.
 func decodeWith(enc encoding.Encoding, b []byte) string {
@@ -216,6 +221,11 @@ func consoleDecoder(codepage int) func([]byte) string {
 		enc = charmap.CodePage850
 	case 1252:
 		enc = charmap.Windows1252
+	}
+	if enc == nil {
+		// UTF-8 (65001): each byte that is not part of a valid sequence
+		// becomes U+FFFD, as .NET's UTF8Encoding decoder replaces it.
+		return func(b []byte) string { return string([]rune(string(b))) }
 	}
 	return func(b []byte) string { return decodeWith(enc, b) }
 }

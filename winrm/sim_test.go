@@ -271,6 +271,10 @@ func TestOutputEncodingPerStepOnAJapaneseHost(t *testing.T) {
 		{"a legacy program writes CP932", legacy("", "日本語のメッセージ"), "日本語のメッセージ\r\n", "", []byte{0x93, 0xfa, 0x96, 0x7b, 0x8c, 0xea}},
 		{"a legacy program's own message", legacy("auto"), "この操作を正しく終了しました。\r\n", "", nil},
 		{"PowerShell through the launcher writes UTF-8", transport.Command{Kind: transport.KindPowerShell, Script: "Write-Output '日本語'"}, "日本語\r\n", "", []byte("日本語\r\n")},
+		{"a legacy program at the end of a PowerShell step keeps its bytes", transport.Command{Kind: transport.KindPowerShell, Script: "& 'C:\\tools\\legacymsg.exe' '日本語'"}, "日本語\r\n", "", []byte{0x93, 0xfa, 0x96, 0x7b, 0x8c, 0xea}},
+		// PowerShell reads captured program output with the console's
+		// UTF-8, so CP932 bytes are lost before they leave the host.
+		{"a legacy program's output captured by PowerShell is damaged as on Windows", transport.Command{Kind: transport.KindPowerShell, Script: "$m = & 'C:\\tools\\legacymsg.exe' '日本語'; Write-Output $m"}, "\uFFFD\uFFFD\uFFFD{\uFFFD\uFFFD\r\n", "", nil},
 		{"utf-8 on a legacy step shows replacement characters", legacy("utf-8", "日本語"), "\uFFFD{\uFFFD\r\n", "", nil},
 		{"cp932 on a legacy step", legacy("cp932", "日本語"), "日本語\r\n", "", nil},
 		{"shift_jis on a legacy step", legacy("Shift_JIS", "日本語"), "日本語\r\n", "", nil},

@@ -56,9 +56,13 @@ type Process interface {
 	Run(ctx context.Context, prog Program, commandLine string, stdin io.Reader, stdout, stderr io.Writer) uint32
 
 	// Encode turns text into the bytes this process writes; Decode reads
-	// a program's output bytes as text.
+	// a program's output bytes as text, as PowerShell does when it
+	// captures them (with Console.OutputEncoding); DecodeFile reads a
+	// text file that has no byte-order mark (Get-Content's default, the
+	// system's ANSI code page).
 	Encode(s string) []byte
 	Decode(b []byte) string
+	DecodeFile(b []byte) string
 }
 
 // Program is a command PowerShell found outside itself.

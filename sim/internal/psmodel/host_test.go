@@ -141,6 +141,8 @@ func (h *fakeHost) Run(_ context.Context, p Program, line string, stdin io.Reade
 func (h *fakeHost) Encode(s string) []byte { return []byte(s) }
 func (h *fakeHost) Decode(b []byte) string { return string(b) }
 
+func (h *fakeHost) DecodeFile(b []byte) string { return string(b) }
+
 func (h *fakeHost) check(p string) error {
 	if h.denied && strings.HasPrefix(p, `\\`) {
 		return fs.ErrPermission

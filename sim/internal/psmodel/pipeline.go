@@ -901,5 +901,5 @@ func decodeText(data []byte, h Host, _ string) string {
 	case len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF:
 		return string(data[3:])
 	}
-	return h.Decode(data)
+	return h.DecodeFile(data)
 }
