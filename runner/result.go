@@ -108,6 +108,23 @@ func (h *HostResult) FailedStep() *StepResult {
 	return nil
 }
 
+// IgnoredFailures counts the failed steps of a host that went on after
+// them (continue_on_error): the steps that failed on a host whose status
+// is ok. They leave the host ok and the run's exit status 0, but every
+// report shows them (see docs/design.md, "Ignored failures").
+func (h *HostResult) IgnoredFailures() int {
+	if h.Status != StatusOK {
+		return 0
+	}
+	n := 0
+	for _, s := range h.Steps {
+		if s.Status == StatusFailed {
+			n++
+		}
+	}
+	return n
+}
+
 // Summary counts hosts by status.
 type Summary struct {
 	Hosts       int
