@@ -208,6 +208,15 @@ func (r *run) batches() []int {
 	return slices.Sorted(maps.Keys(seen))
 }
 
+// batchTotal is M in "batch N of M": one more than the last batch shown.
+func (r *run) batchTotal() int {
+	ids := r.batches()
+	if len(ids) == 0 {
+		return 0
+	}
+	return ids[len(ids)-1] + 1
+}
+
 // budgetSpent finds the moment the failure budget was spent: the runner
 // stops when failures exceed max_fail, so it is when the (max_fail+1)th
 // failed host finished. ok is false when there was no budget, it was not

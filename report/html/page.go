@@ -215,34 +215,39 @@ func buildGroups(r *run, groups []report.JSONFailureGroup) []causeGroup {
 type count struct {
 	Label string
 	N     int
+	key   int // orders equal counts (batches by number)
 }
 
 type failureRow struct {
-	Host      int
-	Name      string
-	Address   string
-	Batch     int
-	Step      string
-	Kind      string
-	Exit      string
-	ExitSort  int64
-	Expected  string
-	Class     string
-	Code      string
-	Message   string
-	Hint      string
-	Output    string
-	OutputOf  string // "stderr" or "stdout"
-	OutputCut bool
-	Attempts  int
-	At        string
+	Host    int
+	Name    string
+	Address string
+	Batch   int
+	// BatchLabel is "N of M", the batch numbered from 1.
+	BatchLabel string
+	Step       string
+	Kind       string
+	Exit       string
+	ExitSort   int64
+	Expected   string
+	Class      string
+	Code       string
+	Message    string
+	Hint       string
+	Output     string
+	OutputOf   string // "stderr" or "stdout"
+	OutputCut  bool
+	Attempts   int
+	At         string
 }
 
 func buildFailures(r *run) failures {
 	var f failures
 	byClass, byStep, byBatch := map[string]int{}, map[string]int{}, map[int]int{}
+	total := r.batchTotal()
 	for _, h := range r.hosts {
-		base := failureRow{Host: h.index, Name: h.h.Name, Address: h.h.Address, Batch: h.h.Batch, ExitSort: -1}
+		base := failureRow{Host: h.index, Name: h.h.Name, Address: h.h.Address, Batch: h.h.Batch,
+			BatchLabel: strings.TrimPrefix(report.BatchLabel(h.h.Batch, total), "batch "), ExitSort: -1}
 		rows := 0
 		for _, s := range h.steps {
 			if s.s.Status != "failed" {
@@ -301,9 +306,9 @@ func buildFailures(r *run) failures {
 	f.ByClass = sortedCounts(byClass)
 	f.ByStep = sortedCounts(byStep)
 	for b, n := range byBatch {
-		f.ByBatch = append(f.ByBatch, count{Label: "batch " + strconv.Itoa(b), N: n})
+		f.ByBatch = append(f.ByBatch, count{Label: report.BatchLabel(b, total), N: n, key: b})
 	}
-	slices.SortFunc(f.ByBatch, func(a, b count) int { return cmp.Or(b.N-a.N, cmp.Compare(a.Label, b.Label)) })
+	slices.SortFunc(f.ByBatch, func(a, b count) int { return cmp.Or(b.N-a.N, cmp.Compare(a.key, b.key)) })
 	return f
 }
 
@@ -402,12 +407,15 @@ func buildTimeline(r *run) timeline {
 		byBatch[h.h.Batch] = append(byBatch[h.h.Batch], h)
 	}
 	ids := r.batches()
+	total := r.batchTotal()
 	per := (len(ids) + maxTimelineRows - 1) / maxTimelineRows
 	for i := 0; i < len(ids); i += per {
 		group := ids[i:min(i+per, len(ids))]
-		row := batchRow{Row: len(tl.Rows), From: group[0], To: group[len(group)-1], Label: "Batch " + strconv.Itoa(group[0])}
+		// Batches are numbered from 1 for people, as everywhere but the
+		// JSON report's zero-based batch field.
+		row := batchRow{Row: len(tl.Rows), From: group[0], To: group[len(group)-1], Label: report.BatchLabel(group[0], total)}
 		if len(group) > 1 {
-			row.Label = fmt.Sprintf("Batches %d–%d", row.From, row.To)
+			row.Label = fmt.Sprintf("batches %d–%d of %d", row.From+1, row.To+1, total)
 		}
 		var hosts []*hostRun
 		for _, b := range group {
@@ -441,8 +449,8 @@ func buildTimeline(r *run) timeline {
 		if !start.IsZero() {
 			row.Span = fmt.Sprintf("%s–%s, %s", formatClock(start, false), formatClock(end, false), formatDuration(end.Sub(start)))
 			if len(tl.Rows) > 0 && tl.Drawn {
-				tl.Marks = append(tl.Marks, mark{Pct: pctString(r.pct(start)), Edge: edge(r.pct(start)), Class: "batch", Label: "B" + strconv.Itoa(row.From),
-					Title: fmt.Sprintf("batch %d started at %s", row.From, formatClock(start, false))})
+				tl.Marks = append(tl.Marks, mark{Pct: pctString(r.pct(start)), Edge: edge(r.pct(start)), Class: "batch", Label: "B" + strconv.Itoa(row.From+1),
+					Title: fmt.Sprintf("%s started at %s", report.BatchLabel(row.From, total), formatClock(start, false))})
 			}
 		}
 		if tl.Drawn {
@@ -736,6 +744,8 @@ type pageData struct {
 	Budget *int64 `json:"budget,omitempty"`
 	// AllSim says every host is simulated, so rows need not each say so.
 	AllSim bool `json:"allSim,omitempty"`
+	// NB is the number of batches, M in "batch N of M".
+	NB     int `json:"nb"`
 	strIdx map[string]int
 }
 
@@ -853,6 +863,7 @@ func buildData(r *run, rows []batchRow, tailBytes int) pageData {
 	if at, _, ok := r.budgetSpent(); ok {
 		d.Budget = offset(at)
 	}
+	d.NB = r.batchTotal()
 	d.AllSim = len(r.hosts) > 0
 	for _, h := range r.hosts {
 		d.AllSim = d.AllSim && h.h.Simulated

@@ -168,7 +168,7 @@
     sum.appendChild(el("span", "badge " + h.s, h.s));
     sum.appendChild(el("b", null, str(h.n)));
     if (h.a) sum.appendChild(el("span", "sub", str(h.a)));
-    sum.appendChild(el("span", "sub", "batch " + h.b));
+    sum.appendChild(el("span", "sub", "batch " + (h.b + 1) + " of " + D.nb));
     if (h.d !== undefined) sum.appendChild(el("span", "sub", fmtMS(h.d)));
     if (h.rb) sum.appendChild(el("span", "tag reboot", "rebooted"));
     if (h.sim && !D.allSim) sum.appendChild(el("span", "tag", "simulated"));
