@@ -267,7 +267,11 @@ func hostLines(h *runner.HostResult, col bool) []string {
 		if h.Reason != "" {
 			lines = append(lines, fmt.Sprintf("%s: %s (%s)", n, paint(col, ansiGreen, "ok"), termLine(h.Reason)))
 		} else {
-			lines = append(lines, fmt.Sprintf("%s: %s (%s, %s)", n, paint(col, ansiGreen, "ok"), plural(len(h.Steps), "step"), formatDuration(hostDuration(h))))
+			facts := plural(len(h.Steps), "step") + ", " + formatDuration(hostDuration(h))
+			if ig := h.IgnoredFailures(); ig > 0 {
+				facts += ", " + IgnoredNote(ig)
+			}
+			lines = append(lines, fmt.Sprintf("%s: %s (%s)", n, paint(col, ansiGreen, "ok"), facts))
 		}
 	case runner.StatusUnreachable:
 		lines = append(lines, fmt.Sprintf("%s: %s: %s", n, paint(col, ansiYellow, "unreachable"), hostProblem(h)))

@@ -29,6 +29,13 @@ func ConcurrencyNote(c runner.Concurrency, maxFail int) string {
 	return fmt.Sprintf("at most %s at once: max_fail %d", plural(c.Hosts, "host"), maxFail)
 }
 
+// IgnoredNote is how every human-facing output says that a host is ok
+// although steps failed on it under continue_on_error: "1 failure
+// ignored: continue_on_error" (n is the host's IgnoredFailures).
+func IgnoredNote(n int) string {
+	return plural(n, "failure") + " ignored: continue_on_error"
+}
+
 // BatchLabel is how every human-facing output numbers a batch: "batch 1
 // of 3" for the first of three (batch is zero-based, as the JSON report
 // keeps it).

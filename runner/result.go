@@ -118,7 +118,7 @@ func (h *HostResult) FailedStep() *StepResult {
 // IgnoredFailures counts the failed steps of a host that went on after
 // them (continue_on_error): the steps that failed on a host whose status
 // is ok. They leave the host ok and the run's exit status 0, but every
-// report shows them (see docs/design.md, "Ignored failures").
+// report shows them (see docs/design.md, "Ignored failures (continue_on_error)").
 func (h *HostResult) IgnoredFailures() int {
 	if h.Status != StatusOK {
 		return 0

@@ -225,20 +225,23 @@ type failureRow struct {
 	Batch   int
 	// BatchLabel is "N of M", the batch numbered from 1.
 	BatchLabel string
-	Step       string
-	Kind       string
-	Exit       string
-	ExitSort   int64
-	Expected   string
-	Class      string
-	Code       string
-	Message    string
-	Hint       string
-	Output     string
-	OutputOf   string // "stderr" or "stdout"
-	OutputCut  bool
-	Attempts   int
-	At         string
+	// Ignored says, for a step that failed under continue_on_error on a
+	// host that went on, that the host is ok regardless.
+	Ignored   string
+	Step      string
+	Kind      string
+	Exit      string
+	ExitSort  int64
+	Expected  string
+	Class     string
+	Code      string
+	Message   string
+	Hint      string
+	Output    string
+	OutputOf  string // "stderr" or "stdout"
+	OutputCut bool
+	Attempts  int
+	At        string
 }
 
 func buildFailures(r *run) failures {
@@ -248,6 +251,9 @@ func buildFailures(r *run) failures {
 	for _, h := range r.hosts {
 		base := failureRow{Host: h.index, Name: h.h.Name, Address: h.h.Address, Batch: h.h.Batch,
 			BatchLabel: strings.TrimPrefix(report.BatchLabel(h.h.Batch, total), "batch "), ExitSort: -1}
+		if n := h.ignored(); n > 0 {
+			base.Ignored = "ok (" + report.IgnoredNote(n) + ")"
+		}
 		rows := 0
 		for _, s := range h.steps {
 			if s.s.Status != "failed" {
@@ -758,18 +764,20 @@ type dataRow struct {
 }
 
 type dataHost struct {
-	N   int        `json:"n"`
-	A   int        `json:"a,omitempty"`
-	B   int        `json:"b"`
-	S   string     `json:"s"`
-	R   int        `json:"r,omitempty"`
-	X   int        `json:"x,omitempty"`
-	Sim bool       `json:"sim,omitempty"`
-	Rb  bool       `json:"rb,omitempty"`
-	T   *int64     `json:"t,omitempty"`
-	D   *int64     `json:"d,omitempty"`
-	Er  *dataErr   `json:"er,omitempty"`
-	St  []dataStep `json:"st"`
+	N   int      `json:"n"`
+	A   int      `json:"a,omitempty"`
+	B   int      `json:"b"`
+	S   string   `json:"s"`
+	R   int      `json:"r,omitempty"`
+	X   int      `json:"x,omitempty"`
+	Sim bool     `json:"sim,omitempty"`
+	Rb  bool     `json:"rb,omitempty"`
+	T   *int64   `json:"t,omitempty"`
+	D   *int64   `json:"d,omitempty"`
+	Er  *dataErr `json:"er,omitempty"`
+	// Ig counts the host's failures ignored under continue_on_error.
+	Ig int        `json:"ig,omitempty"`
+	St []dataStep `json:"st"`
 }
 
 type dataStep struct {
@@ -870,7 +878,7 @@ func buildData(r *run, rows []batchRow, tailBytes int) pageData {
 	}
 	for _, h := range r.hosts {
 		dh := dataHost{N: d.str(h.h.Name), A: d.str(h.h.Address), B: h.h.Batch, S: h.h.Status, R: d.str(h.h.Reason),
-			X: d.str(h.h.Transport), Sim: h.h.Simulated, Rb: h.rebooted, Er: d.err(h.h.Error), St: make([]dataStep, 0, len(h.steps))}
+			X: d.str(h.h.Transport), Sim: h.h.Simulated, Rb: h.rebooted, Er: d.err(h.h.Error), Ig: h.ignored(), St: make([]dataStep, 0, len(h.steps))}
 		if h.timed() && r.timed() {
 			dh.T = offset(h.start)
 			dur := h.end.Sub(h.start).Milliseconds()
