@@ -34,7 +34,7 @@ type Document struct {
 	Batches    int    `json:"batches"`
 	MaxFail    *int   `json:"max_fail,omitempty"`
 	// Concurrency is the most hosts in flight at once and what bounds it
-	// (forks, serial or max_fail); left out for a run without hosts.
+	// (forks, batch or max_fail); left out for a run without hosts.
 	Concurrency *Concurrency `json:"concurrency,omitempty"`
 	Summary     Summary      `json:"summary"`
 	Hosts       []Host       `json:"hosts"`

@@ -162,12 +162,13 @@ type Result struct {
 // What bounds how many hosts run at once (Concurrency.LimitedBy).
 const (
 	LimitedByForks   = "forks"
-	LimitedBySerial  = "serial"
+	LimitedByBatch   = "batch"
 	LimitedByMaxFail = "max_fail"
 )
 
 // Concurrency is the most hosts a run has in flight at once and what
-// bounds it: forks, the largest batch (serial) or the failure budget. The
+// bounds it: forks, the largest batch (of serial, or every host when the
+// playbook has no serial) or the failure budget. The
 // runner starts a host only while failures + hosts in flight ≤ max_fail,
 // so with max_fail B at most B+1 hosts run at once, fewer once hosts have
 // failed; that bound is named only when it is below both forks and the
@@ -194,7 +195,7 @@ func ConcurrencyOf(forks int, batches []int, budget int) Concurrency {
 	}
 	c := Concurrency{Hosts: forks, LimitedBy: LimitedByForks}
 	if largest < forks {
-		c = Concurrency{Hosts: largest, LimitedBy: LimitedBySerial}
+		c = Concurrency{Hosts: largest, LimitedBy: LimitedByBatch}
 	}
 	if budget >= 0 && budget+1 < c.Hosts {
 		c = Concurrency{Hosts: budget + 1, LimitedBy: LimitedByMaxFail}
