@@ -78,7 +78,9 @@ func PlanText(w io.Writer, plan *runner.Result) error {
 				}
 			}
 			if len(s.RemoteCommand) > 0 {
-				fmt.Fprintf(w, "       sends: %s\n", clipText(strings.Join(s.RemoteCommand, " "), 120))
+				// The SSM document's name comes from the inventory, and its
+				// script spans lines.
+				fmt.Fprintf(w, "       sends: %s\n", clipText(p(strings.Join(s.RemoteCommand, " ")), 120))
 			}
 		}
 	}
@@ -127,9 +129,15 @@ func plural(n int, word string) string {
 	return fmt.Sprintf("%d %ss", n, word)
 }
 
+// clipText cuts s to n bytes with "..." at the end, never inside a
+// character.
 func clipText(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	return s[:n-3] + "..."
+	cut := n - 3
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }

@@ -159,6 +159,8 @@ func TestPlanTextDecodesEachKindOfStep(t *testing.T) {
 		})},
 		{"powershell", planOf(&runner.StepResult{Name: "script", Kind: "powershell", Script: script})},
 		{"powershell-one-line", planOf(&runner.StepResult{Name: "one", Kind: "powershell", Script: "Get-Service WinRM"})},
+		{"ssm-sends", planOf(&runner.StepResult{Name: "who", Kind: "command", Argv: []string{"whoami"}, CommandLine: `"whoami"`,
+			RemoteCommand: []string{"Doc\x1b[2J", "# fleetrun-ssm v1\n$fleetrunPayload = 'e30='\n"}})},
 		{"max-fail-bounds-concurrency", &runner.Result{Playbook: "budget", Forks: 50, Batches: 2, MaxFail: 1,
 			Concurrency: runner.Concurrency{Hosts: 2, LimitedBy: runner.LimitedByMaxFail},
 			Hosts:       []*runner.HostResult{{Name: "a", Address: "10.0.0.1"}, {Name: "b", Address: "10.0.0.2", Batch: 1}}}},
