@@ -40,16 +40,20 @@ type ConsoleOptions struct {
 // Outside a terminal it writes plain lines, one per event, prefixed by the
 // host name:
 //
-//	batch 1/3: 4 hosts
-//	web-01: started (batch 1/3)
+//	batch 1 of 3: 4 hosts
+//	web-01: started (batch 1 of 3)
 //	web-01: step "install patch" ok (exit 3010 reboot_required, 812ms)
 //	web-02: step "install patch" failed (exit 5, 640ms): unexpected_exit: exit code 5, expected [0]
 //	web-02: FAILED at step "install patch": unexpected_exit: exit code 5, expected [0]
 //	web-03: unreachable: refused: connection refused
 //	stopping: failure budget spent: 3 host(s) failed, max_fail allows 2: 14 hosts will not start, 2 still running
 //
-// It also writes "run started: N hosts in M batches" first. Step starts
-// are not printed (a step's line comes when it ends).
+// It also writes "run started: N hosts in M batches" first, and when the
+// failure budget is what bounds how many hosts run at once, says so on the
+// next line ("at most 2 hosts at once: max_fail 1", see ConcurrencyNote;
+// on a terminal too, and on the counters line). Step starts are not
+// printed (a step's line comes when it ends). Batches are numbered "batch
+// N of M" from 1, as everywhere people read them (BatchLabel).
 //
 // On a terminal it draws a live display with mpb instead, from RunStarted
 // until Close: a bar of hosts done out of the total with the current batch
@@ -88,6 +92,9 @@ type consoleState struct {
 	ok, failed, unreachable, skipped, running int
 	runStart, last                            time.Time
 	stopping                                  bool
+	// concurrency is ConcurrencyNote's text, empty when the budget does
+	// not bound the hosts in flight.
+	concurrency string
 }
 
 func (s consoleState) done() int { return s.ok + s.failed + s.unreachable + s.skipped }
@@ -122,6 +129,14 @@ func (c *Console) Event(e runner.Event) {
 			c.print(l, sim)
 		}
 	}
+	if e.Kind == runner.RunStarted {
+		c.mu.Lock()
+		note := c.state.concurrency
+		c.mu.Unlock()
+		if note != "" {
+			c.print(note, sim)
+		}
+	}
 	if e.Kind == runner.HostFinished && c.bar != nil {
 		c.bar.Increment()
 	}
@@ -139,14 +154,15 @@ func (c *Console) update(e runner.Event) ([]string, bool) {
 	switch e.Kind {
 	case runner.RunStarted:
 		st.total, st.batches, st.runStart = e.Hosts, e.Batches, e.Time
+		st.concurrency = ConcurrencyNote(e.Concurrency, e.MaxFail)
 		return []string{fmt.Sprintf("run started: %s in %s", plural(e.Hosts, "host"), plural(e.Batches, "batch"))}, plain
 	case runner.BatchStarted:
 		st.batch = e.Batch
-		return []string{fmt.Sprintf("batch %d/%d: %s", e.Batch+1, max(st.batches, e.Batch+1), plural(e.Hosts, "host"))}, true
+		return []string{fmt.Sprintf("%s: %s", BatchLabel(e.Batch, st.batches), plural(e.Hosts, "host"))}, true
 	case runner.HostStarted:
 		st.running++
 		c.started[e.Host.Name] = true
-		return []string{fmt.Sprintf("%s: started (batch %d/%d)", name(e.Host), e.Host.Batch+1, max(st.batches, e.Host.Batch+1))}, plain
+		return []string{fmt.Sprintf("%s: started (%s)", name(e.Host), BatchLabel(e.Host.Batch, st.batches))}, plain
 	case runner.StepRetrying:
 		s := e.Step
 		return []string{fmt.Sprintf("%s: step %q attempt %d failed (%s); retrying in %s", name(e.Host), termLine(s.Name), s.Attempts, stepProblem(s), formatDuration(e.Delay))}, true
@@ -251,7 +267,11 @@ func hostLines(h *runner.HostResult, col bool) []string {
 		if h.Reason != "" {
 			lines = append(lines, fmt.Sprintf("%s: %s (%s)", n, paint(col, ansiGreen, "ok"), termLine(h.Reason)))
 		} else {
-			lines = append(lines, fmt.Sprintf("%s: %s (%s, %s)", n, paint(col, ansiGreen, "ok"), plural(len(h.Steps), "step"), formatDuration(hostDuration(h))))
+			facts := plural(len(h.Steps), "step") + ", " + formatDuration(hostDuration(h))
+			if ig := h.IgnoredFailures(); ig > 0 {
+				facts += ", " + IgnoredNote(ig)
+			}
+			lines = append(lines, fmt.Sprintf("%s: %s (%s)", n, paint(col, ansiGreen, "ok"), facts))
 		}
 	case runner.StatusUnreachable:
 		lines = append(lines, fmt.Sprintf("%s: %s: %s", n, paint(col, ansiYellow, "unreachable"), hostProblem(h)))
@@ -343,7 +363,7 @@ func (c *Console) startDisplay() {
 			decor.Any(func(decor.Statistics) string {
 				c.mu.Lock()
 				defer c.mu.Unlock()
-				return fmt.Sprintf("batch %d/%d  %s", c.state.batch+1, max(c.state.batches, 1), c.state.eta())
+				return fmt.Sprintf("%s  %s", BatchLabel(c.state.batch, max(c.state.batches, 1)), c.state.eta())
 			}),
 		),
 		mpb.BarBtmExtender(mpb.BarFillerFunc(func(w io.Writer, st decor.Statistics) error {
@@ -362,11 +382,15 @@ func (c *Console) startDisplay() {
 
 // counters is the line under the bar.
 func (s consoleState) counters(col bool) string {
-	return fmt.Sprintf("ok %s  failed %s  unreachable %s  skipped %d  running %d",
+	line := fmt.Sprintf("ok %s  failed %s  unreachable %s  skipped %d  running %d",
 		paint(col && s.ok > 0, ansiGreen, fmt.Sprint(s.ok)),
 		paint(col && s.failed > 0, ansiRed, fmt.Sprint(s.failed)),
 		paint(col && s.unreachable > 0, ansiYellow, fmt.Sprint(s.unreachable)),
 		s.skipped, s.running)
+	if s.concurrency != "" {
+		line += " (" + s.concurrency + ")"
+	}
+	return line
 }
 
 // eta estimates the time left from the hosts done so far and the times

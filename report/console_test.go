@@ -110,14 +110,14 @@ func TestConsoleTerminal(t *testing.T) {
 		{
 			name: "colour", sc: rolloutScenario(), opts: ConsoleOptions{Terminal: true, Width: 100},
 			finalLines: []string{
-				"hosts 7/7 [======================================================================] batch 2/3  ETA 0s",
+				"hosts 7/7 [===================================================================] batch 2 of 3  ETA 0s",
 				"ok \x1b[32m2\x1b[0m  failed \x1b[31m2\x1b[0m  unreachable \x1b[33m1\x1b[0m  skipped 2  running 0",
 			},
 		},
 		{
 			name: "no colour, simulated", sc: rolloutScenario(), opts: ConsoleOptions{Terminal: true, NoColor: true, Simulated: true, Width: 80},
 			finalLines: []string{
-				"[simulated] hosts 7/7 [======================================] batch 2/3  ETA 0s",
+				"[simulated] hosts 7/7 [===================================] batch 2 of 3  ETA 0s",
 				"ok 2  failed 2  unreachable 1  skipped 2  running 0",
 			},
 		},
@@ -168,7 +168,7 @@ func TestConsoleTerminal(t *testing.T) {
 			if anyEscape.MatchString(stripSGR(final)) {
 				t.Errorf("final frame holds cursor movements: %q", final)
 			}
-			for _, want := range []string{"batch 2/3: 3 hosts", "web-02: ", "FAILED", "web-03: ", "unreachable", "stopping: " + budgetReason} {
+			for _, want := range []string{"batch 2 of 3: 3 hosts", "web-02: ", "FAILED", "web-03: ", "unreachable", "stopping: " + budgetReason} {
 				if !strings.Contains(out, want) {
 					t.Errorf("output lacks %q", want)
 				}
@@ -257,5 +257,57 @@ func BenchmarkConsolePlain(b *testing.B) {
 		if err := c.Close(); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// With max_fail 1 at most two hosts run at once whatever forks says; the
+// console says so when the budget, not forks or the batch, is the bound.
+func TestConsoleSaysWhenTheBudgetBoundsConcurrency(t *testing.T) {
+	defer goleak.VerifyNone(t, goleak.IgnoreCurrent())
+	start := func(c runner.Concurrency, maxFail int) []runner.Event {
+		return []runner.Event{
+			{Kind: runner.RunStarted, Hosts: 60, Batches: 1, Concurrency: c, MaxFail: maxFail},
+			{Kind: runner.BatchStarted, Batch: 0, Hosts: 60},
+		}
+	}
+	tests := []struct {
+		name   string
+		events []runner.Event
+		want   string
+	}{
+		{"max_fail 1 under forks 50", start(runner.Concurrency{Hosts: 2, LimitedBy: runner.LimitedByMaxFail}, 1),
+			"run started: 60 hosts in 1 batch\nat most 2 hosts at once: max_fail 1\nbatch 1 of 1: 60 hosts\n"},
+		{"forks as the bound", start(runner.Concurrency{Hosts: 50, LimitedBy: runner.LimitedByForks}, 60),
+			"run started: 60 hosts in 1 batch\nbatch 1 of 1: 60 hosts\n"},
+		{"no budget", start(runner.Concurrency{Hosts: 50, LimitedBy: runner.LimitedByForks}, -1),
+			"run started: 60 hosts in 1 batch\nbatch 1 of 1: 60 hosts\n"},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		c := NewConsole(&buf, ConsoleOptions{})
+		for _, e := range tt.events {
+			c.Event(e)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if buf.String() != tt.want {
+			t.Errorf("%s: console wrote\n%q, want\n%q", tt.name, buf.String(), tt.want)
+		}
+	}
+
+	// On a terminal the line scrolls above the display and the counters
+	// under the bar repeat it.
+	var buf bytes.Buffer
+	c := NewConsole(&buf, ConsoleOptions{Terminal: true, NoColor: true, Width: 120})
+	c.Event(runner.Event{Kind: runner.RunStarted, Concurrency: runner.Concurrency{Hosts: 2, LimitedBy: runner.LimitedByMaxFail}, MaxFail: 1})
+	c.Event(runner.Event{Kind: runner.RunFinished, Result: &runner.Result{Status: runner.StatusOK}})
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.Contains(out, "at most 2 hosts at once: max_fail 1\n") ||
+		!strings.HasSuffix(out, "ok 0  failed 0  unreachable 0  skipped 0  running 0 (at most 2 hosts at once: max_fail 1)\n") {
+		t.Errorf("terminal output = %q", out)
 	}
 }

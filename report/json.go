@@ -24,20 +24,30 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 // Document is the JSON report (and, with status "planned", the dry-run
 // plan). Fields are only ever added, never renamed.
 type Document struct {
-	Playbook   string  `json:"playbook"`
-	Status     string  `json:"status"`
-	StopReason string  `json:"stop_reason,omitempty"`
-	StartedAt  string  `json:"started_at"`
-	FinishedAt string  `json:"finished_at"`
-	DurationMS int64   `json:"duration_ms"`
-	Forks      int     `json:"forks,omitempty"`
-	Batches    int     `json:"batches"`
-	MaxFail    *int    `json:"max_fail,omitempty"`
-	Summary    Summary `json:"summary"`
-	Hosts      []Host  `json:"hosts"`
+	Playbook   string `json:"playbook"`
+	Status     string `json:"status"`
+	StopReason string `json:"stop_reason,omitempty"`
+	StartedAt  string `json:"started_at"`
+	FinishedAt string `json:"finished_at"`
+	DurationMS int64  `json:"duration_ms"`
+	Forks      int    `json:"forks,omitempty"`
+	Batches    int    `json:"batches"`
+	MaxFail    *int   `json:"max_fail,omitempty"`
+	// Concurrency is the most hosts in flight at once and what bounds it
+	// (forks, batch or max_fail); left out for a run without hosts.
+	Concurrency *Concurrency `json:"concurrency,omitempty"`
+	Summary     Summary      `json:"summary"`
+	Hosts       []Host       `json:"hosts"`
 	// FailureGroups are the failed and unreachable hosts grouped by cause
 	// (see FailureGroups), left out when no host failed.
 	FailureGroups []JSONFailureGroup `json:"failure_groups,omitempty"`
+}
+
+// Concurrency is the document's concurrency: hosts at once and what
+// bounds them.
+type Concurrency struct {
+	Hosts     int    `json:"hosts"`
+	LimitedBy string `json:"limited_by"`
 }
 
 // JSONFailureGroup is one entry of failure_groups.
@@ -74,7 +84,10 @@ type Host struct {
 	StartedAt  string `json:"started_at,omitempty"`
 	FinishedAt string `json:"finished_at,omitempty"`
 	Error      *Error `json:"error,omitempty"`
-	Steps      []Step `json:"steps"`
+	// IgnoredFailures counts the steps that failed on a host that went
+	// on (continue_on_error); the host is ok. Left out when none did.
+	IgnoredFailures int    `json:"ignored_failures,omitempty"`
+	Steps           []Step `json:"steps"`
 }
 
 // Step is one step's entry on one host.
@@ -97,6 +110,12 @@ type Step struct {
 	Error           *Error   `json:"error,omitempty"`
 	RemoteCommand   []string `json:"remote_command,omitempty"`
 	CommandLine     string   `json:"command_line,omitempty"`
+	// Argv (argv steps), CmdLine (cmd steps: the line cmd.exe parses)
+	// and Script (powershell steps, after template expansion) are, in
+	// plans, what the step's program receives, decoded.
+	Argv    []string `json:"argv,omitempty"`
+	CmdLine string   `json:"cmd_line,omitempty"`
+	Script  string   `json:"script,omitempty"`
 	// RunAs is "system" for steps with run_as: system; Task names the
 	// scheduled task the step ran as; Note says, in plans, how a step
 	// reaches the host when that is not plain.
@@ -156,12 +175,15 @@ func NewDocument(r *runner.Result) *Document {
 		mf := r.MaxFail
 		doc.MaxFail = &mf
 	}
+	if c := r.Concurrency; c.Hosts > 0 {
+		doc.Concurrency = &Concurrency{Hosts: c.Hosts, LimitedBy: c.LimitedBy}
+	}
 	for _, h := range r.Hosts {
 		hd := Host{
 			Name: h.Name, Address: h.Address, Batch: h.Batch, Status: string(h.Status), Reason: h.Reason,
 			Transport: h.Transport, Simulated: h.Simulated,
 			StartedAt: formatTime(h.Started), FinishedAt: formatTime(h.Finished),
-			Error: convertError(h.Err), Steps: make([]Step, 0, len(h.Steps)),
+			Error: convertError(h.Err), IgnoredFailures: h.IgnoredFailures(), Steps: make([]Step, 0, len(h.Steps)),
 		}
 		for _, st := range h.Steps {
 			hd.Steps = append(hd.Steps, Step{
@@ -171,7 +193,7 @@ func NewDocument(r *runner.Result) *Document {
 				StartedAt: formatTime(st.Started), FinishedAt: formatTime(st.Finished),
 				Stdout: st.Stdout, Stderr: st.Stderr, OutputTruncated: st.OutputTruncated,
 				Reason: st.Reason, Error: convertError(st.Err),
-				RemoteCommand: st.RemoteCommand, CommandLine: st.CommandLine,
+				RemoteCommand: st.RemoteCommand, CommandLine: st.CommandLine, Argv: st.Argv, CmdLine: st.CmdLine, Script: st.Script,
 				RunAs: st.RunAs, Task: st.Task, Note: st.Note, Files: convertFiles(st.Files),
 			})
 		}

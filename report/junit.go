@@ -109,7 +109,11 @@ type junitProblem struct {
 // "connect" with an <error>; a failed step on an unreachable host is an
 // <error> too, as JUnit reserves <failure> for checks that ran and did not
 // pass. Each test case's <system-out> and <system-err> hold the tail of the
-// step's output (100 lines, 8 KiB).
+// step's output (100 lines, 8 KiB). A step that failed under
+// continue_on_error on a host that went on (the host is ok, the run can
+// exit 0) is a passed test case whose <system-out> starts with "failure
+// ignored (continue_on_error)" and the failure's exit code, class, message
+// and hint.
 //
 // The XML is well-formed whatever bytes the hosts wrote: characters XML 1.0
 // forbids (NUL and the other control characters but tab, CR and LF) and
@@ -226,6 +230,14 @@ func hostCases(h *runner.HostResult) []junitCase {
 		switch s.Status {
 		case runner.StatusOK, runner.StatusUnchanged:
 		case runner.StatusFailed:
+			if h.Status == runner.StatusOK {
+				// Failed under continue_on_error on a host that went on:
+				// a passed test case, as the run's exit status 0 says
+				// (Ansible's junit callback does the same by default,
+				// JUNIT_FAIL_ON_IGNORE=false); system-out says what was
+				// ignored.
+				break
+			}
 			p := &junitProblem{Message: xmlText(failureMessage(s)), Type: failureType(s), Text: xmlText(failureText(h, s))}
 			if h.Status == runner.StatusUnreachable {
 				c.Error = p
@@ -246,6 +258,13 @@ func hostCases(h *runner.HostResult) []junitCase {
 		case s.Status == runner.StatusOK || s.Status == runner.StatusFailed:
 			c.SystemOut = cdata(capOutput(s.Stdout, s.OutputTruncated))
 			c.SystemErr = cdata(capOutput(s.Stderr, s.OutputTruncated))
+		}
+		if s.Status == runner.StatusFailed && h.Status == runner.StatusOK {
+			out := ""
+			if c.SystemOut != nil {
+				out = "\n" + c.SystemOut.Text
+			}
+			c.SystemOut = cdata(xmlText(ignoredText(h, s)) + out)
 		}
 		cases = append(cases, c)
 	}
@@ -321,6 +340,14 @@ func failureText(h *runner.HostResult, s *runner.StepResult) string {
 		}
 	}
 	return b.String()
+}
+
+// ignoredText opens the system-out of a step that failed under
+// continue_on_error on a host that went on: what was ignored, without the
+// output (system-out and system-err carry it).
+func ignoredText(h *runner.HostResult, s *runner.StepResult) string {
+	facts := failureText(h, &runner.StepResult{Name: s.Name, Kind: s.Kind, Attempts: s.Attempts, ExitCode: s.ExitCode, Expected: s.Expected, Err: s.Err})
+	return fmt.Sprintf("failure ignored (continue_on_error): %s went on and is ok\n%s", h.Name, facts)
 }
 
 // connectText is the body of the "connect" test case's <error>.

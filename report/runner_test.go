@@ -129,7 +129,7 @@ func TestSinksWithTheRunner(t *testing.T) {
 	if first := strings.SplitN(sum.String(), "\n", 2)[0]; first != "25 hosts: 22 ok, 2 failed, 1 unreachable, 0 skipped" {
 		t.Errorf("summary starts %q", first)
 	}
-	if n := strings.Count(console.String(), ": started (batch 1/1)\n"); n != 25 {
+	if n := strings.Count(console.String(), ": started (batch 1 of 1)\n"); n != 25 {
 		t.Errorf("console printed %d host starts, want 25", n)
 	}
 }

@@ -77,7 +77,7 @@ func (s *scenario) output(h *runner.HostResult, st *runner.StepResult, stderr bo
 
 func (s *scenario) runStarted(ms int) {
 	s.res.Started = s.at(ms)
-	s.emit(runner.Event{Kind: runner.RunStarted, Time: s.at(ms), Hosts: len(s.res.Hosts), Batches: s.res.Batches})
+	s.emit(runner.Event{Kind: runner.RunStarted, Time: s.at(ms), Hosts: len(s.res.Hosts), Batches: s.res.Batches, Concurrency: s.res.Concurrency, MaxFail: s.res.MaxFail})
 }
 
 func (s *scenario) batch(ms, b, n int) {

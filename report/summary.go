@@ -52,7 +52,9 @@ const maxSkippedNames = 5
 const maxHostRows = 20
 
 // WriteSummary writes the end-of-run summary: a counts line ("12 hosts: 9
-// ok, 2 failed, 1 unreachable, 0 skipped"), the run's status with its stop
+// ok, 2 failed, 1 unreachable, 0 skipped"; "9 ok (1 failure ignored:
+// continue_on_error)" when steps failed under continue_on_error on a host
+// that went on, which stays ok), the run's status with its stop
 // reason and duration, what file steps moved (when any did), then failures
 // first:
 //
@@ -80,7 +82,7 @@ func WriteSummary(w io.Writer, r *runner.Result, opts SummaryOptions) error {
 	var b bytes.Buffer
 	col := opts.Color
 	s := r.Summarize()
-	counts := fmt.Sprintf("%s: %d ok, %d failed, %d unreachable, %d skipped", plural(s.Hosts, "host"), s.OK, s.Failed, s.Unreachable, s.Skipped)
+	counts := fmt.Sprintf("%s: %d ok%s, %d failed, %d unreachable, %d skipped", plural(s.Hosts, "host"), s.OK, ignoredCounts(r), s.Failed, s.Unreachable, s.Skipped)
 	b.WriteString(paint(col, ansiBold, counts) + "\n")
 	b.WriteString(runLine(r) + "\n")
 	if line := filesLine(r); line != "" {
@@ -152,6 +154,27 @@ func WriteSummary(w io.Writer, r *runner.Result, opts SummaryOptions) error {
 		return fmt.Errorf("write summary: %w", err)
 	}
 	return nil
+}
+
+// ignoredCounts is what the counts line adds to its ok hosts when steps
+// failed on some of them under continue_on_error: " (1 failure ignored:
+// continue_on_error)", or " (3 failures ignored on 2 hosts:
+// continue_on_error)"; empty when none did.
+func ignoredCounts(r *runner.Result) string {
+	failures, hosts := 0, 0
+	for _, h := range r.Hosts {
+		if n := h.IgnoredFailures(); n > 0 {
+			failures += n
+			hosts++
+		}
+	}
+	switch hosts {
+	case 0:
+		return ""
+	case 1:
+		return " (" + IgnoredNote(failures) + ")"
+	}
+	return fmt.Sprintf(" (%s ignored on %d hosts: continue_on_error)", plural(failures, "failure"), hosts)
 }
 
 // runLine is "run failed in 4m12s" or "run aborted after 1m3s: REASON".

@@ -161,3 +161,38 @@ func TestSummaryBoundsPerHostTables(t *testing.T) {
 		t.Errorf("summary of 330 failed hosts has %d lines, want at most 80:\n%s", n, out)
 	}
 }
+
+// The counts line says how many failures were ignored on ok hosts, and on
+// how many hosts when more than one.
+func TestSummaryCountsIgnoredFailures(t *testing.T) {
+	t.Parallel()
+	failed := func(name string) *runner.StepResult {
+		return &runner.StepResult{Name: name, Kind: "command", Status: runner.StatusFailed, Expected: []uint32{0}}
+	}
+	okStep := &runner.StepResult{Name: "ok", Kind: "command", Status: runner.StatusOK}
+	tests := []struct {
+		hosts []*runner.HostResult
+		want  string
+	}{
+		{[]*runner.HostResult{{Name: "a", Status: runner.StatusOK, Steps: []*runner.StepResult{okStep}}},
+			"1 host: 1 ok, 0 failed, 0 unreachable, 0 skipped\n"},
+		{[]*runner.HostResult{{Name: "a", Status: runner.StatusOK, Steps: []*runner.StepResult{failed("x"), okStep}}},
+			"1 host: 1 ok (1 failure ignored: continue_on_error), 0 failed, 0 unreachable, 0 skipped\n"},
+		{[]*runner.HostResult{{Name: "a", Status: runner.StatusOK, Steps: []*runner.StepResult{failed("x"), failed("y")}}},
+			"1 host: 1 ok (2 failures ignored: continue_on_error), 0 failed, 0 unreachable, 0 skipped\n"},
+		{[]*runner.HostResult{
+			{Name: "a", Status: runner.StatusOK, Steps: []*runner.StepResult{failed("x"), failed("y")}},
+			{Name: "b", Status: runner.StatusOK, Steps: []*runner.StepResult{failed("x")}},
+			{Name: "c", Status: runner.StatusFailed, Steps: []*runner.StepResult{failed("x")}},
+		}, "3 hosts: 2 ok (3 failures ignored on 2 hosts: continue_on_error), 1 failed, 0 unreachable, 0 skipped\n"},
+	}
+	for _, tt := range tests {
+		var b bytes.Buffer
+		if err := WriteSummary(&b, &runner.Result{Playbook: "p", Status: runner.StatusOK, Hosts: tt.hosts}, SummaryOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		if first, _, _ := strings.Cut(b.String(), "\n"); first+"\n" != tt.want {
+			t.Errorf("counts line %q, want %q", first+"\n", tt.want)
+		}
+	}
+}

@@ -18,6 +18,31 @@ const SimulatedPrefix = "[simulated] "
 // SimulatedBanner is the first line written for a simulated fleet.
 const SimulatedBanner = "SIMULATED FLEET — no real hosts contacted"
 
+// ConcurrencyNote says, for people, when the failure budget is what
+// bounds how many hosts run at once — "at most 2 hosts at once: max_fail
+// 1" — and is empty otherwise (forks or the batch size bound it, which the
+// plan and the console already show). maxFail is the resolved budget.
+func ConcurrencyNote(c runner.Concurrency, maxFail int) string {
+	if c.LimitedBy != runner.LimitedByMaxFail {
+		return ""
+	}
+	return fmt.Sprintf("at most %s at once: max_fail %d", plural(c.Hosts, "host"), maxFail)
+}
+
+// IgnoredNote is how every human-facing output says that a host is ok
+// although steps failed on it under continue_on_error: "1 failure
+// ignored: continue_on_error" (n is the host's IgnoredFailures).
+func IgnoredNote(n int) string {
+	return plural(n, "failure") + " ignored: continue_on_error"
+}
+
+// BatchLabel is how every human-facing output numbers a batch: "batch 1
+// of 3" for the first of three (batch is zero-based, as the JSON report
+// keeps it).
+func BatchLabel(batch, batches int) string {
+	return fmt.Sprintf("batch %d of %d", batch+1, max(batches, batch+1))
+}
+
 // formatDuration renders d for people: "812ms", "4.2s", "1m3s", "2h5m".
 func formatDuration(d time.Duration) string {
 	switch {

@@ -10,7 +10,7 @@ type EventKind int
 
 // Event kinds, in the order they occur for a run.
 const (
-	// RunStarted: Hosts (the total), Batches.
+	// RunStarted: Hosts (the total), Batches, Concurrency, MaxFail.
 	RunStarted EventKind = iota
 	// BatchStarted: Batch, Hosts (hosts in this batch).
 	BatchStarted
@@ -49,6 +49,10 @@ type Event struct {
 	Delay   time.Duration
 	Reason  string
 	Result  *Result
+	// Concurrency and MaxFail (the resolved budget, -1 for none) come
+	// with RunStarted.
+	Concurrency Concurrency
+	MaxFail     int
 }
 
 // Sink receives events. Implementations need not be safe for concurrent

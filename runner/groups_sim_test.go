@@ -80,7 +80,7 @@ type wantGroup struct {
 
 var wantGroups = []wantGroup{
 	{"connect_timeout", 0, "<host> accepted the connection but sent no answer within 10s (its connect timeout)", "connect", 4, `connect_timeout, step "connect"`},
-	{"unexpected_exit", 1, `Exception calling "Start" with "<n>" argument(s): "The system cannot find the file specified"`, "fail", 2, `unexpected_exit, exit 1, step "fail"`},
+	{"not_found", 1, `Exception calling "Start" with "<n>" argument(s): "The system cannot find the file specified"`, "fail", 2, `not_found, exit 1, step "fail"`},
 	{"refused", 0, "connection to <host> refused", "connect", 5, `refused, step "connect"`},
 	{"unexpected_exit", 2, "disk full on <host>", "script", 3, `unexpected_exit, exit 2, step "script"`},
 	{"unexpected_exit", 5, "exit code <n>, expected [<n>]", "fail", 0, `unexpected_exit, exit 5, step "fail"`},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/playbook"
@@ -91,7 +92,8 @@ type Rendering struct {
 // together.
 func Plan(pb *playbook.Playbook, hosts []*inventory.Host, extra map[string]string, render Renderer) (*Result, error) {
 	batches := Batches(len(hosts), pb.Serial)
-	res := &Result{Playbook: pb.Name, Status: StatusPlanned, Forks: pb.Forks, MaxFail: Budget(pb.MaxFail, len(hosts))}
+	budget := Budget(pb.MaxFail, len(hosts))
+	res := &Result{Playbook: pb.Name, Status: StatusPlanned, Forks: pb.Forks, MaxFail: budget, Concurrency: ConcurrencyOf(pb.Forks, batches, budget)}
 	if len(hosts) > 0 {
 		res.Batches = batches[len(batches)-1] + 1
 	}
@@ -117,6 +119,7 @@ func Plan(pb *playbook.Playbook, hosts []*inventory.Host, extra map[string]strin
 		for _, e := range steps {
 			sr := &StepResult{Index: e.Step.Index, Name: e.Step.Name, Kind: e.Step.Kind, Status: StatusPlanned, Expected: e.Step.ExpectExit, RunAs: e.Step.RunAs}
 			cmd := Command(e)
+			planDecoded(sr, cmd)
 			if e.Copy != nil {
 				spec, err := srcs.copySpec(e.Step, e.Copy)
 				if err != nil {
@@ -155,6 +158,21 @@ func Plan(pb *playbook.Playbook, hosts []*inventory.Host, extra map[string]strin
 		return nil, joinErrors(problems)
 	}
 	return res, nil
+}
+
+// planDecoded fills in what a step's program receives, decoded: the same
+// over every transport, since each hands the launcher the same step.
+func planDecoded(sr *StepResult, cmd transport.Command) {
+	switch cmd.Kind {
+	case transport.KindArgv:
+		sr.Argv = cmd.Argv
+	case transport.KindCmd:
+		// The launcher drops a trailing line break (a YAML block scalar's)
+		// before cmd.exe sees the line.
+		sr.CmdLine = strings.TrimRight(cmd.Line, "\r\n")
+	case transport.KindPowerShell:
+		sr.Script = cmd.Script
+	}
 }
 
 func hostDatas(hosts []*inventory.Host) []playbook.HostData {

@@ -58,6 +58,13 @@ type StepResult struct {
 	// RemoteCommand and CommandLine are filled in plans (dry runs).
 	RemoteCommand []string
 	CommandLine   string
+	// Argv, CmdLine and Script are, in plans, what the step's program
+	// receives, decoded: an argv step's arguments (program first), a cmd
+	// step's line as cmd.exe parses it, a powershell step's script after
+	// template expansion.
+	Argv    []string
+	CmdLine string
+	Script  string
 	// Note says, in plans, how the step reaches the host when that is not
 	// plain (run_as: system).
 	Note string
@@ -108,6 +115,23 @@ func (h *HostResult) FailedStep() *StepResult {
 	return nil
 }
 
+// IgnoredFailures counts the failed steps of a host that went on after
+// them (continue_on_error): the steps that failed on a host whose status
+// is ok. They leave the host ok and the run's exit status 0, but every
+// report shows them (see docs/design.md, "Ignored failures (continue_on_error)").
+func (h *HostResult) IgnoredFailures() int {
+	if h.Status != StatusOK {
+		return 0
+	}
+	n := 0
+	for _, s := range h.Steps {
+		if s.Status == StatusFailed {
+			n++
+		}
+	}
+	return n
+}
+
 // Summary counts hosts by status.
 type Summary struct {
 	Hosts       int
@@ -131,6 +155,52 @@ type Result struct {
 	Batches int
 	// MaxFail is the resolved failure budget (-1 for none).
 	MaxFail int
+	// Concurrency is how many hosts may run at once, and what bounds it.
+	Concurrency Concurrency
+}
+
+// What bounds how many hosts run at once (Concurrency.LimitedBy).
+const (
+	LimitedByForks   = "forks"
+	LimitedByBatch   = "batch"
+	LimitedByMaxFail = "max_fail"
+)
+
+// Concurrency is the most hosts a run has in flight at once and what
+// bounds it: forks, the largest batch (of serial, or every host when the
+// playbook has no serial) or the failure budget. The
+// runner starts a host only while failures + hosts in flight ≤ max_fail,
+// so with max_fail B at most B+1 hosts run at once, fewer once hosts have
+// failed; that bound is named only when it is below both forks and the
+// largest batch. Zero for a run without hosts.
+type Concurrency struct {
+	Hosts     int
+	LimitedBy string
+}
+
+// ConcurrencyOf is the Concurrency of a run with forks, hosts in the
+// batches Batches gave (each host's batch number) and the resolved
+// budget (-1 for none).
+func ConcurrencyOf(forks int, batches []int, budget int) Concurrency {
+	if len(batches) == 0 {
+		return Concurrency{}
+	}
+	largest, size := 0, 0
+	for i, b := range batches {
+		if i > 0 && b != batches[i-1] {
+			size = 0
+		}
+		size++
+		largest = max(largest, size)
+	}
+	c := Concurrency{Hosts: forks, LimitedBy: LimitedByForks}
+	if largest < forks {
+		c = Concurrency{Hosts: largest, LimitedBy: LimitedByBatch}
+	}
+	if budget >= 0 && budget+1 < c.Hosts {
+		c = Concurrency{Hosts: budget + 1, LimitedBy: LimitedByMaxFail}
+	}
+	return c
 }
 
 // Summarize counts the hosts of r by status.

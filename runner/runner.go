@@ -152,14 +152,14 @@ func Run(ctx context.Context, pb *playbook.Playbook, hosts []*inventory.Host, op
 		return nil, err
 	}
 	batches := Batches(len(hosts), pb.Serial)
-	r.res = &Result{Playbook: pb.Name, Forks: forks, MaxFail: r.budget, Started: opts.Now()}
+	r.res = &Result{Playbook: pb.Name, Forks: forks, MaxFail: r.budget, Started: opts.Now(), Concurrency: ConcurrencyOf(forks, batches, r.budget)}
 	if len(hosts) > 0 {
 		r.res.Batches = batches[len(batches)-1] + 1
 	}
 	for i, h := range hosts {
 		r.res.Hosts = append(r.res.Hosts, &HostResult{Name: h.Name, Address: h.Address, Batch: batches[i], Transport: h.Transport, Simulated: h.Simulated})
 	}
-	r.emit(Event{Kind: RunStarted, Hosts: len(hosts), Batches: r.res.Batches})
+	r.emit(Event{Kind: RunStarted, Hosts: len(hosts), Batches: r.res.Batches, Concurrency: r.res.Concurrency, MaxFail: r.budget})
 
 	runCtx := ctx
 	if opts.RunTimeout > 0 {

@@ -555,3 +555,57 @@ func TestBatchesAndBudget(t *testing.T) {
 }
 
 func fixedNow() time.Time { return time.Date(2026, 11, 28, 10, 0, 0, 0, time.UTC) }
+
+// Concurrency names what bounds the hosts in flight: forks, the largest
+// batch, or the failure budget when budget+1 is below both.
+func TestConcurrencyNamesTheBound(t *testing.T) {
+	t.Parallel()
+	one := func(n int) []int { return make([]int, n) }
+	cases := []struct {
+		name    string
+		forks   int
+		batches []int
+		budget  int
+		want    runner.Concurrency
+	}{
+		{"max_fail 1 under forks 50", 50, one(60), 1, runner.Concurrency{Hosts: 2, LimitedBy: runner.LimitedByMaxFail}},
+		{"max_fail 0 runs one host at a time", 50, one(60), 0, runner.Concurrency{Hosts: 1, LimitedBy: runner.LimitedByMaxFail}},
+		{"no budget", 50, one(60), -1, runner.Concurrency{Hosts: 50, LimitedBy: runner.LimitedByForks}},
+		{"a budget as large as forks", 50, one(60), 49, runner.Concurrency{Hosts: 50, LimitedBy: runner.LimitedByForks}},
+		{"batches smaller than forks", 50, runner.Batches(20, []playbook.Size{{Count: 5}}), 10, runner.Concurrency{Hosts: 5, LimitedBy: runner.LimitedByBatch}},
+		{"the largest batch counts", 50, []int{0, 1, 1, 1, 2}, -1, runner.Concurrency{Hosts: 3, LimitedBy: runner.LimitedByBatch}},
+		{"a budget below the batch", 50, runner.Batches(20, []playbook.Size{{Count: 5}}), 2, runner.Concurrency{Hosts: 3, LimitedBy: runner.LimitedByMaxFail}},
+		{"budget+1 equal to forks", 3, one(10), 2, runner.Concurrency{Hosts: 3, LimitedBy: runner.LimitedByForks}},
+		{"no hosts", 50, nil, 1, runner.Concurrency{}},
+	}
+	for _, tc := range cases {
+		if got := runner.ConcurrencyOf(tc.forks, tc.batches, tc.budget); got != tc.want {
+			t.Errorf("%s: got %+v, want %+v", tc.name, got, tc.want)
+		}
+	}
+}
+
+// With max_fail 1 and forks 50 a run has at most two hosts in flight, and
+// its result says the budget is the bound.
+func TestRunWithASmallBudgetSaysItBoundsConcurrency(t *testing.T) {
+	t.Parallel()
+	pb := mustPlaybook(t, fmt.Sprintf(twoSteps, 50, "max_fail: 1"))
+	fleet := newFakeFleet(exitWith(func(string) uint32 { return 0 }))
+	var started runner.Event
+	sink := runner.SinkFunc(func(e runner.Event) {
+		if e.Kind == runner.RunStarted {
+			started = e
+		}
+	})
+	res, err := runner.Run(context.Background(), pb, makeHosts(40), runner.Options{Dialer: fleet, Target: target, After: immediate, Sinks: []runner.Sink{sink}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := runner.Concurrency{Hosts: 2, LimitedBy: runner.LimitedByMaxFail}
+	if res.Concurrency != want || started.Concurrency != want || started.MaxFail != 1 {
+		t.Errorf("result %+v, RunStarted %+v with max_fail %d; want %+v with max_fail 1", res.Concurrency, started.Concurrency, started.MaxFail, want)
+	}
+	if peak, _ := fleet.stats(); peak > 2 {
+		t.Errorf("peak concurrent sessions %d, want at most 2", peak)
+	}
+}

@@ -109,7 +109,7 @@ host_settings:
 		{name: "env and workdir apply", host: h2019, payload: withEnv, stdout: "bar \r\nC:\\scripts\r\n"},
 		{
 			name: "a missing program fails as Process.Start does", host: h2019, payload: argvPayload(`C:\nope\missing.exe`, `"C:\nope\missing.exe"`),
-			stderr: "Exception calling \"Start\" with \"0\" argument(s): \"The system cannot find the file specified\"\r\n", code: 1,
+			stderr: "Exception calling \"Start\" with \"1\" argument(s): \"The system cannot find the file specified\"\r\n", code: 1,
 		},
 		{
 			name: "bare names are found in System32", host: h2019, payload: argvPayload("hostname", `"hostname"`),

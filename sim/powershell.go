@@ -293,7 +293,11 @@ func (h *Host) launcher(ctx context.Context, p *cmdexe.Proc, script string) uint
 			// CreateProcess hands batch files to cmd.exe.
 			return cmdexe.Run(ctx, pl.CommandLine, env, h.fsFor(ps), h.lookup, p.Stdin, p.Stdout, p.Stderr)
 		}
-		h.writeHost(p.Stderr, "Exception calling \"Start\" with \"0\" argument(s): \"The system cannot find the file specified\"\r\n")
+		// The launcher calls [Diagnostics.Process]::Start($frI): one
+		// argument, and PowerShell's MethodInvocationException names the
+		// count ("Exception calling "{0}" with "{1}" argument(s): "{2}"",
+		// System.Management.Automation resource ExtendedTypeSystem).
+		h.writeHost(p.Stderr, "Exception calling \"Start\" with \"1\" argument(s): \"The system cannot find the file specified\"\r\n")
 		return 1
 	}
 	return prog(ctx, &cmdexe.Proc{

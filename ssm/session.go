@@ -30,10 +30,19 @@ type Session struct {
 }
 
 var (
-	_ transport.Session       = (*Session)(nil)
-	_ transport.Rebooter      = (*Session)(nil)
-	_ transport.AgentReporter = (*Session)(nil)
+	_ transport.Session        = (*Session)(nil)
+	_ transport.Rebooter       = (*Session)(nil)
+	_ transport.AgentReporter  = (*Session)(nil)
+	_ transport.ExitClassifier = (*Session)(nil)
 )
+
+// ClassifyExit implements transport.ExitClassifier: not_found when the
+// step's program does not exist on the host (see launcher.NotFound); the
+// agent runs the same launcher as WinRM, so the host says it in the same
+// words. It returns nil otherwise.
+func (s *Session) ClassifyExit(cmd transport.Command, res transport.Result) *transport.Error {
+	return launcher.NotFound(cmd, res)
+}
 
 // InstanceID returns the host's EC2 instance id.
 func (s *Session) InstanceID() string { return s.hc.instance }

@@ -327,7 +327,10 @@ const (
 	// required (a copy's source, a download's sha256); nothing was kept
 	// under the destination name.
 	ClassHashMismatch Class = "hash_mismatch"
-	// ClassNotFound: a fetch's source matched no file on the host.
+	// ClassNotFound: what a step names does not exist on the host: a
+	// fetch's source matched no file, or the step's program is not there
+	// (an argv step's file, a cmd line's first word, a PowerShell
+	// command); the step keeps the exit code it ended with.
 	ClassNotFound Class = "not_found"
 	// ClassConfig: the step cannot run over this host's transport as the
 	// inventory configures it (a copy over SSM without an S3 bucket).

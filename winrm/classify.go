@@ -13,6 +13,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/fleetrun/fleetrun/launcher"
 	"github.com/fleetrun/fleetrun/transport"
 	"github.com/fleetrun/fleetrun/winquote"
 )
@@ -280,8 +281,8 @@ func matchesMemorySignature(res transport.Result) bool {
 //     memCapMB, the host's MaxMemoryPerShellMB, is known and finite
 //     (greater than zero); the hint carries the cap and the command that
 //     removes it, for cmd.exe and for PowerShell;
-//   - unexpected_exit with a hint naming the command when PowerShell did
-//     not find a command the step ran.
+//   - not_found when the step's program does not exist on the host (see
+//     launcher.NotFound).
 //
 // Otherwise it returns nil, and the caller reports the exit as unexpected.
 func ClassifyExit(cmd transport.Command, res transport.Result, memCapMB int) *transport.Error {
@@ -299,18 +300,8 @@ func ClassifyExit(cmd transport.Command, res transport.Result, memCapMB int) *tr
 				"On WMF 3.0 hosts a raised cap only takes effect with hotfix KB2842230. A step with run_as: system runs outside the shell and its cap.", memCapMB, cmdLine, psLine),
 		}
 	}
-	if m := notRecognizedRE.FindStringSubmatch(res.Stderr); m != nil {
-		return &transport.Error{
-			Class:   transport.ClassUnexpectedExit,
-			Message: fmt.Sprintf("exit code %d: PowerShell found no command named %q on the host", res.ExitCode, m[1]),
-			Hint:    "the command is not installed or not on PATH there, or its name is misspelt; give a program's full path, or install the module that provides the cmdlet",
-		}
-	}
-	return nil
+	return launcher.NotFound(cmd, res)
 }
-
-// notRecognizedRE is PowerShell's CommandNotFoundException message.
-var notRecognizedRE = regexp.MustCompile(`The term '([^']*)' is not recognized as the name of a cmdlet, function, script file, or operable program`)
 
 // Windows refuses these to a network logon such as a WinRS shell.
 var (

@@ -120,9 +120,10 @@ func TestClassifyExit(t *testing.T) {
 			transport.Result{ExitCode: 1, Stderr: "The network path was not found.\r\n"}, 0, nil},
 
 		{"a command PowerShell does not know", psStep("Install-Foo -Name x"), transport.Result{ExitCode: 1, Stderr: notFoundStderr}, 0,
-			&transport.Error{Class: transport.ClassUnexpectedExit,
+			&transport.Error{Class: transport.ClassNotFound,
 				Message: `exit code 1: PowerShell found no command named "Install-Foo" on the host`,
-				Hint:    "the command is not installed or not on PATH there, or its name is misspelt; give a program's full path, or install the module that provides the cmdlet"}},
+				Hint: "check the spelling of Install-Foo, that the package providing it is installed on the host, and that its folder is on the PATH of the account the step runs as (or give its full path); " +
+					"for a cmdlet, that the module providing it is installed (Get-Module -ListAvailable)"}},
 		{"a JVM out of memory under a cap", argvStep("java", "-Xmx512m", "-jar", `C:\app\tool.jar`), transport.Result{ExitCode: 1, Stderr: jvmStderr}, 150,
 			memoryCap(1, "150")},
 		{"the paging file on stdout under a cap", cmdStep(`C:\tools\big.exe`),

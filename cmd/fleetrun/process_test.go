@@ -292,7 +292,7 @@ func TestProgressOnATerminalAndLinesInAPipe(t *testing.T) {
 	if err != nil {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
-	for _, want := range []string{"sim-0001: started (batch 1/1)", "sim-0008: ok", "8 hosts: 8 ok, 0 failed, 0 unreachable, 0 skipped"} {
+	for _, want := range []string{"sim-0001: started (batch 1 of 1)", "sim-0008: ok", "8 hosts: 8 ok, 0 failed, 0 unreachable, 0 skipped"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("pipe output lacks %q:\n%s", want, out)
 		}

@@ -333,8 +333,8 @@ func TestRenderBoundsAWorstCaseRun(t *testing.T) {
 			t.Errorf("%d %s, want %d", tc.n, tc.what, tc.want)
 		}
 	}
-	if !strings.Contains(page, "<b>Batches 0–49</b> · 50 hosts") {
-		t.Error("the first timeline row does not group batches 0 to 49")
+	if !strings.Contains(page, "<b>batches 1–50 of 2000</b> · 50 hosts") {
+		t.Error("the first timeline row does not group batches 1 to 50 of 2000")
 	}
 	if d := dataOf(t, page); d.Tail >= html.DefaultOutputTail || d.Tail < 100 {
 		t.Errorf("kept %d bytes of each stream", d.Tail)

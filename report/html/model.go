@@ -51,6 +51,22 @@ type stepRun struct {
 
 func (h *hostRun) timed() bool { return !h.start.IsZero() && !h.end.IsZero() }
 
+// ignored counts the steps that failed on an ok host (continue_on_error):
+// the report's ignored_failures, or for a report written before it
+// existed, the failed steps of a host whose status is ok.
+func (h *hostRun) ignored() int {
+	if h.h.Status != "ok" {
+		return 0
+	}
+	n := 0
+	for _, s := range h.steps {
+		if s.s.Status == "failed" {
+			n++
+		}
+	}
+	return max(n, h.h.IgnoredFailures)
+}
+
 // parseTime reads a report time; anything unreadable counts as missing,
 // because a page must render whatever an old or damaged report holds.
 func parseTime(s string) time.Time {
@@ -206,6 +222,15 @@ func (r *run) batches() []int {
 		seen[h.Batch] = true
 	}
 	return slices.Sorted(maps.Keys(seen))
+}
+
+// batchTotal is M in "batch N of M": one more than the last batch shown.
+func (r *run) batchTotal() int {
+	ids := r.batches()
+	if len(ids) == 0 {
+		return 0
+	}
+	return ids[len(ids)-1] + 1
 }
 
 // budgetSpent finds the moment the failure budget was spent: the runner

@@ -215,13 +215,19 @@ func buildGroups(r *run, groups []report.JSONFailureGroup) []causeGroup {
 type count struct {
 	Label string
 	N     int
+	key   int // orders equal counts (batches by number)
 }
 
 type failureRow struct {
-	Host      int
-	Name      string
-	Address   string
-	Batch     int
+	Host    int
+	Name    string
+	Address string
+	Batch   int
+	// BatchLabel is "N of M", the batch numbered from 1.
+	BatchLabel string
+	// Ignored says, for a step that failed under continue_on_error on a
+	// host that went on, that the host is ok regardless.
+	Ignored   string
 	Step      string
 	Kind      string
 	Exit      string
@@ -241,8 +247,13 @@ type failureRow struct {
 func buildFailures(r *run) failures {
 	var f failures
 	byClass, byStep, byBatch := map[string]int{}, map[string]int{}, map[int]int{}
+	total := r.batchTotal()
 	for _, h := range r.hosts {
-		base := failureRow{Host: h.index, Name: h.h.Name, Address: h.h.Address, Batch: h.h.Batch, ExitSort: -1}
+		base := failureRow{Host: h.index, Name: h.h.Name, Address: h.h.Address, Batch: h.h.Batch,
+			BatchLabel: strings.TrimPrefix(report.BatchLabel(h.h.Batch, total), "batch "), ExitSort: -1}
+		if n := h.ignored(); n > 0 {
+			base.Ignored = "ok (" + report.IgnoredNote(n) + ")"
+		}
 		rows := 0
 		for _, s := range h.steps {
 			if s.s.Status != "failed" {
@@ -301,9 +312,9 @@ func buildFailures(r *run) failures {
 	f.ByClass = sortedCounts(byClass)
 	f.ByStep = sortedCounts(byStep)
 	for b, n := range byBatch {
-		f.ByBatch = append(f.ByBatch, count{Label: "batch " + strconv.Itoa(b), N: n})
+		f.ByBatch = append(f.ByBatch, count{Label: report.BatchLabel(b, total), N: n, key: b})
 	}
-	slices.SortFunc(f.ByBatch, func(a, b count) int { return cmp.Or(b.N-a.N, cmp.Compare(a.Label, b.Label)) })
+	slices.SortFunc(f.ByBatch, func(a, b count) int { return cmp.Or(b.N-a.N, cmp.Compare(a.key, b.key)) })
 	return f
 }
 
@@ -402,12 +413,15 @@ func buildTimeline(r *run) timeline {
 		byBatch[h.h.Batch] = append(byBatch[h.h.Batch], h)
 	}
 	ids := r.batches()
+	total := r.batchTotal()
 	per := (len(ids) + maxTimelineRows - 1) / maxTimelineRows
 	for i := 0; i < len(ids); i += per {
 		group := ids[i:min(i+per, len(ids))]
-		row := batchRow{Row: len(tl.Rows), From: group[0], To: group[len(group)-1], Label: "Batch " + strconv.Itoa(group[0])}
+		// Batches are numbered from 1 for people, as everywhere but the
+		// JSON report's zero-based batch field.
+		row := batchRow{Row: len(tl.Rows), From: group[0], To: group[len(group)-1], Label: report.BatchLabel(group[0], total)}
 		if len(group) > 1 {
-			row.Label = fmt.Sprintf("Batches %d–%d", row.From, row.To)
+			row.Label = fmt.Sprintf("batches %d–%d of %d", row.From+1, row.To+1, total)
 		}
 		var hosts []*hostRun
 		for _, b := range group {
@@ -441,8 +455,8 @@ func buildTimeline(r *run) timeline {
 		if !start.IsZero() {
 			row.Span = fmt.Sprintf("%s–%s, %s", formatClock(start, false), formatClock(end, false), formatDuration(end.Sub(start)))
 			if len(tl.Rows) > 0 && tl.Drawn {
-				tl.Marks = append(tl.Marks, mark{Pct: pctString(r.pct(start)), Edge: edge(r.pct(start)), Class: "batch", Label: "B" + strconv.Itoa(row.From),
-					Title: fmt.Sprintf("batch %d started at %s", row.From, formatClock(start, false))})
+				tl.Marks = append(tl.Marks, mark{Pct: pctString(r.pct(start)), Edge: edge(r.pct(start)), Class: "batch", Label: "B" + strconv.Itoa(row.From+1),
+					Title: fmt.Sprintf("%s started at %s", report.BatchLabel(row.From, total), formatClock(start, false))})
 			}
 		}
 		if tl.Drawn {
@@ -736,6 +750,8 @@ type pageData struct {
 	Budget *int64 `json:"budget,omitempty"`
 	// AllSim says every host is simulated, so rows need not each say so.
 	AllSim bool `json:"allSim,omitempty"`
+	// NB is the number of batches, M in "batch N of M".
+	NB     int `json:"nb"`
 	strIdx map[string]int
 }
 
@@ -748,18 +764,20 @@ type dataRow struct {
 }
 
 type dataHost struct {
-	N   int        `json:"n"`
-	A   int        `json:"a,omitempty"`
-	B   int        `json:"b"`
-	S   string     `json:"s"`
-	R   int        `json:"r,omitempty"`
-	X   int        `json:"x,omitempty"`
-	Sim bool       `json:"sim,omitempty"`
-	Rb  bool       `json:"rb,omitempty"`
-	T   *int64     `json:"t,omitempty"`
-	D   *int64     `json:"d,omitempty"`
-	Er  *dataErr   `json:"er,omitempty"`
-	St  []dataStep `json:"st"`
+	N   int      `json:"n"`
+	A   int      `json:"a,omitempty"`
+	B   int      `json:"b"`
+	S   string   `json:"s"`
+	R   int      `json:"r,omitempty"`
+	X   int      `json:"x,omitempty"`
+	Sim bool     `json:"sim,omitempty"`
+	Rb  bool     `json:"rb,omitempty"`
+	T   *int64   `json:"t,omitempty"`
+	D   *int64   `json:"d,omitempty"`
+	Er  *dataErr `json:"er,omitempty"`
+	// Ig counts the host's failures ignored under continue_on_error.
+	Ig int        `json:"ig,omitempty"`
+	St []dataStep `json:"st"`
 }
 
 type dataStep struct {
@@ -853,13 +871,14 @@ func buildData(r *run, rows []batchRow, tailBytes int) pageData {
 	if at, _, ok := r.budgetSpent(); ok {
 		d.Budget = offset(at)
 	}
+	d.NB = r.batchTotal()
 	d.AllSim = len(r.hosts) > 0
 	for _, h := range r.hosts {
 		d.AllSim = d.AllSim && h.h.Simulated
 	}
 	for _, h := range r.hosts {
 		dh := dataHost{N: d.str(h.h.Name), A: d.str(h.h.Address), B: h.h.Batch, S: h.h.Status, R: d.str(h.h.Reason),
-			X: d.str(h.h.Transport), Sim: h.h.Simulated, Rb: h.rebooted, Er: d.err(h.h.Error), St: make([]dataStep, 0, len(h.steps))}
+			X: d.str(h.h.Transport), Sim: h.h.Simulated, Rb: h.rebooted, Er: d.err(h.h.Error), Ig: h.ignored(), St: make([]dataStep, 0, len(h.steps))}
 		if h.timed() && r.timed() {
 			dh.T = offset(h.start)
 			dur := h.end.Sub(h.start).Milliseconds()

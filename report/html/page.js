@@ -168,9 +168,10 @@
     sum.appendChild(el("span", "badge " + h.s, h.s));
     sum.appendChild(el("b", null, str(h.n)));
     if (h.a) sum.appendChild(el("span", "sub", str(h.a)));
-    sum.appendChild(el("span", "sub", "batch " + h.b));
+    sum.appendChild(el("span", "sub", "batch " + (h.b + 1) + " of " + D.nb));
     if (h.d !== undefined) sum.appendChild(el("span", "sub", fmtMS(h.d)));
     if (h.rb) sum.appendChild(el("span", "tag reboot", "rebooted"));
+    if (h.ig) sum.appendChild(el("span", "tag", h.ig + (h.ig === 1 ? " failure" : " failures") + " ignored: continue_on_error"));
     if (h.sim && !D.allSim) sum.appendChild(el("span", "tag", "simulated"));
     if (h.r) sum.appendChild(el("span", "reason", str(h.r)));
     d.appendChild(sum);

@@ -2,11 +2,13 @@ package views_test
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/fleetrun/fleetrun/cmd/fleetrun/internal/views"
+	"github.com/fleetrun/fleetrun/internal/golden"
 	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/preflight"
 	"github.com/fleetrun/fleetrun/runner"
@@ -107,7 +109,8 @@ func TestPlanTextSaysWhatEachHostReceives(t *testing.T) {
 	want := `plan for playbook "patch": 2 host(s) in 2 batch(es), forks 10, failure budget 1
 batch 1 of 2:
   web-01 (10.0.0.1) [simulated]
-    1. install [command, run_as system]: "wusa.exe" C:\p\kb.msu /quiet
+    1. install [command, run_as system]
+       command line: "wusa.exe" C:\p\kb.msu /quiet
        runs as a scheduled task
        sends: powershell.exe -EncodedCommand ` + long[:120-len("powershell.exe -EncodedCommand ")-3] + `...
     2. stage [copy]
@@ -118,5 +121,61 @@ batch 2 of 2:
 `
 	if b.String() != want {
 		t.Errorf("got\n%s\nwant\n%s", b.String(), want)
+	}
+}
+
+// planOf is a plan of one simulated host with the given steps.
+func planOf(steps ...*runner.StepResult) *runner.Result {
+	return &runner.Result{Playbook: "decoded", Forks: 50, Batches: 1, MaxFail: -1, Hosts: []*runner.HostResult{
+		{Name: "web-01", Address: "10.0.0.1", Steps: steps},
+	}}
+}
+
+// Each kind of step shows what its program receives, decoded, with the
+// bytes that break naive quoting and a terminal's escapes; long scripts
+// and argument lists are cut with a count of what was left out.
+func TestPlanTextDecodesEachKindOfStep(t *testing.T) {
+	t.Parallel()
+	long := make([]string, 0, 60)
+	for i := range 60 {
+		long = append(long, fmt.Sprintf("a%d", i))
+	}
+	script := "$s = 'it''s \"q\" 100% ^ é'\r\nif ($s) {\r\n\tWrite-Output \"\x1b[2J$s\"\r\n}\r\n" + strings.Repeat("x", 230) + "\r\n"
+	for i := 6; i <= 25; i++ {
+		script += fmt.Sprintf("# line %d\n", i)
+	}
+	tests := []struct {
+		name string
+		plan *runner.Result
+	}{
+		{"argv", planOf(&runner.StepResult{Name: "args", Kind: "command",
+			Argv:        []string{`C:\Program Files\Tool\tool.exe`, "two words", "", `say "hi"`, `tail dir\`, "100%", "a^b&c", "日本語", "\x1b[31mred\t\u202e"},
+			CommandLine: `"C:\Program Files\Tool\tool.exe" "two words" "" "say \"hi\"" "tail dir\\" 100% a^b&c 日本語 "` + "\x1b[31mred\t\u202e" + `"`,
+		})},
+		{"argv-many", planOf(&runner.StepResult{Name: "many", Kind: "command", Argv: long, CommandLine: `"a0" ` + strings.Join(long[1:], " ")})},
+		{"cmd", planOf(&runner.StepResult{Name: "line", Kind: "cmd",
+			CmdLine:     `echo "%PATH%" ^& 50%% & "C:\Program Files\x.exe" ^"it's \^"q\^" 100%^ ^^ é` + "\x1b[1m",
+			CommandLine: `"cmd.exe" /d /s /c "echo "%PATH%" ^& 50%% & "C:\Program Files\x.exe" ^"it's \^"q\^" 100%^ ^^ é` + "\x1b[1m\"",
+		})},
+		{"powershell", planOf(&runner.StepResult{Name: "script", Kind: "powershell", Script: script})},
+		{"powershell-one-line", planOf(&runner.StepResult{Name: "one", Kind: "powershell", Script: "Get-Service WinRM"})},
+		{"ssm-sends", planOf(&runner.StepResult{Name: "who", Kind: "command", Argv: []string{"whoami"}, CommandLine: `"whoami"`,
+			RemoteCommand: []string{"Doc\x1b[2J", "# fleetrun-ssm v1\n$fleetrunPayload = 'e30='\n"}})},
+		{"max-fail-bounds-concurrency", &runner.Result{Playbook: "budget", Forks: 50, Batches: 2, MaxFail: 1,
+			Concurrency: runner.Concurrency{Hosts: 2, LimitedBy: runner.LimitedByMaxFail},
+			Hosts:       []*runner.HostResult{{Name: "a", Address: "10.0.0.1"}, {Name: "b", Address: "10.0.0.2", Batch: 1}}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var b strings.Builder
+			if err := views.PlanText(&b, tt.plan); err != nil {
+				t.Fatal(err)
+			}
+			if strings.ContainsAny(b.String(), "\x1b\t\u202e\r") {
+				t.Errorf("the plan holds raw control characters: %q", b.String())
+			}
+			golden.Check(t, filepath.Join("testdata", "plan", tt.name+".txt"), []byte(b.String()))
+		})
 	}
 }
