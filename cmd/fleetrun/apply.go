@@ -117,20 +117,12 @@ func runApply(cmd *cobra.Command, e *env, o *applyOptions, pbFile string) error 
 			return invalid(err)
 		}
 	}
-	inv, err := loadInventory(o.invFiles)
-	if err != nil {
-		return invalid(formatInputError(err))
-	}
 	ctx := cmd.Context()
-	inv, stop, err := materialize(e, inv, o.disc)
+	hosts, stop, err := fleetHosts(e, o.invFiles, o.disc, pb, o.limit)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	hosts, err := selectHosts(inv, pb, o.limit)
-	if err != nil {
-		return invalid(err)
-	}
 	if len(hosts) == 0 {
 		return invalid(fmt.Errorf("no hosts selected (playbook hosts: %s, --limit %q); check with fleetrun inventory", pb.Hosts, o.limit))
 	}

@@ -39,6 +39,26 @@ func loadInventory(files []string) (*inventory.Inventory, error) {
 	return inventory.LoadAll(files)
 }
 
+// fleetHosts loads the -i inventories, brings up what they declare (a
+// simulated fleet started, EC2 hosts discovered) and selects the hosts
+// pb's hosts: and --limit name, possibly none. stop ends what it started;
+// it is set whenever err is nil.
+func fleetHosts(e *env, files []string, d discoveryFlags, pb *playbook.Playbook, limit string) (hosts []*inventory.Host, stop func(), err error) {
+	inv, err := loadInventory(files)
+	if err != nil {
+		return nil, nil, invalid(formatInputError(err))
+	}
+	inv, stop, err = materialize(e, inv, d)
+	if err != nil {
+		return nil, nil, err
+	}
+	if hosts, err = selectHosts(inv, pb, limit); err != nil {
+		stop()
+		return nil, nil, invalid(err)
+	}
+	return hosts, stop, nil
+}
+
 // selectHosts applies the playbook's hosts: selector and then --limit.
 func selectHosts(inv *inventory.Inventory, pb *playbook.Playbook, limit string) ([]*inventory.Host, error) {
 	hosts := inv.Hosts

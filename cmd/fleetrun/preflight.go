@@ -94,19 +94,11 @@ func runPreflight(ctx context.Context, e *env, o *preflightOptions) error {
 		}
 		mergeRequires(&o.req, pb.Requires)
 	}
-	inv, err := loadInventory(o.invFiles)
-	if err != nil {
-		return invalid(formatInputError(err))
-	}
-	inv, stop, err := materialize(e, inv, o.disc) //nolint:contextcheck // discovery runs under the stopper's Soft context, derived from ctx
+	hosts, stop, err := fleetHosts(e, o.invFiles, o.disc, pb, o.limit) //nolint:contextcheck // discovery runs under the stopper's Soft context, derived from ctx
 	if err != nil {
 		return err
 	}
 	defer stop()
-	hosts, err := selectHosts(inv, pb, o.limit)
-	if err != nil {
-		return invalid(err)
-	}
 	if len(hosts) == 0 {
 		return invalid(fmt.Errorf("no hosts selected; check with fleetrun inventory"))
 	}

@@ -139,19 +139,11 @@ func runAdHoc(cmd *cobra.Command, e *env, o *runOptions, args []string) error {
 			return invalid(err)
 		}
 	}
-	inv, err := loadInventory(o.invFiles)
-	if err != nil {
-		return invalid(formatInputError(err))
-	}
-	inv, stop, err := materialize(e, inv, o.disc)
+	hosts, stop, err := fleetHosts(e, o.invFiles, o.disc, pb, o.limit)
 	if err != nil {
 		return err
 	}
 	defer stop()
-	hosts, err := selectHosts(inv, pb, o.limit)
-	if err != nil {
-		return invalid(err)
-	}
 	if len(hosts) == 0 {
 		return invalid(fmt.Errorf("no hosts selected (--limit %q); check with fleetrun inventory", o.limit))
 	}
