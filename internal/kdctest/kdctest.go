@@ -63,6 +63,9 @@ type KDC struct {
 	Password string
 	// OperatorKeytab holds the operator's key.
 	OperatorKeytab string
+	// KeytabDir holds one keytab per host, named <host>.keytab, each with
+	// the key of HTTP/<host>@REALM.
+	KeytabDir string
 
 	tools   testneeds.MITKerberos
 	logFile string
@@ -98,6 +101,10 @@ func Start(t testing.TB, opts Options) *KDC {
 	}
 	k.logFile = filepath.Join(k.Dir, "kdc.log")
 	k.OperatorKeytab = filepath.Join(k.Dir, "operator.keytab")
+	k.KeytabDir = filepath.Join(k.Dir, "keytabs")
+	if err := os.Mkdir(k.KeytabDir, 0o700); err != nil {
+		t.Fatalf("kdctest: %v", err)
+	}
 	k.Krb5Conf = filepath.Join(k.Dir, "krb5.conf")
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -213,7 +220,7 @@ func (k *KDC) createRealm(ctx context.Context, opts Options) error {
 	fmt.Fprintf(&script, "ktadd -k %s -norandkey %s\n", k.OperatorKeytab, opts.Operator)
 	for _, h := range opts.Hosts {
 		princ := "HTTP/" + h
-		kt := filepath.Join(k.Dir, "host-"+h+".keytab")
+		kt := filepath.Join(k.KeytabDir, h+".keytab")
 		fmt.Fprintf(&script, "addprinc -randkey %s\n", princ)
 		fmt.Fprintf(&script, "ktadd -k %s -norandkey %s\n", kt, princ)
 		k.keytabs[h] = kt
