@@ -10,6 +10,9 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+	"github.com/jcmturner/gokrb5/v8/messages"
+	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/fleetrun/fleetrun/internal/kdctest"
 	"github.com/fleetrun/fleetrun/sim"
@@ -33,8 +36,8 @@ func kerberosFleet(t *testing.T, hosts int, https bool) (*kdctest.KDC, *sim.Flee
 // kerberosTarget reaches a simulated host by address, with its SPN named.
 func kerberosTarget(k *kdctest.KDC, h *sim.Host, https bool) transport.Target {
 	t := transport.Target{Name: h.Name(), Address: h.Address(), Port: h.Port(), HTTPS: https, Auth: "kerberos",
-		User: k.Operator, Password: k.Password,
-		Vars: map[string]string{"krb5_conf": k.Krb5Conf, "spn": "HTTP/" + h.Name()}}
+		User: k.Operator, Password: k.Password, SPN: "HTTP/" + h.Name(),
+		Vars: map[string]string{"krb5_conf": k.Krb5Conf}}
 	if https {
 		t.CAFile = h.CAFile()
 	}
@@ -163,14 +166,13 @@ func TestKerberosFailuresAreAuthErrorsWithAHint(t *testing.T) {
 	}{
 		{"a wrong password", func(t *transport.Target) { t.Password = "wrong" }, "the KDC refused the password"},
 		{"an unknown user", func(t *transport.Target) { t.User = "nobody@FLEETRUN.TEST" }, "the KDC does not know the user"},
-		{"a host reached by address without its SPN", func(t *transport.Target) { delete(t.Vars, "spn") }, "the KDC knows no service principal for this host"},
+		{"a host reached by address without its SPN", func(t *transport.Target) { t.SPN = "" }, "the KDC knows no service principal for this host"},
 		{"no credentials at all", func(t *transport.Target) { t.Password = "" }, "give the host a password"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			target := kerberosTarget(k, h, false)
-			target.Vars = map[string]string{"krb5_conf": k.Krb5Conf, "spn": "HTTP/" + h.Name()}
 			tc.mutate(&target)
 			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 			defer cancel()
@@ -188,6 +190,35 @@ func TestKerberosFailuresAreAuthErrorsWithAHint(t *testing.T) {
 			}
 			if strings.Contains(err.Error(), k.Password) {
 				t.Errorf("error holds the password: %v", err)
+			}
+		})
+	}
+}
+
+func TestKerberosErrorsNameTheirCause(t *testing.T) {
+	t.Parallel()
+	sname := types.NewPrincipalName(1, "krbtgt/FLEETRUN.TEST")
+	tests := []struct {
+		name string
+		err  error
+		hint string
+	}{
+		{"a refused password", messages.NewKRBError(sname, "FLEETRUN.TEST", errorcode.KDC_ERR_PREAUTH_FAILED, "x"), "the KDC refused the password"},
+		{"an unknown user", messages.NewKRBError(sname, "FLEETRUN.TEST", errorcode.KDC_ERR_C_PRINCIPAL_UNKNOWN, "x"), "the KDC does not know the user"},
+		{"an unknown SPN", messages.NewKRBError(sname, "FLEETRUN.TEST", errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "x"), "the KDC knows no service principal"},
+		{"clock skew", messages.NewKRBError(sname, "FLEETRUN.TEST", errorcode.KRB_AP_ERR_SKEW, "x"), "the clocks of this machine"},
+		{"an expired ticket", messages.NewKRBError(sname, "FLEETRUN.TEST", errorcode.KRB_AP_ERR_TKT_EXPIRED, "x"), "the ticket expired"},
+		{"anything else", errors.New("connection refused"), "check krb5.conf"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			e := krbError("web-01", "logon", tc.err)
+			if e.Class != transport.ClassAuth || !strings.HasPrefix(e.Hint, tc.hint) {
+				t.Errorf("class %s hint %q, want auth and a hint starting %q", e.Class, e.Hint, tc.hint)
+			}
+			if !strings.HasPrefix(e.Message, "web-01: kerberos: logon: ") {
+				t.Errorf("message %q", e.Message)
 			}
 		})
 	}

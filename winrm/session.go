@@ -347,7 +347,10 @@ func newKerberosAuth(t transport.Target, opts Options) (*kerberosAuth, error) {
 			Message: fmt.Sprintf("%s: kerberos: no realm (user %q has no domain, krb5.conf no default_realm)", name, t.User),
 			Hint:    "write the user as user@REALM, or set the host variable realm"}
 	}
-	spn := t.Vars["spn"]
+	spn := t.SPN
+	if spn == "" {
+		spn = t.Vars["spn"]
+	}
 	if spn == "" {
 		spn = "HTTP/" + t.Address
 	}
@@ -355,7 +358,7 @@ func newKerberosAuth(t transport.Target, opts Options) (*kerberosAuth, error) {
 	if creds == nil {
 		creds, own = &KerberosCredentials{}, true
 	}
-	src := krbSource{krb5Conf: path, cfg: cfg, user: user, realm: realm, password: t.Password, keytab: t.Vars["keytab"], ccache: creds.CCache}
+	src := krbSource{krb5Conf: path, cfg: cfg, user: user, realm: realm, password: t.Password, keytab: keytabOf(t), ccache: creds.CCache}
 	return &kerberosAuth{host: name, username: user + "@" + realm, spn: spn, seal: !t.HTTPS,
 		creds: creds, own: own, src: src}, nil
 }
@@ -396,3 +399,12 @@ func durationXS(d time.Duration) string {
 
 // errClosed is returned for a session used after Close.
 var errClosed = errors.New("session is closed")
+
+// keytabOf is the target's keytab: its Keytab, else the host variable
+// keytab.
+func keytabOf(t transport.Target) string {
+	if t.Keytab != "" {
+		return t.Keytab
+	}
+	return t.Vars["keytab"]
+}
