@@ -109,9 +109,12 @@ func testKerberosPlaybook(t *testing.T, n, forks int) {
 	ntlm := viewOf(t, run(fleettest.Target))
 	krb := viewOf(t, run(func(ctx context.Context, h *inventory.Host) (transport.Target, error) {
 		tg, err := fleettest.Target(ctx, h)
-		// The operator's ticket cache; the host reached by address with
-		// its SPN named, as an inventory's spn: key gives it.
-		tg.Auth, tg.User, tg.Password, tg.SPN = "kerberos", k.Operator, "", "HTTP/"+h.Name
+		// The operator's ticket cache; the host is reached by address with
+		// the SPN the fleet's inventory names (spn:).
+		tg.Auth, tg.User, tg.Password = "kerberos", k.Operator, ""
+		if tg.SPN != "HTTP/"+h.Name {
+			t.Errorf("%s: the fleet's inventory gives spn %q", h.Name, tg.SPN)
+		}
 		return tg, err
 	}))
 	if diff := cmp.Diff(ntlm, krb); diff != "" {

@@ -104,6 +104,32 @@ func TestKerberosSealedOverHTTPMatchesNTLM(t *testing.T) {
 	}
 }
 
+func TestKerberosReconnectReusesTheServiceTicket(t *testing.T) {
+	t.Parallel()
+	k, f := kerberosFleet(t, 1, false)
+	h := f.Hosts()[0]
+	creds := &KerberosCredentials{}
+	t.Cleanup(creds.Close)
+	s := open(t, kerberosTarget(k, h, false), Options{Kerberos: creds})
+	var got []uint32
+	for _, c := range threeSteps {
+		// The connection goes away between steps (a proxy's idle timeout,
+		// a reset): the next request dials anew, finds no context there,
+		// and authenticates again with the ticket it has.
+		s.ep.conn.close()
+		got = append(got, run(t, s, c).ExitCode)
+	}
+	if diff := cmp.Diff([]uint32{3, 9999, 5}, got); diff != "" {
+		t.Errorf("exit codes (-want +got):\n%s", diff)
+	}
+	if n, err := k.Count("TGS", ""); err != nil || n != 1 {
+		t.Errorf("TGS exchanges = %d, %v; want 1 across reconnects", n, err)
+	}
+	if st := h.Stats(); st.AuthFailures != 0 || st.Connections < 4 {
+		t.Errorf("auth failures %d, connections %d; want 0 and at least 4", st.AuthFailures, st.Connections)
+	}
+}
+
 func TestKerberosOverHTTPSAndFromATicketCache(t *testing.T) {
 	t.Parallel()
 	k, f := kerberosFleet(t, 2, true)

@@ -453,7 +453,10 @@ func (h *handler) sealed(w http.ResponseWriter, r *http.Request, cs *connState, 
 	if err != nil {
 		// As Windows answers an encrypted message it has no context for,
 		// or cannot decrypt (see ntlmsrv).
-		if h.p.OnAuthFailure != nil {
+		// A connection without a context is no failed logon (the client
+		// reconnected and will authenticate); a message that does not
+		// open is reported.
+		if h.p.OnAuthFailure != nil && sc != nil {
 			h.p.OnAuthFailure("sealed message refused: " + err.Error())
 		}
 		w.WriteHeader(http.StatusBadRequest)

@@ -247,7 +247,6 @@ func TestKerberosRefusals(t *testing.T) {
 				return f.post(t, c, "", sealedType, seal(t, in, protocolKerberos, []byte(soapReq), 0, true))
 			},
 			wantStatus: 400,
-			wantReason: "sealed message refused: no kerberos context on this connection",
 		},
 		{
 			name: "a sealed message whose sequence number was used",
