@@ -66,3 +66,31 @@ func TestPywinrmKerberosEncrypted(t *testing.T) {
 		}
 	}
 }
+
+// TestScenarioKeytabsConfigureKerberos: a scenario's keytab setting gives
+// a host its Kerberos key (relative to the scenario file), an empty one
+// turns Kerberos off, and the fleet's keytab folder is the default.
+func TestScenarioKeytabsConfigureKerberos(t *testing.T) {
+	t.Parallel()
+	sc, err := ParseScenario(filepath.Join("conf", "fleet.yaml"), []byte(`
+host_settings:
+  sim-0002: {keytab: "keys/other.keytab"}
+  sim-0003: {keytab: ""}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "sim-0001.keytab"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	names := []string{"sim-0001", "sim-0002", "sim-0003"}
+	cfgs := resolveConfigs(sc, FleetOptions{KerberosKeytabs: dir}, names, []string{"127.0.0.1:0", "127.0.0.1:0", "127.0.0.1:0"}, "pw")
+	got := []string{cfgs[0].Keytab, cfgs[1].Keytab, cfgs[2].Keytab}
+	want := []string{filepath.Join(dir, "sim-0001.keytab"), filepath.Join("conf", "keys", "other.keytab"), ""}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("host %d keytab %q, want %q", i+1, got[i], want[i])
+		}
+	}
+}
