@@ -4,9 +4,9 @@ package route_test
 
 import "testing"
 
-// TestKerberosPlaybookOnAThousandHosts: a thousand hosts at forks 1,000,
+// TestScaleKerberosPlaybookOnAThousandHosts: a thousand hosts at forks 1,000,
 // one logon, one service ticket per host (make test-scale).
-func TestKerberosPlaybookOnAThousandHosts(t *testing.T) {
+func TestScaleKerberosPlaybookOnAThousandHosts(t *testing.T) {
 	t.Parallel()
 	testKerberosPlaybook(t, 1000, 1000)
 }

@@ -44,8 +44,16 @@ type KerberosCredentials struct {
 	clients map[string]*krbClient
 }
 
+// kdcSlots bounds the KDC exchanges in flight across the process: MIT's
+// KDC keeps at most 45 TCP connections and closes the oldest beyond that
+// (net-server.c), and a domain controller answering a thousand hosts'
+// ticket requests at once is no kinder. Tickets are cached, so the bound
+// costs a fleet only its first contact.
+var kdcSlots = make(chan struct{}, 16)
+
 type krbClient struct {
 	once    sync.Once
+	noSlot  bool // the logon never ran: its caller's context ended first
 	cl      *client.Client
 	err     error
 	tickets singleflight.Group
@@ -88,8 +96,9 @@ func (s krbSource) key() string {
 	}
 }
 
-// client returns the logged-on client of src, logging on once.
-func (k *KerberosCredentials) client(src krbSource) (*krbClient, error) {
+// client returns the logged-on client of src, logging on once; ctx bounds
+// the wait for a KDC slot.
+func (k *KerberosCredentials) client(ctx context.Context, src krbSource) (*krbClient, error) {
 	k.mu.Lock()
 	if k.clients == nil {
 		k.clients = map[string]*krbClient{}
@@ -100,7 +109,25 @@ func (k *KerberosCredentials) client(src krbSource) (*krbClient, error) {
 		k.clients[src.key()] = c
 	}
 	k.mu.Unlock()
-	c.once.Do(func() { c.cl, c.err = logon(src) })
+	c.once.Do(func() {
+		if err := acquireKDC(ctx); err != nil {
+			c.err, c.noSlot = err, true
+			return
+		}
+		defer releaseKDC()
+		c.cl, c.err = logon(src)
+	})
+	if c.noSlot {
+		// This caller's context ended before anyone logged on: the next
+		// caller tries again. A refused logon stays refused for the run,
+		// so a wrong password costs one AS exchange, not one per host
+		// (and locks no account out).
+		k.mu.Lock()
+		if k.clients[src.key()] == c {
+			delete(k.clients, src.key())
+		}
+		k.mu.Unlock()
+	}
 	return c, c.err
 }
 
@@ -141,14 +168,32 @@ func logon(src krbSource) (*client.Client, error) {
 	}
 }
 
+func acquireKDC(ctx context.Context) error {
+	select {
+	case kdcSlots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("waiting to reach the KDC: %w", ctx.Err())
+	}
+}
+
+func releaseKDC() { <-kdcSlots }
+
 // serviceTicket returns the ticket for spn, asking the KDC at most once at
 // a time per SPN; gokrb5's cache keeps it until it expires.
-func (c *krbClient) serviceTicket(spn string) (messages.Ticket, types.EncryptionKey, error) {
+func (c *krbClient) serviceTicket(ctx context.Context, spn string) (messages.Ticket, types.EncryptionKey, error) {
+	if t, k, ok := c.cl.GetCachedTicket(spn); ok {
+		return t, k, nil
+	}
 	type tk struct {
 		t messages.Ticket
 		k types.EncryptionKey
 	}
 	v, err, _ := c.tickets.Do(spn, func() (any, error) {
+		if err := acquireKDC(ctx); err != nil {
+			return nil, err
+		}
+		defer releaseKDC()
 		t, k, err := c.cl.GetServiceTicket(spn)
 		return tk{t, k}, err
 	})
@@ -403,11 +448,11 @@ func (a *kerberosAuth) exchange(ctx context.Context, ep *endpoint, body []byte) 
 // handshake sends an AP-REQ on an empty POST and checks the AP-REP. It
 // returns a reply only when the host refused (401).
 func (a *kerberosAuth) handshake(ctx context.Context, ep *endpoint) (*httpReply, error) {
-	c, err := a.creds.client(a.src)
+	c, err := a.creds.client(ctx, a.src)
 	if err != nil {
 		return nil, krbError(a.host, "logon as "+a.username, err)
 	}
-	tkt, key, err := c.serviceTicket(a.spn)
+	tkt, key, err := c.serviceTicket(ctx, a.spn)
 	if err != nil {
 		return nil, krbError(a.host, "ticket for "+a.spn, err)
 	}

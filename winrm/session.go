@@ -363,8 +363,8 @@ func newKerberosAuth(t transport.Target, opts Options) (*kerberosAuth, error) {
 		creds: creds, own: own, src: src}, nil
 }
 
-// Encrypted reports whether the session's messages are sealed (NTLM over
-// HTTP); over HTTPS the channel itself is encrypted.
+// Encrypted reports whether the session's messages are sealed (NTLM or
+// Kerberos over HTTP); over HTTPS the channel itself is encrypted.
 func (s *Session) Encrypted() bool { return s.ep.auth.encrypted() }
 
 // Requests returns how many WS-Man requests the session has sent (not

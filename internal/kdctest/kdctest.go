@@ -159,6 +159,7 @@ func (k *KDC) writeConfig(opts Options) error {
 	kdcConf := fmt.Sprintf(`[kdcdefaults]
  kdc_listen = %[1]s
  kdc_tcp_listen = %[1]s
+ kdc_tcp_listen_backlog = 128
 [realms]
  %[2]s = {
   database_name = %[3]s
