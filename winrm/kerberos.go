@@ -257,11 +257,13 @@ type krbContext struct {
 // apReq builds the krb5 mechanism token (RFC 4121 4.1) holding an AP-REQ
 // for the ticket, asking for mutual authentication, sequencing and
 // confidentiality, and the context it starts.
-func apReq(cl *client.Client, tkt messages.Ticket, key types.EncryptionKey) ([]byte, *krbContext, types.Authenticator, error) {
+func apReq(cl *client.Client, tkt messages.Ticket, key types.EncryptionKey, now time.Time) ([]byte, *krbContext, types.Authenticator, error) {
 	auth, err := types.NewAuthenticator(cl.Credentials.Domain(), cl.Credentials.CName())
 	if err != nil {
 		return nil, nil, auth, err
 	}
+	now = now.UTC()
+	auth.CTime, auth.Cusec = now, now.Nanosecond()/1000
 	et, err := crypto.GetEtype(key.KeyType)
 	if err != nil {
 		return nil, nil, auth, err
@@ -289,6 +291,20 @@ func apReq(cl *client.Client, tkt messages.Ticket, key types.EncryptionKey) ([]b
 	tok := append(append(oid, 0x01, 0x00), b...)
 	ctx := &krbContext{key: auth.SubKey, sendSeq: uint64(auth.SeqNumber), recvSeq: uint64(auth.SeqNumber)}
 	return asn1tools.AddASNAppTag(tok, 0), ctx, auth, nil
+}
+
+// krbErrorToken reads a krb5 mechanism token holding a KRB-ERROR.
+func krbErrorToken(tok []byte) (messages.KRBError, bool) {
+	var kerr messages.KRBError
+	var oid asn1.ObjectIdentifier
+	inner, err := asn1.UnmarshalWithParams(tok, &oid, "application,explicit,tag:0")
+	if err != nil || !oid.Equal(gssapi.OIDKRB5.OID()) || len(inner) < 2 || !bytes.Equal(inner[:2], []byte{0x03, 0x00}) {
+		return kerr, false
+	}
+	if kerr.Unmarshal(inner[2:]) != nil {
+		return kerr, false
+	}
+	return kerr, true
 }
 
 // finish checks the acceptor's AP-REP (mutual authentication) and takes
@@ -412,6 +428,9 @@ type kerberosAuth struct {
 	own      bool // creds belong to this session alone (no shared ones given)
 	src      krbSource
 	ctx      *krbContext // nil until a handshake completed
+	// now is the clock of authenticators; nil means time.Now (tests skew
+	// it).
+	now func() time.Time
 }
 
 func (a *kerberosAuth) name() string    { return "kerberos" }
@@ -456,7 +475,11 @@ func (a *kerberosAuth) handshake(ctx context.Context, ep *endpoint) (*httpReply,
 	if err != nil {
 		return nil, krbError(a.host, "ticket for "+a.spn, err)
 	}
-	tok, kctx, auth, err := apReq(c.cl, tkt, key)
+	now := time.Now
+	if a.now != nil {
+		now = a.now
+	}
+	tok, kctx, auth, err := apReq(c.cl, tkt, key, now())
 	if err != nil {
 		return nil, fmt.Errorf("kerberos: build AP-REQ: %w", err)
 	}
@@ -467,6 +490,13 @@ func (a *kerberosAuth) handshake(ctx context.Context, ep *endpoint) (*httpReply,
 		return nil, err
 	}
 	if reply.status == http.StatusUnauthorized {
+		// A host that could not accept the ticket may say why in a
+		// KRB-ERROR (clock skew, an expired ticket).
+		if tok, ok := negotiateToken(reply.header.Values("WWW-Authenticate")); ok {
+			if kerr, ok := krbErrorToken(tok); ok {
+				return nil, krbError(a.host, "the host refused the ticket for "+a.spn, kerr)
+			}
+		}
 		return reply, nil
 	}
 	if reply.status != http.StatusOK {

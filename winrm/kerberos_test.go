@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
@@ -218,6 +219,29 @@ func TestKerberosFailuresAreAuthErrorsWithAHint(t *testing.T) {
 				t.Errorf("error holds the password: %v", err)
 			}
 		})
+	}
+}
+
+func TestKerberosClockSkewAtTheHostIsNamed(t *testing.T) {
+	t.Parallel()
+	k, f := kerberosFleet(t, 1, false)
+	s, err := newSession(kerberosTarget(k, f.Hosts()[0], false), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ka := s.ep.auth.(*kerberosAuth)
+	ka.now = func() time.Time { return time.Now().Add(-10 * time.Minute) }
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	err = s.firstContact(ctx)
+	s.ep.auth.close()
+	s.ep.conn.close()
+	var te *transport.Error
+	if !errors.As(err, &te) || te.Class != transport.ClassAuth || !strings.HasPrefix(te.Hint, "the clocks of this machine") {
+		t.Fatalf("error %v (hint %q), want class auth naming the clocks", err, hintOf(err))
+	}
+	if !strings.Contains(te.Message, "KRB_AP_ERR_SKEW") {
+		t.Errorf("message %q does not name KRB_AP_ERR_SKEW", te.Message)
 	}
 }
 

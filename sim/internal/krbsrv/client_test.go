@@ -67,6 +67,12 @@ type initiator struct {
 // apReq builds a krb5 GSS token with an AP-REQ for spn asking for flags.
 func newInitiator(t *testing.T, cl *client.Client, spn string, flags uint32) (*initiator, []byte) {
 	t.Helper()
+	return newInitiatorAt(t, cl, spn, flags, 0)
+}
+
+// newInitiatorAt is newInitiator on a clock off by skew.
+func newInitiatorAt(t *testing.T, cl *client.Client, spn string, flags uint32, skew time.Duration) (*initiator, []byte) {
+	t.Helper()
 	tkt, key, err := cl.GetServiceTicket(spn)
 	if err != nil {
 		t.Fatal(err)
@@ -75,6 +81,7 @@ func newInitiator(t *testing.T, cl *client.Client, spn string, flags uint32) (*i
 	if err != nil {
 		t.Fatal(err)
 	}
+	auth.CTime = auth.CTime.Add(skew)
 	et, err := crypto.GetEtype(key.KeyType)
 	if err != nil {
 		t.Fatal(err)

@@ -23,7 +23,9 @@ import (
 var (
 	tokAPReq = []byte{0x01, 0x00}
 	tokAPRep = []byte{0x02, 0x00}
-	tokWrap  = []byte{0x05, 0x04}
+	// tokKRBError marks a KRB-ERROR in the krb5 mechanism's framing.
+	tokKRBError = []byte{0x03, 0x00}
+	tokWrap     = []byte{0x05, 0x04}
 )
 
 // Wrap token flags, RFC 4121 4.2.2.

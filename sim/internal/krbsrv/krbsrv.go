@@ -241,6 +241,19 @@ func (h *handler) refuse(w http.ResponseWriter, r *http.Request, reason string) 
 	h.other.ServeHTTP(&offerKerberos{ResponseWriter: w}, anon)
 }
 
+// refuseWith answers 401 carrying one WWW-Authenticate value, an error
+// token, and reports reason.
+func (h *handler) refuseWith(w http.ResponseWriter, r *http.Request, offer, reason string) {
+	if h.p.OnAuthFailure != nil {
+		h.p.OnAuthFailure(reason)
+	}
+	// A read error means the client is gone.
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxSealedBody))
+	w.Header()[wwwAuthenticate] = []string{offer}
+	w.Header().Set("Server", "Microsoft-HTTPAPI/2.0")
+	w.WriteHeader(http.StatusUnauthorized)
+}
+
 func (h *handler) plainOK(r *http.Request) bool {
 	return r.TLS != nil || h.p.AllowUnencrypted
 }
@@ -259,6 +272,18 @@ func (h *handler) logon(w http.ResponseWriter, r *http.Request, cs *connState, s
 		return
 	}
 	sc, reply, err := h.accept(raw, scheme)
+	var kerr messages.KRBError
+	if err != nil && errors.As(err, &kerr) {
+		// The acceptor's KRB-ERROR goes back to the client in the answer
+		// to this leg, so that it can tell clock skew or an expired
+		// ticket from other refusals (RFC 4121 4.1: the acceptor may
+		// return a KRB_ERROR token; MS-KILE 3.4.5.x: Windows returns
+		// KRB_AP_ERR_SKEW with its time).
+		if b, merr := kerr.Marshal(); merr == nil {
+			h.refuseWith(w, r, scheme+" "+base64.StdEncoding.EncodeToString(krb5Token(tokKRBError, b)), "kerberos logon failed: "+err.Error())
+			return
+		}
+	}
 	if err != nil {
 		h.refuse(w, r, "kerberos logon failed: "+err.Error())
 		return

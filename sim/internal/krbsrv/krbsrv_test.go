@@ -11,9 +11,13 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jcmturner/gokrb5/v8/crypto"
+	"github.com/jcmturner/gokrb5/v8/gssapi"
+	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
+	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/fleetrun/fleetrun/internal/kdctest"
@@ -227,6 +231,24 @@ func TestKerberosRefusals(t *testing.T) {
 			},
 			wantStatus: 401, wantOffers: []string{"Negotiate", "Kerberos"},
 			wantReason: "kerberos logon failed: ticket for HTTP/sim-0002 not accepted",
+		},
+		{
+			name: "an authenticator from a clock ten minutes behind gets KRB_AP_ERR_SKEW back",
+			run: func(t *testing.T, f *fleet, c *http.Client) *answer {
+				_, tok := newInitiatorAt(t, cl, "HTTP/sim-0001", gssMutual, -10*time.Minute)
+				a := f.post(t, c, "Kerberos "+b64(tok), "", nil)
+				scheme, token, _ := strings.Cut(a.Header.Get("WWW-Authenticate"), " ")
+				raw, _ := base64.StdEncoding.DecodeString(token)
+				oid, inner, err := parseInitialToken(raw)
+				var kerr messages.KRBError
+				if err != nil || scheme != "Kerberos" || !oid.Equal(gssapi.OIDKRB5.OID()) || !bytes.Equal(inner[:2], tokKRBError) || kerr.Unmarshal(inner[2:]) != nil || kerr.ErrorCode != errorcode.KRB_AP_ERR_SKEW {
+					t.Errorf("answer %q: no KRB-ERROR with KRB_AP_ERR_SKEW (%v, code %d)", a.Header.Get("WWW-Authenticate"), err, kerr.ErrorCode)
+				}
+				a.Header.Del("WWW-Authenticate")
+				return a
+			},
+			wantStatus: 401,
+			wantReason: "kerberos logon failed: ticket for HTTP/sim-0001 not accepted",
 		},
 		{
 			name: "a replayed authenticator",
