@@ -435,7 +435,8 @@ type Target struct {
 	Keytab string
 	// Vars are the host's variables as strings. They are the user's
 	// template variables: no transport takes its settings from them,
-	// except WinRM's Kerberos settings (krb5_conf, realm, spn).
+	// except WinRM's Kerberos settings (krb5_conf, realm, and spn and
+	// keytab when SPN and Keytab are empty).
 	Vars map[string]string
 }
 
