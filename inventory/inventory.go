@@ -40,6 +40,13 @@ type Host struct {
 	ConnectTimeout     time.Duration `json:"-"`
 	// Transport is how the host is reached: winrm (default) or ssm.
 	Transport string `json:"transport"`
+	// SPN is the Kerberos service principal of the host (auth: kerberos),
+	// such as HTTP/web-01.corp.example; empty means HTTP/<address>. Hosts
+	// reached by IP address need it.
+	SPN string `json:"spn,omitempty"`
+	// Keytab is the path of a keytab holding the user's keys (auth:
+	// kerberos), used when the host has no password.
+	Keytab string `json:"keytab,omitempty"`
 	// SSM are the host's AWS Systems Manager settings (transport: ssm):
 	// the instance, its region and how to reach the API. They reach the
 	// transport as transport.Target.SSM, never among the template Vars.

@@ -301,3 +301,33 @@ func TestAddressErrorsNeverShowThePassword(t *testing.T) {
 		t.Errorf("the error shows the password: %v", err)
 	}
 }
+
+func TestKerberosSPNAndKeytabReachTheHost(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	p := filepath.Join(dir, "domain.yaml")
+	writeFile(t, p, `defaults:
+  auth: kerberos
+  user: deploy@CORP.EXAMPLE
+  keytab: keys/deploy.keytab
+hosts:
+  - name: web-01
+    address: web-01.corp.example
+  - name: web-02
+    address: 10.0.1.12
+    spn: HTTP/web-02.corp.example
+`)
+	inv, err := inventory.Load(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got [][3]string
+	for _, h := range inv.Hosts {
+		got = append(got, [3]string{h.Name, h.SPN, h.Keytab})
+	}
+	kt := filepath.Join(dir, "keys/deploy.keytab")
+	want := [][3]string{{"web-01", "", kt}, {"web-02", "HTTP/web-02.corp.example", kt}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("hosts' spn and keytab (-want +got):\n%s", diff)
+	}
+}

@@ -32,6 +32,8 @@ type Settings struct {
 	AllowUnencrypted   *bool             `yaml:"allow_unencrypted"`
 	OutputEncoding     *string           `yaml:"output_encoding"`
 	ConnectTimeout     *time.Duration    `yaml:"connect_timeout"`
+	SPN                *string           `yaml:"spn"`
+	Keytab             *string           `yaml:"keytab"`
 	Transport          *string           `yaml:"transport"`
 	SSM                *SSMSpec          `yaml:"ssm"`
 	Tags               map[string]string `yaml:"tags"`
@@ -249,6 +251,10 @@ func checkSettings(d *strictyaml.Decoder, s *Settings, path string) {
 		n, p := at("output_encoding")
 		d.Errorf(n, p, "unknown output encoding %q; use a name such as utf-8, cp932, shift_jis or windows-1252", *s.OutputEncoding)
 	}
+	if s.SPN != nil && !validSPN(*s.SPN) {
+		n, p := at("spn")
+		d.Errorf(n, p, "spn %q is no service principal name; write it as HTTP/<host DNS name>", *s.SPN)
+	}
 	if s.ConnectTimeout != nil && *s.ConnectTimeout == 0 {
 		n, p := at("connect_timeout")
 		d.Errorf(n, p, "connect_timeout must be more than zero")
@@ -256,6 +262,14 @@ func checkSettings(d *strictyaml.Decoder, s *Settings, path string) {
 	if s.SSM != nil {
 		s.SSM.check(d, strictyaml.JoinKey(path, "ssm"))
 	}
+}
+
+// validSPN reports whether s looks like a service principal name,
+// service/host with an optional @REALM: no white space, both parts
+// non-empty.
+func validSPN(s string) bool {
+	service, host, ok := strings.Cut(s, "/")
+	return ok && service != "" && host != "" && !strings.ContainsAny(s, " \t\r\n")
 }
 
 // checkHost validates the combination of settings a host ends up with.
@@ -342,6 +356,10 @@ func (s *Settings) applyTo(h *Host, file string) {
 		h.ConnectTimeout = *s.ConnectTimeout
 	}
 	setStr(&h.Transport, s.Transport)
+	setStr(&h.SPN, s.SPN)
+	if s.Keytab != nil {
+		h.Keytab = resolvePath(file, *s.Keytab)
+	}
 	s.SSM.applyTo(&h.SSM)
 	maps.Copy(h.Tags, s.Tags)
 	maps.Copy(h.Vars, s.Vars)

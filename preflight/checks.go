@@ -46,6 +46,8 @@ func (c *checker) authenticate(ctx context.Context) *winrm.Session {
 		c.res.Facts.Encrypted = s.Encrypted()
 		protection := "messages encrypted (NTLM sealing)"
 		switch {
+		case !h.HTTPS && s.Encrypted() && h.Auth == "kerberos":
+			protection = "messages encrypted (Kerberos sealing)"
 		case h.HTTPS:
 			protection = "protected by TLS"
 		case !s.Encrypted():

@@ -11,6 +11,7 @@ package route
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/credentials"
 
@@ -113,6 +114,7 @@ type Options struct {
 type Dialer struct {
 	transportOf map[string]string // host name → winrm or ssm
 	winrm       transport.Dialer
+	kerberos    *winrm.KerberosCredentials
 	ssm         *ssm.Dialer // nil when no host uses SSM
 }
 
@@ -125,7 +127,12 @@ var _ transport.Dialer = (*Dialer)(nil)
 func NewDialer(hosts []*inventory.Host, opts Options) *Dialer {
 	d := &Dialer{transportOf: map[string]string{}, winrm: opts.WinRM}
 	if d.winrm == nil {
-		d.winrm = winrm.NewDialer(winrm.Options{OutputCap: opts.OutputCap})
+		// One Kerberos logon per run, shared by every WinRM host: the
+		// ticket cache and krb5.conf are the ones MIT's kinit uses
+		// (KRB5CCNAME, KRB5_CONFIG).
+		d.kerberos = &winrm.KerberosCredentials{CCache: envOf(opts.LookupEnv, "KRB5CCNAME")}
+		d.winrm = winrm.NewDialer(winrm.Options{OutputCap: opts.OutputCap, Kerberos: d.kerberos,
+			Krb5Config: envOf(opts.LookupEnv, "KRB5_CONFIG")})
 	}
 	anySSM, simulatedOnly := false, true
 	for _, h := range hosts {
@@ -161,8 +168,19 @@ func (d *Dialer) Dial(ctx context.Context, t transport.Target) (transport.Sessio
 // Close releases the SSM transport's coordinators (queued commands fail
 // as interrupted; every goroutine it started has returned).
 func (d *Dialer) Close() error {
+	d.kerberos.Close()
 	if d.ssm != nil {
 		return d.ssm.Close()
 	}
 	return nil
+}
+
+// envOf reads a variable through lookup (nil reads nothing). A ticket
+// cache named "FILE:path" is the file path.
+func envOf(lookup func(string) (string, bool), name string) string {
+	if lookup == nil {
+		return ""
+	}
+	v, _ := lookup(name)
+	return strings.TrimPrefix(v, "FILE:")
 }

@@ -215,6 +215,7 @@ func TargetOf(ctx context.Context, h *inventory.Host, lookupEnv func(string) (st
 		User: h.User, Password: pw, CAFile: h.CAFile, ClientCert: h.ClientCert, ClientKey: h.ClientKey,
 		InsecureSkipVerify: h.InsecureSkipVerify, AllowUnencrypted: h.AllowUnencrypted,
 		OutputEncoding: h.OutputEncoding, ConnectTimeout: h.ConnectTimeout, SSM: SSMTargetOf(h), Vars: h.StringVars(),
+		SPN: h.SPN, Keytab: h.Keytab,
 	}, nil
 }
 

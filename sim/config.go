@@ -38,6 +38,11 @@ type HostConfig struct {
 	// AllowUnencrypted is the WinRM service setting: false (Windows'
 	// default) refuses unsealed messages over plain HTTP.
 	AllowUnencrypted bool
+	// Keytab, when not empty, is the path of a keytab holding the host's
+	// Kerberos service key (HTTP/<Name>@REALM, the SPN Windows registers
+	// for WinRM): the host then accepts Kerberos, through the Kerberos
+	// and Negotiate schemes, with message encryption.
+	Keytab string
 
 	// OutputEncoding is the host's code page: "utf-8", or "cp932" for a
 	// Japanese Windows (ANSI and OEM code page 932, OSLanguage 1041, OEM

@@ -41,6 +41,12 @@ type FleetOptions struct {
 	// HTTPS makes every host serve HTTPS unless the scenario says
 	// otherwise.
 	HTTPS bool
+	// KerberosKeytabs, when not empty, is a folder of keytabs, one per
+	// host named <host name>.keytab, each holding the key of the
+	// service principal HTTP/<host name> in the realm the keytab's
+	// entries name: every host with a keytab there accepts Kerberos
+	// (HostConfig.Keytab); hosts without one do not.
+	KerberosKeytabs string
 	// Latency and ProcessStart are the default per-request latency and
 	// per-process start cost (scenario settings override them).
 	Latency      time.Duration
@@ -260,6 +266,7 @@ func resolveConfigs(sc *Scenario, opts FleetOptions, names, addrs []string, pass
 			User: DefaultUser, Password: password,
 			Profile: profile, Quotas: profile.Quotas,
 			HTTPS: opts.HTTPS, Basic: true, Negotiate: true,
+			Keytab:         keytabOf(opts.KerberosKeytabs, name),
 			OutputEncoding: "utf-8",
 			Latency:        opts.Latency, ProcessStart: opts.ProcessStart,
 			RebootDuration: 10 * time.Second,

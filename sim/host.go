@@ -166,10 +166,16 @@ func newHost(cfg HostConfig, deps hostDeps) (*Host, error) {
 		ComputerName:     strings.ToUpper(cfg.Name),
 		Now:              h.clock.Now,
 	}, http.HandlerFunc(h.serveWSMan))
+	if auth, err = h.kerberosFront(auth, http.HandlerFunc(h.serveWSMan)); err != nil {
+		cancel()
+		// The listener is the host's only resource so far.
+		_ = ln.Close()
+		return nil, fmt.Errorf("host %s: %w", cfg.Name, err)
+	}
 	h.srv = &http.Server{
 		Handler: h.outer(auth),
 		ConnContext: func(ctx context.Context, c net.Conn) context.Context {
-			return context.WithValue(ntlmsrv.ConnContext(ctx, c), connKey{}, c)
+			return context.WithValue(authConnContext(ctx, c), connKey{}, c)
 		},
 		ConnState:         h.connState,
 		ReadHeaderTimeout: time.Minute,

@@ -81,6 +81,11 @@ func (f *Fleet) WriteInventory(path string) error {
 		if c.OutputEncoding == "cp932" {
 			b.WriteString("    output_encoding: cp932\n")
 		}
+		if c.Keytab != "" {
+			// Reached by address, the host needs its SPN named for
+			// auth: kerberos.
+			fmt.Fprintf(&b, "    spn: %s\n", yamlString("HTTP/"+c.Name))
+		}
 		fmt.Fprintf(&b, "    tags: {profile: %s", strconv.Quote(c.Profile.Name))
 		if c.Group != "" {
 			fmt.Fprintf(&b, ", group: %s", yamlString(c.Group))

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/fleetrun/fleetrun/sim/internal/ntlmsrv"
 )
 
 // defaultCodepage is the OEM code page a shell gets when the client names
@@ -75,7 +73,7 @@ func (h *Host) create(r *http.Request, req *Request) (result, *Fault) {
 	if spec == nil {
 		return result{}, faultSchema()
 	}
-	user := ntlmsrv.User(r.Context())
+	user := authUser(r.Context())
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := h.clock.Now()

@@ -6,6 +6,7 @@ import (
 	"math"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -72,6 +73,9 @@ type Settings struct {
 	Tags map[string]string
 	// TLSName, see HostConfig.TLSName.
 	TLSName *string
+	// Keytab, see HostConfig.Keytab; a relative path is resolved against
+	// the scenario file's folder.
+	Keytab *string
 	// Account and TokenFilterPolicy, see HostConfig.Account.
 	Account           *AccountKind
 	TokenFilterPolicy *int
@@ -205,6 +209,7 @@ type settingsDoc struct {
 	InstalledKBs     []string          `yaml:"installed_kbs"`
 	Tags             map[string]string `yaml:"tags"`
 	TLSName          *string           `yaml:"tls_name"`
+	Keytab           *string           `yaml:"keytab"`
 	Preflight        *preflightDoc     `yaml:"preflight"`
 	PSProgress       *bool             `yaml:"powershell_progress"`
 	Account          *string           `yaml:"account"`
@@ -305,6 +310,13 @@ func (s *settingsDoc) settings(d *strictyaml.Decoder, p string) Settings {
 		AllowUnencrypted: s.AllowUnencrypted, Latency: s.Latency, ProcessStart: s.ProcessStart,
 		RebootDuration: s.RebootDuration, Files: s.Files, InstalledKBs: s.InstalledKBs,
 		PowerShellProgress: s.PSProgress, Tags: s.Tags, TLSName: s.TLSName,
+	}
+	if s.Keytab != nil {
+		kt := *s.Keytab
+		if kt != "" && !filepath.IsAbs(kt) {
+			kt = filepath.Join(filepath.Dir(d.File), kt)
+		}
+		out.Keytab = &kt
 	}
 	if s.Account != nil {
 		switch k := AccountKind(strings.ToLower(*s.Account)); k {
@@ -475,6 +487,7 @@ func (s *Settings) apply(cfg *HostConfig) {
 	setIf(&cfg.Password, s.Password)
 	setIf(&cfg.HTTPS, s.HTTPS)
 	setIf(&cfg.TLSName, s.TLSName)
+	setIf(&cfg.Keytab, s.Keytab)
 	if len(s.Auth) > 0 {
 		cfg.Basic, cfg.Negotiate = false, false
 		for _, a := range s.Auth {

@@ -43,6 +43,9 @@ type ServeOptions struct {
 	SSM          bool
 	SSMRate      float64
 	SSMTransport bool
+	// KerberosKeytabs is a folder of <host name>.keytab files
+	// (--kerberos-keytabs), see FleetOptions.KerberosKeytabs.
+	KerberosKeytabs string
 }
 
 // Serve runs `fleetrun sim`: it starts the fleet, writes the inventory
@@ -66,6 +69,7 @@ func Serve(ctx context.Context, opts ServeOptions, stdout io.Writer) error {
 		Latency: opts.Latency, ProcessStart: opts.ProcessStart, Log: logw,
 		Dir: inventoryDir(opts.WriteInventory),
 		SSM: opts.SSM || opts.SSMTransport, SSMRate: opts.SSMRate, SSMTransport: opts.SSMTransport,
+		KerberosKeytabs: opts.KerberosKeytabs,
 	})
 	if err != nil {
 		return err

@@ -444,9 +444,15 @@ type Target struct {
 	// SSM are the settings of hosts reached through AWS Systems Manager;
 	// the other transports ignore them.
 	SSM SSMTarget
+	// SPN and Keytab are the Kerberos service principal of the host
+	// (empty: HTTP/<Address>) and a keytab of the user's keys (used when
+	// Password is empty); only auth kerberos reads them.
+	SPN    string
+	Keytab string
 	// Vars are the host's variables as strings. They are the user's
 	// template variables: no transport takes its settings from them,
-	// except WinRM's Kerberos settings (krb5_conf, realm, spn).
+	// except WinRM's Kerberos settings (krb5_conf, realm, and spn and
+	// keytab when SPN and Keytab are empty).
 	Vars map[string]string
 }
 

@@ -370,7 +370,7 @@ func TestKerberosIsConfiguredFromTheTarget(t *testing.T) {
 			t.Vars = map[string]string{"krb5_conf": conf, "realm": "OTHER", "spn": "WSMAN/web-01"}
 		}, "deploy@OTHER", "WSMAN/web-01", ""},
 		{"a missing krb5.conf", func(t *transport.Target) { t.Vars = map[string]string{"krb5_conf": "testdata/missing.conf"} }, "", "", "krb5_conf"},
-		{"plain HTTP", func(t *transport.Target) { t.HTTPS = false }, "", "", "https"},
+		{"plain HTTP seals the messages", func(t *transport.Target) { t.HTTPS = false }, "deploy@CORP.EXAMPLE", "HTTP/web-01.corp.example", ""},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -394,6 +394,9 @@ func TestKerberosIsConfiguredFromTheTarget(t *testing.T) {
 			}
 			if ka.username != tc.wantUser || ka.spn != tc.wantSPN {
 				t.Errorf("user %q spn %q, want %q %q", ka.username, ka.spn, tc.wantUser, tc.wantSPN)
+			}
+			if ka.seal != !target.HTTPS {
+				t.Errorf("seal %t over https %t", ka.seal, target.HTTPS)
 			}
 		})
 	}

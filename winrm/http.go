@@ -17,8 +17,6 @@ import (
 	"time"
 
 	"github.com/bodgit/ntlmssp"
-	"github.com/jcmturner/gokrb5/v8/client"
-	"github.com/jcmturner/gokrb5/v8/spnego"
 
 	"github.com/fleetrun/fleetrun/transport"
 )
@@ -233,32 +231,6 @@ func (certAuth) exchange(ctx context.Context, ep *endpoint, body []byte) (*httpR
 	h := http.Header{}
 	h.Set("Authorization", "http://schemas.dmtf.org/wbem/wsman/1/wsman/secprofile/https/mutual")
 	return ep.do(ctx, body, h)
-}
-
-// kerberosAuth sends a SPNEGO token with every request, as masterzen/winrm
-// does; messages are not sealed, so it needs HTTPS or AllowUnencrypted.
-type kerberosAuth struct {
-	username string
-	client   *client.Client
-	spn      string
-}
-
-func (a *kerberosAuth) name() string    { return "kerberos" }
-func (a *kerberosAuth) user() string    { return a.username }
-func (a *kerberosAuth) encrypted() bool { return false }
-func (a *kerberosAuth) close()          { a.client.Destroy() }
-func (a *kerberosAuth) exchange(ctx context.Context, ep *endpoint, body []byte) (*httpReply, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.url, nil)
-	if err != nil {
-		return nil, err
-	}
-	// gokrb5 talks to the KDC without a context; its own timeouts bound it.
-	if err := spnego.SetSPNEGOHeader(a.client, req, a.spn); err != nil {
-		return nil, &transport.Error{Class: transport.ClassAuth, Err: err,
-			Message: fmt.Sprintf("kerberos: cannot get a ticket for %s as %q: %v", a.spn, a.username, err),
-			Hint:    "check krb5.conf (realm, KDC), the user's password and the SPN (HTTP/<host>)"}
-	}
-	return ep.do(ctx, body, req.Header)
 }
 
 // ntlmAuth authenticates each TCP connection with NTLMv2 through the

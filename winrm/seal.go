@@ -52,6 +52,16 @@ var errFraming = errors.New("malformed encrypted WinRM message")
 // the sealed message, using the declared plaintext length to find the end
 // of the binary part exactly (the boundary text could occur inside it).
 func unframeSealed(body []byte) (signature, sealed []byte, err error) {
+	return unframeSealedSized(body, ntlmSignatureSize)
+}
+
+// maxSealHeader bounds the signature (a Kerberos wrap token's header and
+// trailer) a sealed body may announce.
+const maxSealHeader = 1024
+
+// unframeSealedSized is unframeSealed for a signature of sigSize bytes, or
+// of any size from 16 to maxSealHeader when sigSize is 0 (Kerberos).
+func unframeSealedSized(body []byte, sigSize int) (signature, sealed []byte, err error) {
 	dash := []byte("--" + sealBoundary + "\r\n")
 	rest, ok := bytes.CutPrefix(body, dash)
 	if !ok {
@@ -89,8 +99,11 @@ func unframeSealed(body []byte) (signature, sealed []byte, err error) {
 		return nil, nil, fmt.Errorf("%w: truncated signature length", errFraming)
 	}
 	sigLen := int(binary.LittleEndian.Uint32(data))
-	if sigLen != ntlmSignatureSize {
-		return nil, nil, fmt.Errorf("%w: signature of %d bytes, want %d", errFraming, sigLen, ntlmSignatureSize)
+	if sigSize != 0 && sigLen != sigSize {
+		return nil, nil, fmt.Errorf("%w: signature of %d bytes, want %d", errFraming, sigLen, sigSize)
+	}
+	if sigSize == 0 && (sigLen < 16 || sigLen > maxSealHeader) {
+		return nil, nil, fmt.Errorf("%w: signature of %d bytes", errFraming, sigLen)
 	}
 	data = data[4:]
 	if len(data) < sigLen+length {

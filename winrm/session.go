@@ -14,7 +14,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jcmturner/gokrb5/v8/client"
 	"github.com/jcmturner/gokrb5/v8/config"
 	"golang.org/x/text/encoding"
 
@@ -49,6 +48,11 @@ type Options struct {
 	// Krb5Config is the path of krb5.conf for Kerberos when the Target's
 	// Vars do not name one ("krb5_conf"). Empty means /etc/krb5.conf.
 	Krb5Config string
+	// Kerberos holds the run's Kerberos logons and service tickets, shared
+	// by every session given it (one TGT per run, one service ticket per
+	// host), and the ticket cache to use. Nil means each session logs on
+	// by itself, with the host's password or keytab.
+	Kerberos *KerberosCredentials
 	// MaxCommandLine is passed to launcher.Render. Zero means
 	// launcher.DefaultMaxCommandLine.
 	MaxCommandLine int
@@ -259,11 +263,6 @@ func newSession(t transport.Target, opts Options) (*Session, error) {
 		user, domain := splitUser(t.User)
 		auth = &ntlmAuth{username: user, domain: domain, password: t.Password, seal: !t.HTTPS}
 	case "kerberos":
-		if !t.HTTPS && !t.AllowUnencrypted {
-			e := cfgErr("kerberos over plain HTTP would send messages unencrypted (message sealing is only implemented for NTLM)")
-			e.Hint = "use https: true with kerberos, or auth: ntlm over HTTP"
-			return nil, e
-		}
 		ka, err := newKerberosAuth(t, opts)
 		if err != nil {
 			return nil, err
@@ -317,7 +316,9 @@ func caPool(pem []byte) *x509.CertPool {
 
 // newKerberosAuth configures Kerberos from the target's Vars: krb5_conf
 // (path of krb5.conf), realm (default: the domain part of the user, upper
-// case, or krb5.conf's default_realm) and spn (default HTTP/<address>).
+// case, or krb5.conf's default_realm), spn (default HTTP/<address>) and
+// keytab (the user's keys); without a password or keytab the ticket cache
+// of Options.Kerberos is used. Messages are sealed over plain HTTP.
 func newKerberosAuth(t transport.Target, opts Options) (*kerberosAuth, error) {
 	name := t.Name
 	if name == "" {
@@ -346,16 +347,24 @@ func newKerberosAuth(t transport.Target, opts Options) (*kerberosAuth, error) {
 			Message: fmt.Sprintf("%s: kerberos: no realm (user %q has no domain, krb5.conf no default_realm)", name, t.User),
 			Hint:    "write the user as user@REALM, or set the host variable realm"}
 	}
-	spn := t.Vars["spn"]
+	spn := t.SPN
+	if spn == "" {
+		spn = t.Vars["spn"]
+	}
 	if spn == "" {
 		spn = "HTTP/" + t.Address
 	}
-	cl := client.NewWithPassword(user, realm, t.Password, cfg, client.DisablePAFXFAST(true))
-	return &kerberosAuth{username: user + "@" + realm, client: cl, spn: spn}, nil
+	creds, own := opts.Kerberos, false
+	if creds == nil {
+		creds, own = &KerberosCredentials{}, true
+	}
+	src := krbSource{krb5Conf: path, cfg: cfg, user: user, realm: realm, password: t.Password, keytab: keytabOf(t), ccache: creds.CCache}
+	return &kerberosAuth{host: name, username: user + "@" + realm, spn: spn, seal: !t.HTTPS,
+		creds: creds, own: own, src: src}, nil
 }
 
-// Encrypted reports whether the session's messages are sealed (NTLM over
-// HTTP); over HTTPS the channel itself is encrypted.
+// Encrypted reports whether the session's messages are sealed (NTLM or
+// Kerberos over HTTP); over HTTPS the channel itself is encrypted.
 func (s *Session) Encrypted() bool { return s.ep.auth.encrypted() }
 
 // Requests returns how many WS-Man requests the session has sent (not
@@ -390,3 +399,12 @@ func durationXS(d time.Duration) string {
 
 // errClosed is returned for a session used after Close.
 var errClosed = errors.New("session is closed")
+
+// keytabOf is the target's keytab: its Keytab, else the host variable
+// keytab.
+func keytabOf(t transport.Target) string {
+	if t.Keytab != "" {
+		return t.Keytab
+	}
+	return t.Vars["keytab"]
+}

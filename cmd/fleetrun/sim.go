@@ -48,5 +48,6 @@ simulated: use it for demos, tests and benchmarks.`,
 	f.BoolVar(&o.SSM, "ssm", false, "also serve the AWS Systems Manager API for the fleet (its endpoint is printed)")
 	f.Float64Var(&o.SSMRate, "ssm-rate", 0, "throttle the SSM API to `N` requests per second (0: no limit)")
 	f.BoolVar(&o.SSMTransport, "ssm-transport", false, "write the inventory with transport: ssm (implies --ssm)")
+	f.StringVar(&o.KerberosKeytabs, "kerberos-keytabs", "", "accept Kerberos on every host with a keytab `DIR`/<host name>.keytab (key of HTTP/<host name>)")
 	return cmd
 }

@@ -47,3 +47,31 @@ func Wine(t testing.TB) (gcc, wine string) {
 	}
 	return gcc, wine
 }
+
+// MITKerberos holds the paths of Debian's MIT Kerberos programs a test KDC
+// needs (krb5-kdc, krb5-admin-server, krb5-user).
+type MITKerberos struct {
+	KDC, KDBUtil, KadminLocal, Kinit string
+}
+
+// KDC returns the MIT Kerberos programs that run a test KDC, or ends t
+// (FLEETRUN_REQUIRE_KDC).
+func KDC(t testing.TB) MITKerberos {
+	t.Helper()
+	k := MITKerberos{
+		KDC:         "/usr/sbin/krb5kdc",
+		KDBUtil:     "/usr/sbin/kdb5_util",
+		KadminLocal: "/usr/sbin/kadmin.local",
+		Kinit:       "/usr/bin/kinit",
+	}
+	var errs []error
+	for _, p := range []string{k.KDC, k.KDBUtil, k.KadminLocal, k.Kinit} {
+		if _, err := os.Stat(p); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		Missing(t, "FLEETRUN_REQUIRE_KDC", fmt.Errorf("MIT Kerberos is missing (apt-get install krb5-kdc krb5-admin-server krb5-user): %w", err))
+	}
+	return k
+}
