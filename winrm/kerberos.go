@@ -21,6 +21,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/crypto"
 	"github.com/jcmturner/gokrb5/v8/gssapi"
 	"github.com/jcmturner/gokrb5/v8/iana/keyusage"
+	"github.com/jcmturner/gokrb5/v8/iana/nametype"
 	"github.com/jcmturner/gokrb5/v8/keytab"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -158,6 +159,14 @@ func logon(src krbSource) (*client.Client, error) {
 		if err != nil {
 			return nil, fmt.Errorf("ticket cache %s: %w", src.ccache, err)
 		}
+		// A cache holds no key to log on again with: a TGT past its end
+		// is the end of the road, said as such (gokrb5 would only say it
+		// has no credentials and no valid session).
+		realm := cc.DefaultPrincipal.Realm
+		if tgt, ok := cc.GetEntry(types.NewPrincipalName(nametype.KRB_NT_SRV_INST, "krbtgt/"+realm)); ok && !time.Now().Before(tgt.EndTime) {
+			return nil, fmt.Errorf("ticket cache %s: the TGT of %s@%s expired at %s", src.ccache,
+				cc.DefaultPrincipal.PrincipalName.PrincipalNameString(), realm, tgt.EndTime.UTC().Format(time.RFC3339))
+		}
 		cl, err := client.NewFromCCache(cc, src.cfg, client.DisablePAFXFAST(true))
 		if err != nil {
 			return nil, fmt.Errorf("ticket cache %s: %w", src.ccache, err)
@@ -220,7 +229,10 @@ func krbError(host, what string, err error) *transport.Error {
 		e.Hint = "the KDC knows no service principal for this host: register HTTP/<host DNS name> (setspn -S), or set the host's spn to one it has; hosts reached by IP address need spn"
 	case strings.Contains(text, "KRB_AP_ERR_SKEW"), strings.Contains(text, "clock skew"):
 		e.Hint = "the clocks of this machine, the KDC and the host differ by more than 5 minutes: synchronise them (NTP)"
-	case strings.Contains(text, "TKT_EXPIRED"), strings.Contains(text, "expired"):
+	case strings.Contains(text, "TKT_EXPIRED"), strings.Contains(text, "expired"),
+		// A TGT from a ticket cache that ran out during the run: gokrb5
+		// cannot renew it without a password or keytab.
+		strings.Contains(text, "no user credentials available and no valid existing session"):
 		e.Hint = "the ticket expired: run kinit again (or renew it) before the run"
 	case strings.Contains(text, "no credentials"):
 		e.Hint = "give the host a password (password_env or password_file), a keytab, or run kinit and set KRB5CCNAME"

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/jcmturner/gokrb5/v8/credentials"
 	"github.com/jcmturner/gokrb5/v8/iana/errorcode"
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/types"
@@ -222,6 +223,57 @@ func TestKerberosFailuresAreAuthErrorsWithAHint(t *testing.T) {
 	}
 }
 
+// TestKerberosExpiredTicketCacheIsNamed: an operator whose kinit ticket
+// has run out (a two-second ticket, waited out against the ticket's own
+// end time) gets class auth with the hint to kinit again, and the KDC is
+// not asked for a service ticket with it.
+func TestKerberosExpiredTicketCacheIsNamed(t *testing.T) {
+	t.Parallel()
+	k, f := kerberosFleet(t, 1, false)
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	ccache := filepath.Join(t.TempDir(), "ccache")
+	if err := k.KinitFor(ctx, ccache, 2*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	cc, err := credentials.LoadCCache(ccache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tgt, ok := cc.GetEntry(types.NewPrincipalName(2, "krbtgt/FLEETRUN.TEST"))
+	if !ok {
+		t.Fatal("kinit left no TGT in the cache")
+	}
+	if life := tgt.EndTime.Sub(tgt.StartTime); life > time.Minute {
+		t.Fatalf("kinit -l 2s gave a ticket for %s", life)
+	}
+	// The ticket's end is a wall-clock instant: wait for it to pass.
+	select {
+	case <-time.After(time.Until(tgt.EndTime) + time.Second):
+	case <-ctx.Done():
+		t.Fatal(ctx.Err())
+	}
+	creds := &KerberosCredentials{CCache: ccache}
+	t.Cleanup(creds.Close)
+	target := kerberosTarget(k, f.Hosts()[0], false)
+	target.Password = ""
+	s, err := Open(ctx, target, Options{Kerberos: creds})
+	if err == nil {
+		_ = s.Close(ctx)
+		t.Fatal("Open succeeded with an expired ticket cache")
+	}
+	var te *transport.Error
+	if !errors.As(err, &te) || te.Class != transport.ClassAuth {
+		t.Fatalf("error %v (%T), want class auth", err, err)
+	}
+	if want := "the ticket expired: run kinit again (or renew it) before the run"; te.Hint != want {
+		t.Errorf("hint %q, want %q (error: %v)", te.Hint, want, err)
+	}
+	if n, err := k.Count("TGS", ""); err != nil || n != 0 {
+		t.Errorf("TGS exchanges = %d, %v; want none with an expired TGT", n, err)
+	}
+}
+
 func TestKerberosClockSkewAtTheHostIsNamed(t *testing.T) {
 	t.Parallel()
 	k, f := kerberosFleet(t, 1, false)
@@ -258,6 +310,7 @@ func TestKerberosErrorsNameTheirCause(t *testing.T) {
 		{"an unknown SPN", messages.NewKRBError(sname, "FLEETRUN.TEST", errorcode.KDC_ERR_S_PRINCIPAL_UNKNOWN, "x"), "the KDC knows no service principal"},
 		{"clock skew", messages.NewKRBError(sname, "FLEETRUN.TEST", errorcode.KRB_AP_ERR_SKEW, "x"), "the clocks of this machine"},
 		{"an expired ticket", messages.NewKRBError(sname, "FLEETRUN.TEST", errorcode.KRB_AP_ERR_TKT_EXPIRED, "x"), "the ticket expired"},
+		{"a cached TGT that ran out during the run", errors.New("[Root cause: KRBMessage_Handling_Error] cannot login, no user credentials available and no valid existing session"), "the ticket expired"},
 		{"anything else", errors.New("connection refused"), "check krb5.conf"},
 	}
 	for _, tc := range tests {

@@ -349,7 +349,17 @@ func (k *KDC) Env(ccache string) []string {
 // Kinit gets the operator a TGT with the password into the ticket cache
 // file ccache, as an operator would before running a tool.
 func (k *KDC) Kinit(ctx context.Context, ccache string) error {
-	cmd := exec.CommandContext(ctx, k.tools.Kinit, k.Operator)
+	return k.kinit(ctx, ccache)
+}
+
+// KinitFor is Kinit asking for a ticket that lives for life (kinit -l),
+// so tests can meet an expired ticket cache.
+func (k *KDC) KinitFor(ctx context.Context, ccache string, life time.Duration) error {
+	return k.kinit(ctx, ccache, "-l", fmt.Sprintf("%ds", int(life.Seconds())))
+}
+
+func (k *KDC) kinit(ctx context.Context, ccache string, args ...string) error {
+	cmd := exec.CommandContext(ctx, k.tools.Kinit, append(args, k.Operator)...)
 	cmd.Env = append(k.Env(ccache), "PATH=/usr/bin:/bin")
 	cmd.Stdin = strings.NewReader(k.Password + "\n")
 	out, err := cmd.CombinedOutput()
