@@ -24,6 +24,8 @@ type Report struct {
 	EC2 *EC2Result
 	// Copy, when set, is the file-copy benchmark.
 	Copy *CopyResult
+	// Kerberos, when set, is the Kerberos-beside-NTLM benchmark.
+	Kerberos *KerberosResult
 }
 
 // ProfileSummary is the text of `go tool pprof -top` for the controller.
@@ -62,6 +64,7 @@ func WriteMarkdown(w io.Writer, rep *Report) error {
 	writePeers(&b, rep.Results)
 	writeEC2(&b, rep.EC2)
 	writeCopy(&b, rep.Copy)
+	writeKerberos(&b, rep.Kerberos)
 	writeObstacles(&b, rep)
 	_, err := io.WriteString(w, b.String())
 	return err

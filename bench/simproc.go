@@ -28,6 +28,9 @@ type FleetSpec struct {
 	ProcessStart time.Duration // --process-start: added to every process start
 	HTTPS        bool          // --https: Basic over HTTPS instead of NTLM over HTTP
 	Scenario     string        // --scenario file; empty for none
+	// KerberosKeytabs is --kerberos-keytabs: a folder of <host>.keytab
+	// files; those hosts accept Kerberos. Empty for none.
+	KerberosKeytabs string
 }
 
 // Args are the `fleetrun sim` arguments for the spec, writing the inventory
@@ -41,6 +44,9 @@ func (s FleetSpec) Args(inventory string) []string {
 	}
 	if s.Scenario != "" {
 		args = append(args, "--scenario", s.Scenario)
+	}
+	if s.KerberosKeytabs != "" {
+		args = append(args, "--kerberos-keytabs", s.KerberosKeytabs)
 	}
 	return args
 }

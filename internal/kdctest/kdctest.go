@@ -68,6 +68,7 @@ type KDC struct {
 	KeytabDir string
 
 	tools   testneeds.MITKerberos
+	stop    func()
 	logFile string
 	env     []string
 	keytabs map[string]string
@@ -79,6 +80,20 @@ type KDC struct {
 func Start(t testing.TB, opts Options) *KDC {
 	t.Helper()
 	tools := testneeds.KDC(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	k, err := Launch(ctx, t.TempDir(), tools, opts)
+	if err != nil {
+		t.Fatalf("kdctest: %v", err)
+	}
+	t.Cleanup(k.Stop)
+	return k
+}
+
+// Launch creates the realm in dir (an empty folder) and starts krb5kdc
+// with tools, for callers that are not tests (the benchmarks); ctx bounds
+// the start. Stop ends the KDC.
+func Launch(ctx context.Context, dir string, tools testneeds.MITKerberos, opts Options) (*KDC, error) {
 	if opts.Realm == "" {
 		opts.Realm = DefaultRealm
 	}
@@ -93,21 +108,20 @@ func Start(t testing.TB, opts Options) *KDC {
 	}
 	k := &KDC{
 		Realm:    opts.Realm,
-		Dir:      t.TempDir(),
+		Dir:      dir,
 		Operator: opts.Operator + "@" + opts.Realm,
 		Password: opts.Password,
 		tools:    tools,
 		keytabs:  map[string]string{},
+		stop:     func() {},
 	}
 	k.logFile = filepath.Join(k.Dir, "kdc.log")
 	k.OperatorKeytab = filepath.Join(k.Dir, "operator.keytab")
 	k.KeytabDir = filepath.Join(k.Dir, "keytabs")
 	if err := os.Mkdir(k.KeytabDir, 0o700); err != nil {
-		t.Fatalf("kdctest: %v", err)
+		return nil, err
 	}
 	k.Krb5Conf = filepath.Join(k.Dir, "krb5.conf")
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
 
 	// A port that was free when probed can be taken before krb5kdc binds
 	// it; try a few.
@@ -115,26 +129,26 @@ func Start(t testing.TB, opts Options) *KDC {
 	for attempt := 0; attempt < 3; attempt++ {
 		port, err := freePort()
 		if err != nil {
-			t.Fatalf("kdctest: %v", err)
+			return nil, err
 		}
 		k.Addr = net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-		if attempt == 0 {
-			if err := k.writeConfig(opts); err != nil {
-				t.Fatalf("kdctest: %v", err)
-			}
-			if err := k.createRealm(ctx, opts); err != nil {
-				t.Fatalf("kdctest: %v", err)
-			}
-		} else if err := k.writeConfig(opts); err != nil {
-			t.Fatalf("kdctest: %v", err)
+		if err := k.writeConfig(opts); err != nil {
+			return nil, err
 		}
-		if lastErr = k.serve(ctx, t); lastErr == nil {
-			return k
+		if attempt == 0 {
+			if err := k.createRealm(ctx, opts); err != nil {
+				return nil, err
+			}
+		}
+		if lastErr = k.serve(ctx); lastErr == nil {
+			return k, nil
 		}
 	}
-	t.Fatalf("kdctest: %v", lastErr)
-	return nil
+	return nil, lastErr
 }
+
+// Stop ends the KDC and waits for it to exit; later calls do nothing.
+func (k *KDC) Stop() { k.stop() }
 
 // freePort returns a loopback port that is free for both TCP and UDP.
 func freePort() (int, error) {
@@ -259,7 +273,7 @@ func (k *KDC) run(ctx context.Context, stdin *bytes.Buffer, prog string, args ..
 
 // serve starts krb5kdc and waits until it accepts TCP connections. The
 // process is stopped at t's cleanup.
-func (k *KDC) serve(ctx context.Context, t testing.TB) error {
+func (k *KDC) serve(ctx context.Context) error {
 	var stderr syncBuffer
 	cmd := exec.Command(k.tools.KDC, "-n", "-r", k.Realm)
 	cmd.Env = k.env
@@ -288,7 +302,8 @@ func (k *KDC) serve(ctx context.Context, t testing.TB) error {
 		if err == nil {
 			// Accepting connections is all readiness means here.
 			_ = c.Close()
-			t.Cleanup(stop)
+			var once sync.Once
+			k.stop = func() { once.Do(stop) }
 			return nil
 		}
 		select {

@@ -58,6 +58,16 @@ type MITKerberos struct {
 // (FLEETRUN_REQUIRE_KDC).
 func KDC(t testing.TB) MITKerberos {
 	t.Helper()
+	k, err := FindMITKerberos()
+	if err != nil {
+		Missing(t, "FLEETRUN_REQUIRE_KDC", err)
+	}
+	return k
+}
+
+// FindMITKerberos returns the MIT Kerberos programs that run a test KDC,
+// or an error naming the packages that provide them.
+func FindMITKerberos() (MITKerberos, error) {
 	k := MITKerberos{
 		KDC:         "/usr/sbin/krb5kdc",
 		KDBUtil:     "/usr/sbin/kdb5_util",
@@ -71,7 +81,7 @@ func KDC(t testing.TB) MITKerberos {
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		Missing(t, "FLEETRUN_REQUIRE_KDC", fmt.Errorf("MIT Kerberos is missing (apt-get install krb5-kdc krb5-admin-server krb5-user): %w", err))
+		return k, fmt.Errorf("MIT Kerberos is missing (apt-get install krb5-kdc krb5-admin-server krb5-user): %w", err)
 	}
-	return k
+	return k, nil
 }

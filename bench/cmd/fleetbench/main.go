@@ -34,6 +34,7 @@ func run() int {
 	opensslConf := flag.String("openssl-conf", "bench/openssl-legacy.cnf", "OpenSSL config enabling MD4 for the peer's NTLM")
 	ec2Only := flag.Bool("ec2-only", false, "run only the EC2 discovery and password benchmark and replace its section of -out")
 	copyOnly := flag.Bool("copy-only", false, "run only the file-copy benchmark and replace its section of -out")
+	kerberosOnly := flag.Bool("kerberos-only", false, "run only the Kerberos-beside-NTLM benchmark and replace its section of -out")
 	quick := flag.Bool("quick", false, "run a small plan that checks the harness, not fleetrun")
 	profile := flag.Bool("profile", true, "profile the controller on the main workload (needs the go tool; not with -quick)")
 	keep := flag.Bool("keep", false, "keep the scratch folder (inventories, logs, journals)")
@@ -101,6 +102,9 @@ func run() int {
 	if *copyOnly {
 		return runCopyOnly(ctx, opts, *out, *quick)
 	}
+	if *kerberosOnly {
+		return runKerberosOnly(ctx, opts, *out, *quick)
+	}
 	plan := bench.DefaultPlan()
 	if *quick {
 		plan = bench.QuickPlan()
@@ -138,6 +142,14 @@ func run() int {
 	}
 	if rep.Copy, err = bench.RunCopy(ctx, copyPlan, opts); err != nil {
 		fmt.Fprintln(os.Stderr, "fleetbench: copy:", err)
+		return 1
+	}
+	krbPlan := bench.DefaultKerberosPlan()
+	if *quick {
+		krbPlan = bench.QuickKerberosPlan()
+	}
+	if rep.Kerberos, err = bench.RunKerberos(ctx, krbPlan, opts); err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench: kerberos:", err)
 		return 1
 	}
 	rep.Duration = time.Since(started)
@@ -219,4 +231,29 @@ func quickFlag(q bool) string {
 		return " -quick"
 	}
 	return ""
+}
+
+// runKerberosOnly runs the Kerberos benchmark alone and rewrites its
+// section of out.
+func runKerberosOnly(ctx context.Context, opts bench.Options, out string, quick bool) int {
+	doc, err := os.ReadFile(out)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench:", err)
+		return 1
+	}
+	plan := bench.DefaultKerberosPlan()
+	if quick {
+		plan = bench.QuickKerberosPlan()
+	}
+	res, err := bench.RunKerberos(ctx, plan, opts)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench: kerberos:", err)
+		return 1
+	}
+	if err := os.WriteFile(out, []byte(bench.ReplaceKerberosSection(string(doc), res)), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, "fleetbench:", err)
+		return 1
+	}
+	fmt.Fprintln(os.Stderr, "fleetbench: wrote the Kerberos section of", out)
+	return 0
 }
