@@ -114,6 +114,7 @@ type Options struct {
 type Dialer struct {
 	transportOf map[string]string // host name → winrm or ssm
 	winrm       transport.Dialer
+	winrmOpts   winrm.Options
 	kerberos    *winrm.KerberosCredentials
 	ssm         *ssm.Dialer // nil when no host uses SSM
 }
@@ -131,8 +132,9 @@ func NewDialer(hosts []*inventory.Host, opts Options) *Dialer {
 		// ticket cache and krb5.conf are the ones MIT's kinit uses
 		// (KRB5CCNAME, KRB5_CONFIG).
 		d.kerberos = &winrm.KerberosCredentials{CCache: envOf(opts.LookupEnv, "KRB5CCNAME")}
-		d.winrm = winrm.NewDialer(winrm.Options{OutputCap: opts.OutputCap, Kerberos: d.kerberos,
-			Krb5Config: envOf(opts.LookupEnv, "KRB5_CONFIG")})
+		d.winrmOpts = winrm.Options{OutputCap: opts.OutputCap, Kerberos: d.kerberos,
+			Krb5Config: envOf(opts.LookupEnv, "KRB5_CONFIG")}
+		d.winrm = winrm.NewDialer(d.winrmOpts)
 	}
 	anySSM, simulatedOnly := false, true
 	for _, h := range hosts {
@@ -155,6 +157,13 @@ func NewDialer(hosts []*inventory.Host, opts Options) *Dialer {
 	d.ssm = ssm.NewDialer(so)
 	return d
 }
+
+// WinRMOptions are the options of the WinRM sessions the dialer opens,
+// with the run's shared Kerberos logon (the ticket cache and krb5.conf of
+// the environment), for callers that open WinRM sessions themselves
+// (pre-flight's checks). They are zero when Options.WinRM replaced the
+// WinRM dialer.
+func (d *Dialer) WinRMOptions() winrm.Options { return d.winrmOpts }
 
 // Dial implements transport.Dialer: it opens the session with the
 // transport the host's inventory names (WinRM unless it says ssm).

@@ -116,3 +116,17 @@ func TestRendererCopyOfManyFilesOverWinRM(t *testing.T) {
 		t.Errorf("rendering = %+v, %v; want a remote command and the note %q", win, err, want)
 	}
 }
+
+// TestWinRMOptionsShareTheRunsKerberosLogon: the options pre-flight opens
+// its own WinRM sessions with carry the dialer's Kerberos credentials (the
+// environment's ticket cache) and krb5.conf, so a kinit serves both.
+func TestWinRMOptionsShareTheRunsKerberosLogon(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"KRB5CCNAME": "FILE:/tmp/krb5cc_test", "KRB5_CONFIG": "/etc/krb5-test.conf"}
+	d := route.NewDialer(nil, route.Options{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})
+	t.Cleanup(func() { _ = d.Close() })
+	o := d.WinRMOptions()
+	if o.Kerberos == nil || o.Kerberos.CCache != "/tmp/krb5cc_test" || o.Krb5Config != "/etc/krb5-test.conf" {
+		t.Errorf("WinRMOptions() = Kerberos %+v, Krb5Config %q; want the environment's cache (without FILE:) and krb5.conf", o.Kerberos, o.Krb5Config)
+	}
+}

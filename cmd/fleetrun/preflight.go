@@ -107,7 +107,7 @@ func runPreflight(ctx context.Context, e *env, o *preflightOptions) error {
 	defer func() { _ = dialer.Close() }() //nolint:contextcheck // Close bounds its own cleanup (cancelling queued SSM commands) after the checks ended
 	// The first stop request checks no further host; the second (ending
 	// ctx) cancels the checks that run.
-	opts := preflight.Options{Forks: o.forks, Target: targetFunc(e), Dialer: dialer, Requirements: o.req, FixMemoryCap: o.fixMemCap, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb), Stop: e.stop.Stopping()}
+	opts := preflight.Options{Forks: o.forks, Target: targetFunc(e), Dialer: dialer, WinRM: dialer.WinRMOptions(), Requirements: o.req, FixMemoryCap: o.fixMemCap, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb), Stop: e.stop.Stopping()}
 	results := preflight.Run(ctx, hosts, opts)
 	res := views.PreflightReport(results, started, time.Now())
 	if e.stop.Requested() {
@@ -146,7 +146,7 @@ func applyPreflight(ctx context.Context, e *env, pb *playbook.Playbook, hosts []
 	fmt.Fprintf(e.stderr, "fleetrun: pre-flight checks on %d host(s)\n", len(hosts))
 	dialer := route.NewDialer(hosts, route.Options{LookupEnv: e.lookupEnv})
 	defer func() { _ = dialer.Close() }() //nolint:contextcheck // Close bounds its own cleanup (cancelling queued SSM commands) after the checks ended
-	results := preflight.Run(ctx, hosts, preflight.Options{Forks: forks, Target: targetFunc(e), Dialer: dialer, Requirements: pb.Requires, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb), Stop: e.stop.Stopping()})
+	results := preflight.Run(ctx, hosts, preflight.Options{Forks: forks, Target: targetFunc(e), Dialer: dialer, WinRM: dialer.WinRMOptions(), Requirements: pb.Requires, NeedTaskScheduler: preflight.NeedsTaskScheduler(pb), Stop: e.stop.Stopping()})
 	failed, unchecked := map[string]string{}, 0
 	for _, r := range results {
 		if views.NotChecked(r) {
