@@ -46,6 +46,8 @@ import (
 	"github.com/jcmturner/gokrb5/v8/messages"
 	"github.com/jcmturner/gokrb5/v8/spnego"
 	"github.com/jcmturner/gokrb5/v8/types"
+
+	"github.com/fleetrun/fleetrun/sim/internal/sealframe"
 )
 
 // Policy is one host's Kerberos settings.
@@ -489,64 +491,9 @@ func (h *handler) sealed(w http.ResponseWriter, r *http.Request, cs *connState, 
 	}
 
 	r2 := r.Clone(context.WithValue(r.Context(), userKey{}, sc.user))
-	r2.Header.Del("Authorization")
-	r2.Header.Set("Content-Type", contentType)
-	r2.Header.Set("Content-Length", strconv.Itoa(len(plain)))
-	r2.Body = io.NopCloser(bytes.NewReader(plain))
-	r2.ContentLength = int64(len(plain))
-	r2.TransferEncoding = nil
-	rec := &recorder{header: w.Header().Clone()}
-	h.next.ServeHTTP(rec, r2)
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	out := w.Header()
-	for k := range out {
-		delete(out, k)
-	}
-	for k, v := range rec.header {
-		out[k] = v
-	}
-	if rec.body.Len() == 0 {
-		w.WriteHeader(rec.status)
-		return
-	}
-	respType := rec.header.Get("Content-Type")
-	if respType == "" {
-		respType = soapContentType
-	}
-	cs.mu.Lock()
-	header, data, err := sc.wrap(rec.body.Bytes())
-	cs.mu.Unlock()
-	if err != nil {
-		http.Error(w, "krbsrv: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	framed := appendEncrypted(make([]byte, 0, rec.body.Len()+256), protocol, respType, rec.body.Len(), header, data)
-	out.Set("Content-Type", encryptedContentType(protocol))
-	out.Set("Content-Length", strconv.Itoa(len(framed)))
-	w.WriteHeader(rec.status)
-	// A failed write means the client went away.
-	_, _ = w.Write(framed)
-}
-
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (rec *recorder) Header() http.Header { return rec.header }
-
-func (rec *recorder) WriteHeader(code int) {
-	if rec.status == 0 && code >= 200 {
-		rec.status = code
-	}
-}
-
-func (rec *recorder) Write(b []byte) (int, error) {
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	return rec.body.Write(b)
+	sealframe.Serve(w, r2, plain, contentType, protocol, h.next, func(body []byte) ([]byte, []byte, error) {
+		cs.mu.Lock()
+		defer cs.mu.Unlock()
+		return sc.wrap(body)
+	})
 }

@@ -1,7 +1,6 @@
 package ntlmsrv
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/base64"
@@ -9,9 +8,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
+
+	"github.com/fleetrun/fleetrun/sim/internal/sealframe"
 )
 
 // connState is one TCP connection's NTLM state. HTTP/1.1 serves a
@@ -207,48 +207,12 @@ func (h *handler) sealed(w http.ResponseWriter, r *http.Request, cs *connState, 
 	}
 
 	r2 := r.Clone(context.WithValue(r.Context(), userKey{}, user))
-	r2.Header.Del("Authorization")
-	r2.Header.Set("Content-Type", contentType)
-	r2.Header.Set("Content-Length", strconv.Itoa(len(plain)))
-	r2.Body = io.NopCloser(bytes.NewReader(plain))
-	r2.ContentLength = int64(len(plain))
-	r2.TransferEncoding = nil
-
-	rec := &recorder{header: w.Header().Clone()}
-	h.next.ServeHTTP(rec, r2)
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-
-	out := w.Header()
-	for k := range out {
-		delete(out, k)
-	}
-	for k, v := range rec.header {
-		out[k] = v
-	}
-	if rec.body.Len() == 0 {
-		w.WriteHeader(rec.status)
-		return
-	}
-	respType := rec.header.Get("Content-Type")
-	if respType == "" {
-		respType = soapContentType
-	}
-	cs.mu.Lock()
-	sealedBody, sig, err := sess.wrap(rec.body.Bytes())
-	cs.mu.Unlock()
-	if err != nil {
-		// newSession guarantees signing; this cannot happen.
-		http.Error(w, "ntlmsrv: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	framed := appendEncrypted(make([]byte, 0, rec.body.Len()+256), respType, rec.body.Len(), sig, sealedBody)
-	out.Set("Content-Type", encryptedContentType)
-	out.Set("Content-Length", strconv.Itoa(len(framed)))
-	w.WriteHeader(rec.status)
-	// A failed write means the client went away; there is nobody to tell.
-	_, _ = w.Write(framed)
+	sealframe.Serve(w, r2, plain, contentType, encryptedProtocol, h.next, func(body []byte) ([]byte, []byte, error) {
+		cs.mu.Lock()
+		defer cs.mu.Unlock()
+		sealed, sig, err := sess.wrap(body)
+		return sig[:], sealed, err
+	})
 }
 
 // unseal parses and unseals a sealed request with the connection's
@@ -277,28 +241,6 @@ func (h *handler) unseal(cs *connState, body []byte, boundary string) (sess *ses
 		plain = append(plain, m...)
 	}
 	return cs.sess, cs.user, plain, parts[0].contentType, nil
-}
-
-// recorder buffers a response so that it can be sealed.
-type recorder struct {
-	header http.Header
-	status int
-	body   bytes.Buffer
-}
-
-func (rec *recorder) Header() http.Header { return rec.header }
-
-func (rec *recorder) WriteHeader(code int) {
-	if rec.status == 0 && code >= 200 {
-		rec.status = code
-	}
-}
-
-func (rec *recorder) Write(b []byte) (int, error) {
-	if rec.status == 0 {
-		rec.status = http.StatusOK
-	}
-	return rec.body.Write(b)
 }
 
 // decodeBasic decodes Basic credentials ("user:password", base64).
