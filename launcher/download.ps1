@@ -11,7 +11,7 @@
 # transfer), proxy (empty: the system's). An empty literal means the
 # payload comes on stdin (a long URL does not fit the command line).
 # Protocol, on stdout, ASCII lines ending in LF:
-#   U                   dest already holds these bytes
+#   U <size>            dest already holds these bytes (its size)
 #   T <try> <message>   a try failed
 #   D <sha256> <size>   downloaded, checked and renamed to dest
 # Exit codes: 0 done, 2 bad payload or a path it cannot write, 4 the bytes
@@ -49,11 +49,12 @@ try {
         $frS = [IO.File]::OpenRead($frD)
         try {
             $frG = frX ([Security.Cryptography.SHA256]::Create().ComputeHash($frS))
+            $frN = $frS.Length
         } finally {
             $frS.Close()
         }
         if ($frG -eq $frH) {
-            frW 'U'
+            frW ('U ' + $frN)
             exit 0
         }
     }

@@ -352,8 +352,14 @@ func parseFileOutput(script string, out []byte) (FileOutput, error) {
 		}
 		tag, rest, _ := strings.Cut(l, " ")
 		switch {
-		case l == "U":
+		case l == "U" && script != "download":
 			o.Unchanged = true
+		case tag == "U" && script == "download":
+			n, err := strconv.ParseInt(rest, 10, 64)
+			if err != nil || n < 0 {
+				return o, fmt.Errorf("download script: line %.80q carries no size", l)
+			}
+			o.Unchanged, o.Size = true, n
 		case l == "W" && script == "copy" && !o.Ready:
 			o.Ready = true
 		case tag == "T" && script == "download":

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -64,7 +65,8 @@ func (h *Host) downloadScript(ctx context.Context, p *cmdexe.Proc, script string
 	}
 	if o.unchanged(pl.Dest, pl.SHA256, -1) {
 		h.stats.add(&h.stats.filesUnchanged, 1)
-		o.line("U")
+		size, _, _ := h.fs.Stat(pl.Dest)
+		o.line("U " + strconv.FormatInt(size, 10))
 		return 0
 	}
 	client, err := h.downloadClient(u, pl.Proxy)

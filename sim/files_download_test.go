@@ -58,7 +58,7 @@ func TestDownload(t *testing.T) {
 		},
 		{
 			name: "unchanged", payload: downloadPayloadFor(url, `C:\tmp\agent.msi`, sum, 2, ""),
-			want: result3{Stdout: "U\n"}, requests: 0, written: true,
+			want: result3{Stdout: "U 1500000\n"}, requests: 0, written: true,
 		},
 		{
 			name: "every try fails", setup: func() { srv.Fail503(2) }, payload: downloadPayloadFor(url, `C:\tmp\second.msi`, sum, 1, ""),

@@ -181,7 +181,7 @@ func (s *Session) download(ctx context.Context, cmd transport.Command, p launche
 	case err != nil:
 		return fr, out, &transport.Error{Class: transport.ClassProtocol, Err: err, Message: fmt.Sprintf("%s: download to %s: %v", host, p.Dest, err)}
 	case o.Unchanged:
-		fr.Unchanged, fr.SHA256, fr.Size = true, p.SHA256, max(size, 0)
+		fr.Unchanged, fr.SHA256, fr.Size = true, p.SHA256, o.Size
 	case !o.Done:
 		return fr, out, &transport.Error{Class: transport.ClassProtocol,
 			Message: fmt.Sprintf("%s: the download script for %s exited 0 without saying it downloaded the file or found it in place", host, p.Dest)}

@@ -292,7 +292,7 @@ func (h *fileHost) start(c *fileCmd) {
 	case "download":
 		dest, u := str("dest"), str("url")
 		if b, ok := h.files[dest]; ok && hexSHA(b) == str("sha256") {
-			c.out = append(c.out, "U\n"...)
+			c.out = fmt.Appendf(c.out, "U %d\n", len(b))
 			c.exit(0, "")
 			return
 		}

@@ -279,7 +279,7 @@ func (s *Session) runDownload(ctx context.Context, cmd transport.Command) (trans
 		return transport.Result{}, s.protocolError(fmt.Errorf("download to %s: %w", d.Dest, perr))
 	case o.Unchanged:
 		return transport.Result{Unchanged: true, Stdout: triesText(o.Tries),
-			Files: []transport.FileResult{{Path: d.Dest, SHA256: d.SHA256, Unchanged: true}}}, nil
+			Files: []transport.FileResult{{Path: d.Dest, Size: o.Size, SHA256: d.SHA256, Unchanged: true}}}, nil
 	case !o.Done:
 		return transport.Result{}, s.protocolError(fmt.Errorf("download to %s: the script ended without saying the file was written", d.Dest))
 	case o.SHA256 != d.SHA256:

@@ -130,8 +130,8 @@ func TestSimDownload(t *testing.T) {
 		t.Errorf("the host holds %d other bytes (%v)", len(got), err)
 	}
 	res, err = dl(transport.DownloadSpec{URL: srv.URL("/agent.msi"), Dest: `C:\tmp\agent.msi`, SHA256: sha})
-	if err != nil || !res.Unchanged {
-		t.Errorf("second download: %+v, %v; want unchanged", res, err)
+	if err != nil || !res.Unchanged || len(res.Files) != 1 || res.Files[0] != (transport.FileResult{Path: `C:\tmp\agent.msi`, Size: int64(len(agent)), SHA256: sha, Unchanged: true}) {
+		t.Errorf("second download: %+v, %v; want unchanged, with the size of the file in place", res, err)
 	}
 	_, err = dl(transport.DownloadSpec{URL: srv.URL("/agent.msi"), Dest: `C:\tmp\other.msi`, SHA256: strings.Repeat("0", 64)})
 	if te := classOf(err); te == nil || te.Class != transport.ClassHashMismatch || te.Code != 4 {

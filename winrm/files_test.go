@@ -190,7 +190,7 @@ func TestDownloadOverWinRS(t *testing.T) {
 		{"a 2,000-character URL (the payload goes on stdin)", transport.DownloadSpec{URL: long, Dest: `C:\tmp\agent.msi`, SHA256: sha},
 			false, transport.Result{Files: []transport.FileResult{{Path: `C:\tmp\agent.msi`, Size: int64(len(agent)), SHA256: sha}}}, "", 0, "", true},
 		{"a file already there", transport.DownloadSpec{URL: "https://repo.example/agent.msi", Dest: `C:\tmp\agent.msi`, SHA256: sha},
-			true, transport.Result{Unchanged: true, Files: []transport.FileResult{{Path: `C:\tmp\agent.msi`, SHA256: sha, Unchanged: true}}}, "", 0, "", false},
+			true, transport.Result{Unchanged: true, Files: []transport.FileResult{{Path: `C:\tmp\agent.msi`, Size: int64(len(agent)), SHA256: sha, Unchanged: true}}}, "", 0, "", false},
 		{"every try failing", transport.DownloadSpec{URL: "https://repo.example/missing.msi?sig=secret", Dest: `C:\tmp\agent.msi`, SHA256: sha, Retries: 1},
 			false, transport.Result{}, transport.ClassUnexpectedExit, 6,
 			`fake-01: download of https://repo.example/missing.msi?... to C:\tmp\agent.msi failed: fleetrun-download: 2 tries failed; the last: The remote server returned an error: (404) Not Found.`, false},

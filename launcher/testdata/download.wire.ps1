@@ -31,11 +31,12 @@ if ([IO.File]::Exists($frD)) {
 $frS = [IO.File]::OpenRead($frD)
 try {
 $frG = frX ([Security.Cryptography.SHA256]::Create().ComputeHash($frS))
+$frN = $frS.Length
 } finally {
 $frS.Close()
 }
 if ($frG -eq $frH) {
-frW 'U'
+frW ('U ' + $frN)
 exit 0
 }
 }
