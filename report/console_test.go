@@ -49,7 +49,7 @@ func TestConsolePlainLines(t *testing.T) {
 			switch {
 			case tt.opts.Simulated && banner != 0:
 				t.Errorf("output does not start with the simulated banner")
-			case anySimulated(tt.sc.res) && banner < 0:
+			case AnySimulated(tt.sc.res) && banner < 0:
 				t.Errorf("output of a simulated host has no banner")
 			}
 			for i, l := range strings.SplitAfter(out, "\n") {

@@ -232,8 +232,23 @@ const (
 // become <n>. Name and address matches ignore case. Runs of white space
 // become one space and the line is trimmed.
 func NormalizeCause(line, host, address string) string {
-	line = strings.Join(strings.Fields(line), " ")
-	var names []string
+	line = ReplaceHost(strings.Join(strings.Fields(line), " "), host, address)
+	line = profilePath.ReplaceAllString(line, "${1}"+PlaceholderUser)
+	line = guidPattern.ReplaceAllString(line, PlaceholderGUID)
+	line = replaceIPv6(line)
+	line = ipv4Pattern.ReplaceAllString(line, PlaceholderAddress)
+	line = numberPattern.ReplaceAllString(line, PlaceholderNumber)
+	return line
+}
+
+// ReplaceHost replaces a host's own name, the first label of a dotted
+// name (not of an IP address) and its address in text by <host>: ignoring
+// case and as whole words only (web-1 in web-10 and web-1x stays).
+func ReplaceHost(text, host, address string) string {
+	if text == "" {
+		return text
+	}
+	names := make([]string, 0, 3)
 	for _, n := range []string{host, address} {
 		if n != "" {
 			names = append(names, n)
@@ -242,19 +257,19 @@ func NormalizeCause(line, host, address string) string {
 	if short, _, ok := strings.Cut(host, "."); ok && short != "" && net.ParseIP(host) == nil {
 		names = append(names, short)
 	}
+	lower := strings.ToLower(text)
 	for _, n := range names {
+		if !strings.Contains(lower, strings.ToLower(n)) {
+			continue // most texts hold no name: no pattern to build
+		}
 		re := regexp.MustCompile(`(?i)(^|[^0-9A-Za-z_.-])` + regexp.QuoteMeta(n) + `($|[^0-9A-Za-z_-])`)
 		// Two passes: adjacent matches share the separator between them.
 		for range 2 {
-			line = re.ReplaceAllString(line, "${1}"+PlaceholderHost+"${2}")
+			text = re.ReplaceAllString(text, "${1}"+PlaceholderHost+"${2}")
 		}
+		lower = strings.ToLower(text)
 	}
-	line = profilePath.ReplaceAllString(line, "${1}"+PlaceholderUser)
-	line = guidPattern.ReplaceAllString(line, PlaceholderGUID)
-	line = replaceIPv6(line)
-	line = ipv4Pattern.ReplaceAllString(line, PlaceholderAddress)
-	line = numberPattern.ReplaceAllString(line, PlaceholderNumber)
-	return line
+	return text
 }
 
 // replaceIPv6 replaces IPv6 addresses (with an optional zone) by <ip>. A

@@ -142,7 +142,7 @@ func WriteJUnit(w io.Writer, r *runner.Result) error {
 }
 
 func junitDocument(r *runner.Result) *junitSuites {
-	simulated := anySimulated(r)
+	simulated := AnySimulated(r)
 	name := r.Playbook
 	if simulated {
 		name = SimulatedPrefix + name

@@ -105,7 +105,7 @@ func WriteSummary(w io.Writer, r *runner.Result, opts SummaryOptions) error {
 			}
 		}
 	}
-	simulated := opts.Simulated || anySimulated(r)
+	simulated := opts.Simulated || AnySimulated(r)
 	width := opts.Width
 	if simulated && width > 0 {
 		width = max(width-len(SimulatedPrefix), 1)

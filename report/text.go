@@ -314,8 +314,8 @@ func hostDuration(h *runner.HostResult) time.Duration {
 	return h.Finished.Sub(h.Started)
 }
 
-// anySimulated reports whether any host of r is simulated.
-func anySimulated(r *runner.Result) bool {
+// AnySimulated reports whether any host of r is simulated.
+func AnySimulated(r *runner.Result) bool {
 	for _, h := range r.Hosts {
 		if h.Simulated {
 			return true

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -105,8 +104,8 @@ func hostOutput(h *runner.HostResult) (OutputGroup, string) {
 	message := h.Reason
 	if st := resultStep(h); st != nil {
 		g.ExitCode = st.ExitCode
-		g.Stdout = HostPlaceholder(lineEnds(st.Stdout), h.Name, h.Address)
-		g.Stderr = HostPlaceholder(lineEnds(st.Stderr), h.Name, h.Address)
+		g.Stdout = report.ReplaceHost(lineEnds(st.Stdout), h.Name, h.Address)
+		g.Stderr = report.ReplaceHost(lineEnds(st.Stderr), h.Name, h.Address)
 		te = st.Err
 		if st.Status == runner.StatusSkipped && st.Reason != "" {
 			message = st.Reason
@@ -122,7 +121,7 @@ func hostOutput(h *runner.HostResult) (OutputGroup, string) {
 			message = ""
 		}
 	}
-	g.Error = HostPlaceholder(strings.TrimSpace(lineEnds(message)), h.Name, h.Address)
+	g.Error = report.ReplaceHost(strings.TrimSpace(lineEnds(message)), h.Name, h.Address)
 	exit := "-"
 	if g.ExitCode != nil {
 		exit = strconv.FormatUint(uint64(*g.ExitCode), 10)
@@ -147,37 +146,6 @@ func resultStep(h *runner.HostResult) *runner.StepResult {
 }
 
 func lineEnds(s string) string { return strings.ReplaceAll(s, "\r\n", "\n") }
-
-// HostPlaceholder replaces the host's own name, the first label of a
-// dotted name, and its address in text by <host>: case-insensitively and
-// as whole words only (web-1 in web-10 stays).
-func HostPlaceholder(text, name, address string) string {
-	if text == "" {
-		return text
-	}
-	var words []string
-	for _, w := range []string{name, address} {
-		if w != "" {
-			words = append(words, w)
-		}
-	}
-	if short, _, ok := strings.Cut(name, "."); ok && short != "" {
-		if _, err := strconv.Atoi(short); err != nil { // not the first byte of an address
-			words = append(words, short)
-		}
-	}
-	for _, w := range words {
-		if !strings.Contains(strings.ToLower(text), strings.ToLower(w)) {
-			continue
-		}
-		re := regexp.MustCompile(`(?i)(^|[^0-9A-Za-z_.-])` + regexp.QuoteMeta(w) + `($|[^0-9A-Za-z_-])`)
-		// Two passes: neighbouring matches share the separator between them.
-		for range 2 {
-			text = re.ReplaceAllString(text, "${1}"+report.PlaceholderHost+"${2}")
-		}
-	}
-	return text
-}
 
 // RunOptions say how RunText renders.
 type RunOptions struct {
@@ -213,20 +181,11 @@ func RunText(w io.Writer, r *runner.Result, opts RunOptions) error {
 		return err
 	}
 	out := b.Bytes()
-	if opts.Simulated || anySimulated(r) {
+	if opts.Simulated || report.AnySimulated(r) {
 		out = report.LabelSimulated(out)
 	}
 	_, err := w.Write(out)
 	return err
-}
-
-func anySimulated(r *runner.Result) bool {
-	for _, h := range r.Hosts {
-		if h.Simulated {
-			return true
-		}
-	}
-	return false
 }
 
 // pickGroups keeps the MaxOutputGroups biggest groups (failures before

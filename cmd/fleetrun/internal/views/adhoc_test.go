@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fleetrun/fleetrun/cmd/fleetrun/internal/views"
+	"github.com/fleetrun/fleetrun/report"
 	"github.com/fleetrun/fleetrun/runner"
 	"github.com/fleetrun/fleetrun/transport"
 )
@@ -69,7 +70,7 @@ func TestGroupOutputs(t *testing.T) {
 	}
 }
 
-func TestHostPlaceholder(t *testing.T) {
+func TestReplaceHostInOutputs(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		name, text, host, addr, want string
@@ -84,8 +85,8 @@ func TestHostPlaceholder(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			if got := views.HostPlaceholder(tt.text, tt.host, tt.addr); got != tt.want {
-				t.Errorf("HostPlaceholder(%q) = %q, want %q", tt.text, got, tt.want)
+			if got := report.ReplaceHost(tt.text, tt.host, tt.addr); got != tt.want {
+				t.Errorf("ReplaceHost(%q) = %q, want %q", tt.text, got, tt.want)
 			}
 		})
 	}
