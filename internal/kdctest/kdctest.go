@@ -274,7 +274,9 @@ func (k *KDC) run(ctx context.Context, stdin *bytes.Buffer, prog string, args ..
 // serve starts krb5kdc and waits until it accepts TCP connections. The
 // process is stopped at t's cleanup.
 func (k *KDC) serve(ctx context.Context) error {
-	var stderr syncBuffer
+	// Read only once the process has been waited for, when os/exec's
+	// copying has ended.
+	var stderr bytes.Buffer
 	cmd := exec.Command(k.tools.KDC, "-n", "-r", k.Realm)
 	cmd.Env = k.env
 	cmd.Dir = k.Dir
@@ -323,25 +325,6 @@ func (k *KDC) tail() string {
 		return ""
 	}
 	return "\nkdc.log:\n" + string(b)
-}
-
-// syncBuffer is a bytes.Buffer the process's output copier and the test
-// may use at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // Keytab returns the path of the keytab holding HTTP/<host>'s key; it fails
