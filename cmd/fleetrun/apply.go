@@ -116,6 +116,9 @@ func runApply(cmd *cobra.Command, e *env, o *applyOptions, pbFile string) error 
 		if err := checkJournalPath(journal, pb, nil); err != nil {
 			return invalid(err)
 		}
+		// The run writes the journal checked here: the default is worked
+		// out (and the state folder tidied) once.
+		o.journal = journal
 	}
 	ctx := cmd.Context()
 	hosts, stop, err := fleetHosts(e, o.invFiles, o.disc, pb, o.limit)
