@@ -282,34 +282,23 @@ func (a *ntlmAuth) send(ctx context.Context, ep *endpoint, body []byte) (*httpRe
 	if session == nil {
 		return nil, errors.New("ntlm: the server did not agree to message encryption")
 	}
-	sealed, signature, err := session.Wrap(body)
-	if err != nil {
-		return nil, fmt.Errorf("ntlm: seal message: %w", err)
-	}
-	h := http.Header{}
-	h.Set("Content-Type", sealContentType)
-	reply, err := ep.do(ctx, frameSealed(signature, sealed, len(body)), h)
-	if err != nil {
-		return nil, err
-	}
-	if !strings.Contains(reply.header.Get("Content-Type"), `protocol="`+sealProtocol+`"`) {
-		// Empty answers (401, 400, 413) are not sealed.
-		return reply, nil
-	}
-	sig, data, err := unframeSealed(reply.body)
-	if err != nil {
+	reply, broken, err := sendSealed(ctx, ep, body, "ntlm", ntlmSealer{session}, ntlmSignatureSize)
+	if broken {
 		a.client = nil
-		return nil, err
 	}
-	plain, err := session.Unwrap(data, sig)
-	if err != nil {
-		a.client = nil
-		return nil, fmt.Errorf("ntlm: unseal response: %w", err)
-	}
-	reply.body = plain
-	reply.header.Set("Content-Type", soapContentType)
-	return reply, nil
+	return reply, err
 }
+
+// ntlmSealer is bodgit/ntlmssp's security session as a sealer (its Wrap
+// returns the sealed bytes first).
+type ntlmSealer struct{ s *ntlmssp.SecuritySession }
+
+func (n ntlmSealer) wrap(msg []byte) (sig, sealed []byte, err error) {
+	sealed, sig, err = n.s.Wrap(msg)
+	return sig, sealed, err
+}
+
+func (n ntlmSealer) unwrap(sig, sealed []byte) ([]byte, error) { return n.s.Unwrap(sealed, sig) }
 
 // handshake runs NEGOTIATE / CHALLENGE / AUTHENTICATE on the connection
 // the next request will use, with empty bodies. It returns a reply only

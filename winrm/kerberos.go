@@ -532,30 +532,9 @@ func (a *kerberosAuth) send(ctx context.Context, ep *endpoint, body []byte) (*ht
 	if !a.seal {
 		return ep.do(ctx, body, nil)
 	}
-	sig, data, err := a.ctx.wrap(body)
-	if err != nil {
-		return nil, fmt.Errorf("kerberos: seal message: %w", err)
-	}
-	h := http.Header{}
-	h.Set("Content-Type", sealContentType)
-	reply, err := ep.do(ctx, frameSealed(sig, data, len(body)), h)
-	if err != nil {
-		return nil, err
-	}
-	if !strings.Contains(reply.header.Get("Content-Type"), `protocol="`+sealProtocol+`"`) {
-		return reply, nil
-	}
-	sig, sealed, err := unframeSealedSized(reply.body, 0)
-	if err != nil {
+	reply, broken, err := sendSealed(ctx, ep, body, "kerberos", a.ctx, 0)
+	if broken {
 		a.ctx = nil
-		return nil, err
 	}
-	plain, err := a.ctx.unwrap(sig, sealed)
-	if err != nil {
-		a.ctx = nil
-		return nil, fmt.Errorf("kerberos: unseal response: %w", err)
-	}
-	reply.body = plain
-	reply.header.Set("Content-Type", soapContentType)
-	return reply, nil
+	return reply, err
 }

@@ -2,9 +2,11 @@ package winrm
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 )
@@ -48,19 +50,15 @@ func frameSealed(signature, sealed []byte, plainLen int) []byte {
 // errFraming says a sealed body is not in the expected framing.
 var errFraming = errors.New("malformed encrypted WinRM message")
 
-// unframeSealed splits a sealed response body into the NTLM signature and
-// the sealed message, using the declared plaintext length to find the end
-// of the binary part exactly (the boundary text could occur inside it).
-func unframeSealed(body []byte) (signature, sealed []byte, err error) {
-	return unframeSealedSized(body, ntlmSignatureSize)
-}
-
 // maxSealHeader bounds the signature (a Kerberos wrap token's header and
 // trailer) a sealed body may announce.
 const maxSealHeader = 1024
 
-// unframeSealedSized is unframeSealed for a signature of sigSize bytes, or
-// of any size from 16 to maxSealHeader when sigSize is 0 (Kerberos).
+// unframeSealedSized splits a sealed response body into the signature
+// (sigSize bytes: NTLM's 16; any size from 16 to maxSealHeader when sigSize
+// is 0: a Kerberos wrap token's header) and the sealed message, using the
+// declared plaintext length to find the end of the binary part exactly
+// (the boundary text could occur inside it).
 func unframeSealedSized(body []byte, sigSize int) (signature, sealed []byte, err error) {
 	dash := []byte("--" + sealBoundary + "\r\n")
 	rest, ok := bytes.CutPrefix(body, dash)
@@ -114,4 +112,44 @@ func unframeSealedSized(body []byte, sigSize int) (signature, sealed []byte, err
 		return nil, nil, fmt.Errorf("%w: no closing boundary after %d bytes", errFraming, length)
 	}
 	return signature, sealed, nil
+}
+
+// sealer is a security context's message protection: NTLM's or
+// Kerberos'. wrap returns the signature (token header) and the sealed
+// bytes; unwrap checks and opens them.
+type sealer interface {
+	wrap(msg []byte) (sig, sealed []byte, err error)
+	unwrap(sig, sealed []byte) ([]byte, error)
+}
+
+// sendSealed seals body, posts it and opens a sealed answer; answers that
+// are not sealed (401, 400 and 413 carry no body) come back as they are.
+// sigSize is the signature length the framing must carry (0: any).
+// broken reports an answer that could not be unframed or opened: the
+// context's state no longer matches the server's, and the caller drops it.
+func sendSealed(ctx context.Context, ep *endpoint, body []byte, scheme string, s sealer, sigSize int) (reply *httpReply, broken bool, err error) {
+	sig, sealed, err := s.wrap(body)
+	if err != nil {
+		return nil, false, fmt.Errorf("%s: seal message: %w", scheme, err)
+	}
+	h := http.Header{}
+	h.Set("Content-Type", sealContentType)
+	reply, err = ep.do(ctx, frameSealed(sig, sealed, len(body)), h)
+	if err != nil {
+		return nil, false, err
+	}
+	if !strings.Contains(reply.header.Get("Content-Type"), `protocol="`+sealProtocol+`"`) {
+		return reply, false, nil
+	}
+	sig, sealed, err = unframeSealedSized(reply.body, sigSize)
+	if err != nil {
+		return nil, true, err
+	}
+	plain, err := s.unwrap(sig, sealed)
+	if err != nil {
+		return nil, true, fmt.Errorf("%s: unseal response: %w", scheme, err)
+	}
+	reply.body = plain
+	reply.header.Set("Content-Type", soapContentType)
+	return reply, false, nil
 }
