@@ -34,6 +34,9 @@ type applyOptions struct {
 	force      bool
 	disc       discoveryFlags
 	outputCap  int
+	// noStepRuns sends every step alone instead of grouping a host's
+	// consecutive steps into step runs.
+	noStepRuns bool
 	// adhoc marks a fleetrun run: no journal unless --journal is given,
 	// and the text output groups hosts by result.
 	adhoc bool
@@ -82,6 +85,7 @@ stops the run with exit status 1.`,
 	o.disc.register(f)
 	f.IntVar(&o.outputCap, "output-cap", DefaultOutputCap, "keep at most `BYTES` of each step's stdout and stderr in reports (head and tail; --log-dir keeps everything)")
 	f.BoolVar(&o.force, "force", false, "with --resume, accept a journal written for a different version of the playbook")
+	f.BoolVar(&o.noStepRuns, "no-step-runs", false, "send every step to its host alone (one command each) instead of a host's consecutive steps in one launch")
 	return cmd
 }
 
