@@ -48,7 +48,54 @@ function frH($h, $b, $n) {
     }
     $z.Flush()
 }
-foreach ($s in $frS.steps) {
+# PowerShell steps' processes are started ahead, up to four at a time,
+# in step order: a powershell.exe takes far longer to start than the
+# programs of argv steps, and started together they start in parallel. A
+# process started ahead only waits for its payload on stdin: it inherits
+# this process's environment and folder as they are between steps (as a
+# step alone inherits the shell's) and runs nothing of the step before the
+# step's turn. A further attempt of a step starts a process of its own.
+# Those never used, because the run stopped, are ended at the end.
+$ss = @($frS.steps)
+$pq = New-Object Collections.Queue
+$pk = New-Object Collections.Queue
+$pn = 0
+function frP {
+    # A powershell.exe for a PowerShell step, its pipes redirected.
+    $x = New-Object Diagnostics.ProcessStartInfo $pe, $pa
+    $x.UseShellExecute = $false
+    $x.RedirectStandardInput = $true
+    $x.RedirectStandardOutput = $true
+    $x.RedirectStandardError = $true
+    [Diagnostics.Process]::Start($x)
+}
+function frK {
+    # Ends the processes started ahead and not used.
+    foreach ($x in $pq) {
+        if ($x) {
+            try {
+                $x.Kill()
+            } catch {
+            }
+        }
+    }
+}
+for ($y = 0; $y -lt $ss.Count; $y++) {
+    $s = $ss[$y]
+    while ($pq.Count -lt 4 -and $pn -lt $ss.Count) {
+        if ($ss[$pn].kind -ne 'argv') {
+            # A process that cannot be started here is started again at
+            # the step's turn, where its error is the step's.
+            $x = $null
+            try {
+                $x = frP
+            } catch {
+            }
+            $pq.Enqueue($x)
+            $pk.Enqueue($pn)
+        }
+        $pn++
+    }
     $i = $s.index
     $a = 0
     while (1) {
@@ -82,11 +129,16 @@ foreach ($s in $frS.steps) {
                     Set-Location -LiteralPath $s.workdir -EA Stop
                     [Environment]::CurrentDirectory = $s.workdir
                 }
+                $p = [Diagnostics.Process]::Start($f)
             } else {
-                $f.FileName = $pe
-                $f.Arguments = $pa
+                if ($pk.Count -and $pk.Peek() -eq $y) {
+                    $null = $pk.Dequeue()
+                    $p = $pq.Dequeue()
+                }
+                if ($a -gt 1 -or !$p) {
+                    $p = frP
+                }
             }
-            $p = [Diagnostics.Process]::Start($f)
         } catch {
             # The program could not be started (or its folder entered):
             # the attempt ends with 1 and the error on stderr, as the
@@ -183,6 +235,7 @@ foreach ($s in $frS.steps) {
         }
         if (!$r) {
             if (!$s.continue_on_error) {
+                frK
                 frH "Z $($w.ElapsedMilliseconds)"
                 exit 0
             }
@@ -191,5 +244,6 @@ foreach ($s in $frS.steps) {
         Start-Sleep -Milliseconds $s.retry_delays_ms[$a - 1]
     }
 }
+frK
 frH "Z $($w.ElapsedMilliseconds)"
 exit 0
