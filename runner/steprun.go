@@ -24,8 +24,7 @@ func (r *run) runLength(sess transport.Session, i, j int, alone bool) int {
 	}
 	n := 0
 	for _, e := range r.steps[i][j:] {
-		st := e.Step
-		if st.Kind == playbook.KindReboot || st.Reboot != nil || !sr.RunsTogether(Command(e)) {
+		if !joinsRuns(e) || !sr.RunsTogether(Command(e)) {
 			break
 		}
 		n++
@@ -34,6 +33,19 @@ func (r *run) runLength(sess transport.Session, i, j int, alone bool) int {
 		return 0
 	}
 	return n
+}
+
+// joinsRuns reports whether a step may be part of a step run whatever the
+// transport: a program or script run in the session's own logon, which
+// neither is a reboot nor may ask for one.
+func joinsRuns(e *playbook.Expanded) bool {
+	st := e.Step
+	switch st.Kind {
+	case playbook.KindCommand, playbook.KindCmd, playbook.KindPowerShell:
+	default:
+		return false
+	}
+	return st.Reboot == nil && st.RunAs == ""
 }
 
 // stepRun runs consecutive steps of host i in one launch and returns
