@@ -210,10 +210,22 @@ func decodePayload(what, script string, stdin io.Reader, doc any) error {
 		}
 		text = string(data)
 	}
+	return decodePayloadText(text, doc)
+}
+
+// decodePayloadText decodes a payload's base64 text (white space ignored)
+// and its JSON into doc; unknown fields are errors.
+func decodePayloadText(text string, doc any) error {
 	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(text), ""))
 	if err != nil {
 		return fmt.Errorf("decode payload: %w", err)
 	}
+	return decodeStrictJSON(raw, doc)
+}
+
+// decodeStrictJSON decodes one JSON document into doc; unknown fields are
+// errors.
+func decodeStrictJSON(raw []byte, doc any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(doc); err != nil {
@@ -228,8 +240,17 @@ const maxPayload = 64 << 20
 // parseLauncher extracts the payload of fleetrun's launcher script. stdin
 // supplies the payload when the script's literal is empty.
 func parseLauncher(script string, stdin io.Reader) (*launcherPayload, error) {
+	var raw json.RawMessage
+	if err := decodePayload("launcher", script, stdin, &raw); err != nil {
+		return nil, err
+	}
+	return parsePayloadJSON(raw)
+}
+
+// parsePayloadJSON checks a launcher payload's JSON.
+func parsePayloadJSON(raw []byte) (*launcherPayload, error) {
 	var pl launcherPayload
-	if err := decodePayload("launcher", script, stdin, &pl); err != nil {
+	if err := decodeStrictJSON(raw, &pl); err != nil {
 		return nil, err
 	}
 	if pl.V != 1 {
@@ -250,12 +271,18 @@ func parseLauncher(script string, stdin io.Reader) (*launcherPayload, error) {
 // launcher runs a fleetrun launcher: an argv payload starts its program
 // with the exact command line, a script payload runs as a script.
 func (h *Host) launcher(ctx context.Context, p *cmdexe.Proc, script string) uint32 {
-	ps := procFrom(ctx)
 	pl, err := parseLauncher(script, p.Stdin)
 	if err != nil {
 		h.writeHost(p.Stderr, "fleetrun launcher: "+err.Error()+"\r\n")
 		return 1
 	}
+	return h.launch(ctx, p, pl)
+}
+
+// launch runs one argv or script payload as the launcher p does: with p's
+// environment, stdin, stdout and stderr.
+func (h *Host) launch(ctx context.Context, p *cmdexe.Proc, pl *launcherPayload) uint32 {
+	ps := procFrom(ctx)
 	env := p.Env.Clone()
 	for k, v := range pl.Env {
 		env.Set(k, v)
