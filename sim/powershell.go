@@ -189,6 +189,9 @@ type launcherPayload struct {
 	Script      string            `json:"script"`
 	Env         map[string]string `json:"env"`
 	Workdir     string            `json:"workdir"`
+
+	// run is a step run's payload (kind run), decoded by parseRunPayload.
+	run *runPayload
 }
 
 var payloadRE = regexp.MustCompile(`(?m)^[ \t]*\$fleetrunPayload[ \t]*=[ \t]*'([A-Za-z0-9+/=\s]*)'`)
@@ -247,8 +250,23 @@ func parseLauncher(script string, stdin io.Reader) (*launcherPayload, error) {
 	return parsePayloadJSON(raw)
 }
 
-// parsePayloadJSON checks a launcher payload's JSON.
+// parsePayloadJSON checks a launcher payload's JSON. Each kind has its own
+// fields, so the kind is read first and the document then decoded
+// strictly as that kind.
 func parsePayloadJSON(raw []byte) (*launcherPayload, error) {
+	var head struct {
+		Kind string `json:"kind"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return nil, fmt.Errorf("decode payload JSON: %w", err)
+	}
+	if head.Kind == "run" {
+		run, err := parseRunPayload(raw)
+		if err != nil {
+			return nil, err
+		}
+		return &launcherPayload{V: run.V, Kind: run.Kind, run: run}, nil
+	}
 	var pl launcherPayload
 	if err := decodeStrictJSON(raw, &pl); err != nil {
 		return nil, err
@@ -263,24 +281,30 @@ func parsePayloadJSON(raw []byte) (*launcherPayload, error) {
 		}
 	case "script":
 	default:
-		return nil, fmt.Errorf("payload kind %q, expected argv or script", pl.Kind)
+		return nil, fmt.Errorf("payload kind %q, expected argv, script or run", pl.Kind)
 	}
 	return &pl, nil
 }
 
 // launcher runs a fleetrun launcher: an argv payload starts its program
-// with the exact command line, a script payload runs as a script.
+// with the exact command line, a script payload runs as a script, a run
+// payload runs its steps one after another (steprun.go).
 func (h *Host) launcher(ctx context.Context, p *cmdexe.Proc, script string) uint32 {
 	pl, err := parseLauncher(script, p.Stdin)
 	if err != nil {
 		h.writeHost(p.Stderr, "fleetrun launcher: "+err.Error()+"\r\n")
 		return 1
 	}
+	if pl.run != nil {
+		h.stats.add(&h.stats.stepRuns, 1)
+		return h.stepRun(ctx, p, pl.run)
+	}
 	return h.launch(ctx, p, pl)
 }
 
 // launch runs one argv or script payload as the launcher p does: with p's
-// environment, stdin, stdout and stderr.
+// environment, stdin, stdout and stderr. A step run's argv steps come
+// here too, so a step behaves in a run exactly as alone.
 func (h *Host) launch(ctx context.Context, p *cmdexe.Proc, pl *launcherPayload) uint32 {
 	ps := procFrom(ctx)
 	env := p.Env.Clone()
