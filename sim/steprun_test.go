@@ -733,3 +733,21 @@ func FuzzParseRunPayload(f *testing.F) {
 		}
 	})
 }
+
+func TestStepRunEndsWithItsCommandsSignal(t *testing.T) {
+	t.Parallel()
+	f, _ := stepRunFleet(t, 1, "", FleetOptions{})
+	h := f.Hosts()[0]
+	r := newRaw(t, f, h)
+	shell := r.create()
+	command, _ := launcherCommand(t, runOf(argvStep(0, `C:\tools\sleep.exe`, `"C:\tools\sleep.exe" 60`), argvStep(1, "hostname", `"hostname"`)), false)
+	cmdID := r.command(shell, command).find(nsShell, "CommandId").text
+	waitFor(t, h, "the first step's program", func() bool { return len(h.processesByImage("sleep.exe")) == 1 })
+	r.mustDo(envelope(ActionSignal, ResourceShellCmd, shell, `<rsp:Signal CommandId="`+cmdID+`"><rsp:Code>`+signalTerminate+`</rsp:Code></rsp:Signal>`, "PT20S"))
+	waitFor(t, h, "no process left", func() bool { return len(h.Processes()) == 0 })
+	// The launcher went with its tree: the second step never started.
+	st := h.Stats()
+	if st.StepRuns != 1 || st.RunSteps != 1 || st.Programs["hostname.exe"] != 0 {
+		t.Errorf("step_runs %d, run_steps %d, hostname.exe %d; want 1, 1, 0", st.StepRuns, st.RunSteps, st.Programs["hostname.exe"])
+	}
+}
