@@ -189,6 +189,9 @@ type launcherPayload struct {
 	Script      string            `json:"script"`
 	Env         map[string]string `json:"env"`
 	Workdir     string            `json:"workdir"`
+
+	// run is a step run's payload (kind run), decoded by parseRunPayload.
+	run *runPayload
 }
 
 var payloadRE = regexp.MustCompile(`(?m)^[ \t]*\$fleetrunPayload[ \t]*=[ \t]*'([A-Za-z0-9+/=\s]*)'`)
@@ -210,10 +213,22 @@ func decodePayload(what, script string, stdin io.Reader, doc any) error {
 		}
 		text = string(data)
 	}
+	return decodePayloadText(text, doc)
+}
+
+// decodePayloadText decodes a payload's base64 text (white space ignored)
+// and its JSON into doc; unknown fields are errors.
+func decodePayloadText(text string, doc any) error {
 	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(text), ""))
 	if err != nil {
 		return fmt.Errorf("decode payload: %w", err)
 	}
+	return decodeStrictJSON(raw, doc)
+}
+
+// decodeStrictJSON decodes one JSON document into doc; unknown fields are
+// errors.
+func decodeStrictJSON(raw []byte, doc any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(doc); err != nil {
@@ -228,8 +243,32 @@ const maxPayload = 64 << 20
 // parseLauncher extracts the payload of fleetrun's launcher script. stdin
 // supplies the payload when the script's literal is empty.
 func parseLauncher(script string, stdin io.Reader) (*launcherPayload, error) {
+	var raw json.RawMessage
+	if err := decodePayload("launcher", script, stdin, &raw); err != nil {
+		return nil, err
+	}
+	return parsePayloadJSON(raw)
+}
+
+// parsePayloadJSON checks a launcher payload's JSON. Each kind has its own
+// fields, so the kind is read first and the document then decoded
+// strictly as that kind.
+func parsePayloadJSON(raw []byte) (*launcherPayload, error) {
+	var head struct {
+		Kind string `json:"kind"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return nil, fmt.Errorf("decode payload JSON: %w", err)
+	}
+	if head.Kind == "run" {
+		run, err := parseRunPayload(raw)
+		if err != nil {
+			return nil, err
+		}
+		return &launcherPayload{V: run.V, Kind: run.Kind, run: run}, nil
+	}
 	var pl launcherPayload
-	if err := decodePayload("launcher", script, stdin, &pl); err != nil {
+	if err := decodeStrictJSON(raw, &pl); err != nil {
 		return nil, err
 	}
 	if pl.V != 1 {
@@ -242,20 +281,32 @@ func parseLauncher(script string, stdin io.Reader) (*launcherPayload, error) {
 		}
 	case "script":
 	default:
-		return nil, fmt.Errorf("payload kind %q, expected argv or script", pl.Kind)
+		return nil, fmt.Errorf("payload kind %q, expected argv, script or run", pl.Kind)
 	}
 	return &pl, nil
 }
 
 // launcher runs a fleetrun launcher: an argv payload starts its program
-// with the exact command line, a script payload runs as a script.
+// with the exact command line, a script payload runs as a script, a run
+// payload runs its steps one after another (steprun.go).
 func (h *Host) launcher(ctx context.Context, p *cmdexe.Proc, script string) uint32 {
-	ps := procFrom(ctx)
 	pl, err := parseLauncher(script, p.Stdin)
 	if err != nil {
 		h.writeHost(p.Stderr, "fleetrun launcher: "+err.Error()+"\r\n")
 		return 1
 	}
+	if pl.run != nil {
+		h.stats.add(&h.stats.stepRuns, 1)
+		return h.stepRun(ctx, p, pl.run)
+	}
+	return h.launch(ctx, p, pl)
+}
+
+// launch runs one argv or script payload as the launcher p does: with p's
+// environment, stdin, stdout and stderr. A step run's argv steps come
+// here too, so a step behaves in a run exactly as alone.
+func (h *Host) launch(ctx context.Context, p *cmdexe.Proc, pl *launcherPayload) uint32 {
+	ps := procFrom(ctx)
 	env := p.Env.Clone()
 	for k, v := range pl.Env {
 		env.Set(k, v)
