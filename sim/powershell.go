@@ -189,9 +189,6 @@ type launcherPayload struct {
 	Script      string            `json:"script"`
 	Env         map[string]string `json:"env"`
 	Workdir     string            `json:"workdir"`
-
-	// run is a step run's payload (kind run), decoded by parseRunPayload.
-	run *runPayload
 }
 
 var payloadRE = regexp.MustCompile(`(?m)^[ \t]*\$fleetrunPayload[ \t]*=[ \t]*'([A-Za-z0-9+/=\s]*)'`)
@@ -260,13 +257,6 @@ func parsePayloadJSON(raw []byte) (*launcherPayload, error) {
 	if err := json.Unmarshal(raw, &head); err != nil {
 		return nil, fmt.Errorf("decode payload JSON: %w", err)
 	}
-	if head.Kind == "run" {
-		run, err := parseRunPayload(raw)
-		if err != nil {
-			return nil, err
-		}
-		return &launcherPayload{V: run.V, Kind: run.Kind, run: run}, nil
-	}
 	var pl launcherPayload
 	if err := decodeStrictJSON(raw, &pl); err != nil {
 		return nil, err
@@ -281,7 +271,7 @@ func parsePayloadJSON(raw []byte) (*launcherPayload, error) {
 		}
 	case "script":
 	default:
-		return nil, fmt.Errorf("payload kind %q, expected argv, script or run", pl.Kind)
+		return nil, fmt.Errorf("payload kind %q, expected argv or script", pl.Kind)
 	}
 	return &pl, nil
 }
@@ -294,10 +284,6 @@ func (h *Host) launcher(ctx context.Context, p *cmdexe.Proc, script string) uint
 	if err != nil {
 		h.writeHost(p.Stderr, "fleetrun launcher: "+err.Error()+"\r\n")
 		return 1
-	}
-	if pl.run != nil {
-		h.stats.add(&h.stats.stepRuns, 1)
-		return h.stepRun(ctx, p, pl.run)
 	}
 	return h.launch(ctx, p, pl)
 }
@@ -315,10 +301,22 @@ func (h *Host) launch(ctx context.Context, p *cmdexe.Proc, pl *launcherPayload) 
 		env.SetCwd(pl.Workdir)
 	}
 	if pl.Kind == "script" {
-		if first, _, _ := strings.Cut(pl.Script, "\n"); strings.TrimSpace(first) == taskMarker {
+		first, _, _ := strings.Cut(pl.Script, "\n")
+		switch strings.TrimSpace(first) {
+		case taskMarker:
 			// fleetrun's task script, which the launcher runs as a script.
 			h.stats.count(&h.stats.programs, "fleetrun-task")
 			return h.fleetrunTask(ctx, p, pl.Script)
+		case stepRunMarker:
+			// fleetrun's step-run script: its own payload is the run.
+			h.stats.count(&h.stats.programs, "fleetrun-steprun")
+			run, err := parseStepRunScript(pl.Script)
+			if err != nil {
+				h.writeHost(p.Stderr, "fleetrun launcher: "+err.Error()+"\r\n")
+				return 1
+			}
+			h.stats.add(&h.stats.stepRuns, 1)
+			return h.stepRun(ctx, p, run)
 		}
 		// The launcher's powershell.exe carries -ExecutionPolicy Bypass.
 		var policy string

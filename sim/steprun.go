@@ -59,6 +59,25 @@ const maxRunMS = math.MaxInt64 / int64(time.Millisecond)
 
 // parseRunPayload decodes and checks a run payload strictly: a launcher
 // that guessed at a malformed run would hide a controller's bug.
+// stepRunMarker is the first line of fleetrun's step-run script, which
+// travels as the script of a launcher payload (docs/design.md, "Step
+// runs") and carries the run in its own $fleetrunPayload statement.
+const stepRunMarker = "# fleetrun-steprun v1"
+
+// parseStepRunScript decodes the run the step-run script carries. Only the
+// payload is read, never the script's PowerShell.
+func parseStepRunScript(script string) (*runPayload, error) {
+	m := payloadRE.FindAllStringSubmatch(script, -1)
+	if len(m) != 1 {
+		return nil, fmt.Errorf("step-run script has %d $fleetrunPayload statements, expected 1", len(m))
+	}
+	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(m[0][1]), ""))
+	if err != nil {
+		return nil, fmt.Errorf("decode payload: %w", err)
+	}
+	return parseRunPayload(raw)
+}
+
 func parseRunPayload(raw []byte) (*runPayload, error) {
 	var run runPayload
 	if err := decodeStrictJSON(raw, &run); err != nil {
@@ -147,9 +166,11 @@ const stepRunExitCancelled = 0xC000013A
 // when the launcher is stopped it returns at once, without Z.
 func (h *Host) stepRun(ctx context.Context, p *cmdexe.Proc, run *runPayload) uint32 {
 	fw := &frameWriter{w: p.Stdout, start: h.clock.Now(), since: h.clock.Since}
+	ahead := &startedAhead{h: h, steps: run.Steps, ready: map[int]time.Time{}}
 	for i := range run.Steps {
 		st := &run.Steps[i]
-		ok := h.runStepAttempts(ctx, p, fw, st)
+		ahead.topUp()
+		ok := h.runStepAttempts(ctx, p, fw, st, ahead, i)
 		if launcherStopped(ctx) {
 			return stepRunExitCancelled
 		}
@@ -171,11 +192,17 @@ func launcherStopped(ctx context.Context) bool {
 
 // runStepAttempts runs a step's attempts and reports whether the step
 // ended well.
-func (h *Host) runStepAttempts(ctx context.Context, p *cmdexe.Proc, fw *frameWriter, st *runStep) bool {
+func (h *Host) runStepAttempts(ctx context.Context, p *cmdexe.Proc, fw *frameWriter, st *runStep, ahead *startedAhead, pos int) bool {
 	ps := procFrom(ctx)
 	for attempt := 1; ; attempt++ {
 		fw.header("B %d %d %d\n", st.Index, attempt, fw.ms())
-		code, timedOut := h.stepAttempt(ctx, p, fw, st)
+		// A script step's first attempt uses the process started ahead
+		// for it; a further attempt starts one of its own.
+		start := h.cfg.ProcessStart + h.cfg.Faults.SlowStart
+		if st.Kind == "script" && attempt == 1 {
+			start = ahead.take(pos)
+		}
+		code, timedOut := h.stepAttempt(ctx, p, fw, st, start)
 		if launcherStopped(ctx) {
 			return false
 		}
@@ -202,7 +229,7 @@ func (h *Host) runStepAttempts(ctx context.Context, p *cmdexe.Proc, fw *frameWri
 
 // stepAttempt runs one attempt of a step and returns its exit code, or
 // timedOut when it ran past the step's timeout and was ended.
-func (h *Host) stepAttempt(ctx context.Context, p *cmdexe.Proc, fw *frameWriter, st *runStep) (code uint32, timedOut bool) {
+func (h *Host) stepAttempt(ctx context.Context, p *cmdexe.Proc, fw *frameWriter, st *runStep, start time.Duration) (code uint32, timedOut bool) {
 	h.stats.add(&h.stats.runSteps, 1)
 	ps := procFrom(ctx)
 	// The attempt's own work in the launcher (a program's start, a batch
@@ -273,7 +300,7 @@ func (h *Host) stepAttempt(ctx context.Context, p *cmdexe.Proc, fw *frameWriter,
 	}
 
 	if st.Kind == "script" {
-		code = h.scriptStep(actx, child, st.Payload)
+		code = h.scriptStep(actx, child, st.Payload, start)
 	} else {
 		code = h.launch(actx, child, &launcherPayload{V: 1, Kind: "argv", File: st.File, CommandLine: st.CommandLine, Env: st.Env, Workdir: st.Workdir})
 	}
@@ -310,8 +337,8 @@ func encodeUTF16Base64(s string) string {
 // runs exactly as alone (its exit, $LASTEXITCODE and throw are its
 // process's). Starting it costs the host's process start, as the command's
 // own process does.
-func (h *Host) scriptStep(ctx context.Context, p *cmdexe.Proc, payload string) uint32 {
-	if procFrom(ctx).sleep(ctx, h.cfg.ProcessStart+h.cfg.Faults.SlowStart) != nil {
+func (h *Host) scriptStep(ctx context.Context, p *cmdexe.Proc, payload string, start time.Duration) uint32 {
+	if procFrom(ctx).sleep(ctx, start) != nil {
 		return stepRunExitCancelled
 	}
 	prog, ok := h.lookup(pathPowerShell)
@@ -324,6 +351,45 @@ func (h *Host) scriptStep(ctx context.Context, p *cmdexe.Proc, payload string) u
 		Name: pathPowerShell, CommandLine: stdinLauncherCommand, Args: cmdexe.ParseArgs(stdinLauncherCommand),
 		Env: p.Env, Stdin: strings.NewReader(payload), Stdout: p.Stdout, Stderr: p.Stderr,
 	})
+}
+
+// startedAhead models the step-run script starting PowerShell steps'
+// processes ahead (docs/design.md, "Step runs"): at most four at a time,
+// in step order, topped up before each step; each is ready a process
+// start after it was started, so starts made together overlap. Only the
+// cost is modelled: a process started ahead runs nothing until its step's
+// turn, when scriptStep starts the step's powershell.exe for real.
+type startedAhead struct {
+	h     *Host
+	steps []runStep
+	// next is the position of the next step to look at; ready holds,
+	// for processes started and not yet used, when each is ready.
+	next  int
+	ready map[int]time.Time
+}
+
+// maxStartedAhead is how many processes the script starts ahead.
+const maxStartedAhead = 4
+
+// topUp starts processes ahead until four wait or no script step is left.
+func (a *startedAhead) topUp() {
+	for len(a.ready) < maxStartedAhead && a.next < len(a.steps) {
+		if a.steps[a.next].Kind == "script" {
+			a.ready[a.next] = a.h.clock.Now().Add(a.h.cfg.ProcessStart + a.h.cfg.Faults.SlowStart)
+		}
+		a.next++
+	}
+}
+
+// take hands the process started ahead for the step at pos to it and
+// returns how much of its start is still to come.
+func (a *startedAhead) take(pos int) time.Duration {
+	t, ok := a.ready[pos]
+	if !ok {
+		return a.h.cfg.ProcessStart + a.h.cfg.Faults.SlowStart
+	}
+	delete(a.ready, pos)
+	return max(0, t.Sub(a.h.clock.Now()))
 }
 
 // sameConsole gives w the console conversion the launcher's own pipe like

@@ -21,6 +21,28 @@ func runOf(steps ...map[string]any) map[string]any {
 	return map[string]any{"v": 1, "kind": "run", "steps": steps}
 }
 
+// stepRunScript stands for fleetrun's step-run script: its marker, its
+// payload statement carrying the run, and PowerShell the simulator never
+// reads.
+func stepRunScript(runB64 string) string {
+	return stepRunMarker + "\r\n$fleetrunPayload = '" + runB64 + "'\r\n# ... run the steps, write their frames ...\r\n"
+}
+
+// asSent is a payload as fleetrun sends it: a run goes as the script of a
+// launcher payload, the step-run script carrying it; other payloads go as
+// they are.
+func asSent(t testing.TB, payload map[string]any) map[string]any {
+	t.Helper()
+	if payload["kind"] != "run" {
+		return payload
+	}
+	raw, err := json.Marshal(payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return scriptPayload(stepRunScript(base64.StdEncoding.EncodeToString(raw)))
+}
+
 // argvStep is a run's argv step with the defaults a controller sends: no
 // timeout, exit 0 accepted, no retries.
 func argvStep(index int, file, commandLine string) map[string]any {
@@ -180,7 +202,7 @@ func stepRunFleet(t *testing.T, hosts int, scenario string, opts FleetOptions) (
 func runLauncherMZ(t *testing.T, f *Fleet, h *Host, payload map[string]any, viaStdin bool) (stdout, stderr string, code uint32) {
 	t.Helper()
 	c := mzClient(t, f, h, basicHTTP, "PT60S")
-	command, stdin := launcherCommand(t, payload, viaStdin)
+	command, stdin := launcherCommand(t, asSent(t, payload), viaStdin)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	var n int
@@ -210,7 +232,7 @@ type inProcess struct {
 // a network logon, as WinRS's powershell.exe.
 func startLauncher(t *testing.T, h *Host, payload map[string]any, viaStdin bool) *inProcess {
 	t.Helper()
-	command, stdin := launcherCommand(t, payload, viaStdin)
+	command, stdin := launcherCommand(t, asSent(t, payload), viaStdin)
 	command = strings.Replace(command, `%SystemRoot%`, `C:\Windows`, 1)
 	ctx, cancel := context.WithCancel(context.Background())
 	ps := &procState{host: h, logon: logonNetwork, user: h.cfg.User, console: newConsole(65001), tree: ctx}
@@ -590,29 +612,67 @@ func TestStepRunChargesAProcessStartPerScriptStep(t *testing.T) {
 		argvStep(2, "hostname", `"hostname"`),
 		scriptStep(t, 3, scriptPayload("'two'")),
 	), false)
-	// Each script step's powershell.exe starts on the host's clock.
-	advance(t, clock, 1, 100*time.Millisecond)
+	// Both script steps' powershell.exe start together, ahead, when the
+	// run starts: the first waits out its start, the second is ready by
+	// its turn.
 	advance(t, clock, 1, 100*time.Millisecond)
 	out, errOut, code := r.wait(t)
 	want := framesText(
 		fB(0, 1, 0), fO(0, "sim-0001\r\n"), fX(0, 1, 0, 0),
 		fB(1, 1, 0), fO(1, "one\r\n"), fX(1, 1, 0, 100),
 		fB(2, 1, 100), fO(2, "sim-0001\r\n"), fX(2, 1, 0, 100),
-		fB(3, 1, 100), fO(3, "two\r\n"), fX(3, 1, 0, 200), fZ(200),
+		fB(3, 1, 100), fO(3, "two\r\n"), fX(3, 1, 0, 100), fZ(100),
 	)
 	if diff := cmp.Diff([]any{want, "", uint32(0)}, []any{out, errOut, code}); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
-	// The run's launcher, then per step the program it runs alone: a
-	// hostname.exe per argv step, a powershell.exe running the launcher
-	// and its script per script step.
+	// The run's launcher and its step-run script, then per step the
+	// program it runs alone: a hostname.exe per argv step, a
+	// powershell.exe running the launcher and its script per script step.
 	got := h.Stats().Programs
 	for k, v := range before {
 		got[k] -= v
 	}
-	wantPrograms := map[string]int64{"powershell.exe": 3, "fleetrun-launcher": 3, "hostname.exe": 2, "script-interpreted": 2}
+	wantPrograms := map[string]int64{"powershell.exe": 3, "fleetrun-launcher": 3, "fleetrun-steprun": 1, "hostname.exe": 2, "script-interpreted": 2}
 	if diff := cmp.Diff(wantPrograms, got); diff != "" {
 		t.Errorf("programs (-want +got):\n%s", diff)
+	}
+}
+
+// At most four PowerShell steps' processes are started ahead: six script
+// steps in a row take two process starts, not six; a further attempt
+// starts a process of its own and pays a whole start.
+func TestStepRunStartsAtMostFourProcessesAhead(t *testing.T) {
+	t.Parallel()
+	f, clock := stepRunFleet(t, 1, "", FleetOptions{ProcessStart: 100 * time.Millisecond})
+	h := f.Hosts()[0]
+	var steps []map[string]any
+	for i := range 6 {
+		steps = append(steps, scriptStep(t, i, scriptPayload(fmt.Sprintf("'s%d'", i))))
+	}
+	retry := with(scriptStep(t, 6, scriptPayload("exit 3")), "retry_on", []uint32{3})
+	retry = with(with(retry, "retries", 1), "retry_delays_ms", []int64{0})
+	retry = with(retry, "continue_on_error", true)
+	steps = append(steps, retry)
+	r := startLauncher(t, h, runOf(steps...), false)
+	// s0..s3 start at 0 and are ready at 100; s4 and s5 start when s1 and
+	// s2 take theirs (at 100) and are ready at 200; the retry of s6 starts
+	// its own process at 200, ready at 300.
+	advance(t, clock, 1, 100*time.Millisecond)
+	advance(t, clock, 1, 100*time.Millisecond)
+	advance(t, clock, 1, 100*time.Millisecond)
+	out, errOut, code := r.wait(t)
+	want := framesText(
+		fB(0, 1, 0), fO(0, "s0\r\n"), fX(0, 1, 0, 100),
+		fB(1, 1, 100), fO(1, "s1\r\n"), fX(1, 1, 0, 100),
+		fB(2, 1, 100), fO(2, "s2\r\n"), fX(2, 1, 0, 100),
+		fB(3, 1, 100), fO(3, "s3\r\n"), fX(3, 1, 0, 100),
+		fB(4, 1, 100), fO(4, "s4\r\n"), fX(4, 1, 0, 200),
+		fB(5, 1, 200), fO(5, "s5\r\n"), fX(5, 1, 0, 200),
+		fB(6, 1, 200), fX(6, 1, 3, 200), fB(6, 2, 200), fX(6, 2, 3, 300), fZ(300),
+	)
+	if diff := cmp.Diff([]any{want, "", uint32(0)}, []any{out, errOut, code}); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
 
@@ -675,7 +735,7 @@ func TestStepRunRefusesMalformedPayloads(t *testing.T) {
 		},
 		{
 			"a script step's payload that is a run", runOf(with(script, "payload", b64(`{"v":1,"kind":"run","steps":[]}`))),
-			"run payload: steps[0]: script step payload: run payload without steps",
+			`run payload: steps[0]: script step payload: decode payload JSON: json: unknown field "steps"`,
 		},
 		{
 			"a script step's payload with an unknown field", runOf(with(script, "payload", b64(`{"v":1,"kind":"script","script":"x","shell":"pwsh"}`))),
@@ -720,12 +780,12 @@ func FuzzParseRunPayload(f *testing.F) {
 	f.Add(`{"v":1,"kind":"run","steps":[{"index":0,"kind":"script","payload":"e30="}]}`)
 	f.Add(`{"v":1,"kind":"run","steps":[]}`)
 	f.Fuzz(func(t *testing.T, doc string) {
-		pl, err := parsePayloadJSON([]byte(doc))
-		if err != nil || pl.Kind != "run" {
+		run, err := parseRunPayload([]byte(doc))
+		if err != nil {
 			return
 		}
 		prev := -1
-		for _, st := range pl.run.Steps {
+		for _, st := range run.Steps {
 			if st.Index <= prev || st.TimeoutMS < 0 || st.Retries != len(st.RetryDelaysMS) || len(st.Accept) == 0 {
 				t.Errorf("accepted a malformed step: %+v", st)
 			}
@@ -740,7 +800,7 @@ func TestStepRunEndsWithItsCommandsSignal(t *testing.T) {
 	h := f.Hosts()[0]
 	r := newRaw(t, f, h)
 	shell := r.create()
-	command, _ := launcherCommand(t, runOf(argvStep(0, `C:\tools\sleep.exe`, `"C:\tools\sleep.exe" 60`), argvStep(1, "hostname", `"hostname"`)), false)
+	command, _ := launcherCommand(t, asSent(t, runOf(argvStep(0, `C:\tools\sleep.exe`, `"C:\tools\sleep.exe" 60`), argvStep(1, "hostname", `"hostname"`))), false)
 	cmdID := r.command(shell, command).find(nsShell, "CommandId").text
 	waitFor(t, h, "the first step's program", func() bool { return len(h.processesByImage("sleep.exe")) == 1 })
 	r.mustDo(envelope(ActionSignal, ResourceShellCmd, shell, `<rsp:Signal CommandId="`+cmdID+`"><rsp:Code>`+signalTerminate+`</rsp:Code></rsp:Signal>`, "PT20S"))
