@@ -45,8 +45,9 @@ steps:
 	if stats.PeakShells > 200 {
 		t.Errorf("peak concurrent shells %d > forks 200", stats.PeakShells)
 	}
-	if stats.Totals.ShellsOpened != 1000 || stats.Totals.Commands != 3000 {
-		t.Errorf("shells %d commands %d, want 1000 and 3000 (one shell per host, reused)", stats.Totals.ShellsOpened, stats.Totals.Commands)
+	// One shell per host, and its three steps in one step run.
+	if st := stats.Totals; st.ShellsOpened != 1000 || st.Commands != 1000 || st.StepRuns != 1000 || st.RunSteps != 3000 {
+		t.Errorf("shells %d, commands %d, step runs %d, steps in runs %d; want 1000, 1000, 1000 and 3000", st.ShellsOpened, st.Commands, st.StepRuns, st.RunSteps)
 	}
 	log.checkNoOverlap(t)
 	for _, h := range res.Hosts {
