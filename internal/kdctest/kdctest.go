@@ -277,6 +277,11 @@ func (k *KDC) serve(ctx context.Context) error {
 	// Read only once the process has been waited for, when os/exec's
 	// copying has ended.
 	var stderr bytes.Buffer
+	// Only this start's part of the log tells whether it is serving.
+	var logStart int64
+	if fi, err := os.Stat(k.logFile); err == nil {
+		logStart = fi.Size()
+	}
 	cmd := exec.Command(k.tools.KDC, "-n", "-r", k.Realm)
 	cmd.Env = k.env
 	cmd.Dir = k.Dir
@@ -302,8 +307,12 @@ func (k *KDC) serve(ctx context.Context) error {
 	for {
 		c, err := d.DialContext(ctx, "tcp", k.Addr)
 		if err == nil {
-			// Accepting connections is all readiness means here.
 			_ = c.Close()
+		}
+		// The port answering is not enough: between the probe and
+		// krb5kdc's bind another process may have taken it. krb5kdc
+		// logs "commencing operation" once its sockets are set up.
+		if err == nil && k.commenced(logStart) {
 			var once sync.Once
 			k.stop = func() { once.Do(stop) }
 			return nil
@@ -317,6 +326,16 @@ func (k *KDC) serve(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// commenced reports whether krb5kdc logged, after offset from, that it
+// commenced operation.
+func (k *KDC) commenced(from int64) bool {
+	b, err := os.ReadFile(k.logFile)
+	if err != nil || int64(len(b)) < from {
+		return false
+	}
+	return bytes.Contains(b[from:], []byte("commencing operation"))
 }
 
 func (k *KDC) tail() string {
