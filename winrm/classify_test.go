@@ -155,6 +155,7 @@ func TestClassifyExit(t *testing.T) {
 func TestSessionClassifyExitAppliesTheCapToShellStepsOnly(t *testing.T) {
 	t.Parallel()
 	s := &Session{cfgRead: true, cfg: Config{Winrs: WinrsConfig{MaxMemoryPerShellMB: 150}}}
+	s.memCapMB.Store(150)
 	java := argvStep("java", "-jar", `C:\app\tool.jar`)
 	res := transport.Result{ExitCode: 1, Stderr: jvmStderr}
 	if diff := cmp.Diff(memoryCap(1, "150"), s.ClassifyExit(java, res)); diff != "" {

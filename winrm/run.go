@@ -180,7 +180,14 @@ func (s *Session) startCommand(ctx context.Context, r launcher.Rendered) (string
 // sendStdin sends data as stdin in Send requests that each fit the host's
 // MaxEnvelopeSizekb, the last one with End="true".
 func (s *Session) sendStdin(ctx context.Context, commandID string, data []byte) error {
-	chunk := sendChunkSize(s.maxEnvelopeKB(ctx))
+	// What fits one Send under the smallest MaxEnvelopeSizekb a host can
+	// have, 32 (MS-WSMV 2.2.4.10: "The minimum value MUST be 32"), goes
+	// without asking the host for its limit: that Get would be one more
+	// round trip per host for every step run.
+	chunk := sendChunkSize(minEnvelopeKB)
+	if len(data) > chunk {
+		chunk = sendChunkSize(s.maxEnvelopeKB(ctx))
+	}
 	for {
 		n := min(chunk, len(data))
 		end := n == len(data)
@@ -194,6 +201,9 @@ func (s *Session) sendStdin(ctx context.Context, commandID string, data []byte) 
 		}
 	}
 }
+
+// minEnvelopeKB is the smallest MaxEnvelopeSizekb a host accepts.
+const minEnvelopeKB = 32
 
 // maxEnvelopeKB is the host's MaxEnvelopeSizekb, read once; 150 (WinRM
 // 2.0's default, the smallest in use) when it cannot be read.

@@ -96,6 +96,11 @@ func TestRunStepsGivesEachStepItsResultAlone(t *testing.T) {
 			if n := after.StepRuns - before.StepRuns; n != 1 {
 				t.Errorf("the host counted %d step runs, want 1", n)
 			}
+			// Its payload fits the smallest envelope a host may have, so
+			// it went in one Send without reading the host's limit.
+			if sends, gets := after.Requests["Send"]-before.Requests["Send"], after.Requests["Get"]-before.Requests["Get"]; sends != 1 || gets != 0 {
+				t.Errorf("the run took %d Sends and %d Gets, want 1 and 0", sends, gets)
+			}
 		})
 	}
 }
