@@ -5,6 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/fleetrun/fleetrun/launcher"
@@ -39,7 +43,7 @@ func (s *Session) RunSteps(ctx context.Context, steps []transport.RunStep, obs t
 				Message: fmt.Sprintf("%s: step %d (%s) cannot be part of a step run", s.name, st.Index, st.Command.Kind)}
 		}
 	}
-	rendered, err := launcher.RenderRun(steps, launcher.RenderOptions{MaxCommandLine: s.opts.MaxCommandLine})
+	rendered, err := renderRun(steps, s.opts.MaxCommandLine)
 	if err != nil {
 		return &transport.Error{Class: transport.ClassInternal, Err: err, Message: fmt.Sprintf("%s: %v", s.name, err)}
 	}
@@ -167,4 +171,96 @@ func (s *Session) execRun(ctx context.Context, r launcher.Rendered, parser *laun
 		return 0, err
 	}
 	return code, nil
+}
+
+// renderRun is launcher.RenderRun, remembered for the next hosts: a fleet
+// usually sends every host the same steps, and rendering a run (JSON, the
+// step-run script, base64 twice and the launcher's UTF-16) is the biggest
+// part of the controller's work for a host's run otherwise. The key holds
+// everything RenderRun reads, so a hit is the same rendering.
+func renderRun(steps []transport.RunStep, maxCommandLine int) (launcher.Rendered, error) {
+	key := runKey(steps, maxCommandLine)
+	runCache.mu.Lock()
+	for i, k := range runCache.keys {
+		if k == key && k != "" {
+			r := runCache.vals[i]
+			runCache.mu.Unlock()
+			return r, nil
+		}
+	}
+	runCache.mu.Unlock()
+	r, err := launcher.RenderRun(steps, launcher.RenderOptions{MaxCommandLine: maxCommandLine})
+	if err != nil {
+		return r, err
+	}
+	runCache.mu.Lock()
+	runCache.keys[runCache.next], runCache.vals[runCache.next] = key, r
+	runCache.next = (runCache.next + 1) % len(runCache.keys)
+	runCache.mu.Unlock()
+	return r, nil
+}
+
+// runCache holds the last few renderings (a Rendered is never changed
+// once made, so hosts share it).
+var runCache struct {
+	mu   sync.Mutex
+	keys [8]string
+	vals [8]launcher.Rendered
+	next int
+}
+
+// runKey writes every field launcher.RenderRun reads, each with its
+// length where it is text, so that two different runs never share a key.
+func runKey(steps []transport.RunStep, maxCommandLine int) string {
+	var b strings.Builder
+	num := func(n int64) {
+		b.WriteString(strconv.FormatInt(n, 10))
+		b.WriteByte(' ')
+	}
+	text := func(s string) {
+		num(int64(len(s)))
+		b.WriteString(s)
+	}
+	num(int64(maxCommandLine))
+	for _, st := range steps {
+		c := st.Command
+		num(int64(st.Index))
+		text(string(c.Kind))
+		text(string(c.RunAs))
+		text(c.Script)
+		text(c.Line)
+		num(int64(len(c.Argv)))
+		for _, a := range c.Argv {
+			text(a)
+		}
+		names := make([]string, 0, len(c.Env))
+		for k := range c.Env {
+			names = append(names, k)
+		}
+		slices.Sort(names)
+		num(int64(len(names)))
+		for _, k := range names {
+			text(k)
+			text(c.Env[k])
+		}
+		text(c.Workdir)
+		num(int64(st.Timeout))
+		for _, codes := range [][]uint32{st.Accept, st.RetryOn} {
+			num(int64(len(codes)))
+			for _, code := range codes {
+				num(int64(code))
+			}
+		}
+		num(int64(st.Retries))
+		num(int64(len(st.RetryDelays)))
+		for _, d := range st.RetryDelays {
+			num(int64(d))
+		}
+		if st.ContinueOnError {
+			num(1)
+		} else {
+			num(0)
+		}
+	}
+	return b.String()
 }

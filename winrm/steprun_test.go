@@ -11,6 +11,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/fleetrun/fleetrun/launcher"
 	"github.com/fleetrun/fleetrun/transport"
 )
 
@@ -173,5 +174,59 @@ func TestRunStepsCancelledMidStepStopsTheHost(t *testing.T) {
 	}
 	if res := run(t, s, argv(`C:\tools\exitcode.exe`, "7")); res.ExitCode != 7 {
 		t.Errorf("the next step exited %d, want 7", res.ExitCode)
+	}
+}
+
+// Runs that differ in any field RenderRun reads never share a rendering;
+// the same run renders once.
+func TestRenderRunIsRememberedOnlyForTheSameRun(t *testing.T) {
+	t.Parallel()
+	base := func() []transport.RunStep {
+		return []transport.RunStep{
+			{Index: 1, Command: transport.Command{Kind: transport.KindArgv, Argv: []string{"a", "b c"}, Env: map[string]string{"A": "1", "B": "2"}, Workdir: `C:\w`},
+				Timeout: time.Second, Accept: []uint32{0}, RetryOn: []uint32{5}, Retries: 1, RetryDelays: []time.Duration{time.Second}},
+			{Index: 2, Command: transport.Command{Kind: transport.KindPowerShell, Script: "x"}, Accept: []uint32{0}, ContinueOnError: true},
+		}
+	}
+	edits := []func([]transport.RunStep){
+		func(s []transport.RunStep) { s[0].Index = 3 },
+		func(s []transport.RunStep) { s[0].Command.Argv = []string{"a b", "c"} },
+		func(s []transport.RunStep) { s[0].Command.Argv = []string{"a", "b c", ""} },
+		func(s []transport.RunStep) { s[0].Command.Env = map[string]string{"A": "12"} },
+		func(s []transport.RunStep) { s[0].Command.Env = map[string]string{"A": "1", "B": "3"} },
+		func(s []transport.RunStep) { s[0].Command.Workdir = `C:\x` },
+		func(s []transport.RunStep) { s[0].Timeout = 2 * time.Second },
+		func(s []transport.RunStep) { s[0].Accept = []uint32{0, 1} },
+		func(s []transport.RunStep) { s[0].RetryOn = nil },
+		func(s []transport.RunStep) { s[0].Retries, s[0].RetryDelays = 0, nil },
+		func(s []transport.RunStep) { s[0].RetryDelays = []time.Duration{2 * time.Second} },
+		func(s []transport.RunStep) { s[1].Command.Script = "y" },
+		func(s []transport.RunStep) { s[1].ContinueOnError = false },
+		func(s []transport.RunStep) {
+			s[1].Command.Kind, s[1].Command.Line, s[1].Command.Script = transport.KindCmd, "x", ""
+		},
+	}
+	want, err := renderRun(base(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, edit := range edits {
+		steps := base()
+		edit(steps)
+		got, err := renderRun(steps, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		direct, err := launcher.RenderRun(steps, launcher.RenderOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Payload() == want.Payload() || got.Payload() != direct.Payload() {
+			t.Errorf("edit %d: the rendering was not made afresh", i)
+		}
+	}
+	again, err := renderRun(base(), 0)
+	if err != nil || again.Payload() != want.Payload() {
+		t.Errorf("the same run rendered differently: %v", err)
 	}
 }
