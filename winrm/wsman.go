@@ -188,10 +188,10 @@ func messageID() string {
 // with nothing to escape (base64, most command lines) is returned as it is.
 func escapeText(s string) string {
 	plain := true
-	for i := 0; i < len(s) && plain; i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c >= 0x7f, c == '"', c == '&', c == '\'', c == '<', c == '>':
+	for i := 0; i < len(s); i++ {
+		if needsEscape[s[i]] {
 			plain = false
+			break
 		}
 	}
 	if plain {
@@ -201,6 +201,17 @@ func escapeText(s string) string {
 	_ = xml.EscapeText(&b, []byte(s)) // writes to a bytes.Buffer never fail
 	return b.String()
 }
+
+// needsEscape marks the bytes escapeText does not pass through as they
+// are: control characters, non-ASCII, and the characters xml.EscapeText
+// escapes. A table: the launcher's argument, tens of kilobytes, is scanned
+// for every Command.
+var needsEscape = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c < 0x20 || c >= 0x7f || c == '"' || c == '&' || c == '\'' || c == '<' || c == '>'
+	}
+	return t
+}()
 
 // sendOverhead is the size of a Send envelope without its base64 content
 // (headers, IDs, the Stream element), with room to spare; see
