@@ -3,6 +3,7 @@ package winrm
 import (
 	"encoding/xml"
 	"strings"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -46,20 +47,17 @@ func scanResponse(body []byte) (r *response, ok bool) {
 		}
 	}
 	p := newResponseReader()
-	// Room for WinRM's usual depth and declarations without allocating.
+	st := scanStates.Get().(*scanState)
+	defer scanStates.Put(st)
 	var (
-		openBuf  [16]string
-		scopeBuf [16]int
-		nsBuf    [16]nsBinding
-		attrBuf  [16]xml.Attr
-	)
-	var (
-		open     = openBuf[:0]  // raw names of the open elements
-		scopes   = scopeBuf[:0] // len(ns) when each open element started
-		ns       = nsBuf[:0]
-		attrs    = attrBuf[:0]
+		open     = st.open[:0]   // raw names of the open elements
+		scopes   = st.scopes[:0] // len(ns) when each open element started
+		ns       = st.ns[:0]
+		attrs    = st.attrs[:0]
 		rootDone bool
 	)
+	// What grew beyond the state's arrays is kept for the next document.
+	defer func() { st.open, st.scopes, st.ns, st.attrs = open[:0], scopes[:0], ns[:0], attrs[:0] }()
 	for pos < len(s) {
 		if s[pos] != '<' {
 			end := strings.IndexByte(s[pos:], '<')
@@ -185,7 +183,45 @@ func scanResponse(body []byte) (r *response, ok bool) {
 	if err != nil {
 		return nil, false
 	}
+	r.detach()
 	return r, true
+}
+
+// scanState is scanResponse's working memory, reused across documents
+// (scanStates) rather than allocated, or kept on the stacks of the
+// thousands of goroutines that parse answers.
+type scanState struct {
+	open   []string
+	scopes []int
+	ns     []nsBinding
+	attrs  []xml.Attr
+}
+
+var scanStates = sync.Pool{New: func() any {
+	return &scanState{open: make([]string, 0, 16), scopes: make([]int, 0, 16), ns: make([]nsBinding, 0, 16), attrs: make([]xml.Attr, 0, 16)}
+}}
+
+// detach gives the response strings of its own: those scanResponse
+// returns are slices of the whole answer, which a session keeping a shell
+// or command ID would otherwise keep alive.
+func (r *response) detach() {
+	r.Action = strings.Clone(r.Action)
+	r.ShellID = strings.Clone(r.ShellID)
+	r.CommandID = strings.Clone(r.CommandID)
+	for i := range r.Streams {
+		r.Streams[i].Name = strings.Clone(r.Streams[i].Name)
+	}
+	if f := r.Fault; f != nil {
+		f.Code, f.Subcode, f.Reason = strings.Clone(f.Code), strings.Clone(f.Subcode), strings.Clone(f.Reason)
+		f.Message, f.Machine = strings.Clone(f.Message), strings.Clone(f.Machine)
+	}
+	if len(r.Elements) > 0 {
+		elements := make(map[string]string, len(r.Elements))
+		for k, v := range r.Elements {
+			elements[strings.Clone(k)] = strings.Clone(v)
+		}
+		r.Elements = elements
+	}
 }
 
 // lookupNS finds the innermost binding of prefix.
