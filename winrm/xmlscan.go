@@ -322,12 +322,17 @@ func xmlUTF8(t string) bool {
 		if r == utf8.RuneError && size == 1 {
 			return false
 		}
-		if !(r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF) {
+		if !xmlChar(r) {
 			return false
 		}
 		i += size
 	}
 	return true
+}
+
+// xmlChar reports whether r is a character XML allows, beyond ASCII.
+func xmlChar(r rune) bool {
+	return r >= 0x20 && r <= 0xD7FF || r >= 0xE000 && r <= 0xFFFD || r >= 0x10000 && r <= 0x10FFFF
 }
 
 // plainAttrValue reports whether an attribute value is one encoding/xml
