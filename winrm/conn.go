@@ -69,6 +69,13 @@ func newHTTPConn(addr string, tlsConfig *tls.Config, connectTimeout time.Duratio
 // is read; its error ends the exchange. When ctx ends first, the error is
 // ctx's.
 func (h *httpConn) roundTrip(ctx context.Context, req *http.Request, beforeBody func(context.Context) error) (*httpReply, error) {
+	return h.roundTripWith(ctx, func(b *bytes.Buffer) error { return req.Write(b) }, req, beforeBody)
+}
+
+// roundTripWith is roundTrip with the request written by write (into a
+// buffer, then sent in one write); req is what http.ReadResponse is told
+// the answer is to (its method).
+func (h *httpConn) roundTripWith(ctx context.Context, write func(*bytes.Buffer) error, req *http.Request, beforeBody func(context.Context) error) (*httpReply, error) {
 	c, br, state, err := h.conn(ctx)
 	if err != nil {
 		return nil, err
@@ -88,7 +95,7 @@ func (h *httpConn) roundTrip(ctx context.Context, req *http.Request, beforeBody 
 	}
 	buf := requestBufs.Get().(*bytes.Buffer)
 	buf.Reset()
-	werr := req.Write(buf)
+	werr := write(buf)
 	if werr == nil {
 		_, werr = c.Write(buf.Bytes())
 	}

@@ -41,6 +41,8 @@ type endpoint struct {
 	// bodyHeld says this endpoint holds a place in bodyGate: from an
 	// answer's headers until the exchange has used its body.
 	bodyHeld bool
+	// head is the start of every request (request.go).
+	head requestHead
 }
 
 // bodyGate bounds how many answers the whole process reads, unseals and
@@ -101,19 +103,19 @@ type httpReply struct {
 // calls releaseBody once it has used the body (the next do on the endpoint
 // releases it too).
 func (ep *endpoint) do(ctx context.Context, body []byte, header http.Header) (*httpReply, error) {
+	return ep.doWith(ctx, header, len(body), func(b *bytes.Buffer) { b.Write(body) })
+}
+
+// doWith is do with the body (n bytes) written by writeBody straight into
+// the request, so that a body made of parts (a sealed message's framing)
+// is not first put together in a buffer of its own.
+func (ep *endpoint) doWith(ctx context.Context, header http.Header, n int, writeBody func(*bytes.Buffer)) (*httpReply, error) {
 	ep.releaseBody()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.url, bytes.NewReader(body))
+	head, err := ep.head.get(ep.url)
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
-	for k, v := range header {
-		req.Header[k] = v
-	}
-	if req.Header.Get("Content-Type") == "" {
-		req.Header.Set("Content-Type", soapContentType)
-	}
-	req.Header.Set("User-Agent", "fleetrun")
-	reply, err := ep.conn.roundTrip(ctx, req, ep.holdBody)
+	reply, err := ep.conn.roundTripWith(ctx, requestWriter(head, header, n, writeBody), postRequest, ep.holdBody)
 	if err != nil {
 		return nil, err
 	}

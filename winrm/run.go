@@ -42,7 +42,7 @@ func (s *Session) Run(ctx context.Context, cmd transport.Command) (transport.Res
 		return transport.Result{}, &transport.Error{Class: transport.ClassInternal,
 			Message: fmt.Sprintf("%s: run_as %q is not supported over WinRM (only system)", s.name, cmd.RunAs)}
 	}
-	rendered, err := launcher.Render(cmd, launcher.RenderOptions{MaxCommandLine: s.opts.MaxCommandLine})
+	rendered, err := renderLauncher(cmd, launcher.RenderOptions{MaxCommandLine: s.opts.MaxCommandLine})
 	if err != nil {
 		return transport.Result{}, &transport.Error{Class: transport.ClassInternal, Err: err,
 			Message: fmt.Sprintf("%s: %v", s.name, err)}

@@ -32,19 +32,36 @@ const (
 // sealed message of a plaintext of length plainLen.
 func frameSealed(signature, sealed []byte, plainLen int) []byte {
 	var b bytes.Buffer
-	b.Grow(len(sealed) + len(signature) + 256)
-	b.WriteString("--" + sealBoundary + "\r\n")
-	b.WriteString("\tContent-Type: " + sealProtocol + "\r\n")
-	b.WriteString("\tOriginalContent: type=" + soapContentType + ";Length=" + strconv.Itoa(plainLen) + "\r\n")
-	b.WriteString("--" + sealBoundary + "\r\n")
-	b.WriteString("\tContent-Type: application/octet-stream\r\n")
+	b.Grow(sealedFrameLen(signature, sealed, plainLen))
+	writeFrameSealed(&b, signature, sealed, plainLen)
+	return b.Bytes()
+}
+
+// sealedFrameLen is the length of frameSealed's body.
+func sealedFrameLen(signature, sealed []byte, plainLen int) int {
+	return len(sealFrameStart) + len(strconv.Itoa(plainLen)) + len(sealFrameMiddle) + 4 + len(signature) + len(sealed) + len(sealFrameEnd)
+}
+
+// The fixed text of the framing, around the plaintext's length and the
+// binary part.
+const (
+	sealFrameStart  = "--" + sealBoundary + "\r\n\tContent-Type: " + sealProtocol + "\r\n\tOriginalContent: type=" + soapContentType + ";Length="
+	sealFrameMiddle = "\r\n--" + sealBoundary + "\r\n\tContent-Type: application/octet-stream\r\n"
+	sealFrameEnd    = "--" + sealBoundary + "--\r\n"
+)
+
+// writeFrameSealed writes frameSealed's body to b.
+func writeFrameSealed(b *bytes.Buffer, signature, sealed []byte, plainLen int) {
+	b.WriteString(sealFrameStart)
+	var num [20]byte
+	b.Write(strconv.AppendInt(num[:0], int64(plainLen), 10))
+	b.WriteString(sealFrameMiddle)
 	var n [4]byte
 	binary.LittleEndian.PutUint32(n[:], uint32(len(signature)))
 	b.Write(n[:])
 	b.Write(signature)
 	b.Write(sealed)
-	b.WriteString("--" + sealBoundary + "--\r\n")
-	return b.Bytes()
+	b.WriteString(sealFrameEnd)
 }
 
 // errFraming says a sealed body is not in the expected framing.
@@ -134,7 +151,10 @@ func sendSealed(ctx context.Context, ep *endpoint, body []byte, scheme string, s
 	}
 	h := http.Header{}
 	h.Set("Content-Type", sealContentType)
-	reply, err = ep.do(ctx, frameSealed(sig, sealed, len(body)), h)
+	plainLen := len(body)
+	reply, err = ep.doWith(ctx, h, sealedFrameLen(sig, sealed, plainLen), func(b *bytes.Buffer) {
+		writeFrameSealed(b, sig, sealed, plainLen)
+	})
 	if err != nil {
 		return nil, false, err
 	}

@@ -188,10 +188,10 @@ func messageID() string {
 // with nothing to escape (base64, most command lines) is returned as it is.
 func escapeText(s string) string {
 	plain := true
-	for i := 0; i < len(s) && plain; i++ {
-		switch c := s[i]; {
-		case c < 0x20 || c >= 0x7f, c == '"', c == '&', c == '\'', c == '<', c == '>':
+	for i := 0; i < len(s); i++ {
+		if needsEscape[s[i]] {
 			plain = false
+			break
 		}
 	}
 	if plain {
@@ -201,6 +201,17 @@ func escapeText(s string) string {
 	_ = xml.EscapeText(&b, []byte(s)) // writes to a bytes.Buffer never fail
 	return b.String()
 }
+
+// needsEscape marks the bytes escapeText does not pass through as they
+// are: control characters, non-ASCII, and the characters xml.EscapeText
+// escapes. A table: the launcher's argument, tens of kilobytes, is scanned
+// for every Command.
+var needsEscape = func() (t [256]bool) {
+	for c := range 256 {
+		t[c] = c < 0x20 || c >= 0x7f || c == '"' || c == '&' || c == '\'' || c == '<' || c == '>'
+	}
+	return t
+}()
 
 // sendOverhead is the size of a Send envelope without its base64 content
 // (headers, IDs, the Stream element), with room to spare; see
@@ -283,12 +294,21 @@ var errNotSOAP = errors.New("response is not a SOAP envelope")
 // than unmarshalling into structs, because WinRM's responses vary in
 // prefixes and nesting between versions; only namespaces and local names
 // are matched. It never panics on hostile input (FuzzParseResponse).
+//
+// The tokens come from scanResponse (xmlscan.go) when the document keeps
+// to the plain subset of XML WinRM writes, and from encoding/xml
+// otherwise; both hand the same tokens to the same responseReader
+// (FuzzScanResponse checks it).
 func parseResponse(body []byte) (*response, error) {
+	if r, ok := scanResponse(body); ok {
+		return r, nil
+	}
 	return parseResponseCut(body, minCutStreams)
 }
 
-// parseResponseCut is parseResponse, taking stream texts out of the
-// decoder's way (cutStreams) in bodies of at least minCut bytes.
+// parseResponseCut is parseResponse through encoding/xml alone, taking
+// stream texts out of the decoder's way (cutStreams) in bodies of at least
+// minCut bytes.
 func parseResponseCut(body []byte, minCut int) (*response, error) {
 	dec := xml.NewDecoder(bytes.NewReader(body))
 	next := dec.Token
@@ -299,14 +319,7 @@ func parseResponseCut(body []byte, minCut int) (*response, error) {
 		}
 	}
 	dec.Strict = true
-	r := &response{}
-	var path []xml.Name
-	var text strings.Builder
-	var cur *streamChunk
-	var inExitCode bool
-	var faultDepth = -1
-	var inWSManMessage int
-	sawEnvelope := false
+	p := newResponseReader()
 	for {
 		tok, err := next()
 		if errors.Is(err, io.EOF) {
@@ -317,118 +330,165 @@ func parseResponseCut(body []byte, minCut int) (*response, error) {
 		}
 		switch t := tok.(type) {
 		case xml.StartElement:
-			if len(path) == 0 {
-				if t.Name.Space != nsSoap || t.Name.Local != "Envelope" {
-					return nil, errNotSOAP
-				}
-				sawEnvelope = true
-			}
-			path = append(path, t.Name)
-			text.Reset()
-			switch {
-			case t.Name.Space == nsSoap && t.Name.Local == "Fault":
-				r.Fault = &fault{}
-				faultDepth = len(path)
-			case r.Fault != nil && t.Name.Local == "WSManFault" && t.Name.Space == nsFault:
-				if code, ok := attr(t, "Code"); ok {
-					if n, err := strconv.ParseUint(strings.TrimSpace(code), 10, 32); err == nil {
-						r.Fault.WSManCode = uint32(n)
-					}
-				}
-				r.Fault.Machine, _ = attr(t, "Machine")
-			case r.Fault != nil && t.Name.Local == "Message" && t.Name.Space == nsFault:
-				inWSManMessage++
-			case inWSManMessage > 0:
-				inWSManMessage++
-			case t.Name.Space == nsShell && t.Name.Local == "Stream":
-				name, _ := attr(t, "Name")
-				end, _ := attr(t, "End")
-				r.Streams = append(r.Streams, streamChunk{Name: name, End: strings.EqualFold(end, "true")})
-				cur = &r.Streams[len(r.Streams)-1]
-			case t.Name.Space == nsShell && t.Name.Local == "CommandState":
-				if st, _ := attr(t, "State"); st == stateDone {
-					r.Done = true
-				}
-			case t.Name.Space == nsShell && t.Name.Local == "ExitCode":
-				inExitCode = true
-			case t.Name.Space == nsWSMan && t.Name.Local == "Selector":
-				if n, _ := attr(t, "Name"); n == "ShellId" {
-					text.Reset()
-				}
-			}
+			err = p.start(t)
 		case xml.CharData:
-			text.Write(t)
-			if inWSManMessage > 0 {
-				r.Fault.Message += string(t)
-			}
+			p.charData(string(t))
 		case xml.EndElement:
-			if len(path) == 0 {
-				return nil, errNotSOAP
-			}
-			name := path[len(path)-1]
-			value := strings.TrimSpace(text.String())
-			switch {
-			case name.Space == nsAddr && name.Local == "Action" && inHeader(path):
-				r.Action = value
-			case r.Fault != nil && len(path) > faultDepth && faultDepth > 0:
-				switch {
-				case name.Space == nsSoap && name.Local == "Value" && parentIs(path, "Subcode"):
-					r.Fault.Subcode = value
-				case name.Space == nsSoap && name.Local == "Value" && parentIs(path, "Code"):
-					r.Fault.Code = value
-				case name.Space == nsSoap && name.Local == "Text" && parentIs(path, "Reason"):
-					r.Fault.Reason = value
-				case strings.EqualFold(name.Local, "error_Code") && r.Fault.WSManCode == 0:
-					if n, err := strconv.ParseUint(value, 10, 32); err == nil {
-						r.Fault.WSManCode = uint32(n)
-					}
-				case name.Local == "Message" && name.Space != nsFault && r.Fault.Message == "" && value != "":
-					// MSFT_WmiError carries its text in a Message property.
-					r.Fault.Message = value
-				}
-				if name.Local == "Message" && name.Space == nsFault {
-					inWSManMessage = 0
-				} else if inWSManMessage > 0 {
-					inWSManMessage--
-				}
-			case name.Space == nsShell && name.Local == "Stream" && cur != nil:
-				data, err := decodeStream(text.String())
-				if err != nil {
-					return nil, fmt.Errorf("decode %s stream: %w", cur.Name, err)
-				}
-				cur.Data = data
-				cur = nil
-			case name.Space == nsShell && name.Local == "ExitCode" && inExitCode:
-				code, err := parseExitCode(value)
-				if err != nil {
-					return nil, err
-				}
-				r.ExitCode = &code
-				inExitCode = false
-			case name.Space == nsShell && name.Local == "CommandId" && parentIs(path, "CommandResponse"):
-				r.CommandID = value
-			case name.Space == nsWSMan && name.Local == "Selector" && r.ShellID == "" && inBody(path):
-				r.ShellID = value
-			case name.Space == nsShell && name.Local == "ShellId" && parentIs(path, "Shell") && r.ShellID == "":
-				r.ShellID = value
-			}
-			if inBody(path) && len(path) >= 4 {
-				key := pathKey(path[3:])
-				if r.Elements == nil {
-					r.Elements = map[string]string{}
-				}
-				if _, seen := r.Elements[key]; !seen {
-					r.Elements[key] = value
-				}
-			}
-			path = path[:len(path)-1]
-			text.Reset()
+			err = p.end()
+		}
+		if err != nil {
+			return nil, err
 		}
 	}
-	if !sawEnvelope {
+	return p.finish()
+}
+
+// responseReader builds a response from a document's tokens: its start
+// tags (names translated to their namespaces), text and end tags.
+type responseReader struct {
+	r              *response
+	path           []xml.Name
+	pathBuf        [8]xml.Name // path's first backing array
+	text           string      // the text since the last tag
+	cur            *streamChunk
+	inExitCode     bool
+	faultDepth     int
+	inWSManMessage int
+	sawEnvelope    bool
+}
+
+func newResponseReader() *responseReader {
+	p := &responseReader{r: &response{}, faultDepth: -1}
+	p.path = p.pathBuf[:0]
+	return p
+}
+
+func (p *responseReader) start(t xml.StartElement) error {
+	r := p.r
+	if len(p.path) == 0 {
+		if t.Name.Space != nsSoap || t.Name.Local != "Envelope" {
+			return errNotSOAP
+		}
+		p.sawEnvelope = true
+	}
+	p.path = append(p.path, t.Name)
+	p.text = ""
+	switch {
+	case t.Name.Space == nsSoap && t.Name.Local == "Fault":
+		r.Fault = &fault{}
+		p.faultDepth = len(p.path)
+	case r.Fault != nil && t.Name.Local == "WSManFault" && t.Name.Space == nsFault:
+		if code, ok := attr(t, "Code"); ok {
+			if n, err := strconv.ParseUint(strings.TrimSpace(code), 10, 32); err == nil {
+				r.Fault.WSManCode = uint32(n)
+			}
+		}
+		r.Fault.Machine, _ = attr(t, "Machine")
+	case r.Fault != nil && t.Name.Local == "Message" && t.Name.Space == nsFault:
+		p.inWSManMessage++
+	case p.inWSManMessage > 0:
+		p.inWSManMessage++
+	case t.Name.Space == nsShell && t.Name.Local == "Stream":
+		name, _ := attr(t, "Name")
+		end, _ := attr(t, "End")
+		r.Streams = append(r.Streams, streamChunk{Name: name, End: strings.EqualFold(end, "true")})
+		p.cur = &r.Streams[len(r.Streams)-1]
+	case t.Name.Space == nsShell && t.Name.Local == "CommandState":
+		if st, _ := attr(t, "State"); st == stateDone {
+			r.Done = true
+		}
+	case t.Name.Space == nsShell && t.Name.Local == "ExitCode":
+		p.inExitCode = true
+	case t.Name.Space == nsWSMan && t.Name.Local == "Selector":
+		if n, _ := attr(t, "Name"); n == "ShellId" {
+			p.text = ""
+		}
+	}
+	return nil
+}
+
+func (p *responseReader) charData(t string) {
+	if p.text == "" {
+		p.text = t
+	} else {
+		p.text += t
+	}
+	if p.inWSManMessage > 0 {
+		p.r.Fault.Message += t
+	}
+}
+
+func (p *responseReader) end() error {
+	r, path := p.r, p.path
+	if len(path) == 0 {
+		return errNotSOAP
+	}
+	name := path[len(path)-1]
+	value := strings.TrimSpace(p.text)
+	switch {
+	case name.Space == nsAddr && name.Local == "Action" && inHeader(path):
+		r.Action = value
+	case r.Fault != nil && len(path) > p.faultDepth && p.faultDepth > 0:
+		switch {
+		case name.Space == nsSoap && name.Local == "Value" && parentIs(path, "Subcode"):
+			r.Fault.Subcode = value
+		case name.Space == nsSoap && name.Local == "Value" && parentIs(path, "Code"):
+			r.Fault.Code = value
+		case name.Space == nsSoap && name.Local == "Text" && parentIs(path, "Reason"):
+			r.Fault.Reason = value
+		case strings.EqualFold(name.Local, "error_Code") && r.Fault.WSManCode == 0:
+			if n, err := strconv.ParseUint(value, 10, 32); err == nil {
+				r.Fault.WSManCode = uint32(n)
+			}
+		case name.Local == "Message" && name.Space != nsFault && r.Fault.Message == "" && value != "":
+			// MSFT_WmiError carries its text in a Message property.
+			r.Fault.Message = value
+		}
+		if name.Local == "Message" && name.Space == nsFault {
+			p.inWSManMessage = 0
+		} else if p.inWSManMessage > 0 {
+			p.inWSManMessage--
+		}
+	case name.Space == nsShell && name.Local == "Stream" && p.cur != nil:
+		data, err := decodeStream(p.text)
+		if err != nil {
+			return fmt.Errorf("decode %s stream: %w", p.cur.Name, err)
+		}
+		p.cur.Data = data
+		p.cur = nil
+	case name.Space == nsShell && name.Local == "ExitCode" && p.inExitCode:
+		code, err := parseExitCode(value)
+		if err != nil {
+			return err
+		}
+		r.ExitCode = &code
+		p.inExitCode = false
+	case name.Space == nsShell && name.Local == "CommandId" && parentIs(path, "CommandResponse"):
+		r.CommandID = value
+	case name.Space == nsWSMan && name.Local == "Selector" && r.ShellID == "" && inBody(path):
+		r.ShellID = value
+	case name.Space == nsShell && name.Local == "ShellId" && parentIs(path, "Shell") && r.ShellID == "":
+		r.ShellID = value
+	}
+	if inBody(path) && len(path) >= 4 {
+		key := pathKey(path[3:])
+		if r.Elements == nil {
+			r.Elements = map[string]string{}
+		}
+		if _, seen := r.Elements[key]; !seen {
+			r.Elements[key] = value
+		}
+	}
+	p.path = path[:len(path)-1]
+	p.text = ""
+	return nil
+}
+
+func (p *responseReader) finish() (*response, error) {
+	if !p.sawEnvelope {
 		return nil, errNotSOAP
 	}
-	return r, nil
+	return p.r, nil
 }
 
 func attr(t xml.StartElement, local string) (string, bool) {
@@ -452,6 +512,9 @@ func inBody(path []xml.Name) bool {
 }
 
 func pathKey(path []xml.Name) string {
+	if len(path) == 1 {
+		return path[0].Local
+	}
 	parts := make([]string, len(path))
 	for i, n := range path {
 		parts[i] = n.Local

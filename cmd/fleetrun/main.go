@@ -51,6 +51,7 @@ type env struct {
 }
 
 func main() {
+	tuneGC(os.Args[1:], os.LookupEnv)
 	os.Exit(run(os.Args[1:]))
 }
 
