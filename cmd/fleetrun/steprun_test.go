@@ -6,9 +6,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/fleetrun/fleetrun/report"
+	"github.com/fleetrun/fleetrun/runner"
 )
 
 // stepRunCases are combinations of steps run both ways, each step alone
@@ -241,5 +245,71 @@ func TestApplySendsStepRunsUnlessTold(t *testing.T) {
 		if err := os.Remove(filepath.Join(dir, "j.journal")); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+const resumablePlaybook = `
+name: resumable
+forks: 3
+steps:
+  - {name: one, cmd: echo one}
+  - {name: two, command: ['C:\tools\echoargs.exe', 'two']}
+  - {name: wait, command: ['C:\tools\sleep.exe', '{{ index .vars "secs" }}', 'done']}
+  - {name: four, powershell: "'four'"}
+`
+
+// A step run stopped by a second interrupt mid-way is recorded step by
+// step: --resume starts each host at the step after the last one that
+// finished, and the steps before it do not run again.
+func TestAnInterruptedStepRunResumesAfterItsLastFinishedStep(t *testing.T) {
+	t.Parallel()
+	inv, fleet := simInventory(t, 3)
+	dir := t.TempDir()
+	pb := writeFile(t, dir, "pb.yaml", resumablePlaybook)
+	journal := filepath.Join(dir, "run.journal")
+	first := filepath.Join(dir, "first.json")
+	cmd, started, stderr, done := startApply(t, "apply", pb, "-i", inv, "--journal", journal, "--report", first, "-e", "secs=600", "--no-progress")
+	waitStarted(t, started, 3)
+	waitFor(t, func() bool { return fleet.Stats().Totals.Programs["sleep.exe"] >= 3 })
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	waitStarted(t, started, 1) // "interrupted": a second SIGINT is not lost
+	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
+		t.Fatal(err)
+	}
+	<-done
+	if code := exitCode(cmd.Wait()); code != 3 {
+		t.Fatalf("exit status %d, want 3\n%s", code, stderr)
+	}
+	statusesOf := func(doc *report.Document) []string {
+		var out []string
+		for _, h := range doc.Hosts {
+			s := h.Name + ":"
+			for _, st := range h.Steps {
+				s += " " + st.Status
+				if st.Reason == runner.ReasonDoneEarlier {
+					s += "(earlier)"
+				}
+			}
+			out = append(out, s)
+		}
+		return out
+	}
+	want := []string{"sim-0001: ok ok failed skipped", "sim-0002: ok ok failed skipped", "sim-0003: ok ok failed skipped"}
+	if got := statusesOf(readReport(t, first)); !cmp.Equal(got, want) {
+		t.Errorf("interrupted run: %q, want %q", got, want)
+	}
+	echoes := fleet.Stats().Totals.Programs["echoargs.exe"]
+	second := filepath.Join(dir, "second.json")
+	if code, _, errOut := fleetrunIn(t, dir, "apply", pb, "-i", inv, "--resume", journal, "--report", second, "-e", "secs=0", "--no-progress"); code != 0 {
+		t.Fatalf("resume: exit status %d\n%s", code, errOut)
+	}
+	want = []string{"sim-0001: ok(earlier) ok(earlier) ok ok", "sim-0002: ok(earlier) ok(earlier) ok ok", "sim-0003: ok(earlier) ok(earlier) ok ok"}
+	if got := statusesOf(readReport(t, second)); !cmp.Equal(got, want) {
+		t.Errorf("resumed run: %q, want %q", got, want)
+	}
+	if again := fleet.Stats().Totals.Programs["echoargs.exe"] - echoes; again != 0 {
+		t.Errorf("step two ran %d more times on resume, want none", again)
 	}
 }
