@@ -73,6 +73,17 @@ func (c *renderCache) put(key string, r launcher.Rendered) {
 // holding a separator included).
 func renderKey(cmd transport.Command, opts launcher.RenderOptions) string {
 	var b strings.Builder
+	writeCommandKey(&b, cmd)
+	b.WriteString(strconv.Itoa(opts.MaxCommandLine))
+	b.WriteByte('/')
+	b.WriteString(strconv.FormatBool(opts.ForceStdin))
+	return b.String()
+}
+
+// writeCommandKey writes the fields of cmd the launcher renders (kind,
+// script, line, working directory, argv, environment), each with its
+// length.
+func writeCommandKey(b *strings.Builder, cmd transport.Command) {
 	field := func(s string) {
 		b.WriteString(strconv.Itoa(len(s)))
 		b.WriteByte(':')
@@ -100,8 +111,4 @@ func renderKey(cmd transport.Command, opts launcher.RenderOptions) string {
 		field(k)
 		field(cmd.Env[k])
 	}
-	b.WriteString(strconv.Itoa(opts.MaxCommandLine))
-	b.WriteByte('/')
-	b.WriteString(strconv.FormatBool(opts.ForceStdin))
-	return b.String()
 }

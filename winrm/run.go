@@ -120,15 +120,9 @@ func (s *Session) result(ctx context.Context, code uint32, o *output) transport.
 // exit code; s.mu is held. After a failure once the command started, the
 // command is terminated and the shell dropped (see failed).
 func (s *Session) exec(ctx context.Context, r launcher.Rendered, stdout, stderr io.Writer) (uint32, error) {
-	commandID, err := s.startCommand(ctx, r)
+	commandID, err := s.start(ctx, r)
 	if err != nil {
 		return 0, err
-	}
-	if r.Stdin {
-		if err := s.sendStdin(ctx, commandID, []byte(r.Payload())); err != nil {
-			s.failed(ctx, err)
-			return 0, err
-		}
 	}
 	code, err := s.receive(ctx, commandID, stdout, stderr)
 	if err != nil {
@@ -136,6 +130,23 @@ func (s *Session) exec(ctx context.Context, r launcher.Rendered, stdout, stderr 
 		return 0, err
 	}
 	return code, nil
+}
+
+// start starts a rendered command and sends its stdin payload, if it has
+// one; s.mu is held. A failed Send terminates the command and drops the
+// shell (see failed).
+func (s *Session) start(ctx context.Context, r launcher.Rendered) (string, error) {
+	commandID, err := s.startCommand(ctx, r)
+	if err != nil {
+		return "", err
+	}
+	if r.Stdin {
+		if err := s.sendStdin(ctx, commandID, []byte(r.Payload())); err != nil {
+			s.failed(ctx, err)
+			return "", err
+		}
+	}
+	return commandID, nil
 }
 
 // startCommand opens the shell if needed and starts the command, opening

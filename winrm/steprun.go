@@ -8,7 +8,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/fleetrun/fleetrun/launcher"
@@ -140,15 +139,9 @@ func (f *runFrames) End(time.Duration) error { return nil }
 // terminates the command and drops the shell (see failed): the launcher
 // may still be running steps.
 func (s *Session) execRun(ctx context.Context, r launcher.Rendered, parser *launcher.FrameParser, stderr io.Writer) (uint32, error) {
-	commandID, err := s.startCommand(ctx, r)
+	commandID, err := s.start(ctx, r)
 	if err != nil {
 		return 0, err
-	}
-	if r.Stdin {
-		if err := s.sendStdin(ctx, commandID, []byte(r.Payload())); err != nil {
-			s.failed(ctx, err)
-			return 0, err
-		}
 	}
 	_, code, err := s.receiveFn(ctx, commandID, func(stream string, data []byte) (bool, error) {
 		if stream == "stderr" {
@@ -173,77 +166,44 @@ func (s *Session) execRun(ctx context.Context, r launcher.Rendered, parser *laun
 	return code, nil
 }
 
-// renderRun is launcher.RenderRun, remembered for the next hosts: a fleet
-// usually sends every host the same steps, and rendering a run (JSON, the
-// step-run script, base64 twice and the launcher's UTF-16) is the biggest
-// part of the controller's work for a host's run otherwise. The key holds
-// everything RenderRun reads, so a hit is the same rendering.
+// renderRun is launcher.RenderRun through the launcher renderings' cache
+// (render.go): a fleet usually sends every host the same steps, and
+// rendering a run (JSON, the step-run script, base64 twice and the
+// launcher's UTF-16) is otherwise the biggest part of the controller's
+// work for a host's run. The key holds everything RenderRun reads.
 func renderRun(steps []transport.RunStep, maxCommandLine int) (launcher.Rendered, error) {
 	key := runKey(steps, maxCommandLine)
-	runCache.mu.Lock()
-	for i, k := range runCache.keys {
-		if k == key && k != "" {
-			r := runCache.vals[i]
-			runCache.mu.Unlock()
-			return r, nil
+	renders.mu.Lock()
+	r, ok := renders.entries[key]
+	renders.mu.Unlock()
+	if !ok {
+		var err error
+		if r, err = launcher.RenderRun(steps, launcher.RenderOptions{MaxCommandLine: maxCommandLine}); err != nil {
+			return r, err
 		}
+		renders.put(key, r)
 	}
-	runCache.mu.Unlock()
-	r, err := launcher.RenderRun(steps, launcher.RenderOptions{MaxCommandLine: maxCommandLine})
-	if err != nil {
-		return r, err
-	}
-	runCache.mu.Lock()
-	runCache.keys[runCache.next], runCache.vals[runCache.next] = key, r
-	runCache.next = (runCache.next + 1) % len(runCache.keys)
-	runCache.mu.Unlock()
+	// The caller gets a slice of its own, as from RenderRun.
+	r.RemoteCommand = slices.Clone(r.RemoteCommand)
 	return r, nil
 }
 
-// runCache holds the last few renderings (a Rendered is never changed
-// once made, so hosts share it).
-var runCache struct {
-	mu   sync.Mutex
-	keys [8]string
-	vals [8]launcher.Rendered
-	next int
-}
-
-// runKey writes every field launcher.RenderRun reads, each with its
-// length where it is text, so that two different runs never share a key.
+// runKey writes every field launcher.RenderRun reads, with lengths, so
+// that two different runs never share a key (nor a run a single step's).
 func runKey(steps []transport.RunStep, maxCommandLine int) string {
 	var b strings.Builder
 	num := func(n int64) {
 		b.WriteString(strconv.FormatInt(n, 10))
 		b.WriteByte(' ')
 	}
-	text := func(s string) {
-		num(int64(len(s)))
-		b.WriteString(s)
-	}
+	b.WriteString("run ")
 	num(int64(maxCommandLine))
+	num(int64(len(steps)))
 	for _, st := range steps {
-		c := st.Command
 		num(int64(st.Index))
-		text(string(c.Kind))
-		text(string(c.RunAs))
-		text(c.Script)
-		text(c.Line)
-		num(int64(len(c.Argv)))
-		for _, a := range c.Argv {
-			text(a)
-		}
-		names := make([]string, 0, len(c.Env))
-		for k := range c.Env {
-			names = append(names, k)
-		}
-		slices.Sort(names)
-		num(int64(len(names)))
-		for _, k := range names {
-			text(k)
-			text(c.Env[k])
-		}
-		text(c.Workdir)
+		writeCommandKey(&b, st.Command)
+		b.WriteString(string(st.Command.RunAs))
+		b.WriteByte(' ')
 		num(int64(st.Timeout))
 		for _, codes := range [][]uint32{st.Accept, st.RetryOn} {
 			num(int64(len(codes)))
