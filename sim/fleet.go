@@ -33,7 +33,8 @@ type FleetOptions struct {
 	// Scenario configures hosts and groups; nil means defaults only.
 	Scenario *Scenario
 	// Listen is where hosts listen. With port 0 (the default
-	// "127.0.0.1:0") every host gets an ephemeral port on that address;
+	// "127.0.0.1:0") every host gets a free port on that address, below
+	// the kernel's ephemeral range when there is room (see hostPorts);
 	// with a fixed port every host gets its own address, counting up from
 	// the given one (127.0.1.1:5985, 127.0.1.2:5985, ...). Only loopback
 	// addresses are allowed.
