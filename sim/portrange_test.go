@@ -47,7 +47,8 @@ func TestHostPortsComeFromBelowTheEphemeralRange(t *testing.T) {
 				if p < r.lo || p >= r.hi || seen[p] {
 					t.Fatalf("take %d gave %d (seen %v)", i, p, seen[p])
 				}
-				if i > 0 && p != prev+1 && !(prev == r.hi-1 && p == r.lo) {
+				wrapped := prev == r.hi-1 && p == r.lo
+				if i > 0 && p != prev+1 && !wrapped {
 					t.Fatalf("take %d gave %d after %d", i, p, prev)
 				}
 				seen[p], prev = true, p

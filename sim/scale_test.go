@@ -115,8 +115,11 @@ func openAndDeleteShell(ctx context.Context, c *http.Client, f *Fleet, h *Host) 
 		return fmt.Errorf("create: %w", err)
 	}
 	id, err := winrm.ParseOpenShellResponse(open)
-	if err != nil || id == "" {
-		return fmt.Errorf("create: shell id %q: %v", id, err)
+	if err != nil {
+		return fmt.Errorf("create: %w", err)
+	}
+	if id == "" {
+		return fmt.Errorf("create: no shell id in %.300s", open)
 	}
 	if _, err := postEnvelope(ctx, c, f, h, winrm.NewDeleteShellRequest(h.URL(), id, nil).String()); err != nil {
 		return fmt.Errorf("delete: %w", err)
