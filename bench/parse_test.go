@@ -202,3 +202,33 @@ func FuzzParsePeerReport(f *testing.F) {
 		}
 	})
 }
+
+func TestDecodeSnapshotReadsTheStepRunCounters(t *testing.T) {
+	t.Parallel()
+	type counts struct{ Hosts, Commands, Creates, StepRuns, RunSteps int64 }
+	tests := []struct {
+		file string
+		want counts
+	}{
+		// A fleet that counts step runs: one run of three steps per host.
+		{"stats-step-runs.json", counts{2, 2, 2, 2, 6}},
+		// A fleet that does not count them (or ran none): 0.
+		{"stats-per-step.json", counts{1, 3, 1, 0, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			t.Parallel()
+			s, err := DecodeSnapshot(readTestdata(t, tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := counts{int64(len(s.Hosts)), s.Totals.Commands, s.Totals.Requests["Create"], s.StepRuns, s.RunSteps}
+			if got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	if _, err := DecodeSnapshot([]byte(`{"totals": {"step_runs": "many"}}`)); err == nil {
+		t.Error("DecodeSnapshot accepted a step_runs that is not a number")
+	}
+}

@@ -178,8 +178,40 @@ func ParseSimLine(line string) SimLine {
 	return SimLine{}
 }
 
+// Snapshot is the fleet's counters at one moment, with the step-run
+// totals read whether or not this package's sim.FleetStats knows them.
+type Snapshot struct {
+	sim.FleetStats
+	// StepRuns and RunSteps are the fleet's totals of step_runs (step runs
+	// started) and run_steps (steps started inside them); a fleet that
+	// does not count them reads 0.
+	StepRuns, RunSteps int64
+}
+
+// stepRunTotals are the fields of /stats Snapshot reads on its own.
+type stepRunTotals struct {
+	Totals struct {
+		StepRuns int64 `json:"step_runs"`
+		RunSteps int64 `json:"run_steps"`
+	} `json:"totals"`
+}
+
+// DecodeSnapshot reads a /stats answer.
+func DecodeSnapshot(data []byte) (*Snapshot, error) {
+	var s Snapshot
+	if err := json.Unmarshal(data, &s.FleetStats); err != nil {
+		return nil, fmt.Errorf("sim stats: %w", err)
+	}
+	var runs stepRunTotals
+	if err := json.Unmarshal(data, &runs); err != nil {
+		return nil, fmt.Errorf("sim stats: %w", err)
+	}
+	s.StepRuns, s.RunSteps = runs.Totals.StepRuns, runs.Totals.RunSteps
+	return &s, nil
+}
+
 // Stats fetches the fleet's counters.
-func (p *SimProcess) Stats(ctx context.Context) (*sim.FleetStats, error) {
+func (p *SimProcess) Stats(ctx context.Context) (*Snapshot, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.StatsURL, nil)
 	if err != nil {
 		return nil, fmt.Errorf("sim stats: %w", err)
@@ -192,11 +224,11 @@ func (p *SimProcess) Stats(ctx context.Context) (*sim.FleetStats, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("sim stats: HTTP status %d", resp.StatusCode)
 	}
-	var st sim.FleetStats
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
 		return nil, fmt.Errorf("sim stats: %w", err)
 	}
-	return &st, nil
+	return DecodeSnapshot(data)
 }
 
 // CPU is the CPU time the sim has used so far (user + system), read from
