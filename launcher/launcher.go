@@ -213,7 +213,12 @@ func Render(cmd transport.Command, opts RenderOptions) (Rendered, error) {
 	if err != nil {
 		return Rendered{}, err
 	}
-	payload, commandLine := p.B64, p.CommandLine
+	return renderPayload(p.B64, p.CommandLine, opts), nil
+}
+
+// renderPayload is the launcher command line carrying payload, or the
+// stdin variant when that line would be too long (or opts asks for it).
+func renderPayload(payload, commandLine string, opts RenderOptions) Rendered {
 	limit := opts.MaxCommandLine
 	if limit <= 0 {
 		limit = DefaultMaxCommandLine
@@ -222,12 +227,12 @@ func Render(cmd transport.Command, opts RenderOptions) (Rendered, error) {
 	if !opts.ForceStdin {
 		r.RemoteCommand = RemoteCommand(Text(payload))
 		if CommandLength(r.RemoteCommand) <= limit {
-			return r, nil
+			return r
 		}
 	}
 	r.Stdin = true
 	r.RemoteCommand = RemoteCommand(Text(""))
-	return r, nil
+	return r
 }
 
 // RemoteCommand is the powershell.exe command line that runs a launcher

@@ -45,7 +45,8 @@ func Renderer() runner.Renderer {
 		if c.Kind.IsFile() {
 			return winrmFile(c, rc, err), nil
 		}
-		return runner.Rendering{RemoteCommand: rc, CommandLine: cl, Note: note}, err
+		// WinRM sessions take a host's consecutive steps in one launch.
+		return runner.Rendering{RemoteCommand: rc, CommandLine: cl, Note: note, StepRuns: true}, err
 	}
 }
 

@@ -51,24 +51,35 @@ func (r *run) runHost(ctx context.Context, i int) bool {
 	}()
 
 	h.Status = StatusOK
-	for j, e := range r.steps[i] {
-		if j < first {
-			continue
-		}
-		var sr *StepResult
-		if j == first && r.opts.Resume.rebootPending(h.Name, j) && e.Step.Reboot != nil {
-			sr = r.finishPendingReboot(ctx, hctx, h, sess, e)
-		} else {
-			sr = r.runStep(ctx, hctx, h, i, sess, e)
-		}
-		h.Steps = append(h.Steps, sr)
-		if sr.Status == StatusFailed && !e.Step.ContinueOnError {
-			h.Status = StatusFailed
-			if j == 0 && sr.ExitCode == nil && sr.Err != nil && sr.Err.Class.Unreachable() {
-				h.Status, h.Err, h.Reason = StatusUnreachable, sr.Err, sr.Err.Error()
+	// alone is set once a step run broke in a way worth retrying: the
+	// host's remaining steps are then sent one by one.
+	alone := false
+	for j := first; j < len(r.steps[i]); {
+		var srs []*StepResult
+		if n := r.runLength(sess, i, j, alone); n > 0 {
+			srs, alone = r.stepRun(ctx, hctx, h, sess, r.steps[i][j:j+n])
+			if len(srs) == 0 {
+				alone = true
 			}
-			r.skipRest(h, i, j+1, ReasonEarlierStepFailed)
-			return true
+		} else {
+			e := r.steps[i][j]
+			if j == first && r.opts.Resume.rebootPending(h.Name, j) && e.Step.Reboot != nil {
+				srs = []*StepResult{r.finishPendingReboot(ctx, hctx, h, sess, e)}
+			} else {
+				srs = []*StepResult{r.runStep(ctx, hctx, h, i, sess, e)}
+			}
+		}
+		for _, sr := range srs {
+			h.Steps = append(h.Steps, sr)
+			if sr.Status == StatusFailed && !r.steps[i][j].Step.ContinueOnError {
+				h.Status = StatusFailed
+				if j == 0 && sr.ExitCode == nil && sr.Err != nil && sr.Err.Class.Unreachable() {
+					h.Status, h.Err, h.Reason = StatusUnreachable, sr.Err, sr.Err.Error()
+				}
+				r.skipRest(h, i, j+1, ReasonEarlierStepFailed)
+				return true
+			}
+			j++
 		}
 	}
 	return false
@@ -189,7 +200,7 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 		if err != nil {
 			te := r.contextError(ctx, hctx, res.stepCtxErr, transport.Classify(err))
 			if te.Class == transport.ClassTimeout && res.stepCtxErr != nil {
-				te = &transport.Error{Class: transport.ClassTimeout, Message: fmt.Sprintf("step did not finish within its timeout of %s; it was terminated on the host", st.Timeout), Hint: "raise the step's timeout if the work legitimately takes longer", Err: err}
+				te = stepTimeoutError(st, err)
 			}
 			if sr.Task != "" && (te.Class == transport.ClassTimeout || te.Class == transport.ClassInterrupted) {
 				te = taskStopped(te, sr.Task, transport.IsUnsettled(err))
@@ -202,12 +213,8 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 			sr.Files = res.Files
 			sr.Unchanged = res.Unchanged
 		} else {
-			code := res.ExitCode
-			sr.ExitCode = &code
-			sr.Stdout, sr.Stderr = res.Stdout, res.Stderr
-			sr.OutputTruncated = res.StdoutTruncated || res.StderrTruncated
-			if st.Accepts(code) {
-				sr.Outcome = st.Outcome(code)
+			retryable = judgeExit(sr, sess, cmd, st, res.Result)
+			if sr.Err == nil {
 				if st.RebootsOn(sr.Outcome) {
 					if te := r.reboot(ctx, hctx, sess, st.Reboot, sr.Outcome == playbook.OutcomeRebootInitiated); te != nil {
 						sr.Err = te
@@ -215,12 +222,6 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 						break
 					}
 					sr.Rebooted = true
-				}
-			} else {
-				sr.Err = unexpectedExit(sess, cmd, res.Result, st)
-				retryable = st.RetriesOn(code)
-				if retryable {
-					sr.Outcome = playbook.OutcomeRetry
 				}
 			}
 		}
@@ -256,6 +257,32 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 	// The journal has the result now; only then may the task go.
 	forget()
 	return sr
+}
+
+// judgeExit records an attempt's exit code and output in sr and judges
+// them by the step's rules: an accepted code gives the step its outcome,
+// any other code an error, and retryable says the code is worth another
+// attempt. Steps sent alone and steps of a step run are judged here alike.
+func judgeExit(sr *StepResult, sess transport.Session, cmd transport.Command, st *playbook.Step, res transport.Result) (retryable bool) {
+	code := res.ExitCode
+	sr.ExitCode = &code
+	sr.Stdout, sr.Stderr = res.Stdout, res.Stderr
+	sr.OutputTruncated = res.StdoutTruncated || res.StderrTruncated
+	if st.Accepts(code) {
+		sr.Outcome = st.Outcome(code)
+		return false
+	}
+	sr.Err = unexpectedExit(sess, cmd, res, st)
+	retryable = st.RetriesOn(code)
+	if retryable {
+		sr.Outcome = playbook.OutcomeRetry
+	}
+	return retryable
+}
+
+// stepTimeoutError is a step's failure to finish within its own timeout.
+func stepTimeoutError(st *playbook.Step, err error) *transport.Error {
+	return &transport.Error{Class: transport.ClassTimeout, Message: fmt.Sprintf("step did not finish within its timeout of %s; it was terminated on the host", st.Timeout), Hint: "raise the step's timeout if the work legitimately takes longer", Err: err}
 }
 
 // taskStopped says what became of a step's task when the step's time ran

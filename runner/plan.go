@@ -85,6 +85,10 @@ type Rendering struct {
 	RemoteCommand []string
 	CommandLine   string
 	Note          string
+	// StepRuns says the host's transport takes consecutive steps in one
+	// launch (transport.StepRunner); the plan then says which steps go
+	// together.
+	StepRuns bool
 }
 
 // Plan builds the dry-run result: every host with its batch and every step
@@ -116,7 +120,8 @@ func Plan(pb *playbook.Playbook, hosts []*inventory.Host, extra map[string]strin
 		if err != nil {
 			return nil, err
 		}
-		for _, e := range steps {
+		together := make([]bool, len(steps))
+		for k, e := range steps {
 			sr := &StepResult{Index: e.Step.Index, Name: e.Step.Name, Kind: e.Step.Kind, Status: StatusPlanned, Expected: e.Step.ExpectExit, RunAs: e.Step.RunAs}
 			cmd := Command(e)
 			planDecoded(sr, cmd)
@@ -146,18 +151,41 @@ func Plan(pb *playbook.Playbook, hosts []*inventory.Host, extra map[string]strin
 					problems = append(problems, fmt.Errorf("host %s: step %q: %w", h.Name, e.Step.Name, err))
 				}
 				sr.RemoteCommand, sr.CommandLine, sr.Note = rd.RemoteCommand, rd.CommandLine, rd.Note
+				together[k] = rd.StepRuns && joinsRuns(e)
 			}
 			if e.Step.Kind.IsFile() {
 				sr.Note = joinNotes(fileNote(e, cmd, h.Name), sr.Note)
 			}
 			hr.Steps = append(hr.Steps, sr)
 		}
+		noteStepRuns(hr.Steps, together)
 		res.Hosts = append(res.Hosts, hr)
 	}
 	if len(problems) > 0 {
 		return nil, joinErrors(problems)
 	}
 	return res, nil
+}
+
+// noteStepRuns says, on each step that would go in a step run, which
+// steps go together (numbered from 1, as plans show them): the wire form
+// shown is that of the step alone, which --no-step-runs sends.
+func noteStepRuns(steps []*StepResult, together []bool) {
+	for j := 0; j < len(steps); {
+		n := 0
+		for j+n < len(steps) && together[j+n] {
+			n++
+		}
+		if n < 2 {
+			j++
+			continue
+		}
+		note := fmt.Sprintf("goes in one step run with steps %d to %d (sends: the step alone, as --no-step-runs sends it)", j+1, j+n)
+		for _, sr := range steps[j : j+n] {
+			sr.Note = joinNotes(sr.Note, note)
+		}
+		j += n
+	}
 }
 
 // planDecoded fills in what a step's program receives, decoded: the same

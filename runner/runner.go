@@ -71,6 +71,9 @@ type Options struct {
 	// playbook and these hosts (OpenSources); Run uses them and leaves
 	// closing them to the caller.
 	Sources *Sources
+	// NoStepRuns sends every step alone, even where the host's session
+	// could run consecutive steps in one launch (transport.StepRunner).
+	NoStepRuns bool
 }
 
 // skipReason is why host h is not contacted, or "".

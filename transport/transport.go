@@ -241,6 +241,56 @@ type TaskRunner interface {
 	Forget(ctx context.Context, task string) error
 }
 
+// StepRunner is implemented by sessions that can run several consecutive
+// steps in one launch on the host (a step run, docs/design.md): one remote
+// command instead of one per step, the host applying each step's timeout,
+// accepted codes and retries itself and stopping where the runner would
+// have stopped. The runner still judges every attempt from what the
+// observer is told, so results are step by step as with Run.
+type StepRunner interface {
+	// RunsTogether reports whether cmd may be part of a step run.
+	RunsTogether(cmd Command) bool
+	// RunSteps runs steps in order and reports each attempt to obs as the
+	// host reports it, from the session's goroutine. It returns nil when
+	// the host reported the run over (every step done, or stopped at a
+	// failure); an error means the run broke (a lost connection, ctx
+	// ended: then with class ClassTimeout or ClassInterrupted, as Run) and
+	// the attempt obs saw start without finishing did not finish.
+	RunSteps(ctx context.Context, steps []RunStep, obs RunObserver) error
+}
+
+// RunStep is one step of a step run with the rules the host applies to it.
+type RunStep struct {
+	// Index is the step's index in the playbook (what the host's frames
+	// name it by).
+	Index   int
+	Command Command
+	// Timeout bounds each attempt (zero: none); an attempt past it is
+	// ended on the host and not retried.
+	Timeout time.Duration
+	// Accept are the exit codes that end the step well, RetryOn those
+	// worth another attempt while attempts are left (Retries more at
+	// most), after RetryDelays[attempt-1].
+	Accept      []uint32
+	RetryOn     []uint32
+	Retries     int
+	RetryDelays []time.Duration
+	// ContinueOnError lets the run go on after the step failed.
+	ContinueOnError bool
+}
+
+// RunObserver receives a step run's attempts. k is the step's position in
+// the run's steps, attempt counts from 1, and at is the time since the run
+// started on the host's clock.
+type RunObserver interface {
+	// AttemptStarted returns the writers that receive the attempt's raw
+	// output as it arrives (nil for none).
+	AttemptStarted(k, attempt int, at time.Duration) (stdout, stderr io.Writer)
+	// AttemptFinished reports the attempt's result (its exit code and
+	// decoded output), or that it ran past its timeout and was ended.
+	AttemptFinished(k, attempt int, res Result, timedOut bool, at time.Duration)
+}
+
 // AgentReporter is implemented by sessions that reach their host through
 // an agent on it which a service keeps track of (the SSM agent): what the
 // service knew of the agent when the session was opened.

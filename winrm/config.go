@@ -44,6 +44,7 @@ func (s *Session) GetWinRMConfig(ctx context.Context) (Config, error) {
 	cfg, err := s.readConfig(ctx)
 	if err == nil {
 		s.cfgRead, s.cfg, s.cfgErr = true, cfg, nil
+		s.memCapMB.Store(cfg.Winrs.MaxMemoryPerShellMB)
 	}
 	return cfg, err
 }
@@ -54,6 +55,9 @@ func (s *Session) config(ctx context.Context) (Config, error) {
 	if !s.cfgRead {
 		s.cfg, s.cfgErr = s.readConfig(ctx)
 		s.cfgRead = true
+		if s.cfgErr == nil {
+			s.memCapMB.Store(s.cfg.Winrs.MaxMemoryPerShellMB)
+		}
 	}
 	return s.cfg, s.cfgErr
 }

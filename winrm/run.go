@@ -363,11 +363,9 @@ func mergeDone(a, b context.Context) (context.Context, context.CancelFunc) {
 // configuration when the session needed it) and the step ran in the
 // shell, else what ClassifyExit adds.
 func (s *Session) ClassifyExit(cmd transport.Command, res transport.Result) *transport.Error {
-	s.mu.Lock()
 	capMB := 0
-	if s.cfgRead && s.cfgErr == nil && cmd.RunAs == transport.RunAsSession {
-		capMB = int(s.cfg.Winrs.MaxMemoryPerShellMB)
+	if cmd.RunAs == transport.RunAsSession {
+		capMB = int(s.memCapMB.Load())
 	}
-	s.mu.Unlock()
 	return ClassifyExit(cmd, res, capMB)
 }

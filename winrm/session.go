@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jcmturner/gokrb5/v8/config"
@@ -144,6 +145,10 @@ type Session struct {
 	cfgRead bool
 	cfg     Config
 	cfgErr  error
+	// memCapMB is the host's MaxMemoryPerShellMB once the configuration
+	// was read (0 before, or when it could not be), for ClassifyExit: a
+	// step run's observer calls it while RunSteps holds s.mu.
+	memCapMB atomic.Int64
 }
 
 var (

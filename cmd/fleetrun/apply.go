@@ -8,10 +8,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/fleetrun/fleetrun/cmd/fleetrun/internal/views"
+	"github.com/fleetrun/fleetrun/inventory"
 	"github.com/fleetrun/fleetrun/playbook"
 	"github.com/fleetrun/fleetrun/report"
 	"github.com/fleetrun/fleetrun/route"
 	"github.com/fleetrun/fleetrun/runner"
+	"github.com/fleetrun/fleetrun/transport"
 )
 
 type applyOptions struct {
@@ -34,6 +36,9 @@ type applyOptions struct {
 	force      bool
 	disc       discoveryFlags
 	outputCap  int
+	// noStepRuns sends every step alone instead of grouping a host's
+	// consecutive steps into step runs.
+	noStepRuns bool
 	// adhoc marks a fleetrun run: no journal unless --journal is given,
 	// and the text output groups hosts by result.
 	adhoc bool
@@ -82,6 +87,7 @@ stops the run with exit status 1.`,
 	o.disc.register(f)
 	f.IntVar(&o.outputCap, "output-cap", DefaultOutputCap, "keep at most `BYTES` of each step's stdout and stderr in reports (head and tail; --log-dir keeps everything)")
 	f.BoolVar(&o.force, "force", false, "with --resume, accept a journal written for a different version of the playbook")
+	f.BoolVar(&o.noStepRuns, "no-step-runs", false, "send every step to its host alone (one command each) instead of a host's consecutive steps in one launch")
 	return cmd
 }
 
@@ -130,7 +136,11 @@ func runApply(cmd *cobra.Command, e *env, o *applyOptions, pbFile string) error 
 		return invalid(fmt.Errorf("no hosts selected (playbook hosts: %s, --limit %q); check with fleetrun inventory", pb.Hosts, o.limit))
 	}
 	if o.dryRun {
-		plan, err := runner.Plan(pb, hosts, extra, route.Renderer())
+		render := route.Renderer()
+		if o.noStepRuns {
+			render = aloneRenderer(render)
+		}
+		plan, err := runner.Plan(pb, hosts, extra, render)
 		if err != nil {
 			return invalid(formatInputError(err))
 		}
@@ -163,4 +173,14 @@ func checkApplyFlags(o *applyOptions, forksGiven bool) error {
 		return fmt.Errorf("--restart-failed-hosts and --force only apply with --resume JOURNAL")
 	}
 	return nil
+}
+
+// aloneRenderer is render with step runs turned off, for --no-step-runs:
+// the plan then shows every step sent alone.
+func aloneRenderer(render runner.Renderer) runner.Renderer {
+	return func(h *inventory.Host, cmd transport.Command) (runner.Rendering, error) {
+		rd, err := render(h, cmd)
+		rd.StepRuns = false
+		return rd, err
+	}
 }

@@ -109,6 +109,7 @@ func executeRun(ctx context.Context, e *env, o *applyOptions, pb *playbook.Playb
 	opts := runner.Options{
 		Forks: o.forks, Dialer: dialer, Target: targetFunc(e), Extra: extra, Sinks: sinks,
 		RunTimeout: o.timeout, Stop: e.stop.Stopping(), Resume: resume, Skip: skip, Sources: sources,
+		NoStepRuns: o.noStepRuns,
 	}
 	if logs != nil {
 		opts.Output = logs
