@@ -56,16 +56,28 @@ func SimMinimum(hosts, forks, steps int, latency, processStart time.Duration) ti
 	return time.Duration(Waves(hosts, forks)) * perHost
 }
 
-// StepRunSimMinimum is SimMinimum for steps sent in step runs: the
-// simulator starts the launcher when it answers a run's Command and then
-// each powershell step's own powershell.exe, one after another, while the
-// Receive's latency runs, so a run costs latency + max(latency, (1 +
-// powershell steps)·processStart). With several runs the starts are
-// summed over them (exact whenever processStart ≥ latency); steps sent
-// alone cost what they cost in SimMinimum.
+// StepRunSimMinimum is SimMinimum for steps sent in step runs. The
+// simulator starts the launcher when it answers a run's Command and, from
+// then on, the powershell.exe of the run's powershell steps four ahead in
+// step order, as the step-run script does (design.md, "Step runs"), while
+// the Receive's latency runs: a run with k powershell steps waits about
+// (1 + ceil(k/4))·processStart for its starts, so it costs latency +
+// max(latency, that). With several runs the starts are summed over them
+// (k taken over all the runs); steps sent alone cost what they cost in
+// SimMinimum.
 func StepRunSimMinimum(hosts, forks int, g Grouping, latency, processStart time.Duration) time.Duration {
 	runs := time.Duration(g.Runs)
-	perHost := 2*latency + runs*latency + max(runs*latency, time.Duration(g.Runs+g.PowerShellInRuns)*processStart) +
+	perHost := 2*latency + runs*latency + max(runs*latency, time.Duration(runStarts(g))*processStart) +
 		time.Duration(g.Alone)*(latency+max(latency, processStart))
 	return time.Duration(Waves(hosts, forks)) * perHost
+}
+
+// runStarts is how many process starts one after another a host's step
+// runs wait for in the simulator: each run's launcher, and its powershell
+// steps' processes in overlapping groups of four.
+func runStarts(g Grouping) int {
+	if g.Runs == 0 {
+		return 0
+	}
+	return g.Runs + (g.PowerShellInRuns+3)/4
 }

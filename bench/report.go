@@ -109,9 +109,11 @@ func writeMethod(b *strings.Builder, results []*Result) {
 - **Simulator minimum**: the simulator starts a process when it answers the
   Command and runs the next Receive's latency while the process starts, so
   a perfect client needs only 2·L + steps·(L + max(L, P)) per host here
-  sending every step alone, and 2·L + runs·L + max(runs·L, (runs +
-  powershell steps)·P) in step runs. A wall time below the floor is
-  therefore possible; the floor remains the judged figure.
+  sending every step alone; in step runs it starts a run's powershell.exe
+  processes four ahead, as the step-run script does, so a run with k
+  powershell steps needs 2·L + L + max(L, (1 + ceil(k/4))·P). A wall time
+  below the floor is therefore possible; the floor remains the judged
+  figure.
 - **Requests** are the WS-Man requests the fleet counted (its ` + "`/stats`" + `),
   by action; NTLM's two handshake legs per connection are not WS-Man
   requests and not counted. *Connections/host* shows keep-alive reuse

@@ -339,8 +339,8 @@ func whyPeer(r *Result) string {
 // counted along path could take on the run's fleet: every request costs
 // the latency, except that the Receive of each launch waits for its
 // process starts instead when they take longer (a step alone starts one
-// process, a step run the launcher and a powershell.exe per powershell
-// step); hosts go in waves of forks.
+// process, a step run the launcher and its powershell steps' processes,
+// four ahead: see StepRunSimMinimum); hosts go in waves of forks.
 func latencyBound(m Measured, r *Result, path Path) time.Duration {
 	w, spec := r.Workload, r.Fleet.Spec
 	if w.Hosts == 0 {
@@ -349,7 +349,7 @@ func latencyBound(m Measured, r *Result, path Path) time.Duration {
 	perHost := float64(m.TotalRequests()) / float64(w.Hosts)
 	launches, starts := w.Steps, w.Steps
 	if g := w.Grouping(); path == StepRuns {
-		launches, starts = g.Runs+g.Alone, g.Runs+g.Alone+g.PowerShellInRuns
+		launches, starts = g.Runs+g.Alone, runStarts(g)+g.Alone
 	}
 	wait := max(time.Duration(launches)*spec.Latency, time.Duration(starts)*spec.ProcessStart)
 	host := time.Duration((perHost-float64(launches))*float64(spec.Latency)) + wait
