@@ -4,6 +4,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -74,5 +75,29 @@ func TestAHostOnPortZeroListensBelowTheEphemeralRange(t *testing.T) {
 	port := l.Addr().(*net.TCPAddr).Port
 	if port < hostPorts.lo || port >= hostPorts.hi {
 		t.Errorf("port %d, want one in [%d, %d)", port, hostPorts.lo, hostPorts.hi)
+	}
+}
+
+func TestAFleetMustFitTheOpenFilesLimit(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		hosts   int
+		limit   uint64
+		wantErr string
+	}{
+		{10000, 20000, ""},
+		{10000, 10256, ""},
+		{10000, 10255, "10000 hosts need at least 10256 open files (a listening socket each, one more per open connection), but the limit is 10255"},
+		{100000, 20000, "100000 hosts need at least 100256 open files"},
+	}
+	for _, tt := range tests {
+		err := openFilesFit(tt.hosts, tt.limit)
+		got := ""
+		if err != nil {
+			got = err.Error()
+		}
+		if tt.wantErr == "" && got != "" || tt.wantErr != "" && !strings.HasPrefix(got, tt.wantErr) {
+			t.Errorf("openFilesFit(%d, %d) = %q, want %q", tt.hosts, tt.limit, got, tt.wantErr)
+		}
 	}
 }
