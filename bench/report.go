@@ -136,8 +136,9 @@ func writeMethod(b *strings.Builder, results []*Result) {
   machine to die down; *other load* is the share of the machine's CPU
   that processes other than the client and the fleet used during the run
   (from /proc/stat). Each run is measured once, except the small-output
-  runs at forks 200 on the 50 ms fleets, measured three times on each
-  path with the fastest kept.
+  runs at forks 200 on the 50 ms fleets and the cross-region runs,
+  measured three times on each path with the fastest kept; the
+  10,000-host runs are measured once.
 
 `)
 	var fleets []*FleetPlan
