@@ -86,7 +86,25 @@ func (r *run) stepRun(ctx, hctx context.Context, h *HostResult, sess transport.S
 		}
 	}
 	if err == nil {
-		return out, false
+		for k, sr := range o.results {
+			if sr != nil && sr.Status == "" {
+				// The host ended the run after an attempt the runner
+				// judged worth another: the two disagree, and the step
+				// fails rather than pass unseen.
+				o.cur = k
+				err = &transport.Error{Class: transport.ClassInternal,
+					Message: fmt.Sprintf("the host ended the step run after attempt %d of step %q without the retry its rules call for", sr.Attempts, sr.Name),
+					Hint:    "run the playbook with --no-step-runs to send each step alone, and report this"}
+				break
+			}
+		}
+	}
+	if err == nil {
+		// A run the host ended early without a failure that stops the
+		// host (the two disagree on a step's rules) leaves the rest of
+		// the steps to be sent alone.
+		early := len(out) < len(es) && (len(out) == 0 || out[len(out)-1].Status != StatusFailed || es[len(out)-1].Step.ContinueOnError)
+		return out, early
 	}
 	// The run broke: the step in progress, or the next one, failed with
 	// the run's error, explained as a step alone would explain it.

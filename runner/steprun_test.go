@@ -23,6 +23,11 @@ import (
 // past its timeout (the host ends it).
 var errTimedOut = errors.New("timed out")
 
+// errEndRun, returned by a runFleet's breakAt, makes the host end the run
+// (its closing frame) before that attempt, as a host that disagrees with
+// the controller's rules would.
+var errEndRun = errors.New("end the run")
+
 // runFleet is a fake fleet whose sessions run steps in step runs, applying
 // the rules the step-run script applies on a host (docs/design.md), with
 // each attempt's result from behave. It records every launch.
@@ -95,7 +100,9 @@ func (s *runSession) RunSteps(ctx context.Context, steps []transport.RunStep, ob
 	for k, st := range steps {
 		for a := 1; ; a++ {
 			if s.fleet.breakAt != nil {
-				if err := s.fleet.breakAt(s.host, st.Index, a); err != nil {
+				if err := s.fleet.breakAt(s.host, st.Index, a); errors.Is(err, errEndRun) {
+					return nil
+				} else if err != nil {
 					obs.AttemptStarted(k, a, at)
 					return err
 				}
@@ -364,6 +371,36 @@ func TestPlanSaysWhichStepsGoInOneStepRun(t *testing.T) {
 		}
 		if !cmp.Equal(got, want) {
 			t.Errorf("step runs %v: notes %q, want %q", runs, got, want)
+		}
+	}
+}
+
+// A host that ends a run where the controller's rules go on is never
+// taken at its word: a retry it skipped fails the step (internal), and
+// steps it left unstarted go alone.
+func TestAHostEndingARunEarlyIsCaught(t *testing.T) {
+	t.Parallel()
+	breakAt := func(host string, step, attempt int) error {
+		switch {
+		case host == "h001" && step == 1 && attempt == 2:
+			return errEndRun
+		case host == "h002" && step == 2:
+			return errEndRun
+		}
+		return nil
+	}
+	res, launches := runAndLog(t, stepRunPlaybook, false, breakAt, runner.Options{})
+	h1 := res.Hosts[1]
+	if s := h1.Steps[1]; h1.Status != runner.StatusFailed || s.Status != runner.StatusFailed || s.Err == nil || s.Err.Class != transport.ClassInternal ||
+		s.Err.Message != `the host ended the step run after attempt 1 of step "s1" without the retry its rules call for` {
+		t.Errorf("h001: %s, s1 %s %v; want s1 failed with an internal error", h1.Status, s.Status, s.Err)
+	}
+	if h := res.Hosts[2]; h.Status != runner.StatusFailed || h.Steps[2].Status != runner.StatusOK || h.Steps[6].Status != runner.StatusFailed {
+		t.Errorf("h002: %s; want its steps from s2 on sent alone, failing at s6 as before", h.Status)
+	}
+	for _, want := range []string{"h002 alone 2", "h002 alone 3", "h002 alone 4", "h002 alone 6"} {
+		if !slices.Contains(launches, want) {
+			t.Errorf("launches %q lack %q", launches, want)
 		}
 	}
 }

@@ -210,10 +210,22 @@ func decodePayload(what, script string, stdin io.Reader, doc any) error {
 		}
 		text = string(data)
 	}
+	return decodePayloadText(text, doc)
+}
+
+// decodePayloadText decodes a payload's base64 text (white space ignored)
+// and its JSON into doc; unknown fields are errors.
+func decodePayloadText(text string, doc any) error {
 	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(text), ""))
 	if err != nil {
 		return fmt.Errorf("decode payload: %w", err)
 	}
+	return decodeStrictJSON(raw, doc)
+}
+
+// decodeStrictJSON decodes one JSON document into doc; unknown fields are
+// errors.
+func decodeStrictJSON(raw []byte, doc any) error {
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(doc); err != nil {
@@ -228,8 +240,25 @@ const maxPayload = 64 << 20
 // parseLauncher extracts the payload of fleetrun's launcher script. stdin
 // supplies the payload when the script's literal is empty.
 func parseLauncher(script string, stdin io.Reader) (*launcherPayload, error) {
+	var raw json.RawMessage
+	if err := decodePayload("launcher", script, stdin, &raw); err != nil {
+		return nil, err
+	}
+	return parsePayloadJSON(raw)
+}
+
+// parsePayloadJSON checks a launcher payload's JSON. Each kind has its own
+// fields, so the kind is read first and the document then decoded
+// strictly as that kind.
+func parsePayloadJSON(raw []byte) (*launcherPayload, error) {
+	var head struct {
+		Kind string `json:"kind"`
+	}
+	if err := json.Unmarshal(raw, &head); err != nil {
+		return nil, fmt.Errorf("decode payload JSON: %w", err)
+	}
 	var pl launcherPayload
-	if err := decodePayload("launcher", script, stdin, &pl); err != nil {
+	if err := decodeStrictJSON(raw, &pl); err != nil {
 		return nil, err
 	}
 	if pl.V != 1 {
@@ -248,14 +277,22 @@ func parseLauncher(script string, stdin io.Reader) (*launcherPayload, error) {
 }
 
 // launcher runs a fleetrun launcher: an argv payload starts its program
-// with the exact command line, a script payload runs as a script.
+// with the exact command line, a script payload runs as a script, a run
+// payload runs its steps one after another (steprun.go).
 func (h *Host) launcher(ctx context.Context, p *cmdexe.Proc, script string) uint32 {
-	ps := procFrom(ctx)
 	pl, err := parseLauncher(script, p.Stdin)
 	if err != nil {
 		h.writeHost(p.Stderr, "fleetrun launcher: "+err.Error()+"\r\n")
 		return 1
 	}
+	return h.launch(ctx, p, pl)
+}
+
+// launch runs one argv or script payload as the launcher p does: with p's
+// environment, stdin, stdout and stderr. A step run's argv steps come
+// here too, so a step behaves in a run exactly as alone.
+func (h *Host) launch(ctx context.Context, p *cmdexe.Proc, pl *launcherPayload) uint32 {
+	ps := procFrom(ctx)
 	env := p.Env.Clone()
 	for k, v := range pl.Env {
 		env.Set(k, v)
@@ -264,10 +301,22 @@ func (h *Host) launcher(ctx context.Context, p *cmdexe.Proc, script string) uint
 		env.SetCwd(pl.Workdir)
 	}
 	if pl.Kind == "script" {
-		if first, _, _ := strings.Cut(pl.Script, "\n"); strings.TrimSpace(first) == taskMarker {
+		first, _, _ := strings.Cut(pl.Script, "\n")
+		switch strings.TrimSpace(first) {
+		case taskMarker:
 			// fleetrun's task script, which the launcher runs as a script.
 			h.stats.count(&h.stats.programs, "fleetrun-task")
 			return h.fleetrunTask(ctx, p, pl.Script)
+		case stepRunMarker:
+			// fleetrun's step-run script: its own payload is the run.
+			h.stats.count(&h.stats.programs, "fleetrun-steprun")
+			run, err := parseStepRunScript(pl.Script)
+			if err != nil {
+				h.writeHost(p.Stderr, "fleetrun launcher: "+err.Error()+"\r\n")
+				return 1
+			}
+			h.stats.add(&h.stats.stepRuns, 1)
+			return h.stepRun(ctx, p, run)
 		}
 		// The launcher's powershell.exe carries -ExecutionPolicy Bypass.
 		var policy string

@@ -185,6 +185,21 @@ func (h *Host) imageOf(pid int) string {
 	return ""
 }
 
+// childProcesses lists the PIDs of the running processes whose parent is
+// pid.
+func (h *Host) childProcesses(pid int) []int {
+	h.ptable.mu.Lock()
+	defer h.ptable.mu.Unlock()
+	var out []int
+	for _, p := range h.ptable.procs {
+		if p.ppid == pid {
+			out = append(out, p.pid)
+		}
+	}
+	sort.Ints(out)
+	return out
+}
+
 // running reports whether a process with pid runs.
 func (h *Host) running(pid int) bool {
 	h.ptable.mu.Lock()

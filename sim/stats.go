@@ -49,6 +49,10 @@ type HostStats struct {
 	FilesUnchanged int64 `json:"files_unchanged"`
 	Downloads      int64 `json:"downloads"`
 	FetchBytes     int64 `json:"fetch_bytes"`
+	// StepRuns counts launchers that carried a step run (payload kind
+	// run); RunSteps the step attempts started inside them.
+	StepRuns int64 `json:"step_runs"`
+	RunSteps int64 `json:"run_steps"`
 }
 
 // TaskStats are a host's Task Scheduler counters.
@@ -98,6 +102,8 @@ type hostCounters struct {
 	filesUnchanged int64
 	downloads      int64
 	fetchBytes     int64
+	stepRuns       int64
+	runSteps       int64
 	programs       map[string]int64
 	requests       map[string]int64
 	faults         map[string]int64
@@ -141,7 +147,7 @@ func (c *hostCounters) snapshot() HostStats {
 		Programs: maps.Clone(c.programs), Requests: maps.Clone(c.requests), Faults: maps.Clone(c.faults),
 		Tasks:     TaskStats{Created: c.tasksCreated, Runs: c.taskRuns, Ended: c.tasksEnded, Deleted: c.tasksDeleted},
 		SendBytes: c.sendBytes, FilesWritten: c.filesWritten, FilesUnchanged: c.filesUnchanged,
-		Downloads: c.downloads, FetchBytes: c.fetchBytes,
+		Downloads: c.downloads, FetchBytes: c.fetchBytes, StepRuns: c.stepRuns, RunSteps: c.runSteps,
 	}
 }
 
@@ -213,6 +219,8 @@ func sumStats(hosts []HostStats) HostStats {
 		t.FilesUnchanged += s.FilesUnchanged
 		t.Downloads += s.Downloads
 		t.FetchBytes += s.FetchBytes
+		t.StepRuns += s.StepRuns
+		t.RunSteps += s.RunSteps
 		for k, v := range s.Programs {
 			t.Programs[k] += v
 		}

@@ -214,3 +214,32 @@ func timingless(t *testing.T, path string) map[string]any {
 	strip(doc)
 	return doc
 }
+
+// fleetrun apply sends a host's consecutive steps in one launch, and
+// --no-step-runs one by one: the simulated hosts count the Commands.
+func TestApplySendsStepRunsUnlessTold(t *testing.T) {
+	t.Parallel()
+	inv, fleet := simInventory(t, 4)
+	dir := t.TempDir()
+	pb := writeFile(t, dir, "pb.yaml", "name: three\nsteps:"+stepRunCases[0].steps+"\n")
+	for _, tc := range []struct {
+		args                     []string
+		commands, runs, runSteps int64
+	}{
+		{[]string{"--no-step-runs"}, 12, 0, 0},
+		{nil, 4, 4, 12},
+	} {
+		before := fleet.Stats().Totals
+		args := append([]string{"apply", pb, "-i", inv, "--no-progress", "--journal", filepath.Join(dir, "j.journal")}, tc.args...)
+		if code, _, errOut := fleetrunIn(t, dir, args...); code != 0 {
+			t.Fatalf("fleetrun %s: exit status %d\n%s", strings.Join(args, " "), code, errOut)
+		}
+		after := fleet.Stats().Totals
+		if got := []int64{after.Commands - before.Commands, after.StepRuns - before.StepRuns, after.RunSteps - before.RunSteps}; !cmp.Equal(got, []int64{tc.commands, tc.runs, tc.runSteps}) {
+			t.Errorf("%v: Commands, step runs, steps in runs = %v; want %d, %d, %d", tc.args, got, tc.commands, tc.runs, tc.runSteps)
+		}
+		if err := os.Remove(filepath.Join(dir, "j.journal")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

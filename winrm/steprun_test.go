@@ -1,0 +1,172 @@
+package winrm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/fleetrun/fleetrun/transport"
+)
+
+// attemptLog is a RunObserver recording every attempt, with the raw bytes
+// its writers received.
+type attemptLog struct {
+	lines []string
+	raw   map[string]*bytes.Buffer // "k/attempt stdout" → bytes
+	res   map[int]transport.Result // position → last result
+	// started, when set, is called when an attempt begins.
+	started func(k, attempt int)
+}
+
+func newAttemptLog() *attemptLog {
+	return &attemptLog{raw: map[string]*bytes.Buffer{}, res: map[int]transport.Result{}}
+}
+
+func (l *attemptLog) AttemptStarted(k, attempt int, _ time.Duration) (io.Writer, io.Writer) {
+	l.lines = append(l.lines, fmt.Sprintf("start %d/%d", k, attempt))
+	if l.started != nil {
+		l.started(k, attempt)
+	}
+	out, errOut := &bytes.Buffer{}, &bytes.Buffer{}
+	l.raw[fmt.Sprintf("%d/%d stdout", k, attempt)], l.raw[fmt.Sprintf("%d/%d stderr", k, attempt)] = out, errOut
+	return out, errOut
+}
+
+func (l *attemptLog) AttemptFinished(k, attempt int, res transport.Result, timedOut bool, _ time.Duration) {
+	l.lines = append(l.lines, fmt.Sprintf("end %d/%d code %d timed out %v", k, attempt, res.ExitCode, timedOut))
+	l.res[k] = res
+}
+
+// A step run gives each step the result the same step gets alone, over
+// every auth, with each attempt's raw bytes on its writers; the host saw
+// one Command for the run.
+func TestRunStepsGivesEachStepItsResultAlone(t *testing.T) {
+	t.Parallel()
+	steps := []transport.Command{
+		argv(`C:\tools\echoargs.exe`, "two words", `tail\`, "日本語"),
+		{Kind: transport.KindCmd, Line: "echo out& echo err 1>&2& exit /b 3"},
+		{Kind: transport.KindPowerShell, Script: "Write-Output 'from powershell'\n[Console]::Error.WriteLine('e')\nexit 4\n"},
+		{Kind: transport.KindCmd, Line: "echo %FLEETRUN_X%", Env: map[string]string{"FLEETRUN_X": "set"}},
+		{Kind: transport.KindCmd, Line: "echo [%FLEETRUN_X%]"},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			f, h := fleetFor(t, m, nil)
+			alone := open(t, targetFor(f, h, m), Options{})
+			var want []transport.Result
+			for _, cmd := range steps {
+				want = append(want, run(t, alone, cmd))
+			}
+			s := open(t, targetFor(f, h, m), Options{})
+			rs := make([]transport.RunStep, len(steps))
+			for k, cmd := range steps {
+				rs[k] = transport.RunStep{Index: k + 10, Command: cmd, Accept: []uint32{0, 3, 4}}
+			}
+			before := h.Stats()
+			log := newAttemptLog()
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			if err := s.RunSteps(ctx, rs, log); err != nil {
+				t.Fatalf("RunSteps: %v", err)
+			}
+			for k := range steps {
+				if diff := cmp.Diff(want[k], log.res[k]); diff != "" {
+					t.Errorf("step %d (-alone +in a run):\n%s", k, diff)
+				}
+				if got := log.raw[fmt.Sprintf("%d/1 stdout", k)].String(); got != want[k].Stdout {
+					t.Errorf("step %d: the writer received %q, want %q", k, got, want[k].Stdout)
+				}
+			}
+			wantLines := []string{"start 0/1", "end 0/1 code 0 timed out false", "start 1/1", "end 1/1 code 3 timed out false",
+				"start 2/1", "end 2/1 code 4 timed out false", "start 3/1", "end 3/1 code 0 timed out false", "start 4/1", "end 4/1 code 0 timed out false"}
+			if !cmp.Equal(log.lines, wantLines) {
+				t.Errorf("attempts %q, want %q", log.lines, wantLines)
+			}
+			after := h.Stats()
+			if n := after.Commands - before.Commands; n != 1 {
+				t.Errorf("the run took %d Commands, want 1", n)
+			}
+			if n := after.StepRuns - before.StepRuns; n != 1 {
+				t.Errorf("the host counted %d step runs, want 1", n)
+			}
+		})
+	}
+}
+
+// The host applies the rules: a code worth a retry is retried, a failure
+// stops the run unless the step may fail, and a step past its timeout is
+// ended there.
+func TestRunStepsAppliesEachStepsRulesOnTheHost(t *testing.T) {
+	t.Parallel()
+	m := ntlmHTTP
+	f, h := fleetFor(t, m, nil)
+	s := open(t, targetFor(f, h, m), Options{})
+	rs := []transport.RunStep{
+		{Index: 0, Command: argv(`C:\tools\exitcode.exe`, "1618"), Accept: []uint32{0}, RetryOn: []uint32{1618}, Retries: 2,
+			RetryDelays: []time.Duration{time.Millisecond, time.Millisecond}, ContinueOnError: true},
+		{Index: 1, Command: argv(`C:\tools\sleep.exe`, "600", "late"), Accept: []uint32{0}, Timeout: time.Second, ContinueOnError: true},
+		{Index: 2, Command: argv(`C:\tools\exitcode.exe`, "5"), Accept: []uint32{0}},
+		{Index: 3, Command: argv(`C:\tools\exitcode.exe`, "0"), Accept: []uint32{0}},
+	}
+	log := newAttemptLog()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := s.RunSteps(ctx, rs, log); err != nil {
+		t.Fatalf("RunSteps: %v", err)
+	}
+	want := []string{
+		"start 0/1", "end 0/1 code 1618 timed out false", "start 0/2", "end 0/2 code 1618 timed out false", "start 0/3", "end 0/3 code 1618 timed out false",
+		"start 1/1", "end 1/1 code 0 timed out true",
+		"start 2/1", "end 2/1 code 5 timed out false",
+	}
+	if !cmp.Equal(log.lines, want) {
+		t.Errorf("attempts %q, want %q", log.lines, want)
+	}
+	if n := h.Stats().Processes; n != 0 {
+		t.Errorf("%d processes still run on the host after the run, want the timed-out step's ended", n)
+	}
+}
+
+// Cancelling the run's context mid-step terminates the command on the
+// host, drops the shell and says why; the session goes on with a new one.
+func TestRunStepsCancelledMidStepStopsTheHost(t *testing.T) {
+	t.Parallel()
+	m := basicHTTPS
+	f, h := fleetFor(t, m, nil)
+	s := open(t, targetFor(f, h, m), Options{})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	log := newAttemptLog()
+	log.started = func(k, _ int) {
+		if k == 1 {
+			cancel()
+		}
+	}
+	rs := []transport.RunStep{
+		{Index: 0, Command: argv(`C:\tools\exitcode.exe`, "0"), Accept: []uint32{0}},
+		{Index: 1, Command: argv(`C:\tools\sleep.exe`, "600", "late"), Accept: []uint32{0}},
+		{Index: 2, Command: argv(`C:\tools\exitcode.exe`, "0"), Accept: []uint32{0}},
+	}
+	err := s.RunSteps(ctx, rs, log)
+	var te *transport.Error
+	if !errors.As(err, &te) || te.Class != transport.ClassInterrupted {
+		t.Fatalf("RunSteps = %v, want class interrupted", err)
+	}
+	if want := []string{"start 0/1", "end 0/1 code 0 timed out false", "start 1/1"}; !cmp.Equal(log.lines, want) {
+		t.Errorf("attempts %q, want %q", log.lines, want)
+	}
+	st := h.Stats()
+	if st.Signals < 1 || st.Deletes < 1 || st.Processes != 0 {
+		t.Errorf("host saw %d Signals, %d Deletes, %d processes left; want the command ended and the shell deleted", st.Signals, st.Deletes, st.Processes)
+	}
+	if res := run(t, s, argv(`C:\tools\exitcode.exe`, "7")); res.ExitCode != 7 {
+		t.Errorf("the next step exited %d, want 7", res.ExitCode)
+	}
+}
