@@ -137,7 +137,7 @@ func DefaultPlan() Plan {
 			Spec: FleetSpec{Hosts: 1000, Latency: crossRegionLatency, ProcessStart: 100 * time.Millisecond},
 			Runs: []RunPlan{{Workload: ThreeSteps, Forks: judgedForks, Paths: BothPaths, Repeat: 3}}},
 		{Name: "NTLM over HTTP (sealed), 10,000 hosts, latency 50 ms, process start 100 ms", JudgedFor: "every host ok, controller CPU and memory",
-			Spec: FleetSpec{Hosts: 10000, Latency: 50 * time.Millisecond, ProcessStart: 100 * time.Millisecond},
+			Spec: FleetSpec{Hosts: 10000, Latency: 50 * time.Millisecond, ProcessStart: 100 * time.Millisecond, ConnectTimeout: time.Minute},
 			Runs: []RunPlan{{Workload: TenThousand, Forks: tenThousandForks, Paths: []Path{StepRuns, PerStep}}}},
 	}}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/fleetrun/fleetrun/inventory"
 )
 
 func readTestdata(t testing.TB, name string) []byte {
@@ -230,5 +232,32 @@ func TestDecodeSnapshotReadsTheStepRunCounters(t *testing.T) {
 	}
 	if _, err := DecodeSnapshot([]byte(`{"totals": {"step_runs": "many"}}`)); err == nil {
 		t.Error("DecodeSnapshot accepted a step_runs that is not a number")
+	}
+}
+
+func TestWithConnectTimeoutAddsItToTheDefaults(t *testing.T) {
+	t.Parallel()
+	inv := "# Simulated fleet written by fleetrun sim: these hosts are simulated, not Windows.\n" +
+		"defaults:\n  auth: ntlm\n  user: fleetrun\nhosts:\n  - name: sim-0001\n    address: 127.0.0.1\n    port: 20001\n"
+	want := "# Simulated fleet written by fleetrun sim: these hosts are simulated, not Windows.\n" +
+		"defaults:\n  connect_timeout: 1m0s\n  auth: ntlm\n  user: fleetrun\nhosts:\n  - name: sim-0001\n    address: 127.0.0.1\n    port: 20001\n"
+	got, err := WithConnectTimeout([]byte(inv), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, string(got)); diff != "" {
+		t.Errorf("inventory (-want +got):\n%s", diff)
+	}
+	parsed, err := inventory.Parse("fleet.yaml", got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := parsed.Hosts[0]; h.ConnectTimeout != time.Minute {
+		t.Errorf("the host's connect timeout is %s, want 1m", h.ConnectTimeout)
+	}
+	for _, bad := range []string{"hosts:\n  - name: a\n", "  mydefaults:\n  a: b\n"} {
+		if _, err := WithConnectTimeout([]byte(bad), time.Minute); err == nil {
+			t.Errorf("WithConnectTimeout accepted %q", bad)
+		}
 	}
 }

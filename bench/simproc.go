@@ -31,6 +31,9 @@ type FleetSpec struct {
 	// KerberosKeytabs is --kerberos-keytabs: a folder of <host>.keytab
 	// files; those hosts accept Kerberos. Empty for none.
 	KerberosKeytabs string
+	// ConnectTimeout, when set, is written into the fleet's inventory as
+	// its hosts' connect_timeout (see WithConnectTimeout).
+	ConnectTimeout time.Duration
 }
 
 // Args are the `fleetrun sim` arguments for the spec, writing the inventory
@@ -96,6 +99,12 @@ func StartSim(ctx context.Context, bin, dir string, spec FleetSpec, log io.Write
 			return nil, r.err
 		}
 		p.StatsURL = r.statsURL
+		if spec.ConnectTimeout > 0 {
+			if err := setConnectTimeout(inv, spec.ConnectTimeout); err != nil {
+				_ = p.Stop() // the inventory is unusable; that error says why
+				return nil, err
+			}
+		}
 		return p, nil
 	case <-p.exited:
 		return nil, fmt.Errorf("sim exited before it was ready: %w", p.waitErr)
@@ -103,6 +112,40 @@ func StartSim(ctx context.Context, bin, dir string, spec FleetSpec, log io.Write
 		_ = p.Stop() // the caller gave up; the context error says why
 		return nil, fmt.Errorf("sim did not get ready: %w", ctx.Err())
 	}
+}
+
+// setConnectTimeout rewrites the inventory file with the connect timeout.
+func setConnectTimeout(path string, d time.Duration) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("sim inventory: %w", err)
+	}
+	out, err := WithConnectTimeout(data, d)
+	if err != nil {
+		return fmt.Errorf("sim inventory %s: %w", path, err)
+	}
+	if err := os.WriteFile(path, out, 0o644); err != nil {
+		return fmt.Errorf("sim inventory: %w", err)
+	}
+	return nil
+}
+
+// WithConnectTimeout adds connect_timeout to the defaults of an inventory
+// `fleetrun sim` wrote (its first "defaults:" line, two-space keys under
+// it). The 10,000-host fleet needs it: at forks 2,000 the fleet's process,
+// sharing two cores with the controller, answers the first request of
+// 2,000 new connections at once, and with other work on the machine some
+// took longer than the default 10 s, which fails the host (and the
+// benchmark) though nothing is wrong but the machine's load.
+func WithConnectTimeout(inventory []byte, d time.Duration) ([]byte, error) {
+	const key = "defaults:\n"
+	i := bytes.Index(inventory, []byte(key))
+	if i < 0 || (i > 0 && inventory[i-1] != '\n') {
+		return nil, errors.New("no defaults section to add connect_timeout to")
+	}
+	at := i + len(key)
+	line := fmt.Sprintf("  connect_timeout: %s\n", d)
+	return append(append(append([]byte(nil), inventory[:at]...), line...), inventory[at:]...), nil
 }
 
 type simReady struct {
