@@ -132,7 +132,7 @@ func TestWhyAMissedTargetWasMissedComesFromTheMeasurements(t *testing.T) {
 		"at most 2.25 × by latency alone", // the peer at forks 50
 		// The cross-region fleet: above the simulator's minimum (3250 ms),
 		// so the run itself, with the per-step run beside it.
-		"fleetrun took 4300 ms (1.07 × the step-run floor), sending 5.00 requests per host, with the controller and the fleet using 0.76 cores on average (every step alone: 8000 ms)",
+		"fleetrun took 4300 ms (1.07 × the step-run floor), sending 5.00 requests per host (the floor counts 4), beyond it 1000 Signal, with the controller and the fleet using 0.76 cores on average (every step alone: 8000 ms)",
 		// The 10,000 hosts: the CPU per host against the per-step path's.
 		"900 µs per host, over 5.00 requests per host; per step, the same hosts cost 2.0 ms each over 9.00 requests (222 µs per request)",
 		// The small-output CPU at forks 50: about the same CPU per host.

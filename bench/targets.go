@@ -244,7 +244,7 @@ func whyRatio(r *Result) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "fleetrun took %s against a floor of %s (the simulator's own minimum is %s). ", fmtDur(m.Wall), fmtDur(r.Floor), fmtDur(r.SimMinimum))
 	fmt.Fprintf(&b, "It sent %.2f WS-Man requests per step (the floor counts %.2f) and the controller and the fleet together used %.2f cores on average", perStep(m, r.Workload), floorRequestsPerStep(r.Workload), cpuShare(m))
-	if extra := extraRequests(m, r.Workload); extra != "" {
+	if extra := extraRequests(m, r.Workload, r.Path); extra != "" {
 		fmt.Fprintf(&b, "; requests beyond the floor: %s", extra)
 	}
 	b.WriteString(".")
@@ -290,8 +290,12 @@ func whyStepRuns(results []*Result, r *Result, limit time.Duration) string {
 	if r.SimMinimum > limit {
 		b.WriteString(", so no client can meet the target on this fleet: the latency of the requests a step run still needs and the process starts inside it (each powershell step starts a powershell.exe) are over it already")
 	} else {
-		fmt.Fprintf(&b, "; fleetrun took %s (%.2f × the step-run floor), sending %.2f requests per host, with the controller and the fleet using %.2f cores on average",
-			fmtDur(m.Wall), r.Ratio(), float64(m.TotalRequests())/float64(max(w.Hosts, 1)), cpuShare(m))
+		fmt.Fprintf(&b, "; fleetrun took %s (%.2f × the step-run floor), sending %.2f requests per host (the floor counts %d)",
+			fmtDur(m.Wall), r.Ratio(), float64(m.TotalRequests())/float64(max(w.Hosts, 1)), 2+2*(g.Runs+g.Alone))
+		if extra := extraRequests(m, w, r.Path); extra != "" {
+			fmt.Fprintf(&b, ", beyond it %s", extra)
+		}
+		fmt.Fprintf(&b, ", with the controller and the fleet using %.2f cores on average", cpuShare(m))
 		if o := twin(results, r); o != nil {
 			fmt.Fprintf(&b, " (every step alone: %s)", fmtDur(o.Fleetrun.Wall))
 		}
@@ -381,10 +385,14 @@ func floorRequestsPerStep(w Workload) float64 {
 }
 
 // extraRequests lists requests beyond Create and Delete per host and
-// Command and Receive per step.
-func extraRequests(m Measured, w Workload) string {
-	hosts, steps := int64(w.Hosts), int64(w.Hosts*w.Steps)
-	want := map[string]int64{"Create": hosts, "Delete": hosts, "Command": steps, "Receive": steps}
+// Command and Receive per launch: per step on the per-step path, per run
+// (and per step still alone) on the step-run path.
+func extraRequests(m Measured, w Workload, path Path) string {
+	hosts, launches := int64(w.Hosts), int64(w.Hosts*w.Steps)
+	if g := w.Grouping(); path == StepRuns {
+		launches = hosts * int64(g.Runs+g.Alone)
+	}
+	want := map[string]int64{"Create": hosts, "Delete": hosts, "Command": launches, "Receive": launches}
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(m.Requests)) {
 		if d := m.Requests[k] - want[k]; d > 0 {
