@@ -31,60 +31,120 @@ type FleetPlan struct {
 	// Judged says the wall/floor target applies on this fleet (design.md:
 	// at 50 ms latency and 100 ms process start).
 	Judged bool
-	Runs   []RunPlan
+	// JudgedFor, when set, names the targets of the fleet's own (the
+	// cross-region and the 10,000-host fleets), for the report.
+	JudgedFor string
+	Runs      []RunPlan
 }
 
 // RunPlan is one workload at one forks setting.
 type RunPlan struct {
 	Workload Workload
 	Forks    int
-	// Peer also runs the pywinrm peer at the same forks.
+	// Paths are the ways fleetrun sends the steps, each measured on the
+	// same fleet in this order; none means the default, step runs.
+	Paths []Path
+	// Peer also runs the pywinrm peer at the same forks (after the
+	// default path, step runs).
 	Peer bool
-	// Repeat measures fleetrun this many times and keeps the fastest run
-	// (0 means once): the judged runs are repeated so that a burst of
-	// other work on the machine does not decide them.
+	// Repeat measures fleetrun this many times on each path and keeps the
+	// fastest run (0 means once): the judged runs are repeated so that a
+	// burst of other work on the machine does not decide them.
 	Repeat int
 }
 
-// DefaultPlan is what `make bench` measures: every workload at forks 50,
-// 200 and 1,000 over NTLM (sealed HTTP) and Basic over HTTPS at 50 ms
-// latency and 100 ms process start, the main workload again at 10 ms and
-// 20 ms (CPU-bound, reported only), and the pywinrm peer on the main
-// workload at forks 50 and 200 on every fleet.
+// Path is how fleetrun sends a host's steps (design.md, "Step runs").
+type Path int
+
+const (
+	// StepRuns is the default: a host's consecutive argv, cmd and
+	// powershell steps go in one launch.
+	StepRuns Path = iota
+	// PerStep sends every step alone (apply --no-step-runs).
+	PerStep
+)
+
+func (p Path) String() string {
+	if p == PerStep {
+		return "per step"
+	}
+	return "step runs"
+}
+
+// Args are the apply flags choosing the path.
+func (p Path) Args() []string {
+	if p == PerStep {
+		return []string{"--no-step-runs"}
+	}
+	return nil
+}
+
+// BothPaths measures a workload every step alone first, then in step
+// runs.
+var BothPaths = []Path{PerStep, StepRuns}
+
+// paths are the plan's paths, the default when it names none.
+func (rp RunPlan) paths() []Path {
+	if len(rp.Paths) == 0 {
+		return []Path{StepRuns}
+	}
+	return rp.Paths
+}
+
+// DefaultPlan is what `make bench` measures, in about 15 minutes on two
+// cores: every workload at forks 50, 200 and 1,000 over NTLM (sealed HTTP)
+// at 50 ms latency and 100 ms process start, the small-output workloads
+// both ways (every step alone, then in step runs); Basic over HTTPS the
+// same but the megabyte workload at forks 200 and 1,000 and the twenty
+// steps at forks 200 only; the main workload at 10 ms and 20 ms
+// (CPU-bound, reported only) at forks 200 and 1,000; the main workload on
+// a cross-region fleet (150 ms latency) at forks 200 both ways; and the
+// main playbook on 10,000 hosts at forks 2,000, in step runs and then
+// every step alone. The pywinrm peer runs on the main workload at forks
+// 50 and 200 on the 50 ms fleets.
 func DefaultPlan() Plan {
-	all := func(peer bool) []RunPlan {
+	small := func(w Workload, forks []int, peer bool) []RunPlan {
 		var runs []RunPlan
-		for _, w := range []Workload{ThreeSteps, Megabyte, TwentySteps} {
-			for _, f := range []int{50, 200, 1000} {
-				rp := RunPlan{Workload: w, Forks: f, Peer: peer && w.Name == ThreeSteps.Name && f <= 200}
-				if w.Name == ThreeSteps.Name && f == judgedForks {
-					rp.Repeat = 3
-				}
-				runs = append(runs, rp)
+		for _, f := range forks {
+			rp := RunPlan{Workload: w, Forks: f, Paths: BothPaths, Peer: peer && w.Name == ThreeSteps.Name && f <= 200}
+			if f == judgedForks {
+				rp.Repeat = 3
 			}
+			runs = append(runs, rp)
 		}
 		return runs
 	}
-	main := func() []RunPlan {
+	megabyte := func(forks ...int) []RunPlan {
 		var runs []RunPlan
-		for _, f := range []int{50, 200, 1000} {
-			runs = append(runs, RunPlan{Workload: ThreeSteps, Forks: f, Peer: f <= 200})
+		for _, f := range forks {
+			// One step is always sent alone.
+			runs = append(runs, RunPlan{Workload: Megabyte, Forks: f, Paths: []Path{PerStep}})
 		}
 		return runs
 	}
+	all := []int{50, 200, 1000}
+	ntlm := append(append(small(ThreeSteps, all, true), megabyte(all...)...), small(TwentySteps, all, false)...)
+	https := append(append(small(ThreeSteps, all, true), megabyte(200, 1000)...), small(TwentySteps, []int{200}, false)...)
+	fast := []RunPlan{{Workload: ThreeSteps, Forks: 200, Paths: BothPaths}, {Workload: ThreeSteps, Forks: 1000, Paths: BothPaths}}
 	return Plan{Fleets: []FleetPlan{
 		{Name: "NTLM over HTTP (sealed), latency 50 ms, process start 100 ms", Judged: true,
-			Spec: FleetSpec{Hosts: 1000, Latency: 50 * time.Millisecond, ProcessStart: 100 * time.Millisecond}, Runs: all(true)},
+			Spec: FleetSpec{Hosts: 1000, Latency: 50 * time.Millisecond, ProcessStart: 100 * time.Millisecond}, Runs: ntlm},
 		{Name: "Basic over HTTPS, latency 50 ms, process start 100 ms", Judged: true,
-			Spec: FleetSpec{Hosts: 1000, Latency: 50 * time.Millisecond, ProcessStart: 100 * time.Millisecond, HTTPS: true}, Runs: all(true)},
+			Spec: FleetSpec{Hosts: 1000, Latency: 50 * time.Millisecond, ProcessStart: 100 * time.Millisecond, HTTPS: true}, Runs: https},
 		{Name: "NTLM over HTTP (sealed), latency 10 ms, process start 20 ms",
-			Spec: FleetSpec{Hosts: 1000, Latency: 10 * time.Millisecond, ProcessStart: 20 * time.Millisecond}, Runs: main()},
+			Spec: FleetSpec{Hosts: 1000, Latency: 10 * time.Millisecond, ProcessStart: 20 * time.Millisecond}, Runs: fast},
+		{Name: "NTLM over HTTP (sealed), latency 150 ms (cross-region), process start 100 ms", JudgedFor: "step runs against the per-step floor",
+			Spec: FleetSpec{Hosts: 1000, Latency: crossRegionLatency, ProcessStart: 100 * time.Millisecond},
+			Runs: []RunPlan{{Workload: ThreeSteps, Forks: judgedForks, Paths: BothPaths, Repeat: 3}}},
+		{Name: "NTLM over HTTP (sealed), 10,000 hosts, latency 50 ms, process start 100 ms", JudgedFor: "every host ok, controller CPU and memory",
+			Spec: FleetSpec{Hosts: 10000, Latency: 50 * time.Millisecond, ProcessStart: 100 * time.Millisecond, ConnectTimeout: time.Minute},
+			Runs: []RunPlan{{Workload: TenThousand, Forks: tenThousandForks, Paths: []Path{StepRuns, PerStep}}}},
 	}}
 }
 
 // QuickPlan checks the harness rather than fleetrun: ten hosts at 5 ms
-// latency and 10 ms process start, every workload once, the peer on the
-// main workload. Nothing in it is judged.
+// latency and 10 ms process start, every workload once, the small-output
+// ones both ways, the peer on the main workload. Nothing in it is judged.
 func QuickPlan() Plan {
 	small := func(w Workload) Workload {
 		w.Hosts = 10
@@ -94,9 +154,9 @@ func QuickPlan() Plan {
 		Name: "quick check: NTLM over HTTP (sealed), latency 5 ms, process start 10 ms",
 		Spec: FleetSpec{Hosts: 10, Latency: 5 * time.Millisecond, ProcessStart: 10 * time.Millisecond},
 		Runs: []RunPlan{
-			{Workload: small(ThreeSteps), Forks: 5, Peer: true},
-			{Workload: small(Megabyte), Forks: 10},
-			{Workload: small(TwentySteps), Forks: 10},
+			{Workload: small(ThreeSteps), Forks: 5, Paths: BothPaths, Peer: true},
+			{Workload: small(Megabyte), Forks: 10, Paths: []Path{PerStep}},
+			{Workload: small(TwentySteps), Forks: 10, Paths: BothPaths},
 		},
 	}}}
 }
@@ -128,6 +188,8 @@ type Result struct {
 	Fleet    *FleetPlan
 	Workload Workload
 	Forks    int
+	// Path is how fleetrun sent the steps.
+	Path Path
 
 	Fleetrun Measured
 	// Runs is how many times fleetrun was measured; Fleetrun is the
@@ -137,8 +199,10 @@ type Result struct {
 	Peer *Measured
 
 	// Floor and SimMinimum are the protocol floor and the simulator's own
-	// minimum for the run (see Floor and SimMinimum).
-	Floor, SimMinimum time.Duration
+	// minimum for the run's path (see Floor, StepRunFloor and their
+	// simulator minimums); PerStepFloor is the per-step floor whatever
+	// the path, which the step-run targets are judged against.
+	Floor, SimMinimum, PerStepFloor time.Duration
 }
 
 // Measured is what one client used and caused on the fleet.
@@ -150,6 +214,9 @@ type Measured struct {
 	Connections int64
 	// Shells is how many shells the fleet opened.
 	Shells int64
+	// Commands is how many WinRS Commands the fleet started; StepRuns how
+	// many of them were step runs and RunSteps the steps those ran.
+	Commands, StepRuns, RunSteps int64
 	// SimCPU is the CPU time the fleet's process spent meanwhile.
 	SimCPU time.Duration
 	// Background is the share of the machine's CPU time other processes
@@ -229,11 +296,11 @@ func runFleet(ctx context.Context, fp *FleetPlan, scenario string, n int, opts O
 	var results []*Result
 	runErr := func() error {
 		for j, rp := range fp.Runs {
-			r, err := runOne(ctx, sp, fp, rp, filepath.Join(dir, fmt.Sprintf("run-%02d", j)), opts)
+			rs, err := runOne(ctx, sp, fp, rp, filepath.Join(dir, fmt.Sprintf("run-%02d", j)), opts)
 			if err != nil {
 				return fmt.Errorf("%s at forks %d: %w", rp.Workload.Name, rp.Forks, err)
 			}
-			results = append(results, r)
+			results = append(results, rs...)
 		}
 		return nil
 	}()
@@ -241,27 +308,33 @@ func runFleet(ctx context.Context, fp *FleetPlan, scenario string, n int, opts O
 	return results, errors.Join(runErr, stopErr)
 }
 
-func runOne(ctx context.Context, sp *SimProcess, fp *FleetPlan, rp RunPlan, base string, opts Options) (*Result, error) {
+func runOne(ctx context.Context, sp *SimProcess, fp *FleetPlan, rp RunPlan, base string, opts Options) ([]*Result, error) {
 	w := rp.Workload
-	r := &Result{Fleet: fp, Workload: w, Forks: rp.Forks,
-		Floor:      Floor(w.Hosts, rp.Forks, w.Steps, fp.Spec.Latency, fp.Spec.ProcessStart),
-		SimMinimum: SimMinimum(w.Hosts, rp.Forks, w.Steps, fp.Spec.Latency, fp.Spec.ProcessStart)}
 	pbFile := w.Playbook(opts.Workloads)
-	for i := range max(rp.Repeat, 1) {
-		fmt.Fprintf(opts.Log, "run: %s, forks %d: fleetrun apply (%d of %d)\n", w.Name, rp.Forks, i+1, max(rp.Repeat, 1))
-		waitQuiet(ctx, opts)
-		m, err := observe(ctx, sp, w, func() (Usage, error) {
-			return runApply(ctx, opts, pbFile, sp.Inventory, rp.Forks, fmt.Sprintf("%s-%d", base, i))
-		})
-		if err != nil {
-			return nil, fmt.Errorf("fleetrun: %w", err)
+	var results []*Result
+	var peerOn *Result
+	for _, path := range rp.paths() {
+		r := NewResult(fp, rp, path)
+		for i := range max(rp.Repeat, 1) {
+			fmt.Fprintf(opts.Log, "run: %s, %d hosts, forks %d, %s: fleetrun apply (%d of %d)\n", w.Name, w.Hosts, rp.Forks, path, i+1, max(rp.Repeat, 1))
+			waitQuiet(ctx, opts)
+			m, err := observe(ctx, sp, w, path, func() (Usage, error) {
+				return runApply(ctx, opts, pbFile, sp.Inventory, rp.Forks, path, fmt.Sprintf("%s-%s-%d", base, pathFile(path), i))
+			})
+			if err != nil {
+				return nil, fmt.Errorf("fleetrun (%s): %w", path, err)
+			}
+			fmt.Fprintf(opts.Log, "     wall %s (floor %s), cpu %s, rss %d MB, %d requests, other load %.0f%%\n",
+				m.Wall.Round(time.Millisecond), r.Floor, m.CPU().Round(time.Millisecond), m.MaxRSS>>20, m.TotalRequests(), 100*m.Background)
+			if r.Runs == 0 || m.Wall < r.Fleetrun.Wall {
+				r.Fleetrun = m
+			}
+			r.Runs++
 		}
-		fmt.Fprintf(opts.Log, "     wall %s (floor %s), cpu %s, rss %d MB, %d requests, other load %.0f%%\n",
-			m.Wall.Round(time.Millisecond), r.Floor, m.CPU().Round(time.Millisecond), m.MaxRSS>>20, m.TotalRequests(), 100*m.Background)
-		if r.Runs == 0 || m.Wall < r.Fleetrun.Wall {
-			r.Fleetrun = m
+		results = append(results, r)
+		if peerOn == nil || path == StepRuns {
+			peerOn = r
 		}
-		r.Runs++
 	}
 	if rp.Peer && opts.Peer.Python != "" {
 		pb, err := playbook.Load(pbFile)
@@ -282,7 +355,8 @@ func runOne(ctx context.Context, sp *SimProcess, fp *FleetPlan, rp RunPlan, base
 		pr := opts.Peer
 		pr.Dir = filepath.Dir(base)
 		var rep PeerReport
-		pm, err := observe(ctx, sp, w, func() (Usage, error) {
+		// The peer sends every step alone, whatever fleetrun did.
+		pm, err := observe(ctx, sp, w, PerStep, func() (Usage, error) {
 			var u Usage
 			var err error
 			rep, u, err = RunPeer(ctx, pr, cfg, filepath.Base(base))
@@ -294,11 +368,34 @@ func runOne(ctx context.Context, sp *SimProcess, fp *FleetPlan, rp RunPlan, base
 		if err != nil {
 			return nil, fmt.Errorf("pywinrm peer: %w", err)
 		}
-		r.Peer = &pm
+		peerOn.Peer = &pm
 		fmt.Fprintf(opts.Log, "     wall %s, cpu %s, rss %d MB, %d requests, other load %.0f%%\n",
 			pm.Wall.Round(time.Millisecond), pm.CPU().Round(time.Millisecond), pm.MaxRSS>>20, pm.TotalRequests(), 100*pm.Background)
 	}
-	return r, nil
+	return results, nil
+}
+
+// NewResult is an empty result of rp's workload on fp sent along path,
+// with its floors worked out.
+func NewResult(fp *FleetPlan, rp RunPlan, path Path) *Result {
+	w, l, p := rp.Workload, fp.Spec.Latency, fp.Spec.ProcessStart
+	r := &Result{Fleet: fp, Workload: w, Forks: rp.Forks, Path: path,
+		Floor:        Floor(w.Hosts, rp.Forks, w.Steps, l, p),
+		SimMinimum:   SimMinimum(w.Hosts, rp.Forks, w.Steps, l, p),
+		PerStepFloor: Floor(w.Hosts, rp.Forks, w.Steps, l, p)}
+	if path == StepRuns {
+		r.Floor = StepRunFloor(w.Hosts, rp.Forks, w.Grouping(), l, p)
+		r.SimMinimum = StepRunSimMinimum(w.Hosts, rp.Forks, w.Grouping(), l, p)
+	}
+	return r
+}
+
+// pathFile names a path in scratch file names.
+func pathFile(p Path) string {
+	if p == PerStep {
+		return "per-step"
+	}
+	return "step-runs"
 }
 
 // waitQuiet waits for the machine to quieten down, as opts.Quiet says.
@@ -312,8 +409,8 @@ func waitQuiet(ctx context.Context, opts Options) {
 }
 
 // observe runs a client and records what the fleet saw meanwhile; it
-// checks that every host of the workload opened a shell and ran every step.
-func observe(ctx context.Context, sp *SimProcess, w Workload, client func() (Usage, error)) (Measured, error) {
+// checks that every host of the workload ran every step, along path.
+func observe(ctx context.Context, sp *SimProcess, w Workload, path Path, client func() (Usage, error)) (Measured, error) {
 	before, err := sp.Stats(ctx)
 	if err != nil {
 		return Measured{}, err
@@ -343,12 +440,31 @@ func observe(ctx context.Context, sp *SimProcess, w Workload, client func() (Usa
 	if machineErr == nil {
 		m.Background = background(machineAfter.Sub(machineBefore), u.CPU()+m.SimCPU)
 	}
-	m.Requests, m.Connections, m.Shells = diffStats(before, after)
-	commands := after.Totals.Commands - before.Totals.Commands
-	if want := int64(w.Hosts * w.Steps); commands != want {
-		return m, fmt.Errorf("the fleet ran %d commands, want %d (%d hosts × %d steps)", commands, want, w.Hosts, w.Steps)
+	m.Requests, m.Connections, m.Shells = diffStats(&before.FleetStats, &after.FleetStats)
+	m.Commands = after.Totals.Commands - before.Totals.Commands
+	m.StepRuns, m.RunSteps = after.StepRuns-before.StepRuns, after.RunSteps-before.RunSteps
+	return m, CheckSteps(w, path, m)
+}
+
+// CheckSteps checks that the fleet executed exactly hosts × steps steps
+// (the bench runs no retries): every Command is a step, except that a
+// step run's Command starts the steps it counts in run_steps instead of
+// one. On the step-run path every host's steps must have gone in the runs
+// the workload's grouping says; on the per-step path in none.
+func CheckSteps(w Workload, path Path, m Measured) error {
+	executed := m.Commands - m.StepRuns + m.RunSteps
+	if want := int64(w.Hosts * w.Steps); executed != want {
+		return fmt.Errorf("the fleet executed %d steps (%d commands, %d step runs holding %d steps), want %d (%d hosts × %d steps)",
+			executed, m.Commands, m.StepRuns, m.RunSteps, want, w.Hosts, w.Steps)
 	}
-	return m, nil
+	want := int64(0)
+	if path == StepRuns {
+		want = int64(w.Hosts * w.Grouping().Runs)
+	}
+	if m.StepRuns != want {
+		return fmt.Errorf("the fleet counted %d step runs on the %s path, want %d (%d hosts)", m.StepRuns, path, want, w.Hosts)
+	}
+	return nil
 }
 
 // background is the share of the machine's CPU time that went to other
@@ -380,8 +496,9 @@ func diffStats(before, after *sim.FleetStats) (requests map[string]int64, connec
 
 // runApply runs `fleetrun apply` on the fleet and measures it; any exit
 // status but 0 (every host ok) is an error.
-func runApply(ctx context.Context, opts Options, pbFile, inv string, forks int, base string) (Usage, error) {
-	return measureApply(ctx, opts, base, pbFile, "-i", inv, "--forks", strconv.Itoa(forks), "--no-progress", "--journal", base+".journal")
+func runApply(ctx context.Context, opts Options, pbFile, inv string, forks int, path Path, base string) (Usage, error) {
+	args := append([]string{pbFile, "-i", inv, "--forks", strconv.Itoa(forks), "--no-progress", "--journal", base + ".journal"}, path.Args()...)
+	return measureApply(ctx, opts, base, args...)
 }
 
 // measureApply runs `fleetrun apply args...`, its stdout and stderr kept in

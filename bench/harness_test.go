@@ -11,11 +11,15 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 // TestScaleQuickPlanMeasuresEveryRun builds fleetrun and runs the quick
 // plan (ten simulated hosts in a separate process): every run must be
-// measured and counted as the fleet saw it, and the report must render.
+// measured on each path and counted as the fleet saw it (a Command per
+// step alone, a Command per host in step runs), and the report must
+// render.
 // The peer runs when Debian's python3-winrm is installed. It takes minutes
 // (it runs the plan's workloads for real), so it runs in make test-scale.
 func TestScaleQuickPlanMeasuresEveryRun(t *testing.T) {
@@ -51,26 +55,42 @@ func TestScaleQuickPlanMeasuresEveryRun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("%v\n%s", err, log.String())
 	}
-	if len(results) != len(plan.Fleets[0].Runs) {
-		t.Fatalf("%d results for %d runs", len(results), len(plan.Fleets[0].Runs))
+	type run struct {
+		name string
+		path Path
+	}
+	var got []run
+	for _, r := range results {
+		got = append(got, run{r.Workload.Name, r.Path})
+	}
+	want := []run{{ThreeSteps.Name, PerStep}, {ThreeSteps.Name, StepRuns}, {Megabyte.Name, PerStep}, {TwentySteps.Name, PerStep}, {TwentySteps.Name, StepRuns}}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(run{})); diff != "" {
+		t.Fatalf("runs measured (-want +got):\n%s", diff)
 	}
 	for _, r := range results {
 		w, m := r.Workload, r.Fleetrun
 		hosts, steps := int64(w.Hosts), int64(w.Hosts*w.Steps)
-		if m.Requests["Create"] != hosts || m.Requests["Command"] != steps || m.Requests["Receive"] < steps || m.Requests["Delete"] != hosts {
-			t.Errorf("%s: requests %v for %d hosts × %d steps", w.Name, m.Requests, w.Hosts, w.Steps)
+		launches, runs, inRuns := steps, int64(0), int64(0)
+		if r.Path == StepRuns {
+			launches, runs, inRuns = hosts, hosts, steps
+		}
+		if m.Requests["Create"] != hosts || m.Requests["Command"] != launches || m.Requests["Receive"] < launches || m.Requests["Delete"] != hosts {
+			t.Errorf("%s, %s: requests %v for %d hosts × %d steps", w.Name, r.Path, m.Requests, w.Hosts, w.Steps)
+		}
+		if m.Commands != launches || m.StepRuns != runs || m.RunSteps != inRuns {
+			t.Errorf("%s, %s: %d commands, %d step runs, %d steps in runs; want %d, %d, %d", w.Name, r.Path, m.Commands, m.StepRuns, m.RunSteps, launches, runs, inRuns)
 		}
 		if m.Connections != hosts || m.Shells != hosts {
-			t.Errorf("%s: %d connections and %d shells for %d hosts, want one each", w.Name, m.Connections, m.Shells, w.Hosts)
+			t.Errorf("%s, %s: %d connections and %d shells for %d hosts, want one each", w.Name, r.Path, m.Connections, m.Shells, w.Hosts)
 		}
 		if m.Wall <= 0 || m.CPU() <= 0 || m.MaxRSS <= 0 || m.SimCPU < 0 {
-			t.Errorf("%s: usage %+v", w.Name, m.Usage)
+			t.Errorf("%s, %s: usage %+v", w.Name, r.Path, m.Usage)
 		}
-		if r.Floor <= 0 || r.SimMinimum <= 0 || r.SimMinimum > r.Floor {
-			t.Errorf("%s: floor %s, simulator minimum %s", w.Name, r.Floor, r.SimMinimum)
+		if r.Floor <= 0 || r.SimMinimum <= 0 || r.SimMinimum > r.Floor || r.Floor > r.PerStepFloor {
+			t.Errorf("%s, %s: floor %s, simulator minimum %s, per-step floor %s", w.Name, r.Path, r.Floor, r.SimMinimum, r.PerStepFloor)
 		}
-		if wantPeer := withPeer && w.Name == ThreeSteps.Name; (r.Peer != nil) != wantPeer {
-			t.Errorf("%s: peer measured %v, want %v", w.Name, r.Peer != nil, wantPeer)
+		if wantPeer := withPeer && w.Name == ThreeSteps.Name && r.Path == StepRuns; (r.Peer != nil) != wantPeer {
+			t.Errorf("%s, %s: peer measured %v, want %v", w.Name, r.Path, r.Peer != nil, wantPeer)
 		}
 		if r.Peer != nil && (r.Peer.Requests["Create"] != steps || r.Peer.Requests["Command"] != steps) {
 			t.Errorf("peer requests %v, want a shell per step", r.Peer.Requests)
@@ -80,7 +100,7 @@ func TestScaleQuickPlanMeasuresEveryRun(t *testing.T) {
 	if err := WriteMarkdown(&md, &Report{Machine: DescribeMachine(ctx, python), Started: time.Now(), Results: results, Command: "test"}); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"## 10 hosts × 3 steps", "## 10 hosts × 1 step (1 MB of output)", "## 10 hosts × 20 steps"} {
+	for _, want := range []string{"## 10 hosts × 3 steps", "## 10 hosts × 1 step (1 MB of output)", "## 10 hosts × 20 steps", "| 5 | per step |", "| 5 | step runs |"} {
 		if !strings.Contains(md.String(), want) {
 			t.Errorf("the report lacks %q", want)
 		}

@@ -126,7 +126,7 @@ func RunKerberos(ctx context.Context, plan KerberosPlan, opts Options) (*Kerbero
 		if err != nil {
 			return nil, err
 		}
-		requests, _, _ := diffStats(before, after)
+		requests, _, _ := diffStats(&before.FleetStats, &after.FleetStats)
 		for _, n := range requests {
 			run.Requests += n
 		}

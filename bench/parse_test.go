@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/fleetrun/fleetrun/inventory"
 )
 
 func readTestdata(t testing.TB, name string) []byte {
@@ -201,4 +203,61 @@ func FuzzParsePeerReport(f *testing.F) {
 			t.Fatalf("accepted counts that do not add up: %+v", r)
 		}
 	})
+}
+
+func TestDecodeSnapshotReadsTheStepRunCounters(t *testing.T) {
+	t.Parallel()
+	type counts struct{ Hosts, Commands, Creates, StepRuns, RunSteps int64 }
+	tests := []struct {
+		file string
+		want counts
+	}{
+		// A fleet that counts step runs: one run of three steps per host.
+		{"stats-step-runs.json", counts{2, 2, 2, 2, 6}},
+		// A fleet that does not count them (or ran none): 0.
+		{"stats-per-step.json", counts{1, 3, 1, 0, 0}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			t.Parallel()
+			s, err := DecodeSnapshot(readTestdata(t, tt.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := counts{int64(len(s.Hosts)), s.Totals.Commands, s.Totals.Requests["Create"], s.StepRuns, s.RunSteps}
+			if got != tt.want {
+				t.Errorf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+	if _, err := DecodeSnapshot([]byte(`{"totals": {"step_runs": "many"}}`)); err == nil {
+		t.Error("DecodeSnapshot accepted a step_runs that is not a number")
+	}
+}
+
+func TestWithConnectTimeoutAddsItToTheDefaults(t *testing.T) {
+	t.Parallel()
+	inv := "# Simulated fleet written by fleetrun sim: these hosts are simulated, not Windows.\n" +
+		"defaults:\n  auth: ntlm\n  user: fleetrun\nhosts:\n  - name: sim-0001\n    address: 127.0.0.1\n    port: 20001\n"
+	want := "# Simulated fleet written by fleetrun sim: these hosts are simulated, not Windows.\n" +
+		"defaults:\n  connect_timeout: 1m0s\n  auth: ntlm\n  user: fleetrun\nhosts:\n  - name: sim-0001\n    address: 127.0.0.1\n    port: 20001\n"
+	got, err := WithConnectTimeout([]byte(inv), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, string(got)); diff != "" {
+		t.Errorf("inventory (-want +got):\n%s", diff)
+	}
+	parsed, err := inventory.Parse("fleet.yaml", got)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := parsed.Hosts[0]; h.ConnectTimeout != time.Minute {
+		t.Errorf("the host's connect timeout is %s, want 1m", h.ConnectTimeout)
+	}
+	for _, bad := range []string{"hosts:\n  - name: a\n", "  mydefaults:\n  a: b\n"} {
+		if _, err := WithConnectTimeout([]byte(bad), time.Minute); err == nil {
+			t.Errorf("WithConnectTimeout accepted %q", bad)
+		}
+	}
 }

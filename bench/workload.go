@@ -22,17 +22,37 @@ type Workload struct {
 	Hosts int
 	// Steps is the number of steps in the playbook.
 	Steps int
+	// PowerShell is how many of the steps are powershell steps (each
+	// starts a powershell.exe of its own inside a step run).
+	PowerShell int
 	// StdoutPerStep is roughly how many bytes each step prints.
 	StdoutPerStep int
 }
 
 // The workloads of the issue: small steps of every kind on 1,000 hosts, a
-// megabyte of output per host, and many steps per shell.
+// megabyte of output per host, and many steps per shell; and the main
+// playbook again on a fleet of 10,000 hosts (it selects every host).
 var (
-	ThreeSteps  = Workload{Name: "three-steps", Detail: "argv, cmd, powershell; small output", Hosts: 1000, Steps: 3, StdoutPerStep: 60}
-	Megabyte    = Workload{Name: "megabyte", Detail: "1 MB of output", Hosts: 1000, Steps: 1, StdoutPerStep: MegabyteBytes}
-	TwentySteps = Workload{Name: "twenty-steps", Detail: "small output, one shell per host", Hosts: 200, Steps: 20, StdoutPerStep: 60}
+	ThreeSteps  = Workload{Name: "three-steps", Detail: "argv, cmd, powershell; small output", Hosts: 1000, Steps: 3, PowerShell: 1, StdoutPerStep: 60}
+	Megabyte    = Workload{Name: "megabyte", Detail: "1 MB of output", Hosts: 1000, Steps: 1, PowerShell: 1, StdoutPerStep: MegabyteBytes}
+	TwentySteps = Workload{Name: "twenty-steps", Detail: "small output, one shell per host", Hosts: 200, Steps: 20, PowerShell: 6, StdoutPerStep: 60}
+	TenThousand = Workload{Name: "three-steps", Detail: "argv, cmd, powershell; small output", Hosts: 10000, Steps: 3, PowerShell: 1, StdoutPerStep: 60}
 )
+
+// Grouping is how the workload's steps go to a host when steps may run
+// together: every bench workload's steps are argv, cmd and powershell
+// steps with no reboot and no run_as, so two or more of them are one step
+// run and a single step goes alone (design.md, "Step runs").
+func (w Workload) Grouping() Grouping {
+	if w.Steps < 2 {
+		return Grouping{Alone: w.Steps}
+	}
+	return Grouping{Runs: 1, PowerShellInRuns: w.PowerShell}
+}
+
+// SmallOutput says the workload's steps print little, so its costs are
+// per request rather than per byte.
+func (w Workload) SmallOutput() bool { return w.StdoutPerStep < 100<<10 }
 
 // Title says what the work is: "1,000 hosts × 3 steps (...)".
 func (w Workload) Title() string {

@@ -15,13 +15,18 @@ import (
 
 func TestWorkloadPlaybooksMatchTheirDescriptions(t *testing.T) {
 	t.Parallel()
-	// The benchmark's fleet: 1,000 hosts named as the sim names them.
-	inv := &inventory.Inventory{}
-	for i := 1; i <= 1000; i++ {
-		inv.Hosts = append(inv.Hosts, &inventory.Host{Name: fmt.Sprintf("sim-%04d", i), Address: "127.0.0.1"})
+	// The benchmark's fleets: 1,000 and 10,000 hosts named as the sim
+	// names them.
+	fleet := func(n int) *inventory.Inventory {
+		inv := &inventory.Inventory{}
+		for i := 1; i <= n; i++ {
+			inv.Hosts = append(inv.Hosts, &inventory.Host{Name: fmt.Sprintf("sim-%04d", i), Address: "127.0.0.1"})
+		}
+		return inv
 	}
-	for _, w := range []Workload{ThreeSteps, Megabyte, TwentySteps} {
-		t.Run(w.Name, func(t *testing.T) {
+	small, large := fleet(1000), fleet(10000)
+	for _, w := range []Workload{ThreeSteps, Megabyte, TwentySteps, TenThousand} {
+		t.Run(fmt.Sprintf("%s on %d hosts", w.Name, w.Hosts), func(t *testing.T) {
 			t.Parallel()
 			pb, err := playbook.Load(w.Playbook("workloads"))
 			if err != nil {
@@ -30,10 +35,46 @@ func TestWorkloadPlaybooksMatchTheirDescriptions(t *testing.T) {
 			if len(pb.Steps) != w.Steps {
 				t.Errorf("%d steps, the workload says %d", len(pb.Steps), w.Steps)
 			}
+			inv := small
+			if w.Hosts > 1000 {
+				inv = large
+			}
 			if got := len(inv.Select(pb.Hosts)); got != w.Hosts {
 				t.Errorf("the playbook selects %d of the fleet's hosts, the workload says %d", got, w.Hosts)
 			}
+			// Every step may go in a step run (argv, cmd or powershell,
+			// no reboot, no run_as), so the workload's grouping holds.
+			powershell := 0
+			for _, s := range pb.Steps {
+				if s.Kind != playbook.KindCommand && s.Kind != playbook.KindCmd && s.Kind != playbook.KindPowerShell || s.Reboot != nil || s.RunAs != "" {
+					t.Errorf("step %q (%s) cannot go in a step run", s.Name, s.Kind)
+				}
+				if s.Kind == playbook.KindPowerShell {
+					powershell++
+				}
+			}
+			if powershell != w.PowerShell {
+				t.Errorf("%d powershell steps, the workload says %d", powershell, w.PowerShell)
+			}
 		})
+	}
+}
+
+func TestWorkloadGroupingIsOneRunOfEveryStep(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		w    Workload
+		want Grouping
+	}{
+		{ThreeSteps, Grouping{Runs: 1, PowerShellInRuns: 1}},
+		{TwentySteps, Grouping{Runs: 1, PowerShellInRuns: 6}},
+		{TenThousand, Grouping{Runs: 1, PowerShellInRuns: 1}},
+		{Megabyte, Grouping{Alone: 1}},
+	}
+	for _, tt := range tests {
+		if got := tt.w.Grouping(); got != tt.want {
+			t.Errorf("%s on %d hosts: %+v, want %+v", tt.w.Name, tt.w.Hosts, got, tt.want)
+		}
 	}
 }
 

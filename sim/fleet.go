@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -33,7 +34,8 @@ type FleetOptions struct {
 	// Scenario configures hosts and groups; nil means defaults only.
 	Scenario *Scenario
 	// Listen is where hosts listen. With port 0 (the default
-	// "127.0.0.1:0") every host gets an ephemeral port on that address;
+	// "127.0.0.1:0") every host gets a free port on that address, below
+	// the kernel's ephemeral range when there is room (see hostPorts);
 	// with a fixed port every host gets its own address, counting up from
 	// the given one (127.0.1.1:5985, 127.0.1.2:5985, ...). Only loopback
 	// addresses are allowed.
@@ -149,6 +151,9 @@ func StartFleet(ctx context.Context, opts FleetOptions) (*Fleet, error) {
 		return nil, fmt.Errorf("start simulated fleet: the number of hosts must be between 1 and %d, found %d", MaxHosts, n)
 	}
 	if _, err := LookupProfile(opts.Profile); err != nil {
+		return nil, fmt.Errorf("start simulated fleet: %w", err)
+	}
+	if err := checkOpenFiles(n); err != nil {
 		return nil, fmt.Errorf("start simulated fleet: %w", err)
 	}
 	addrs, err := fleetAddresses(opts.Listen, n)
@@ -333,6 +338,33 @@ func fleetAddresses(listen string, n int) ([]string, error) {
 		out[i] = net.JoinHostPort(next.String(), portText)
 	}
 	return out, nil
+}
+
+// openFilesHeadroom is what a fleet needs beside its listeners: the
+// process's own files, the SSM and stats servers, and room for some
+// connections.
+const openFilesHeadroom = 256
+
+// checkOpenFiles refuses a fleet whose listeners alone would use up the
+// process's open-files limit (Go raises the soft limit to the hard one at
+// start): every host holds a listening socket for its life, and every
+// connection to it one more descriptor, so such a fleet would fail to
+// bind its last hosts or, worse, start and then fail to accept. 10,000
+// hosts served at forks 2,000 hold about 12,100.
+func checkOpenFiles(hosts int) error {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
+		return nil // unknown: the binds will say
+	}
+	return openFilesFit(hosts, lim.Cur)
+}
+
+// openFilesFit is checkOpenFiles' rule for a limit.
+func openFilesFit(hosts int, limit uint64) error {
+	if need := uint64(hosts) + openFilesHeadroom; need > limit {
+		return fmt.Errorf("%d hosts need at least %d open files (a listening socket each, one more per open connection), but the limit is %d: raise it (ulimit -n) or start fewer hosts", hosts, need, limit)
+	}
+	return nil
 }
 
 // newPassword makes a random password for the fleet's account.

@@ -40,7 +40,7 @@ simulated: use it for demos, tests and benchmarks.`,
 	f.StringVar(&o.Profile, "profile", "2019", "Windows profile: 2008r2, 2012r2, 2016, 2019 or 2022")
 	f.StringVar(&o.ScenarioFile, "scenario", "", "scenario `FILE` configuring hosts, faults and script answers")
 	f.StringVar(&o.WriteInventory, "write-inventory", "", "write the fleet's inventory to `FILE` (and its password next to it, mode 0600)")
-	f.StringVar(&o.Listen, "listen", "127.0.0.1:0", "loopback `ADDR`: port 0 gives each host an ephemeral port, a fixed port gives each host its own address")
+	f.StringVar(&o.Listen, "listen", "127.0.0.1:0", "loopback `ADDR`: port 0 gives each host a free port (below the ephemeral range), a fixed port gives each host its own address")
 	f.StringVar(&o.Stats, "stats", "", "serve per-host counters as JSON at http://`ADDR`/stats")
 	f.BoolVar(&o.HTTPS, "https", false, "serve HTTPS (a CA file is written next to the inventory)")
 	f.DurationVar(&o.Latency, "latency", 0, "add `DURATION` to every WS-Man operation (models a real host's handling time)")
