@@ -39,13 +39,7 @@ func runRound(t testing.TB, f *Fleet, mode clientMode, workers int) time.Duratio
 	}
 	close(hosts)
 	wg.Wait()
-	for i, msg := range failures {
-		if i == 10 {
-			t.Errorf("... and %d more", len(failures)-10)
-			break
-		}
-		t.Error(msg)
-	}
+	reportFailures(t, failures)
 	st := f.Stats()
 	if st.Totals.Commands != int64(len(f.Hosts())) || st.Totals.Deletes != int64(len(f.Hosts())) || st.OpenShells != 0 {
 		t.Errorf("after the round: %d commands, %d deletes, %d shells open; want %d, %d, 0",
@@ -68,4 +62,17 @@ func TestFleetOfHundredsAnswersARound(t *testing.T) {
 	f := startFleet(t, FleetOptions{Hosts: n})
 	d := runRound(t, f, ntlmSealed, 25)
 	t.Logf("%d hosts answered a round over NTLM with message encryption in %v", n, d)
+}
+
+// reportFailures reports the first ten of a round's failures and counts
+// the rest.
+func reportFailures(t testing.TB, failures []string) {
+	t.Helper()
+	for i, msg := range failures {
+		if i == 10 {
+			t.Errorf("... and %d more", len(failures)-10)
+			break
+		}
+		t.Error(msg)
+	}
 }

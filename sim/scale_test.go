@@ -81,13 +81,7 @@ func TestScaleTenThousandHostsEachOpenAndDeleteAShell(t *testing.T) {
 	close(queue)
 	wg.Wait()
 	t.Logf("%d hosts opened and deleted a shell in %v", hosts, time.Since(round))
-	for i, msg := range failures {
-		if i == 10 {
-			t.Errorf("... and %d more", len(failures)-10)
-			break
-		}
-		t.Error(msg)
-	}
+	reportFailures(t, failures)
 
 	st := f.Stats()
 	type counts struct{ Shells, Deletes, Creates, DeleteRequests, Connections, Open, Peak int64 }
