@@ -41,6 +41,16 @@ func (f *fakeFleet) Dial(ctx context.Context, t transport.Target) (transport.Ses
 	return &fakeSession{fleet: f, host: t.Name}, nil
 }
 
+// openClosed returns the sessions open now and those closed so far.
+func (f *fakeFleet) openClosed() (open, closed int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, n := range f.closed {
+		closed += n
+	}
+	return f.open, closed
+}
+
 func (f *fakeFleet) stats() (peak int, runs map[string]int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

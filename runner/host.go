@@ -44,10 +44,17 @@ func (r *run) runHost(ctx context.Context, i int) bool {
 	}
 	defer func() {
 		// Closing must happen even after cancellation, with its own bound:
-		// ask the host to drop the shell, then give up.
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.CloseTimeout)
-		defer cancel()
-		_ = sess.Close(cctx) // the host's outcome is already decided; a failed close only leaves a shell for the host's idle timeout
+		// ask the host to drop the shell, then give up. It happens beside
+		// the next host's work (two round trips, Signal and Delete, that
+		// would otherwise hold the host's place in the pool); the run waits
+		// for every close before a new batch starts and before it returns.
+		r.closing.Add(1)
+		go func() {
+			defer r.closing.Done()
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.CloseTimeout)
+			defer cancel()
+			_ = sess.Close(cctx) // the host's outcome is already decided; a failed close only leaves a shell for the host's idle timeout
+		}()
 	}()
 
 	h.Status = StatusOK

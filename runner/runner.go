@@ -104,6 +104,8 @@ type run struct {
 	copies  [][]*transport.CopySpec
 
 	emitMu sync.Mutex
+	// closing counts sessions of finished hosts still being closed.
+	closing sync.WaitGroup
 }
 
 // Run executes pb on hosts and returns a result for every host, in the
@@ -272,13 +274,16 @@ func (r *run) schedule(runCtx, parent context.Context, forks int, batches []int)
 				return nil
 			})
 		}
-		// A batch starts only when the previous one has finished.
+		// A batch starts only when the previous one has finished, its
+		// hosts' shells closed.
 		for inflight > 0 {
 			record(<-finished)
 		}
+		r.closing.Wait()
 		check()
 	}
 	_ = g.Wait() // workers return nil; results travel through finished
+	r.closing.Wait()
 	for ; i < len(r.hosts); i++ {
 		if r.res.Hosts[i].Status == "" {
 			r.skipHost(r.res.Hosts[i], hostReason)

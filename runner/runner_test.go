@@ -74,13 +74,20 @@ func TestRunRespectsForksAndRunsEveryHost(t *testing.T) {
 			t.Parallel()
 			pb := mustPlaybook(t, fmt.Sprintf(twoSteps, forks, ""))
 			fleet := newFakeFleet(exitWith(func(string) uint32 { return 0 }))
-			res, err := runner.Run(context.Background(), pb, makeHosts(40), runner.Options{Dialer: fleet, Target: target, After: immediate})
+			log := newEventLog()
+			res, err := runner.Run(context.Background(), pb, makeHosts(40), runner.Options{Dialer: fleet, Target: target, After: immediate, Sinks: []runner.Sink{log}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			peak, runs := fleet.stats()
-			if peak > forks {
-				t.Errorf("peak concurrent sessions %d > forks %d", peak, forks)
+			// Hosts in flight are bounded by forks; a finished host's
+			// session closes beside the next host's work, and every one
+			// is closed when Run returns.
+			if log.peak > forks {
+				t.Errorf("peak hosts in flight %d > forks %d", log.peak, forks)
+			}
+			_, runs := fleet.stats()
+			if open, closed := fleet.openClosed(); open != 0 || closed != 40 {
+				t.Errorf("%d sessions open and %d closed after Run, want 0 and 40", open, closed)
 			}
 			if diff := cmp.Diff(map[runner.Status]int{runner.StatusOK: 40}, statuses(res)); diff != "" {
 				t.Errorf("statuses (-want +got):\n%s", diff)
@@ -597,7 +604,8 @@ func TestRunWithASmallBudgetSaysItBoundsConcurrency(t *testing.T) {
 			started = e
 		}
 	})
-	res, err := runner.Run(context.Background(), pb, makeHosts(40), runner.Options{Dialer: fleet, Target: target, After: immediate, Sinks: []runner.Sink{sink}})
+	log := newEventLog()
+	res, err := runner.Run(context.Background(), pb, makeHosts(40), runner.Options{Dialer: fleet, Target: target, After: immediate, Sinks: []runner.Sink{sink, log}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -605,7 +613,7 @@ func TestRunWithASmallBudgetSaysItBoundsConcurrency(t *testing.T) {
 	if res.Concurrency != want || started.Concurrency != want || started.MaxFail != 1 {
 		t.Errorf("result %+v, RunStarted %+v with max_fail %d; want %+v with max_fail 1", res.Concurrency, started.Concurrency, started.MaxFail, want)
 	}
-	if peak, _ := fleet.stats(); peak > 2 {
-		t.Errorf("peak concurrent sessions %d, want at most 2", peak)
+	if log.peak > 2 {
+		t.Errorf("peak hosts in flight %d, want at most 2", log.peak)
 	}
 }

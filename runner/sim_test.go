@@ -39,8 +39,9 @@ type eventLog struct {
 	start    map[int][]int // batch → sequence numbers of HostStarted
 	finish   map[int][]int
 	retrying map[string]int
-	// inFlight counts hosts between HostStarted and HostFinished (a host's
-	// session is closed before its HostFinished); peak is its maximum.
+	// inFlight counts hosts between HostStarted and HostFinished (a
+	// finished host's session closes after its HostFinished, beside the
+	// next host's work); peak is its maximum.
 	inFlight, peak int
 }
 
