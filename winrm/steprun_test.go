@@ -6,12 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fleetrun/fleetrun/launcher"
+	"github.com/fleetrun/fleetrun/sim"
 	"github.com/fleetrun/fleetrun/transport"
 )
 
@@ -228,5 +230,31 @@ func TestRenderRunIsRememberedOnlyForTheSameRun(t *testing.T) {
 	again, err := renderRun(base(), 0)
 	if err != nil || again.Payload() != want.Payload() {
 		t.Errorf("the same run rendered differently: %v", err)
+	}
+}
+
+// A step in a run that runs out of memory under the host's cap is
+// classified as alone: the session reads the cap while the run goes on.
+func TestRunStepsClassifiesAMemoryCapFailureAsAlone(t *testing.T) {
+	t.Parallel()
+	profile := "2008r2"
+	sc := &sim.Scenario{Defaults: sim.Settings{Profile: &profile}}
+	m := ntlmHTTP
+	f, h := fleetFor(t, m, sc)
+	s := open(t, targetFor(f, h, m), Options{})
+	java := argv("java", "-Xmx512m", "-jar", `C:\app\tool.jar`)
+	log := newAttemptLog()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	err := s.RunSteps(ctx, []transport.RunStep{
+		{Index: 0, Command: argv(`C:\tools\exitcode.exe`, "0"), Accept: []uint32{0}},
+		{Index: 1, Command: java, Accept: []uint32{0}},
+	}, log)
+	if err != nil {
+		t.Fatalf("RunSteps: %v", err)
+	}
+	res := log.res[1]
+	if te := s.ClassifyExit(java, res); res.ExitCode == 0 || te == nil || te.Class != transport.ClassMemoryCap || !strings.Contains(te.Message, "150 MB") {
+		t.Errorf("java in a run: exit %d, ClassifyExit %v; want memory_cap naming 150 MB", res.ExitCode, te)
 	}
 }
