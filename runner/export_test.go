@@ -2,3 +2,6 @@ package runner
 
 // NewFetchSink exposes the fetch sink to the package's external tests.
 var NewFetchSink = newFetchSink
+
+// RetryCodes exposes the codes a step run retries to the external tests.
+var RetryCodes = retryCodes

@@ -63,8 +63,8 @@ func (r *run) runHost(ctx context.Context, i int) bool {
 	alone := false
 	for j := first; j < len(r.steps[i]); {
 		var srs []*StepResult
-		if n := r.runLength(sess, i, j, alone); n > 0 {
-			srs, alone = r.stepRun(ctx, hctx, h, sess, r.steps[i][j:j+n])
+		if cmds := r.runLength(sess, i, j, alone); cmds != nil {
+			srs, alone = r.stepRun(ctx, hctx, h, sess, r.steps[i][j:j+len(cmds)], cmds)
 			if len(srs) == 0 {
 				alone = true
 			}

@@ -5,34 +5,39 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/fleetrun/fleetrun/playbook"
 	"github.com/fleetrun/fleetrun/transport"
 )
 
-// runLength is how many of host i's steps from j on go to the host in one
-// step run (docs/design.md, "Step runs"), or 0 when step j goes alone: the
-// session must run steps together, and the steps must be ones it takes in
-// a run (argv, cmd and powershell steps in its own logon) with no reboot:
-// the run stops being one launch at a reboot step or a step that may ask
-// for one. A run has at least two steps.
-func (r *run) runLength(sess transport.Session, i, j int, alone bool) int {
+// runLength returns the commands of host i's steps from j on that go to
+// the host in one step run (docs/design.md, "Step runs"), or nil when step
+// j goes alone: the session must run steps together, and the steps must be
+// ones it takes in a run (argv, cmd and powershell steps in its own logon)
+// with no reboot: the run stops being one launch at a reboot step or a
+// step that may ask for one. A run has at least two steps.
+func (r *run) runLength(sess transport.Session, i, j int, alone bool) []transport.Command {
 	sr, ok := sess.(transport.StepRunner)
 	if !ok || alone || r.opts.NoStepRuns {
-		return 0
+		return nil
 	}
-	n := 0
+	var cmds []transport.Command
 	for _, e := range r.steps[i][j:] {
-		if !joinsRuns(e) || !sr.RunsTogether(Command(e)) {
+		if !joinsRuns(e) {
 			break
 		}
-		n++
+		cmd := Command(e)
+		if !sr.RunsTogether(cmd) {
+			break
+		}
+		cmds = append(cmds, cmd)
 	}
-	if n < 2 {
-		return 0
+	if len(cmds) < 2 {
+		return nil
 	}
-	return n
+	return cmds
 }
 
 // joinsRuns reports whether a step may be part of a step run whatever the
@@ -53,13 +58,12 @@ func joinsRuns(e *playbook.Expanded) bool {
 // broke the run, if one did. alone says the run broke in a way the step
 // may retry (a transient failure with attempts left): its result is then
 // left out and the host's remaining steps go alone, from that step.
-func (r *run) stepRun(ctx, hctx context.Context, h *HostResult, sess transport.Session, es []*playbook.Expanded) (out []*StepResult, alone bool) {
-	o := &runObserver{r: r, h: h, sess: sess, es: es, start: r.opts.Now(), results: make([]*StepResult, len(es)), cmds: make([]transport.Command, len(es)), cur: -1}
+func (r *run) stepRun(ctx, hctx context.Context, h *HostResult, sess transport.Session, es []*playbook.Expanded, cmds []transport.Command) (out []*StepResult, alone bool) {
+	o := &runObserver{r: r, h: h, sess: sess, es: es, start: r.opts.Now(), results: make([]*StepResult, len(es)), cmds: cmds, cur: -1}
 	steps := make([]transport.RunStep, len(es))
 	bound, bounded := time.Duration(0), true
 	for k, e := range es {
 		st := e.Step
-		o.cmds[k] = Command(e)
 		steps[k] = transport.RunStep{Index: st.Index, Command: o.cmds[k], Timeout: st.Timeout, Accept: st.ExpectExit,
 			RetryOn: retryCodes(st), Retries: st.Retries, ContinueOnError: st.ContinueOnError}
 		for a := 1; a <= st.Retries; a++ {
@@ -149,6 +153,9 @@ func retryCodes(st *playbook.Step) []uint32 {
 			codes = append(codes, code)
 		}
 	}
+	// In a fixed order: the run's rendering (and the hosts sharing it)
+	// must not depend on the map's.
+	slices.Sort(codes)
 	return codes
 }
 

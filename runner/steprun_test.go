@@ -404,3 +404,23 @@ func TestAHostEndingARunEarlyIsCaught(t *testing.T) {
 		}
 	}
 }
+
+// The codes a step run retries come in one order whatever the order of
+// the outcomes map, so every host's run renders the same.
+func TestRetryCodesComeInAFixedOrder(t *testing.T) {
+	t.Parallel()
+	pb := mustPlaybook(t, `
+name: r
+steps:
+  - name: busy
+    command: ['C:\tools\x.exe']
+    retry_on_exit: [7, 5]
+    retries: 1
+    outcomes: {1641: retry, 1618: retry, 3010: reboot_required, 42: retry, 0: ok}
+`)
+	for range 20 {
+		if got := runner.RetryCodes(pb.Steps[0]); !cmp.Equal(got, []uint32{5, 7, 42, 1618, 1641}) {
+			t.Fatalf("retry codes %v, want [5 7 42 1618 1641]", got)
+		}
+	}
+}
