@@ -137,8 +137,10 @@ func TestRunStepsAppliesEachStepsRulesOnTheHost(t *testing.T) {
 	if !cmp.Equal(log.lines, want) {
 		t.Errorf("attempts %q, want %q", log.lines, want)
 	}
-	if n := h.Stats().Processes; n != 0 {
-		t.Errorf("%d processes still run on the host after the run, want the timed-out step's ended", n)
+	// The host ends a process tree as taskkill does, process by process:
+	// wait (bounded) for its last process rather than read the count once.
+	if err := h.WaitFor(ctx, func() bool { return h.Stats().Processes == 0 }); err != nil {
+		t.Errorf("processes still run on the host after the run, want the timed-out step's ended: %v", err)
 	}
 }
 
@@ -170,9 +172,13 @@ func TestRunStepsCancelledMidStepStopsTheHost(t *testing.T) {
 	if want := []string{"start 0/1", "end 0/1 code 0 timed out false", "start 1/1"}; !cmp.Equal(log.lines, want) {
 		t.Errorf("attempts %q, want %q", log.lines, want)
 	}
-	st := h.Stats()
-	if st.Signals < 1 || st.Deletes < 1 || st.Processes != 0 {
-		t.Errorf("host saw %d Signals, %d Deletes, %d processes left; want the command ended and the shell deleted", st.Signals, st.Deletes, st.Processes)
+	wctx, wcancel := context.WithTimeout(context.Background(), testTimeout)
+	defer wcancel()
+	if err := h.WaitFor(wctx, func() bool { return h.Stats().Processes == 0 }); err != nil {
+		t.Errorf("processes left on the host after the cancelled run: %v", err)
+	}
+	if st := h.Stats(); st.Signals < 1 || st.Deletes < 1 {
+		t.Errorf("host saw %d Signals and %d Deletes; want the command ended and the shell deleted", st.Signals, st.Deletes)
 	}
 	if res := run(t, s, argv(`C:\tools\exitcode.exe`, "7")); res.ExitCode != 7 {
 		t.Errorf("the next step exited %d, want 7", res.ExitCode)
