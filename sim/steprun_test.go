@@ -560,6 +560,11 @@ func TestStepRunTimeoutEndsTheStepsProcessTree(t *testing.T) {
 			if diff := cmp.Diff([]any{framesText(tt.want...), "", uint32(0)}, []any{out, errOut, code}); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			if err := h.WaitFor(ctx, func() bool { return h.Stats().Processes == 0 }); err != nil {
+				t.Errorf("processes left: %v (%+v)", err, h.Processes())
+			}
 			if st := h.Stats(); st.Processes != 0 || st.ProcessesKilled != tt.killed {
 				t.Errorf("processes %d, killed %d; want 0, %d (%+v)", st.Processes, st.ProcessesKilled, tt.killed, h.Processes())
 			}
