@@ -31,7 +31,6 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -136,8 +135,6 @@ type handler struct {
 	replays map[string]time.Time // authenticators seen, until they expire
 }
 
-const maxSealedBody = 64 << 20
-
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	cs, _ := r.Context().Value(connKey{}).(*connState)
 	scheme, token, _ := strings.Cut(strings.TrimSpace(r.Header.Get("Authorization")), " ")
@@ -233,8 +230,7 @@ func (h *handler) refuse(w http.ResponseWriter, r *http.Request, reason string) 
 	if h.p.OnAuthFailure != nil {
 		h.p.OnAuthFailure(reason)
 	}
-	// A read error means the client is gone.
-	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxSealedBody))
+	sealframe.Drain(r)
 	anon := r.Clone(r.Context())
 	anon.Header.Del("Authorization")
 	anon.Header.Del("Content-Type")
@@ -249,8 +245,7 @@ func (h *handler) refuseWith(w http.ResponseWriter, r *http.Request, offer, reas
 	if h.p.OnAuthFailure != nil {
 		h.p.OnAuthFailure(reason)
 	}
-	// A read error means the client is gone.
-	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxSealedBody))
+	sealframe.Drain(r)
 	w.Header()[wwwAuthenticate] = []string{offer}
 	w.Header().Set("Server", "Microsoft-HTTPAPI/2.0")
 	w.WriteHeader(http.StatusUnauthorized)
@@ -445,13 +440,8 @@ func (h *handler) replayed(a types.Authenticator) bool {
 
 // sealed unseals a request, serves it, and seals the answer.
 func (h *handler) sealed(w http.ResponseWriter, r *http.Request, cs *connState, protocol, bound string) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxSealedBody+1))
-	if err != nil {
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	if len(body) > maxSealedBody {
-		w.WriteHeader(http.StatusRequestEntityTooLarge)
+	body, ok := sealframe.ReadBody(w, r)
+	if !ok {
 		return
 	}
 	if cs == nil {
@@ -462,7 +452,7 @@ func (h *handler) sealed(w http.ResponseWriter, r *http.Request, cs *connState, 
 	sc := cs.ctx
 	var plain []byte
 	var contentType string
-	err = errors.New("no kerberos context on this connection")
+	err := errors.New("no kerberos context on this connection")
 	if sc != nil {
 		var parts []part
 		parts, err = parseEncrypted(body, protocol, bound)

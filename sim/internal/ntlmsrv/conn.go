@@ -109,7 +109,7 @@ func (h *handler) negotiate(w http.ResponseWriter, r *http.Request, cs *connStat
 	cs.resetLocked()
 	cs.pending = &pendingChallenge{neg: neg, chal: chal, raw: chalRaw}
 	cs.mu.Unlock()
-	drain(r)
+	sealframe.Drain(r)
 	w.Header()["WWW-Authenticate"] = []string{scheme + " " + base64.StdEncoding.EncodeToString(chalRaw)}
 	w.WriteHeader(http.StatusUnauthorized)
 }
@@ -139,7 +139,7 @@ func (h *handler) authenticate(w http.ResponseWriter, r *http.Request, cs *connS
 		h.sealed(w, r, cs, boundary)
 	case r.ContentLength == 0:
 		// The empty POST both encrypting clients use to set up the context.
-		drain(r)
+		sealframe.Drain(r)
 		w.WriteHeader(http.StatusOK)
 	case !plaintextOK:
 		h.refuse(w, r, plaintextOK, "unencrypted message from "+quote(user)+" refused over http: AllowUnencrypted is false")
@@ -188,14 +188,8 @@ func qualified(domain, user string) string {
 
 // sealed unseals a request, serves it, and seals the response.
 func (h *handler) sealed(w http.ResponseWriter, r *http.Request, cs *connState, boundary string) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, maxSealedBody+1))
-	if err != nil {
-		// The client went away mid-body; nobody reads this answer.
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	if len(body) > maxSealedBody {
-		w.WriteHeader(http.StatusRequestEntityTooLarge)
+	body, ok := sealframe.ReadBody(w, r)
+	if !ok {
 		return
 	}
 	sess, user, plain, contentType, err := h.unseal(cs, body, boundary)

@@ -41,6 +41,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/fleetrun/fleetrun/sim/internal/sealframe"
 )
 
 // Policy is one host's authentication settings.
@@ -244,7 +246,7 @@ func drain(r *http.Request) {
 
 // challenge answers 401 offering the enabled schemes, as separate headers.
 func (h *handler) challenge(w http.ResponseWriter, r *http.Request, plaintextOK bool) {
-	drain(r)
+	sealframe.Drain(r)
 	var offers []string
 	if h.p.Negotiate {
 		offers = append(offers, "Negotiate")

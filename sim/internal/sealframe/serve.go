@@ -74,3 +74,34 @@ func (rec *recorder) Write(b []byte) (int, error) {
 	}
 	return rec.body.Write(b)
 }
+
+// MaxBody bounds a sealed request's body, which is read whole before it
+// is unsealed.
+const MaxBody = 64 << 20
+
+// ReadBody reads a sealed request's body whole, at most MaxBody. When it
+// cannot, it answers itself — 400 when the client went away mid-body
+// (nobody reads that answer), 413 when the body is larger — and returns
+// false.
+func ReadBody(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBody+1))
+	if err != nil {
+		w.WriteHeader(http.StatusBadRequest)
+		return nil, false
+	}
+	if len(body) > MaxBody {
+		w.WriteHeader(http.StatusRequestEntityTooLarge)
+		return nil, false
+	}
+	return body, true
+}
+
+// Drain reads what is left of a request body the handler answers itself
+// (a handshake leg, a refusal). net/http discards at most 256 KiB of an
+// unread body and then closes the connection, which would lose the
+// connection's security context: clients resend the whole body with every
+// handshake leg.
+func Drain(r *http.Request) {
+	// A read error means the client is gone; the answer is moot.
+	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, MaxBody))
+}
