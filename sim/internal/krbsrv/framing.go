@@ -22,10 +22,6 @@ const (
 	maxHeaderLen = 1024
 )
 
-// encryptedContentType is the Content-Type of a sealed answer, byte for
-// byte as Windows writes it.
-func encryptedContentType(protocol string) string { return sealframe.ContentType(protocol) }
-
 // sealedProtocol returns the encryption protocol and boundary a request's
 // Content-Type announces, or ok false for an unsealed request.
 func sealedProtocol(contentType string) (protocol, bound string, ok bool) {

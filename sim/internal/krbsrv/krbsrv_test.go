@@ -21,6 +21,7 @@ import (
 	"github.com/jcmturner/gokrb5/v8/types"
 
 	"github.com/fleetrun/fleetrun/internal/kdctest"
+	"github.com/fleetrun/fleetrun/sim/internal/sealframe"
 )
 
 const soapReq = `<s:Envelope>request</s:Envelope>`
@@ -165,7 +166,7 @@ func TestKerberosLogonAndSealedExchange(t *testing.T) {
 				if resp.StatusCode != http.StatusOK {
 					t.Fatalf("sealed request %d: status %d", i, resp.StatusCode)
 				}
-				if got, want := resp.Header.Get("Content-Type"), encryptedContentType(tc.protocol); got != want {
+				if got, want := resp.Header.Get("Content-Type"), sealframe.ContentType(tc.protocol); got != want {
 					t.Errorf("answer Content-Type %q, want %q", got, want)
 				}
 				parts, err := parseEncrypted(resp.Body, tc.protocol, boundary)

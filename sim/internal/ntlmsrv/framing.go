@@ -80,6 +80,3 @@ func parseEncrypted(body []byte, boundary string) ([]encryptedPart, error) {
 func appendEncrypted(b []byte, contentType string, plainLen int, sig [signatureSize]byte, sealed []byte) []byte {
 	return sealframe.Append(b, encryptedProtocol, contentType, plainLen, sig[:], sealed)
 }
-
-// truncate keeps error messages about garbage input short.
-func truncate(s string) string { return sealframe.Truncate(s) }

@@ -317,5 +317,5 @@ func (h *handler) serve(w http.ResponseWriter, r *http.Request, user string) {
 
 // quote quotes a client-supplied string for a failure reason.
 func quote(s string) string {
-	return strconv.Quote(truncate(s))
+	return strconv.Quote(sealframe.Truncate(s))
 }
