@@ -64,7 +64,7 @@ func (s *Session) config(ctx context.Context) (Config, error) {
 
 func (s *Session) readConfig(ctx context.Context) (Config, error) {
 	if s.closed {
-		return Config{}, &transport.Error{Class: transport.ClassInternal, Err: errClosed, Message: s.name + ": " + errClosed.Error()}
+		return Config{}, s.closedError()
 	}
 	resp, err := s.ep.post(ctx, "Get winrm/config", getMessage(s.ep.url, s.opXS(), resourceConfig), s.opts.OperationTimeout)
 	if err != nil {
@@ -136,7 +136,7 @@ func (s *Session) GetOS(ctx context.Context) (OSInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return OSInfo{}, &transport.Error{Class: transport.ClassInternal, Err: errClosed, Message: s.name + ": " + errClosed.Error()}
+		return OSInfo{}, s.closedError()
 	}
 	resp, err := s.ep.post(ctx, "Get Win32_OperatingSystem", getMessage(s.ep.url, s.opXS(), resourceOS), s.opts.OperationTimeout)
 	if err != nil {
@@ -226,7 +226,7 @@ func (s *Session) AuthOffered(ctx context.Context) ([]string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return nil, &transport.Error{Class: transport.ClassInternal, Err: errClosed, Message: s.name + ": " + errClosed.Error()}
+		return nil, s.closedError()
 	}
 	rctx, cancel := context.WithTimeout(ctx, s.opts.OperationTimeout)
 	defer cancel()

@@ -37,11 +37,8 @@ func (s *Session) runFile(ctx context.Context, cmd transport.Command) (transport
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return transport.Result{}, &transport.Error{Class: transport.ClassInternal, Err: errClosed, Message: s.name + ": " + errClosed.Error()}
-	}
-	if ctx.Err() != nil {
-		return transport.Result{}, contextError(ctx, s.name)
+	if err := s.usable(ctx); err != nil {
+		return transport.Result{}, err
 	}
 	var res transport.Result
 	var err error

@@ -80,7 +80,7 @@ func (s *Session) Reboot(ctx context.Context, opts transport.RebootOptions) erro
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return &transport.Error{Class: transport.ClassInternal, Err: errClosed, Message: s.name + ": " + errClosed.Error()}
+		return s.closedError()
 	}
 	w := &rebootWait{s: s, opts: opts, started: time.Now()}
 	if ctx.Err() != nil {

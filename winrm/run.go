@@ -49,11 +49,8 @@ func (s *Session) Run(ctx context.Context, cmd transport.Command) (transport.Res
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return transport.Result{}, &transport.Error{Class: transport.ClassInternal, Err: errClosed, Message: s.name + ": " + errClosed.Error()}
-	}
-	if err := ctx.Err(); err != nil {
-		return transport.Result{}, contextError(ctx, s.name)
+	if err := s.usable(ctx); err != nil {
+		return transport.Result{}, err
 	}
 	res, err := s.run(ctx, cmd, rendered)
 	if err != nil && ctx.Err() != nil {

@@ -413,3 +413,20 @@ func keytabOf(t transport.Target) string {
 	}
 	return t.Vars["keytab"]
 }
+
+// closedError is what a session answers once Close was called.
+func (s *Session) closedError() *transport.Error {
+	return &transport.Error{Class: transport.ClassInternal, Err: errClosed, Message: s.name + ": " + errClosed.Error()}
+}
+
+// usable says why the session cannot start work now: it is closed, or
+// ctx ended (see contextError); s.mu is held.
+func (s *Session) usable(ctx context.Context) error {
+	if s.closed {
+		return s.closedError()
+	}
+	if ctx.Err() != nil {
+		return contextError(ctx, s.name)
+	}
+	return nil
+}

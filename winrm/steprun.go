@@ -48,11 +48,8 @@ func (s *Session) RunSteps(ctx context.Context, steps []transport.RunStep, obs t
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return &transport.Error{Class: transport.ClassInternal, Err: errClosed, Message: s.name + ": " + errClosed.Error()}
-	}
-	if err := ctx.Err(); err != nil {
-		return contextError(ctx, s.name)
+	if err := s.usable(ctx); err != nil {
+		return err
 	}
 	fr := &runFrames{s: s, ctx: ctx, steps: steps, obs: obs, pos: make(map[int]int, len(steps)), last: -1}
 	for k, st := range steps {

@@ -71,11 +71,8 @@ func (s *Session) runTask(ctx context.Context, cmd transport.Command) (transport
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.closed {
-		return transport.Result{}, &transport.Error{Class: transport.ClassInternal, Err: errClosed, Message: s.name + ": " + errClosed.Error()}
-	}
-	if ctx.Err() != nil {
-		return transport.Result{}, contextError(ctx, s.name)
+	if err := s.usable(ctx); err != nil {
+		return transport.Result{}, err
 	}
 	res, err := s.followTask(ctx, cmd, name, step)
 	if own && !transport.IsUnsettled(err) {
@@ -283,7 +280,7 @@ func (s *Session) Forget(ctx context.Context, name string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return &transport.Error{Class: transport.ClassInternal, Err: errClosed, Message: s.name + ": " + errClosed.Error()}
+		return s.closedError()
 	}
 	err := s.forgetLocked(ctx, name)
 	if err != nil && ctx.Err() != nil {
