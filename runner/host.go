@@ -146,7 +146,7 @@ func (r *run) skipRest(h *HostResult, i, from int, reason string) {
 // runStep runs one step with its retries and timeout.
 func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess transport.Session, e *playbook.Expanded) *StepResult {
 	st := e.Step
-	sr := &StepResult{Index: st.Index, Name: st.Name, Kind: st.Kind, Expected: st.ExpectExit, Started: r.opts.Now(), RunAs: st.RunAs}
+	sr := r.newStepResult(st)
 	if st.Kind == playbook.KindReboot {
 		sr.Attempts = 1
 		r.emit(Event{Kind: StepStarted, Host: h, Step: sr, Batch: h.Batch})
@@ -264,6 +264,11 @@ func (r *run) runStep(ctx, hctx context.Context, h *HostResult, i int, sess tran
 	// The journal has the result now; only then may the task go.
 	forget()
 	return sr
+}
+
+// newStepResult is the result of a step that starts now.
+func (r *run) newStepResult(st *playbook.Step) *StepResult {
+	return &StepResult{Index: st.Index, Name: st.Name, Kind: st.Kind, Expected: st.ExpectExit, Started: r.opts.Now(), RunAs: st.RunAs}
 }
 
 // judgeExit records an attempt's exit code and output in sr and judges

@@ -179,7 +179,7 @@ func (o *runObserver) begin(k, attempt int) *StepResult {
 	st := o.es[k].Step
 	sr := o.results[k]
 	if sr == nil {
-		sr = &StepResult{Index: st.Index, Name: st.Name, Kind: st.Kind, Expected: st.ExpectExit, Started: o.r.opts.Now(), RunAs: st.RunAs}
+		sr = o.r.newStepResult(st)
 		o.results[k] = sr
 	}
 	sr.Attempts = attempt
