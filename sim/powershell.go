@@ -298,6 +298,16 @@ func (h *Host) launch(ctx context.Context, p *cmdexe.Proc, pl *launcherPayload) 
 		env.Set(k, v)
 	}
 	if pl.Workdir != "" {
+		if !h.fsFor(ps).IsDir(pl.Workdir) {
+			// The launcher enters the folder with Set-Location -LiteralPath
+			// -EA Stop before anything runs: a missing one is PowerShell's
+			// ItemNotFound, "Cannot find path '{0}' because it does not
+			// exist." (SessionStateStrings.PathNotFound, the message the
+			// PowerShell model gives Set-Location too), which the
+			// launcher's catch writes to stderr before it exits 1.
+			h.writeHost(p.Stderr, "Cannot find path '"+pl.Workdir+"' because it does not exist.\r\n")
+			return 1
+		}
 		env.SetCwd(pl.Workdir)
 	}
 	if pl.Kind == "script" {

@@ -816,3 +816,30 @@ func TestStepRunEndsWithItsCommandsSignal(t *testing.T) {
 		t.Errorf("step_runs %d, run_steps %d, hostname.exe %d; want 1, 1, 0", st.StepRuns, st.RunSteps, st.Programs["hostname.exe"])
 	}
 }
+
+// A missing working folder fails the step before it runs, as the
+// launcher's Set-Location -EA Stop makes it fail on Windows, alone and in
+// a step run; an existing one is entered.
+func TestAMissingWorkdirFailsTheStep(t *testing.T) {
+	t.Parallel()
+	f, _ := stepRunFleet(t, 1, "", FleetOptions{})
+	h := f.Hosts()[0]
+	missing := "Cannot find path 'C:\\nope' because it does not exist.\r\n"
+	cd := with(argvPayload("cmd.exe", `"cmd.exe" /d /s /c "cd"`), "workdir", `C:\nope`)
+	script := with(scriptPayload("'ran'"), "workdir", `C:\nope`)
+	for _, tc := range []struct {
+		name    string
+		payload map[string]any
+	}{{"an argv step", cd}, {"a script step", script}} {
+		out, errOut, code := startLauncher(t, h, tc.payload, false).wait(t)
+		if diff := cmp.Diff([]any{"", missing, uint32(1)}, []any{out, errOut, code}); diff != "" {
+			t.Errorf("%s alone (-want +got):\n%s", tc.name, diff)
+		}
+	}
+	run := runOf(with(argvStep(0, "cmd.exe", `"cmd.exe" /d /s /c "cd"`), "workdir", `C:\nope`), with(argvStep(1, "cmd.exe", `"cmd.exe" /d /s /c "cd"`), "workdir", `C:\Windows`))
+	out, errOut, code := startLauncher(t, h, run, false).wait(t)
+	want := framesText(fB(0, 1, 0), fE(0, missing), fX(0, 1, 1, 0), fZ(0))
+	if diff := cmp.Diff([]any{want, "", uint32(0)}, []any{out, errOut, code}); diff != "" {
+		t.Errorf("in a run (-want +got):\n%s", diff)
+	}
+}

@@ -372,6 +372,11 @@ func (p *procFS) check(path string) error {
 	return nil
 }
 
+// IsDir reports whether path is a folder the process can reach.
+func (p *procFS) IsDir(path string) bool {
+	return p.check(path) == nil && p.v.IsDir(path)
+}
+
 // ReadFile implements cmdexe.FS.
 func (p *procFS) ReadFile(path string) ([]byte, error) {
 	if err := p.check(path); err != nil {
