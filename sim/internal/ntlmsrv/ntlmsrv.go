@@ -171,11 +171,7 @@ func Handler(p Policy, next http.Handler) http.Handler {
 	return &handler{p: p, next: next}
 }
 
-const (
-	serverHeader = "Microsoft-HTTPAPI/2.0"
-	// maxSealedBody bounds how much of a sealed request is buffered.
-	maxSealedBody = 64 << 20
-)
+const serverHeader = "Microsoft-HTTPAPI/2.0"
 
 type handler struct {
 	p    Policy
@@ -233,15 +229,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		h.serve(w, r, user)
 	}
-}
-
-// drain reads what is left of a request body the handler answers itself.
-// net/http discards at most 256 KiB of an unread body and then closes the
-// connection, which would lose the connection's NTLM context: clients
-// resend the whole body with every handshake leg.
-func drain(r *http.Request) {
-	// A read error means the client is gone; the answer is moot.
-	_, _ = io.Copy(io.Discard, io.LimitReader(r.Body, maxSealedBody))
 }
 
 // challenge answers 401 offering the enabled schemes, as separate headers.

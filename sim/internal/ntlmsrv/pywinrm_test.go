@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/fleetrun/fleetrun/internal/testneeds"
 )
 
 const python = "/usr/bin/python3"
@@ -27,16 +29,10 @@ func pythonEnv(t *testing.T) []string {
 }
 
 // requirePywinrm skips the test unless Debian's python3-winrm imports and
-// its NTLM can compute MD4.
+// its NTLM can compute MD4 (or fails it where FLEETRUN_REQUIRE_PYWINRM=1).
 func requirePywinrm(t *testing.T) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, python, "-c", "import winrm, requests_ntlm, hashlib; hashlib.new('md4')")
-	cmd.Env = pythonEnv(t)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("pywinrm is not usable (%s -c 'import winrm' failed: %v): %s", python, err, out)
-	}
+	testneeds.Pywinrm(t, pythonEnv(t), "python3-winrm", "import winrm, requests_ntlm, hashlib; hashlib.new('md4')")
 }
 
 type pywinrmRequest struct {
