@@ -3,7 +3,6 @@ package sim
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,11 +20,7 @@ import (
 // unsealed messages (AllowUnencrypted false, plain HTTP).
 func TestPywinrmKerberosEncrypted(t *testing.T) {
 	t.Parallel()
-	python := "/usr/bin/python3"
-	probe := exec.Command(python, "-c", "import winrm, requests_kerberos, gssapi")
-	if out, err := probe.CombinedOutput(); err != nil {
-		testneeds.Missing(t, "FLEETRUN_REQUIRE_PYWINRM", fmt.Errorf("pywinrm's Kerberos pieces are not installed (apt-get install python3-winrm python3-requests-kerberos python3-gssapi): %w: %s", err, out))
-	}
+	python := testneeds.Pywinrm(t, nil, "python3-winrm python3-requests-kerberos python3-gssapi", "import winrm, requests_kerberos, gssapi")
 	k := kdctest.Start(t, kdctest.Options{Hosts: []string{"sim-0001"}})
 	dir := t.TempDir()
 	f := startFleet(t, FleetOptions{Hosts: 1, Dir: dir, KerberosKeytabs: k.KeytabDir})

@@ -3,7 +3,6 @@ package sim
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,11 +17,7 @@ import (
 // FLEETRUN_REQUIRE_PYWINRM=1 (CI) makes that a failure.
 func TestPywinrm(t *testing.T) {
 	t.Parallel()
-	python := "/usr/bin/python3"
-	probe := exec.Command(python, "-c", "import winrm")
-	if out, err := probe.CombinedOutput(); err != nil {
-		testneeds.Missing(t, "FLEETRUN_REQUIRE_PYWINRM", fmt.Errorf("pywinrm is not installed (apt-get install python3-winrm): %w: %s", err, out))
-	}
+	python := testneeds.Pywinrm(t, nil, "python3-winrm", "import winrm")
 	sc := mustScenario(t, `
 host_settings:
   sim-0002:

@@ -7,11 +7,13 @@
 package testneeds
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"testing"
+	"time"
 )
 
 // Missing ends t because a tool is missing, as err says: it fails when the
@@ -84,4 +86,25 @@ func FindMITKerberos() (MITKerberos, error) {
 		return k, fmt.Errorf("MIT Kerberos is missing (apt-get install krb5-kdc krb5-admin-server krb5-user): %w", err)
 	}
 	return k, nil
+}
+
+// DebianPython is Debian's own interpreter, which python3-winrm installs
+// into (the python3 first on PATH may be another one).
+const DebianPython = "/usr/bin/python3"
+
+// Pywinrm returns DebianPython once it imports every module given (winrm
+// and, say, requests_kerberos), run with env added to its environment, or
+// ends t (FLEETRUN_REQUIRE_PYWINRM); install says which packages bring
+// them. A probe may end in an expression that fails, such as
+// hashlib.new('md4') without OpenSSL's legacy provider.
+func Pywinrm(t testing.TB, env []string, install, probe string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, DebianPython, "-c", probe)
+	cmd.Env = append(os.Environ(), env...)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		Missing(t, "FLEETRUN_REQUIRE_PYWINRM", fmt.Errorf("%s -c %q failed (apt-get install %s): %w: %s", DebianPython, probe, install, err, out))
+	}
+	return DebianPython
 }
