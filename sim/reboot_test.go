@@ -52,9 +52,16 @@ func TestAHostThatNeverReturnsStaysOfflineAfterShutdown(t *testing.T) {
 	if _, _, code := runMZ(t, hc, "shutdown /r /t 0"); code != 0 {
 		t.Fatalf("shutdown on the healthy host exited %d", code)
 	}
-	clock.Advance(time.Minute)
-	wctx, wcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	// The restart begins when the host has taken the shutdown's answer
+	// back, which may come after runMZ returns: wait for the host to go
+	// down before moving the clock to its return, or the minute passes
+	// before the restart's timer exists.
+	wctx, wcancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer wcancel()
+	if err := healthy.WaitFor(wctx, func() bool { return !healthy.Online() }); err != nil {
+		t.Fatal(err)
+	}
+	clock.Advance(time.Minute)
 	if err := healthy.WaitOnline(wctx); err != nil {
 		t.Fatal(err)
 	}
