@@ -270,6 +270,22 @@ func TestAnInterruptedStepRunResumesAfterItsLastFinishedStep(t *testing.T) {
 	first := filepath.Join(dir, "first.json")
 	cmd, started, stderr, done := startApply(t, "apply", pb, "-i", inv, "--journal", journal, "--report", first, "-e", "secs=600", "--no-progress")
 	waitStarted(t, started, 3)
+	// The hosts running sleep.exe is not enough: a host's frames for steps
+	// one and two may still be on their way, and a step the controller has
+	// not seen finish is rightly run again on resume. Wait for the journal
+	// to hold step two (index 1) of every host, then for the sleeps.
+	waitFor(t, func() bool {
+		prog, err := runner.ReadJournal(journal)
+		if err != nil {
+			return false // not written yet
+		}
+		for _, h := range []string{"sim-0001", "sim-0002", "sim-0003"} {
+			if hp := prog.Hosts[h]; hp == nil || !hp.Done[1] {
+				return false
+			}
+		}
+		return true
+	})
 	waitFor(t, func() bool { return fleet.Stats().Totals.Programs["sleep.exe"] >= 3 })
 	if err := cmd.Process.Signal(syscall.SIGINT); err != nil {
 		t.Fatal(err)
