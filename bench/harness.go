@@ -214,6 +214,9 @@ type Measured struct {
 	Connections int64
 	// Shells is how many shells the fleet opened.
 	Shells int64
+	// LeftOpen is how many shells were open on the fleet once the client
+	// had ended (every run starts with none).
+	LeftOpen int64
 	// Commands is how many WinRS Commands the fleet started; StepRuns how
 	// many of them were step runs and RunSteps the steps those ran.
 	Commands, StepRuns, RunSteps int64
@@ -443,7 +446,21 @@ func observe(ctx context.Context, sp *SimProcess, w Workload, path Path, client 
 	m.Requests, m.Connections, m.Shells = diffStats(&before.FleetStats, &after.FleetStats)
 	m.Commands = after.Totals.Commands - before.Totals.Commands
 	m.StepRuns, m.RunSteps = after.StepRuns-before.StepRuns, after.RunSteps-before.RunSteps
-	return m, CheckSteps(w, path, m)
+	m.LeftOpen = after.OpenShells
+	if err := CheckSteps(w, path, m); err != nil {
+		return m, err
+	}
+	return m, CheckShellsClosed(m)
+}
+
+// CheckShellsClosed checks that the client deleted every shell it opened:
+// a shell left open holds a host's quota until its idle timeout, and a
+// client that leaves one has a bug the wall time would not show.
+func CheckShellsClosed(m Measured) error {
+	if m.LeftOpen != 0 {
+		return fmt.Errorf("%d shells were still open on the fleet when the client ended (it opened %d); every shell must be deleted", m.LeftOpen, m.Shells)
+	}
+	return nil
 }
 
 // CheckSteps checks that the fleet executed exactly hosts × steps steps

@@ -52,3 +52,14 @@ func TestPathsChooseTheApplyFlag(t *testing.T) {
 		t.Errorf("a plan naming no path runs %v, want the default", got)
 	}
 }
+
+func TestCheckShellsClosedWantsNoneLeftOpen(t *testing.T) {
+	t.Parallel()
+	if err := CheckShellsClosed(Measured{Shells: 1000}); err != nil {
+		t.Errorf("every shell deleted: %v", err)
+	}
+	err := CheckShellsClosed(Measured{Shells: 1000, LeftOpen: 5})
+	if want := "5 shells were still open on the fleet when the client ended (it opened 1000); every shell must be deleted"; err == nil || err.Error() != want {
+		t.Errorf("five left open: %v, want %q", err, want)
+	}
+}

@@ -337,8 +337,13 @@ func TestRebootProbesAHungHostAgainEachProbeBounded(t *testing.T) {
 	if !errors.As(err, &te) || te.Class != transport.ClassRebootTimeout {
 		t.Fatalf("Reboot = %v, want a reboot_timeout error", err)
 	}
-	if want := "it went down and has not answered since: hung did not answer within 100ms"; !strings.Contains(te.Message, want) {
-		t.Errorf("message %q, want it to say %q", te.Message, want)
+	// The last probe timed out waiting for the answer, or, on a machine
+	// busy enough to hold a goroutine past the probe's 100 ms, while it
+	// was still connecting: bounded either way.
+	answered := "it went down and has not answered since: hung did not answer within 100ms"
+	connecting := "it went down and has not answered since: connecting to hung timed out"
+	if !strings.Contains(te.Message, answered) && !strings.Contains(te.Message, connecting) {
+		t.Errorf("message %q, want it to say %q (or, under load, %q)", te.Message, answered, connecting)
 	}
 	if n := accepted.Load(); n < 3 {
 		t.Errorf("the host was probed over %d connection(s) in a second, want a fresh one per bounded probe", n)
