@@ -100,7 +100,8 @@ func (rp RunPlan) paths() []Path {
 // (CPU-bound, reported only) at forks 200 and 1,000; the main workload on
 // a cross-region fleet (150 ms latency) at forks 200 both ways; and the
 // main playbook on 10,000 hosts at forks 2,000, in step runs and then
-// every step alone. The pywinrm peer runs on the main workload at forks
+// every step alone, and at forks 10,000 (every host in flight at once) in
+// step runs. The pywinrm peer runs on the main workload at forks
 // 50 and 200 on the 50 ms fleets.
 func DefaultPlan() Plan {
 	small := func(w Workload, forks []int, peer bool) []RunPlan {
@@ -138,7 +139,8 @@ func DefaultPlan() Plan {
 			Runs: []RunPlan{{Workload: ThreeSteps, Forks: judgedForks, Paths: BothPaths, Repeat: 3}}},
 		{Name: "NTLM over HTTP (sealed), 10,000 hosts, latency 50 ms, process start 100 ms", JudgedFor: "every host ok, controller CPU and memory",
 			Spec: FleetSpec{Hosts: 10000, Latency: 50 * time.Millisecond, ProcessStart: 100 * time.Millisecond, ConnectTimeout: time.Minute},
-			Runs: []RunPlan{{Workload: TenThousand, Forks: tenThousandForks, Paths: []Path{StepRuns, PerStep}}}},
+			Runs: []RunPlan{{Workload: TenThousand, Forks: tenThousandForks, Paths: []Path{StepRuns, PerStep}},
+				{Workload: TenThousand, Forks: TenThousand.Hosts, Paths: []Path{StepRuns}}}},
 	}}
 }
 

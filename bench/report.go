@@ -128,6 +128,9 @@ func writeMethod(b *strings.Builder, results []*Result) {
   fleetrun's default path, step runs. To keep ` + "`make bench`" + `
   within 15 minutes the peer runs only on the main workload, at forks 50
   and 200; at forks 1,000 its 1,000 threads add nothing but contention.
+- The 10,000-host fleet runs the main workload at forks 2,000 both ways
+  and at forks 10,000 (every host in flight at once, the memory target's
+  case) in step runs only.
 - The 10,000-host fleet's inventory sets ` + "`connect_timeout: 1m0s`" + `: at forks
   2,000 the fleet's process answers the first request of 2,000 new
   connections at once on the shared cores, and with other work on the

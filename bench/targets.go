@@ -25,7 +25,7 @@ const (
 	// the per-step floor.
 	TargetCrossRegionStepRuns = 0.5
 	// TargetTenThousandRSS is the controller's peak RSS with 10,000
-	// hosts at forks 2,000.
+	// hosts, at forks 2,000 and with all 10,000 in flight.
 	TargetTenThousandRSS = 600 << 20
 	judgedForks          = 200
 	crossRegionLatency   = 150 * time.Millisecond
