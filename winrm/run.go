@@ -338,7 +338,9 @@ func (s *Session) deleteShell(ctx context.Context) error {
 // that a cancelled run still cleans up). The Delete is always sent, with
 // its own deadline of CleanupTimeout: a Signal that used up ctx must not
 // leave the shell open on the host (and its slot free for another shell)
-// until the host's idle timeout. Close is safe to call more than once;
+// until the host's idle timeout; a Delete that got no answer in time is
+// sent once more, on a new connection, under the same bound. Close is
+// safe to call more than once;
 // calls after the first return nil.
 func (s *Session) Close(ctx context.Context) error {
 	s.mu.Lock()
@@ -356,9 +358,25 @@ func (s *Session) Close(ctx context.Context) error {
 		defer stop()
 	}
 	s.signalLast(cctx)
+	shellID := s.shellID
 	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CleanupTimeout)
 	defer dcancel()
 	err := s.deleteShell(dctx)
+	var te *transport.Error
+	if errors.As(err, &te) && te.Class == transport.ClassTimeout {
+		// No answer in time: the host was too busy (thousands of closes
+		// arriving at once, a host deep in an update), or the request was
+		// lost with its connection. Left alone, the shell would hold one
+		// of the user's MaxShellsPerUser until the host's IdleTimeout (2
+		// hours by default), so ask once more, on a new connection, with
+		// the same bound. A shell the first Delete did remove answers
+		// ShellNotFound, which deleteShell takes as done.
+		s.ep.conn.close()
+		s.shellID = shellID
+		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CleanupTimeout)
+		defer rcancel()
+		err = s.deleteShell(rctx)
+	}
 	s.ep.auth.close()
 	s.ep.conn.close()
 	return err
