@@ -36,20 +36,23 @@ var renders = &renderCache{entries: make(map[string]launcher.Rendered, renderCac
 // renderLauncher is launcher.Render through the cache. Failures are not
 // kept: they are rendered (and reported) again.
 func renderLauncher(cmd transport.Command, opts launcher.RenderOptions) (launcher.Rendered, error) {
-	key := renderKey(cmd, opts)
-	renders.mu.Lock()
-	r, ok := renders.entries[key]
-	renders.mu.Unlock()
-	if ok {
-		// The caller gets a slice of its own, as from Render.
-		r.RemoteCommand = slices.Clone(r.RemoteCommand)
-		return r, nil
+	return renders.through(renderKey(cmd, opts), func() (launcher.Rendered, error) { return launcher.Render(cmd, opts) })
+}
+
+// through returns the rendering kept under key, or renders it and keeps
+// it. Failures are not kept. The caller gets a RemoteCommand slice of its
+// own, as from the launcher's functions.
+func (c *renderCache) through(key string, render func() (launcher.Rendered, error)) (launcher.Rendered, error) {
+	c.mu.Lock()
+	r, ok := c.entries[key]
+	c.mu.Unlock()
+	if !ok {
+		var err error
+		if r, err = render(); err != nil {
+			return r, err
+		}
+		c.put(key, r)
 	}
-	r, err := launcher.Render(cmd, opts)
-	if err != nil {
-		return r, err
-	}
-	renders.put(key, r)
 	r.RemoteCommand = slices.Clone(r.RemoteCommand)
 	return r, nil
 }

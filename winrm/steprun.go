@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -169,20 +168,9 @@ func (s *Session) execRun(ctx context.Context, r launcher.Rendered, parser *laun
 // launcher's UTF-16) is otherwise the biggest part of the controller's
 // work for a host's run. The key holds everything RenderRun reads.
 func renderRun(steps []transport.RunStep, maxCommandLine int) (launcher.Rendered, error) {
-	key := runKey(steps, maxCommandLine)
-	renders.mu.Lock()
-	r, ok := renders.entries[key]
-	renders.mu.Unlock()
-	if !ok {
-		var err error
-		if r, err = launcher.RenderRun(steps, launcher.RenderOptions{MaxCommandLine: maxCommandLine}); err != nil {
-			return r, err
-		}
-		renders.put(key, r)
-	}
-	// The caller gets a slice of its own, as from RenderRun.
-	r.RemoteCommand = slices.Clone(r.RemoteCommand)
-	return r, nil
+	return renders.through(runKey(steps, maxCommandLine), func() (launcher.Rendered, error) {
+		return launcher.RenderRun(steps, launcher.RenderOptions{MaxCommandLine: maxCommandLine})
+	})
 }
 
 // runKey writes every field launcher.RenderRun reads, with lengths, so
