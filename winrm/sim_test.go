@@ -523,13 +523,18 @@ func TestMaxShellsPerUserIsReportedWithTheFix(t *testing.T) {
 	}
 }
 
+// on2008R2 opens a session over NTLM to a simulated 2008 R2 host, whose
+// shells are capped at 150 MB (MaxMemoryPerShellMB).
+func on2008R2(t *testing.T, opts Options) *Session {
+	t.Helper()
+	profile := "2008r2"
+	f, h := fleetFor(t, ntlmHTTP, &sim.Scenario{Defaults: sim.Settings{Profile: &profile}})
+	return open(t, targetFor(f, h, ntlmHTTP), opts)
+}
+
 func TestMemoryCapFailureIsClassifiedWithTheHostsCap(t *testing.T) {
 	t.Parallel()
-	profile := "2008r2"
-	sc := &sim.Scenario{Defaults: sim.Settings{Profile: &profile}}
-	m := ntlmHTTP
-	f, h := fleetFor(t, m, sc)
-	s := open(t, targetFor(f, h, m), Options{})
+	s := on2008R2(t, Options{})
 	java := argv("java", "-Xmx512m", "-jar", `C:\app\tool.jar`)
 	res := run(t, s, java)
 	if res.ExitCode == 0 {

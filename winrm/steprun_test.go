@@ -13,7 +13,6 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fleetrun/fleetrun/launcher"
-	"github.com/fleetrun/fleetrun/sim"
 	"github.com/fleetrun/fleetrun/transport"
 )
 
@@ -243,11 +242,7 @@ func TestRenderRunIsRememberedOnlyForTheSameRun(t *testing.T) {
 // classified as alone: the session reads the cap while the run goes on.
 func TestRunStepsClassifiesAMemoryCapFailureAsAlone(t *testing.T) {
 	t.Parallel()
-	profile := "2008r2"
-	sc := &sim.Scenario{Defaults: sim.Settings{Profile: &profile}}
-	m := ntlmHTTP
-	f, h := fleetFor(t, m, sc)
-	s := open(t, targetFor(f, h, m), Options{})
+	s := on2008R2(t, Options{})
 	java := argv("java", "-Xmx512m", "-jar", `C:\app\tool.jar`)
 	log := newAttemptLog()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)

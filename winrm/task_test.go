@@ -73,9 +73,7 @@ func TestRunAsSystemGivesTheSameExitCodeAndOutputAsTheShell(t *testing.T) {
 // 512 MB fails in a 150 MB shell and runs as SYSTEM.
 func TestRunAsSystemEscapesTheShellsMemoryCap(t *testing.T) {
 	t.Parallel()
-	profile := "2008r2"
-	f, h := fleetFor(t, ntlmHTTP, &sim.Scenario{Defaults: sim.Settings{Profile: &profile}})
-	s := open(t, targetFor(f, h, ntlmHTTP), fastTask)
+	s := on2008R2(t, fastTask)
 	java := argv(`C:\ProgramData\Oracle\Java\javapath\java.exe`, "-Xmx512m", "-jar", `C:\tools\report.jar`)
 	res := run(t, s, java)
 	if te := s.ClassifyExit(java, res); res.ExitCode == 0 || te == nil || te.Class != transport.ClassMemoryCap {
