@@ -2,6 +2,8 @@ package sim
 
 import (
 	"os"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -52,4 +54,33 @@ func FuzzParsePSArgs(f *testing.F) {
 	f.Fuzz(func(t *testing.T, line string) {
 		_ = parsePSArgs(strings.Fields(line))
 	})
+}
+
+// payloadStatementRE is what payloadStatements must find, written as the
+// regular expression it replaced.
+var payloadStatementRE = regexp.MustCompile(`(?m)^[ \t]*\$fleetrunPayload[ \t]*=[ \t]*'([A-Za-z0-9+/=\s]*)'`)
+
+// FuzzPayloadStatements holds the hand-written scan to the regular
+// expression on any text.
+func FuzzPayloadStatements(f *testing.F) {
+	for _, s := range payloadStatementCases {
+		f.Add(s)
+	}
+	f.Add(launcherText("eyJ2IjoxfQ=="))
+	f.Fuzz(func(t *testing.T, script string) {
+		checkPayloadStatements(t, script)
+	})
+}
+
+// checkPayloadStatements compares payloadStatements with the regular
+// expression on one text.
+func checkPayloadStatements(t *testing.T, script string) {
+	t.Helper()
+	var want []string
+	for _, m := range payloadStatementRE.FindAllStringSubmatch(script, -1) {
+		want = append(want, m[1])
+	}
+	if got := payloadStatements(script); !slices.Equal(got, want) {
+		t.Errorf("payloadStatements(%q) = %q, the regular expression finds %q", script, got, want)
+	}
 }

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -63,5 +64,40 @@ func TestLauncherRecognisedWithAnyPowerShellSpelling(t *testing.T) {
 	}
 	if got := f.Hosts()[0].Stats().Programs["fleetrun-launcher"]; got != 4 {
 		t.Errorf("launcher recognised %d times, want 4", got)
+	}
+}
+
+// payloadStatementCases are texts around the edges of a $fleetrunPayload
+// statement; FuzzPayloadStatements starts from them too.
+var payloadStatementCases = []string{
+	"",
+	"$fleetrunPayload = 'QUJD'",
+	"$fleetrunPayload=''",
+	"  \t$fleetrunPayload \t= \t'QU JD\r\n\f\tRA=='  # trailing",
+	"x $fleetrunPayload = 'QUJD'",
+	"x\n$fleetrunPayload = 'QUJD'\n  $fleetrunPayload = 'RA=='\n",
+	"$fleetrunPayload = 'QUJD'$fleetrunPayload = 'RA=='",
+	"$fleetrunPayload = 'QUJD",
+	"$fleetrunPayload = 'QU-JD'\n$fleetrunPayload = 'RA=='",
+	"$fleetrunPayload = 'a\n$fleetrunPayload = 'b'",
+	"$fleetrunpayload = 'QUJD'",
+	"$fleetrunPayloadX = 'QUJD'",
+	"$fleetrunPayload == 'QUJD'",
+	"$fleetrunPayload = \"QUJD\"",
+	"\r\n$fleetrunPayload = 'QUJD'\r\n",
+	"\v$fleetrunPayload = 'QUJD'",
+	"$fleetrunPayload\n= 'QUJD'",
+	"$fleetrunPayload = '\n'\n$fleetrunPayload = ''",
+}
+
+func TestPayloadStatementsMatchTheRegularExpression(t *testing.T) {
+	t.Parallel()
+	for _, s := range payloadStatementCases {
+		checkPayloadStatements(t, s)
+	}
+	checkPayloadStatements(t, launcherText("eyJ2IjoxfQ=="))
+	checkPayloadStatements(t, launcherText(""))
+	if got := payloadStatements("x\n$fleetrunPayload = 'QUJD'\n  $fleetrunPayload = 'RA=='\n"); !slices.Equal(got, []string{"QUJD", "RA=="}) {
+		t.Errorf("got %q, want [QUJD RA==]", got)
 	}
 }

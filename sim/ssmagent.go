@@ -265,7 +265,7 @@ func (h *Host) runSSMScript(ctx context.Context, commandID, instance, script str
 	var code uint32
 	if first, _, _ := strings.Cut(script, "\n"); strings.TrimSpace(first) == ssmMarker {
 		h.stats.count(&h.stats.programs, "fleetrun-ssm-shim")
-		m := payloadRE.FindAllStringSubmatch(script, -1)
+		m := payloadStatements(script)
 		if len(m) != 1 {
 			rawWrite(stderr, h.encodeHost(fmt.Sprintf("fleetrun ssm shim: %d $fleetrunPayload statements, expected 1\r\n", len(m))))
 			return 1, nil
@@ -275,7 +275,7 @@ func (h *Host) runSSMScript(ctx context.Context, commandID, instance, script str
 		h.stats.count(&h.stats.programs, "powershell.exe")
 		h.stats.count(&h.stats.programs, "fleetrun-launcher")
 		p := &cmdexe.Proc{Name: `C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe`, Env: env,
-			Stdin: strings.NewReader(m[0][1]), Stdout: stdout, Stderr: stderr}
+			Stdin: strings.NewReader(m[0]), Stdout: stdout, Stderr: stderr}
 		code = h.launcher(ctx, p, launcherMarker+"\n$fleetrunPayload = ''\n")
 		if code == ssmRebootExitCode {
 			code = ssmRebootStandIn

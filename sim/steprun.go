@@ -67,11 +67,11 @@ const stepRunMarker = "# fleetrun-steprun v1"
 // parseStepRunScript decodes the run the step-run script carries. Only the
 // payload is read, never the script's PowerShell.
 func parseStepRunScript(script string) (*runPayload, error) {
-	m := payloadRE.FindAllStringSubmatch(script, -1)
+	m := payloadStatements(script)
 	if len(m) != 1 {
 		return nil, fmt.Errorf("step-run script has %d $fleetrunPayload statements, expected 1", len(m))
 	}
-	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(m[0][1]), ""))
+	raw, err := base64.StdEncoding.DecodeString(strings.Join(strings.Fields(m[0]), ""))
 	if err != nil {
 		return nil, fmt.Errorf("decode payload: %w", err)
 	}
