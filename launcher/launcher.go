@@ -10,6 +10,7 @@ package launcher
 
 import (
 	"bytes"
+	"compress/flate"
 	_ "embed"
 	"encoding/base64"
 	"encoding/json"
@@ -243,6 +244,40 @@ func RemoteCommand(launcher string) []string {
 	rc = append(rc, PowerShellExe)
 	rc = append(rc, powerShellArgs...)
 	return append(rc, winquote.EncodeCommand(launcher))
+}
+
+// The compressed form of a launcher text too long for -EncodedCommand (whose
+// UTF-16 base64 takes 2.67 characters per character of text): the text,
+// deflated (RFC 1951) and base64'd, inside a fixed bootstrap run by
+// -Command. The bootstrap keeps the text in $fleetrunLauncher, from which
+// the step-run script derives the launcher its PowerShell steps run, and
+// dot-sources it, so that the launcher runs in the scope -EncodedCommand
+// would give it and its exit ends powershell.exe with its code. It uses
+// only what PowerShell 2.0 and .NET 2.0 have (New-Object, DeflateStream).
+// docs/design.md ("Step runs") fixes the text; the simulator matches it.
+const (
+	compressedHead = `"$fleetrunLauncher=(New-Object IO.StreamReader((New-Object IO.Compression.DeflateStream((New-Object IO.MemoryStream(,[Convert]::FromBase64String('`
+	compressedTail = `'))),[IO.Compression.CompressionMode]::Decompress)),[Text.Encoding]::UTF8)).ReadToEnd();. ([ScriptBlock]::Create($fleetrunLauncher))"`
+)
+
+// compressedArgs precede the compressed bootstrap.
+var compressedArgs = []string{"-NoLogo", "-NoProfile", "-NonInteractive", "-ExecutionPolicy", "Bypass", "-Command"}
+
+// CompressedCommand is the powershell.exe command line that runs a
+// launcher text in its compressed form: the program, the arguments of
+// RemoteCommand with -Command for -EncodedCommand, and the bootstrap
+// carrying the deflated text, in double quotes for cmd.exe.
+func CompressedCommand(launcher string) []string {
+	var b bytes.Buffer
+	// flate.NewWriter fails only for an invalid level, and writing to a
+	// bytes.Buffer does not fail.
+	w, _ := flate.NewWriter(&b, flate.BestCompression)
+	_, _ = w.Write([]byte(launcher))
+	_ = w.Close()
+	rc := make([]string, 0, 2+len(compressedArgs))
+	rc = append(rc, PowerShellExe)
+	rc = append(rc, compressedArgs...)
+	return append(rc, compressedHead+base64.StdEncoding.EncodeToString(b.Bytes())+compressedTail)
 }
 
 // CommandLength is the length of the line WinRS builds from Command and

@@ -143,13 +143,29 @@ func nonNil(c []uint32) []uint32 {
 
 // RenderRun is what goes to WinRS for a step run: the launcher with a
 // script payload whose script is the step-run script carrying the run
-// document (BuildRun). It is large, so it usually travels on stdin.
+// document (BuildRun). It never fits -EncodedCommand; it goes in the
+// compressed form (CompressedCommand) when that fits the command line,
+// which saves the Send of the stdin variant, and on stdin otherwise.
 func RenderRun(steps []transport.RunStep, opts RenderOptions) (Rendered, error) {
 	doc, err := BuildRun(steps)
 	if err != nil {
 		return Rendered{}, err
 	}
-	return Render(transport.Command{Kind: transport.KindPowerShell, Script: StepRunText(doc)}, opts)
+	p, err := Build(transport.Command{Kind: transport.KindPowerShell, Script: StepRunText(doc)})
+	if err != nil {
+		return Rendered{}, err
+	}
+	r := renderPayload(p.B64, "", opts)
+	if r.Stdin && !opts.ForceStdin {
+		limit := opts.MaxCommandLine
+		if limit <= 0 {
+			limit = DefaultMaxCommandLine
+		}
+		if rc := CompressedCommand(Text(p.B64)); CommandLength(rc) <= limit {
+			r.RemoteCommand, r.Stdin = rc, false
+		}
+	}
+	return r, nil
 }
 
 // FrameHandler receives a step run's frames as FrameParser reads them. i

@@ -1,10 +1,14 @@
 package launcher_test
 
 import (
+	"bytes"
+	"compress/flate"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"math/rand/v2"
 	"regexp"
 	"strings"
 	"testing"
@@ -33,12 +37,16 @@ func runSteps() []transport.RunStep {
 // script inside it and the run document inside that.
 func decodeRun(t *testing.T, r launcher.Rendered) (script string, doc map[string]any) {
 	t.Helper()
-	text, err := winquote.DecodeCommand(r.RemoteCommand[len(r.RemoteCommand)-1])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if text != launcher.Text("") || !r.Stdin {
-		t.Fatalf("a step run is not sent as the launcher's stdin variant with its payload on stdin")
+	if r.Stdin {
+		text, err := winquote.DecodeCommand(r.RemoteCommand[len(r.RemoteCommand)-1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		if text != launcher.Text("") {
+			t.Fatalf("a step run on stdin is not sent as the launcher's stdin variant")
+		}
+	} else if text := inflateCommand(t, r.RemoteCommand); text != launcher.Text(r.Payload()) {
+		t.Fatalf("a step run on the command line is not the compressed launcher with its payload inline")
 	}
 	var outer map[string]any
 	raw, err := base64.StdEncoding.DecodeString(r.Payload())
@@ -67,6 +75,82 @@ func decodeRun(t *testing.T, r launcher.Rendered) (script string, doc map[string
 		t.Fatal(err)
 	}
 	return script, doc
+}
+
+// inflateCommand undoes CompressedCommand: it checks the program and
+// arguments and returns the launcher text the bootstrap runs.
+func inflateCommand(t *testing.T, rc []string) string {
+	t.Helper()
+	want := append([]string{launcher.PowerShellExe}, launcher.PowerShellArgs()...)
+	want[len(want)-1] = "-Command"
+	if len(rc) != len(want)+1 || !cmp.Equal(rc[:len(want)], want) {
+		t.Fatalf("remote command %q, want %q and the bootstrap", rc, want)
+	}
+	m := bootstrapRE.FindStringSubmatch(rc[len(rc)-1])
+	if m == nil {
+		t.Fatalf("the -Command argument is not the compressed bootstrap: %.200q", rc[len(rc)-1])
+	}
+	raw, err := base64.StdEncoding.DecodeString(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, err := io.ReadAll(flate.NewReader(bytes.NewReader(raw)))
+	if err != nil {
+		t.Fatalf("inflate: %v", err)
+	}
+	return string(text)
+}
+
+// bootstrapRE is the compressed bootstrap as docs/design.md fixes it, in
+// the double quotes that keep it one word for cmd.exe and powershell.exe.
+var bootstrapRE = regexp.MustCompile(`^"` + regexp.QuoteMeta(`$fleetrunLauncher=(New-Object IO.StreamReader((New-Object IO.Compression.DeflateStream((New-Object IO.MemoryStream(,[Convert]::FromBase64String('`) +
+	`([A-Za-z0-9+/=]+)` + regexp.QuoteMeta(`'))),[IO.Compression.CompressionMode]::Decompress)),[Text.Encoding]::UTF8)).ReadToEnd();. ([ScriptBlock]::Create($fleetrunLauncher))`) + `"$`)
+
+// A step run goes compressed on the command line when that fits, saving
+// the Send, and on stdin when it does not or when told.
+func TestRenderRunGoesOnTheCommandLineWhenItFits(t *testing.T) {
+	t.Parallel()
+	// Text no compressor can shorten much: a script of random words.
+	rng := rand.New(rand.NewPCG(1, 2))
+	var big strings.Builder
+	for big.Len() < 6000 {
+		fmt.Fprintf(&big, "# %x\n", rng.Uint64())
+	}
+	bigRun := append(runSteps(), transport.RunStep{Index: 5, Command: transport.Command{Kind: transport.KindPowerShell, Script: big.String()}})
+	tests := []struct {
+		name      string
+		steps     []transport.RunStep
+		opts      launcher.RenderOptions
+		wantStdin bool
+	}{
+		{"small run", runSteps(), launcher.RenderOptions{}, false},
+		{"told to use stdin", runSteps(), launcher.RenderOptions{ForceStdin: true}, true},
+		{"a shorter limit", runSteps(), launcher.RenderOptions{MaxCommandLine: 4000}, true},
+		{"a run too large even compressed", bigRun, launcher.RenderOptions{}, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r, err := launcher.RenderRun(tc.steps, tc.opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Stdin != tc.wantStdin {
+				t.Fatalf("Stdin = %v, want %v", r.Stdin, tc.wantStdin)
+			}
+			limit := tc.opts.MaxCommandLine
+			if limit == 0 {
+				limit = launcher.DefaultMaxCommandLine
+			}
+			if n := launcher.CommandLength(r.RemoteCommand); n > limit && !r.Stdin {
+				t.Errorf("command line of %d characters, over the limit of %d", n, limit)
+			}
+			_, doc := decodeRun(t, r)
+			if got := len(doc["steps"].([]any)); got != len(tc.steps) {
+				t.Errorf("the run carries %d steps, want %d", got, len(tc.steps))
+			}
+		})
+	}
 }
 
 func TestRenderRunCarriesEachStepAsAloneWithItsRules(t *testing.T) {
@@ -138,9 +222,14 @@ func TestStepRunScriptIsValidPowerShell(t *testing.T) {
 	if n := strings.Count(launcher.StepRunText(""), "$fleetrunPayload = ''"); n != 1 {
 		t.Errorf("the step-run script has %d empty payload statements, want 1", n)
 	}
+	if r.Stdin {
+		t.Fatal("the run went on stdin; this test checks the compressed bootstrap too")
+	}
+	boot := r.RemoteCommand[len(r.RemoteCommand)-1]
 	pscheck.Clean(t, "..",
 		pscheck.Text{Name: "steprun.ps1 (source)", Text: launcher.StepRunSource()},
-		pscheck.Text{Name: "step-run script (wire)", Text: script})
+		pscheck.Text{Name: "step-run script (wire)", Text: script},
+		pscheck.Text{Name: "compressed bootstrap", Text: boot[1 : len(boot)-1]})
 }
 
 // TestStepRunScriptEmptiesTheLaunchersLiteral checks the pattern the

@@ -19,6 +19,12 @@
 # Frames (an ASCII header line, then n raw bytes for O and E; i is the
 # step's index, a the attempt, t milliseconds since the run started):
 #   B i a t, O i n, E i n, X i a code t, T i a t, and Z t last.
+#
+# Frames are held back and written out together: when the run ends,
+# before a retry's delay, once 250 ms have passed since the oldest frame
+# held, or when 64 KiB are held. A run of short steps then reaches WinRS
+# at once and one Receive carries all of it, while a long step's output
+# still streams, at most about 250 ms late.
 $fleetrunPayload = ''
 $frJ = New-Object Web.Script.Serialization.JavaScriptSerializer
 $frJ.MaxJsonLength = [int]::MaxValue
@@ -30,23 +36,50 @@ if ($frS.v -ne 1 -or $frS.kind -ne 'run') {
 # whatever its encoding.
 $z = [Console]::OpenStandardOutput()
 $w = [Diagnostics.Stopwatch]::StartNew()
+$zb = New-Object IO.MemoryStream
+$zs = New-Object Diagnostics.Stopwatch
 # The powershell.exe of a PowerShell step runs the launcher's stdin
-# variant: the text this process was started with (the last word of its
-# command line is -EncodedCommand's argument), its payload literal emptied
-# when the payload came inline (the replacement is split so that this
-# script keeps a single payload statement).
-$t = [Text.Encoding]::Unicode.GetString([Convert]::FromBase64String(([Environment]::CommandLine.Trim() -split ' ')[-1]))
+# variant: the text this process was started with, its payload literal
+# emptied when the payload came inline (the replacement is split so that
+# this script keeps a single payload statement). Started in the compressed
+# form, the bootstrap left that text in $fleetrunLauncher; otherwise the
+# last word of the command line is -EncodedCommand's argument.
+if ($fleetrunLauncher) {
+    $t = [string]$fleetrunLauncher
+} else {
+    $t = [Text.Encoding]::Unicode.GetString([Convert]::FromBase64String(([Environment]::CommandLine.Trim() -split ' ')[-1]))
+}
 $t = $t -replace "(?m)^\`$fleetrunPayload = '[A-Za-z0-9+/=]*'", ('$$fleetrun' + 'Payload = ''''')
 $pe = $env:SystemRoot + '\System32\WindowsPowerShell\v1.0\powershell.exe'
 $pa = '-NoLogo -NoProfile -NonInteractive -ExecutionPolicy Bypass -EncodedCommand ' + [Convert]::ToBase64String([Text.Encoding]::Unicode.GetBytes($t))
 function frH($h, $b, $n) {
-    # One frame: its ASCII header line, then n bytes of b.
-    $x = [Text.Encoding]::ASCII.GetBytes($h + "`n")
-    $z.Write($x, 0, $x.Length)
-    if ($n) {
-        $z.Write($b, 0, $n)
+    # One frame, held: its ASCII header line, then n bytes of b. $zs
+    # times the oldest frame held.
+    if (!$zb.Length) {
+        $zs.Reset()
+        $zs.Start()
     }
-    $z.Flush()
+    $x = [Text.Encoding]::ASCII.GetBytes($h + "`n")
+    $zb.Write($x, 0, $x.Length)
+    if ($n) {
+        $zb.Write($b, 0, $n)
+    }
+    if ($zb.Length -ge 65536) {
+        frF
+    }
+}
+function frF {
+    # Writes out the frames held.
+    if ($zb.Length) {
+        $z.Write($zb.GetBuffer(), 0, [int]$zb.Length)
+        $z.Flush()
+        $zb.SetLength(0)
+    }
+}
+# An error that ends this script still writes out the frames held.
+trap {
+    frF
+    break
 }
 # PowerShell steps' processes are started ahead, up to four at a time,
 # in step order: a powershell.exe takes far longer to start than the
@@ -183,7 +216,12 @@ for ($y = 0; $y -lt $ss.Count; $y++) {
                 if ($re) {
                     $hs += $re.AsyncWaitHandle
                 }
-                [void][Threading.WaitHandle]::WaitAny([Threading.WaitHandle[]]$hs, 200)
+                # Wake up in time to write out held frames when theirs is up.
+                $tw = 200
+                if ($zb.Length) {
+                    $tw = [int][Math]::Max(1, [Math]::Min(200, 250 - $zs.ElapsedMilliseconds))
+                }
+                [void][Threading.WaitHandle]::WaitAny([Threading.WaitHandle[]]$hs, $tw)
                 if ($ru -and $ru.IsCompleted) {
                     $n = $u.EndRead($ru)
                     $ru = $null
@@ -206,6 +244,9 @@ for ($y = 0; $y -lt $ss.Count; $y++) {
                     $d = 1
                     $null = & taskkill.exe /PID $p.Id /T /F 2>&1
                     $sw = [Diagnostics.Stopwatch]::StartNew()
+                }
+                if ($zb.Length -and $zs.ElapsedMilliseconds -ge 250) {
+                    frF
                 }
                 if ($d -and $sw.ElapsedMilliseconds -ge 10000) {
                     # A process outside the tree still holds the pipes.
@@ -237,13 +278,16 @@ for ($y = 0; $y -lt $ss.Count; $y++) {
             if (!$s.continue_on_error) {
                 frK
                 frH "Z $($w.ElapsedMilliseconds)"
+                frF
                 exit 0
             }
             break
         }
+        frF
         Start-Sleep -Milliseconds $s.retry_delays_ms[$a - 1]
     }
 }
 frK
 frH "Z $($w.ElapsedMilliseconds)"
+frF
 exit 0

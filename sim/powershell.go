@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"compress/flate"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
@@ -11,6 +12,7 @@ import (
 	"io"
 	"strings"
 	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/fleetrun/fleetrun/sim/internal/cmdexe"
 	"github.com/fleetrun/fleetrun/sim/internal/psmodel"
@@ -155,6 +157,16 @@ func (h *Host) powershell(ctx context.Context, p *cmdexe.Proc) uint32 {
 		inv.script = string(data)
 		mode = psFile
 	}
+	if !inv.encoded && mode == psCommand && !inv.stdin {
+		if text, ok, err := inflateBootstrap(inv.script); ok {
+			if err != nil {
+				h.writeHost(p.Stderr, "fleetrun sim: "+err.Error()+"\r\n")
+				return 1
+			}
+			h.stats.count(&h.stats.programs, "fleetrun-launcher")
+			return h.launcher(ctx, p, text)
+		}
+	}
 	if inv.encoded {
 		if first, _, _ := strings.Cut(inv.script, "\n"); strings.TrimSpace(first) == launcherMarker {
 			h.stats.count(&h.stats.programs, "fleetrun-launcher")
@@ -169,6 +181,52 @@ func (h *Host) powershell(ctx context.Context, p *cmdexe.Proc) uint32 {
 		wow64: strings.Contains(strings.ToLower(p.Name), `\syswow64\`)}
 	r.enc = func(s string) []byte { return encodeConsole(ps.codepage(), s) }
 	return r.run(inv.script)
+}
+
+// bootstrapHead and bootstrapTail are fleetrun's compressed launcher
+// bootstrap as -Command receives it (docs/design.md, "Step runs"),
+// character for character, around the deflated launcher text in base64.
+const (
+	bootstrapHead = `$fleetrunLauncher=(New-Object IO.StreamReader((New-Object IO.Compression.DeflateStream((New-Object IO.MemoryStream(,[Convert]::FromBase64String('`
+	bootstrapTail = `'))),[IO.Compression.CompressionMode]::Decompress)),[Text.Encoding]::UTF8)).ReadToEnd();. ([ScriptBlock]::Create($fleetrunLauncher))`
+)
+
+// maxInflated bounds the text a compressed bootstrap may inflate to: a
+// command line of 8191 characters cannot carry a launcher anywhere near
+// it, so more is a fault of the sender, not a launcher.
+const maxInflated = 1 << 20
+
+// inflateBootstrap recognises fleetrun's compressed bootstrap in a -Command
+// script (ok) and returns the launcher text it runs. On Windows the
+// bootstrap runs whatever it inflates; the simulator models only
+// fleetrun's launcher there, so anything else is an error saying so.
+func inflateBootstrap(script string) (text string, ok bool, err error) {
+	z, ok := strings.CutPrefix(strings.TrimSpace(script), bootstrapHead)
+	if ok {
+		z, ok = strings.CutSuffix(z, bootstrapTail)
+	}
+	if !ok || !isBase64Text(z) {
+		return "", false, nil
+	}
+	raw, err := base64.StdEncoding.DecodeString(z)
+	if err != nil {
+		return "", true, fmt.Errorf("compressed launcher: %w", err)
+	}
+	// .NET's DeflateStream reads raw deflate (RFC 1951), as compress/flate.
+	data, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(raw)), maxInflated+1))
+	switch {
+	case err != nil:
+		return "", true, fmt.Errorf("compressed launcher: inflate: %w", err)
+	case len(data) > maxInflated:
+		return "", true, fmt.Errorf("compressed launcher: inflates to more than %d bytes", maxInflated)
+	case !utf8.Valid(data):
+		return "", true, errors.New("compressed launcher: the inflated text is not UTF-8")
+	}
+	text = string(data)
+	if first, _, _ := strings.Cut(text, "\n"); strings.TrimSpace(first) != launcherMarker {
+		return "", true, errors.New("the compressed bootstrap carries a script that is not fleetrun's launcher; the simulated fleet models it only for the launcher")
+	}
+	return text, true, nil
 }
 
 // psVersion is the host's PowerShell version.
@@ -247,15 +305,30 @@ func skipBlanks(s string, i int) int {
 // isPayloadByte reports whether b may appear in a payload literal: base64
 // and the white space of \s ([\t\n\f\r ]).
 func isPayloadByte(b byte) bool {
+	switch b {
+	case '\t', '\n', '\f', '\r', ' ':
+		return true
+	}
+	return isBase64Byte(b)
+}
+
+// isBase64Byte reports whether b is one of [A-Za-z0-9+/=].
+func isBase64Byte(b byte) bool {
 	switch {
 	case 'A' <= b && b <= 'Z', 'a' <= b && b <= 'z', '0' <= b && b <= '9':
 		return true
 	}
-	switch b {
-	case '+', '/', '=', '\t', '\n', '\f', '\r', ' ':
-		return true
+	return b == '+' || b == '/' || b == '='
+}
+
+// isBase64Text reports whether s has only bytes of [A-Za-z0-9+/=].
+func isBase64Text(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isBase64Byte(s[i]) {
+			return false
+		}
 	}
-	return false
+	return true
 }
 
 // decodePayload decodes the payload of one of fleetrun's scripts (what,

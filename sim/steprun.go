@@ -17,6 +17,8 @@ import (
 	"time"
 	"unicode/utf16"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/fleetrun/fleetrun/sim/internal/cmdexe"
 )
 
@@ -165,7 +167,8 @@ const stepRunExitCancelled = 0xC000013A
 // the launcher's stdout: nothing else goes there. It returns 0 after Z;
 // when the launcher is stopped it returns at once, without Z.
 func (h *Host) stepRun(ctx context.Context, p *cmdexe.Proc, run *runPayload) uint32 {
-	fw := &frameWriter{w: p.Stdout, start: h.clock.Now(), since: h.clock.Since}
+	fw := &frameWriter{w: p.Stdout, clock: h.clock, start: h.clock.Now()}
+	defer fw.close()
 	ahead := &startedAhead{h: h, steps: run.Steps, ready: map[int]time.Time{}}
 	for i := range run.Steps {
 		st := &run.Steps[i]
@@ -179,6 +182,7 @@ func (h *Host) stepRun(ctx context.Context, p *cmdexe.Proc, run *runPayload) uin
 		}
 	}
 	fw.header("Z %d\n", fw.ms())
+	fw.flush()
 	return 0
 }
 
@@ -217,7 +221,9 @@ func (h *Host) runStepAttempts(ctx context.Context, p *cmdexe.Proc, fw *frameWri
 			return true
 		case slices.Contains(st.RetryOn, code) && attempt <= st.Retries:
 			// The delay is waited on the host's clock, as a waiting
-			// process; stopping the launcher ends it.
+			// process; stopping the launcher ends it. The script writes
+			// out what it holds before it sleeps.
+			fw.flush()
 			if ps.sleep(ctx, time.Duration(st.RetryDelaysMS[attempt-1])*time.Millisecond) != nil {
 				return false
 			}
@@ -406,23 +412,93 @@ func sameConsole(like, w io.Writer) io.Writer {
 // frameWriter writes a run's frames on the launcher's stdout. It is the
 // only writer there, and writes each frame whole, so frames never
 // interleave.
+//
+// Like the step-run script, it holds frames back and writes them out
+// together (docs/design.md, "Step runs"): when the run ends, before a
+// retry's delay, when frameHold has passed since the oldest frame held,
+// or when frameHoldBytes are held. A run of short steps then reaches the
+// command's output at once, and one Receive carries all of it. Frames held
+// when the launcher is stopped are lost with its process.
 type frameWriter struct {
-	mu    sync.Mutex
 	w     io.Writer
+	clock clockwork.Clock
 	start time.Time
-	since func(time.Time) time.Duration
+
+	mu     sync.Mutex
+	held   []byte
+	timer  *time.Timer // flushes held frames frameHold after the first
+	closed bool
+}
+
+// frameHold and frameHoldBytes bound how long and how much the step-run
+// script holds frames back; the script has the same numbers.
+const (
+	frameHold      = 250 * time.Millisecond
+	frameHoldBytes = 64 << 10
+)
+
+// put holds a frame, and writes out what is held when it reaches
+// frameHoldBytes.
+func (f *frameWriter) put(b []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	if len(f.held) == 0 {
+		// Real time, not the host's clock: the hold decides only when
+		// output is delivered, never what it says, and a test that moves
+		// a fake host clock sees the run's timers alone.
+		f.timer = time.AfterFunc(frameHold, f.flush)
+	}
+	f.held = append(f.held, b...)
+	if len(f.held) >= frameHoldBytes {
+		f.flushLocked()
+	}
+}
+
+// flush writes out the frames held.
+func (f *frameWriter) flush() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.closed {
+		f.flushLocked()
+	}
+}
+
+func (f *frameWriter) flushLocked() {
+	if f.timer != nil {
+		f.timer.Stop()
+		f.timer = nil
+	}
+	if len(f.held) > 0 {
+		rawWrite(f.w, f.held)
+		f.held = nil
+	}
+}
+
+// close ends the writer when the launcher ends: what is still held (only
+// when the launcher was stopped) is dropped, and a pending flush does
+// nothing.
+func (f *frameWriter) close() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.closed = true
+	if f.timer != nil {
+		f.timer.Stop()
+		f.timer = nil
+	}
+	f.held = nil
 }
 
 // ms is the time since the run started, in milliseconds of the host's
 // clock.
-func (f *frameWriter) ms() int64 { return f.since(f.start).Milliseconds() }
+func (f *frameWriter) ms() int64 { return f.clock.Since(f.start).Milliseconds() }
 
 // header writes a frame that is a header line alone.
 func (f *frameWriter) header(format string, a ...any) {
 	line := fmt.Sprintf(format, a...)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rawWrite(f.w, []byte(line))
+	f.put([]byte(line))
 }
 
 // data writes a data frame: its header line, then the bytes.
@@ -434,9 +510,7 @@ func (f *frameWriter) data(tag byte, index int, p []byte) {
 	b = strconv.AppendInt(b, int64(len(p)), 10)
 	b = append(b, '\n')
 	b = append(b, p...)
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	rawWrite(f.w, b)
+	f.put(b)
 }
 
 // frameStream is a step's stdout or stderr: each write becomes one frame.

@@ -1,13 +1,17 @@
 package sim
 
 import (
+	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"maps"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -225,7 +229,50 @@ type inProcess struct {
 	done        chan struct{}
 	cancel      context.CancelFunc
 	out, errOut lockedBuffer
+	writes      writeLog // stdout, write by write
 	code        uint32
+}
+
+// writeLog keeps each write to it apart.
+type writeLog struct {
+	mu      sync.Mutex
+	writes  []string
+	changed chan struct{} // closed and replaced at each write
+}
+
+func (l *writeLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.writes = append(l.writes, string(p))
+	if l.changed != nil {
+		close(l.changed)
+	}
+	l.changed = make(chan struct{})
+	return len(p), nil
+}
+
+// waitFor waits until at least n writes were made and returns them.
+func (l *writeLog) waitFor(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		l.mu.Lock()
+		if len(l.writes) >= n {
+			w := slices.Clone(l.writes)
+			l.mu.Unlock()
+			return w
+		}
+		if l.changed == nil {
+			l.changed = make(chan struct{})
+		}
+		ch := l.changed
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-deadline:
+			t.Fatalf("fewer than %d writes after 30s", n)
+		}
+	}
 }
 
 // startLauncher starts fleetrun's launcher with a payload as a process of
@@ -246,7 +293,7 @@ func startLauncher(t *testing.T, h *Host, payload map[string]any, viaStdin bool)
 		defer close(r.done)
 		r.code = prog(pctx, &cmdexe.Proc{
 			Name: pathPowerShell, CommandLine: command, Args: cmdexe.ParseArgs(command),
-			Env: cmdexe.NewEnv(h.baseEnv(""), h.userProfile("")), Stdin: strings.NewReader(stdin), Stdout: &r.out, Stderr: &r.errOut,
+			Env: cmdexe.NewEnv(h.baseEnv(""), h.userProfile("")), Stdin: strings.NewReader(stdin), Stdout: io.MultiWriter(&r.out, &r.writes), Stderr: &r.errOut,
 		})
 	}()
 	t.Cleanup(func() {
@@ -841,5 +888,56 @@ func TestAMissingWorkdirFailsTheStep(t *testing.T) {
 	want := framesText(fB(0, 1, 0), fE(0, missing), fX(0, 1, 1, 0), fZ(0))
 	if diff := cmp.Diff([]any{want, "", uint32(0)}, []any{out, errOut, code}); diff != "" {
 		t.Errorf("in a run (-want +got):\n%s", diff)
+	}
+}
+
+// A run's frames are held back and written out together (docs/design.md,
+// "Step runs"): the short first step's frames and the second step's B go
+// out in one write, not frame by frame; while the second step still runs,
+// they go out once they have been held long enough, and the rest goes out
+// in one write at the end of the run.
+func TestStepRunHoldsFramesAndWritesThemTogether(t *testing.T) {
+	t.Parallel()
+	f, clock := stepRunFleet(t, 1, "", FleetOptions{})
+	h := f.Hosts()[0]
+	r := startLauncher(t, h, runOf(
+		argvStep(0, "hostname", `"hostname"`),
+		scriptStep(t, 1, scriptPayload("Start-Sleep -Seconds 5\n'late'")),
+	), false)
+	first := framesText(fB(0, 1, 0), fO(0, "sim-0001\r\n"), fX(0, 1, 0, 0), fB(1, 1, 0))
+	// The clock has not moved: the second step sleeps, and what is held
+	// goes out on the hold's own timer.
+	if got := r.writes.waitFor(t, 1); !slices.Equal(got, []string{first}) {
+		t.Fatalf("writes while the second step runs: %q, want %q", got, []string{first})
+	}
+	advance(t, clock, 1, 5*time.Second)
+	if _, _, code := r.wait(t); code != 0 {
+		t.Fatalf("launcher exit %d", code)
+	}
+	want := []string{first, framesText(fO(1, "late\r\n"), fX(1, 1, 0, 5000), fZ(5000))}
+	if got := r.writes.waitFor(t, 2); !slices.Equal(got, want) {
+		t.Errorf("writes: %q, want %q", got, want)
+	}
+}
+
+// The frame writer's own rules: nothing is written until it is flushed or
+// holds frameHoldBytes; a stopped launcher's frames are dropped.
+func TestFrameWriterHoldsUntilFlushedOrFull(t *testing.T) {
+	t.Parallel()
+	var w writeLog
+	clock := newTestClock()
+	fw := &frameWriter{w: &w, clock: clock, start: clock.Now()}
+	fw.header("B %d %d %d\n", 0, 1, 0)
+	fw.data('O', 0, []byte("x"))
+	fw.flush()
+	fw.flush() // nothing more held: no write
+	big := bytes.Repeat([]byte("y"), frameHoldBytes)
+	fw.data('O', 0, big) // more than frameHoldBytes with its header: out at once
+	fw.header("Z %d\n", 0)
+	fw.close() // the launcher stopped: Z is dropped
+	fw.flush()
+	want := []string{"B 0 1 0\nO 0 1\nx", fmt.Sprintf("O 0 %d\n%s", len(big), big)}
+	if got := w.waitFor(t, 0); !slices.Equal(got, want) {
+		t.Errorf("writes: %d, want %d; first %.40q", len(got), len(want), got)
 	}
 }

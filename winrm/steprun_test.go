@@ -259,3 +259,48 @@ func TestRunStepsClassifiesAMemoryCapFailureAsAlone(t *testing.T) {
 		t.Errorf("java in a run: exit %d, ClassifyExit %v; want memory_cap naming 150 MB", res.ExitCode, te)
 	}
 }
+
+// A run whose launcher fits the command line compressed goes without a
+// Send (nor a Get), and gives each step its result alone.
+func TestASmallStepRunGoesOnTheCommandLine(t *testing.T) {
+	t.Parallel()
+	steps := []transport.Command{
+		argv(`C:\tools\echoargs.exe`, "hello", "two words"),
+		{Kind: transport.KindCmd, Line: "echo hello from cmd"},
+		{Kind: transport.KindPowerShell, Script: "Write-Output 'hello from powershell'"},
+	}
+	for _, m := range modes {
+		t.Run(m.name, func(t *testing.T) {
+			t.Parallel()
+			f, h := fleetFor(t, m, nil)
+			alone := open(t, targetFor(f, h, m), Options{})
+			var want []string
+			for _, cmd := range steps {
+				want = append(want, run(t, alone, cmd).Stdout)
+			}
+			s := open(t, targetFor(f, h, m), Options{})
+			rs := make([]transport.RunStep, len(steps))
+			for k, cmd := range steps {
+				rs[k] = transport.RunStep{Index: k, Command: cmd, Accept: []uint32{0}}
+			}
+			before := h.Stats()
+			log := newAttemptLog()
+			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+			defer cancel()
+			if err := s.RunSteps(ctx, rs, log); err != nil {
+				t.Fatalf("RunSteps: %v", err)
+			}
+			var got []string
+			for k := range steps {
+				got = append(got, log.res[k].Stdout)
+			}
+			if !cmp.Equal(got, want) {
+				t.Errorf("stdout per step %q, want %q", got, want)
+			}
+			after := h.Stats()
+			if n, sends, gets := after.Commands-before.Commands, after.Requests["Send"]-before.Requests["Send"], after.Requests["Get"]-before.Requests["Get"]; n != 1 || sends != 0 || gets != 0 {
+				t.Errorf("the run took %d Commands, %d Sends and %d Gets, want 1, 0 and 0", n, sends, gets)
+			}
+		})
+	}
+}
