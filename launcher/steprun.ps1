@@ -65,11 +65,12 @@ function frH($h, $b, $n) {
         $zb.Write($b, 0, $n)
     }
     if ($zb.Length -ge 65536) {
-        frF
+        frW
     }
 }
-function frF {
-    # Writes out the frames held.
+function frW {
+    # Writes out the frames held. (Not frF: the launcher running this
+    # script has a function of that name.)
     if ($zb.Length) {
         $z.Write($zb.GetBuffer(), 0, [int]$zb.Length)
         $z.Flush()
@@ -78,7 +79,7 @@ function frF {
 }
 # An error that ends this script still writes out the frames held.
 trap {
-    frF
+    frW
     break
 }
 # PowerShell steps' processes are started ahead, up to four at a time,
@@ -219,7 +220,7 @@ for ($y = 0; $y -lt $ss.Count; $y++) {
                 # Wake up in time to write out held frames when theirs is up.
                 $tw = 200
                 if ($zb.Length) {
-                    $tw = [int][Math]::Max(1, [Math]::Min(200, 250 - $zs.ElapsedMilliseconds))
+                    $tw = [int][Math]::Max([long]1, [Math]::Min([long]200, 250 - $zs.ElapsedMilliseconds))
                 }
                 [void][Threading.WaitHandle]::WaitAny([Threading.WaitHandle[]]$hs, $tw)
                 if ($ru -and $ru.IsCompleted) {
@@ -246,7 +247,7 @@ for ($y = 0; $y -lt $ss.Count; $y++) {
                     $sw = [Diagnostics.Stopwatch]::StartNew()
                 }
                 if ($zb.Length -and $zs.ElapsedMilliseconds -ge 250) {
-                    frF
+                    frW
                 }
                 if ($d -and $sw.ElapsedMilliseconds -ge 10000) {
                     # A process outside the tree still holds the pipes.
@@ -278,16 +279,16 @@ for ($y = 0; $y -lt $ss.Count; $y++) {
             if (!$s.continue_on_error) {
                 frK
                 frH "Z $($w.ElapsedMilliseconds)"
-                frF
+                frW
                 exit 0
             }
             break
         }
-        frF
+        frW
         Start-Sleep -Milliseconds $s.retry_delays_ms[$a - 1]
     }
 }
 frK
 frH "Z $($w.ElapsedMilliseconds)"
-frF
+frW
 exit 0
