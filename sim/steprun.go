@@ -479,7 +479,8 @@ func (f *frameWriter) flushLocked() {
 
 // close ends the writer when the launcher ends: what is still held (only
 // when the launcher was stopped) is dropped, and a pending flush does
-// nothing.
+// nothing. A flush the timer is running holds mu, so close waits for it;
+// one the timer has just started finds the writer closed and returns.
 func (f *frameWriter) close() {
 	f.mu.Lock()
 	defer f.mu.Unlock()
