@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/fleetrun/fleetrun/launcher"
+	"github.com/fleetrun/fleetrun/sim"
 	"github.com/fleetrun/fleetrun/transport"
 )
 
@@ -60,24 +61,7 @@ func TestRunStepsGivesEachStepItsResultAlone(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
-			f, h := fleetFor(t, m, nil)
-			alone := open(t, targetFor(f, h, m), Options{})
-			var want []transport.Result
-			for _, cmd := range steps {
-				want = append(want, run(t, alone, cmd))
-			}
-			s := open(t, targetFor(f, h, m), Options{})
-			rs := make([]transport.RunStep, len(steps))
-			for k, cmd := range steps {
-				rs[k] = transport.RunStep{Index: k + 10, Command: cmd, Accept: []uint32{0, 3, 4}}
-			}
-			before := h.Stats()
-			log := newAttemptLog()
-			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-			defer cancel()
-			if err := s.RunSteps(ctx, rs, log); err != nil {
-				t.Fatalf("RunSteps: %v", err)
-			}
+			want, log, before, after := aloneThenInARun(t, m, steps, 10, []uint32{0, 3, 4})
 			for k := range steps {
 				if diff := cmp.Diff(want[k], log.res[k]); diff != "" {
 					t.Errorf("step %d (-alone +in a run):\n%s", k, diff)
@@ -91,7 +75,6 @@ func TestRunStepsGivesEachStepItsResultAlone(t *testing.T) {
 			if !cmp.Equal(log.lines, wantLines) {
 				t.Errorf("attempts %q, want %q", log.lines, wantLines)
 			}
-			after := h.Stats()
 			if n := after.Commands - before.Commands; n != 1 {
 				t.Errorf("the run took %d Commands, want 1", n)
 			}
@@ -272,35 +255,44 @@ func TestASmallStepRunGoesOnTheCommandLine(t *testing.T) {
 	for _, m := range modes {
 		t.Run(m.name, func(t *testing.T) {
 			t.Parallel()
-			f, h := fleetFor(t, m, nil)
-			alone := open(t, targetFor(f, h, m), Options{})
-			var want []string
-			for _, cmd := range steps {
-				want = append(want, run(t, alone, cmd).Stdout)
-			}
-			s := open(t, targetFor(f, h, m), Options{})
-			rs := make([]transport.RunStep, len(steps))
-			for k, cmd := range steps {
-				rs[k] = transport.RunStep{Index: k, Command: cmd, Accept: []uint32{0}}
-			}
-			before := h.Stats()
-			log := newAttemptLog()
-			ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
-			defer cancel()
-			if err := s.RunSteps(ctx, rs, log); err != nil {
-				t.Fatalf("RunSteps: %v", err)
-			}
-			var got []string
+			alone, log, before, after := aloneThenInARun(t, m, steps, 0, []uint32{0})
+			var got, want []string
 			for k := range steps {
 				got = append(got, log.res[k].Stdout)
+				want = append(want, alone[k].Stdout)
 			}
 			if !cmp.Equal(got, want) {
 				t.Errorf("stdout per step %q, want %q", got, want)
 			}
-			after := h.Stats()
 			if n, sends, gets := after.Commands-before.Commands, after.Requests["Send"]-before.Requests["Send"], after.Requests["Get"]-before.Requests["Get"]; n != 1 || sends != 0 || gets != 0 {
 				t.Errorf("the run took %d Commands, %d Sends and %d Gets, want 1, 0 and 0", n, sends, gets)
 			}
 		})
 	}
+}
+
+// aloneThenInARun runs steps one by one in a session of their own, then
+// as one run in another (indexes from first, each accepting accept), and
+// returns each step's result alone, the run's attempts, and the host's
+// statistics before and after the run.
+func aloneThenInARun(t *testing.T, m mode, steps []transport.Command, first int, accept []uint32) (alone []transport.Result, log *attemptLog, before, after sim.HostStats) {
+	t.Helper()
+	f, h := fleetFor(t, m, nil)
+	s1 := open(t, targetFor(f, h, m), Options{})
+	for _, cmd := range steps {
+		alone = append(alone, run(t, s1, cmd))
+	}
+	s := open(t, targetFor(f, h, m), Options{})
+	rs := make([]transport.RunStep, len(steps))
+	for k, cmd := range steps {
+		rs[k] = transport.RunStep{Index: k + first, Command: cmd, Accept: accept}
+	}
+	before = h.Stats()
+	log = newAttemptLog()
+	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
+	defer cancel()
+	if err := s.RunSteps(ctx, rs, log); err != nil {
+		t.Fatalf("RunSteps: %v", err)
+	}
+	return alone, log, before, h.Stats()
 }
