@@ -3,6 +3,7 @@ package winrm
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -21,19 +22,29 @@ import (
 // A Delete the host does not answer in time is sent once more, on a new
 // connection, so that a host too busy for the first one does not keep the
 // shell until its idle timeout; and a Delete that keeps getting no answer
-// is given up after the second try.
-func TestCloseSendsAnUnansweredDeleteOnceMore(t *testing.T) {
+// is given up after the second try. Both ways a shell ends: Close, and a
+// run cancelled while its command runs (abandonShell).
+func TestAnUnansweredDeleteIsSentOnceMore(t *testing.T) {
 	t.Parallel()
-	for _, tc := range []struct {
+	type testCase struct {
 		name          string
+		cancelled     bool  // end the shell by cancelling a running command, not by Close
 		stall         int64 // Deletes the host leaves unanswered
 		wantDeletes   int64 // Deletes that reach the host
 		wantOpen      int64
 		wantCloseFail bool
-	}{
-		{"the second Delete is answered", 1, 1, 0, false},
-		{"neither is", 2, 0, 1, true},
-	} {
+	}
+	var cases []testCase
+	for _, cancelled := range []bool{false, true} {
+		way := "Close: "
+		if cancelled {
+			way = "a cancelled run: "
+		}
+		cases = append(cases,
+			testCase{way + "the second Delete is answered", cancelled, 1, 1, 0, false},
+			testCase{way + "neither is", cancelled, 2, 0, 1, !cancelled})
+	}
+	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			sc, err := sim.ParseScenario("plain.yaml", []byte("defaults:\n  allow_unencrypted: true\n"))
@@ -79,6 +90,19 @@ func TestCloseSendsAnUnansweredDeleteOnceMore(t *testing.T) {
 			}
 			run(t, s, transport.Command{Kind: transport.KindCmd, Line: "echo hi"})
 			before := h.Stats()
+			if tc.cancelled {
+				rctx, rcancel := context.WithCancel(ctx)
+				defer rcancel()
+				stop := writerFunc(func(p []byte) (int, error) {
+					rcancel()
+					return len(p), nil
+				})
+				_, err = s.Run(rctx, transport.Command{Kind: transport.KindCmd, Line: `echo started& C:\tools\sleep.exe 600`, Stdout: stop})
+				var te *transport.Error
+				if !errors.As(err, &te) || te.Class != transport.ClassInterrupted {
+					t.Fatalf("Run error = %v, want class interrupted", err)
+				}
+			}
 			err = s.Close(ctx)
 			if gotFail := err != nil; gotFail != tc.wantCloseFail {
 				t.Errorf("Close = %v, want an error: %v", err, tc.wantCloseFail)
@@ -88,7 +112,7 @@ func TestCloseSendsAnUnansweredDeleteOnceMore(t *testing.T) {
 				t.Errorf("%d Deletes reached the host, want %d", got, tc.wantDeletes)
 			}
 			if got := after.OpenShells; got != tc.wantOpen {
-				t.Errorf("%d shells open on the host after Close, want %d", got, tc.wantOpen)
+				t.Errorf("%d shells open on the host at the end, want %d", got, tc.wantOpen)
 			}
 			if got := stalled.Load(); got != 2 {
 				t.Errorf("the proxy saw %d Deletes, want 2 (one more after the unanswered one, never a third)", got)

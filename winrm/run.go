@@ -296,15 +296,11 @@ func (s *Session) failed(ctx context.Context, err error) {
 }
 
 // abandonShell terminates the running command and deletes the shell after
-// the caller's context ended, under a deadline of its own (ask, then give
-// up: the host's IdleTimeout reclaims a shell that could not be deleted).
+// the caller's context ended, as Close does (endShell).
 func (s *Session) abandonShell(ctx context.Context) {
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CleanupTimeout)
-	defer cancel()
-	s.signalLast(cctx)
-	// Best effort: the step has already failed, and a shell that cannot be
-	// deleted now is reclaimed by the host's IdleTimeout.
-	_ = s.deleteShell(cctx)
+	// Best effort: the step has already failed; a shell that could not be
+	// deleted even so is reclaimed by the host's IdleTimeout.
+	_ = s.endShell(ctx)
 }
 
 // signalLast sends Signal terminate for the last command started. Its
@@ -321,27 +317,67 @@ func (s *Session) signalLast(ctx context.Context) {
 // deleteShell deletes the shell and forgets it, returning the error of the
 // Delete (a shell already gone counts as deleted).
 func (s *Session) deleteShell(ctx context.Context) error {
-	if s.shellID == "" {
+	id := s.shellID
+	s.shellID, s.lastCommand = "", ""
+	return s.deleteShellID(ctx, id)
+}
+
+// deleteShellID deletes the shell id ("" is none); a shell the host no
+// longer has counts as deleted.
+func (s *Session) deleteShellID(ctx context.Context, id string) error {
+	if id == "" {
 		return nil
 	}
-	_, err := s.ep.post(ctx, "Delete shell", deleteShellMessage(s.ep.url, s.opXS(), s.shellID), s.opts.OperationTimeout)
-	s.shellID, s.lastCommand = "", ""
+	_, err := s.ep.post(ctx, "Delete shell", deleteShellMessage(s.ep.url, s.opXS(), id), s.opts.OperationTimeout)
 	if errors.Is(err, ErrShellGone) {
 		return nil
 	}
 	return err
 }
 
-// Close implements transport.Session: it terminates the last command
-// (Signal), deletes the shell and closes the connections. The Signal is
-// bounded by ctx (and by CleanupTimeout even if ctx has already ended, so
-// that a cancelled run still cleans up). The Delete is always sent, with
-// its own deadline of CleanupTimeout: a Signal that used up ctx must not
-// leave the shell open on the host (and its slot free for another shell)
-// until the host's idle timeout; a Delete that got no answer in time is
-// sent once more, on a new connection, under the same bound. Close is
-// safe to call more than once;
-// calls after the first return nil.
+// endShell terminates the last command (Signal) and deletes the shell,
+// each under a deadline of CleanupTimeout of its own that outlives ctx,
+// so that a Signal that used up its time, or a caller whose context has
+// ended, does not leave the shell open (and one of the user's
+// MaxShellsPerUser taken) until the host's IdleTimeout (2 hours by
+// default). A Delete that got no answer in time (the host was too busy:
+// thousands of closes arriving at once, a host deep in an update; or the
+// request was lost with its connection) is sent once more, on a new
+// connection, under the same bound; a shell the first one did remove
+// answers ShellNotFound, which counts as deleted. s.mu is held.
+func (s *Session) endShell(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CleanupTimeout)
+	defer cancel()
+	if ctx.Err() == nil {
+		// The Signal honours the caller's context while it still runs.
+		var stop context.CancelFunc
+		cctx, stop = mergeDone(cctx, ctx)
+		defer stop()
+	}
+	s.signalLast(cctx)
+	id := s.shellID
+	s.shellID, s.lastCommand = "", ""
+	err := s.deleteWithin(ctx, id)
+	var te *transport.Error
+	if errors.As(err, &te) && te.Class == transport.ClassTimeout {
+		s.ep.conn.close()
+		err = s.deleteWithin(ctx, id)
+	}
+	return err
+}
+
+// deleteWithin deletes the shell id under a deadline of CleanupTimeout
+// that outlives ctx.
+func (s *Session) deleteWithin(ctx context.Context, id string) error {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CleanupTimeout)
+	defer cancel()
+	return s.deleteShellID(dctx, id)
+}
+
+// Close implements transport.Session: it ends the shell (endShell: Signal
+// for the last command, then Delete, each under a deadline of its own, the
+// Delete once more if it got no answer) and closes the connections. Close
+// is safe to call more than once; calls after the first return nil.
 func (s *Session) Close(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -349,34 +385,7 @@ func (s *Session) Close(ctx context.Context) error {
 		return nil
 	}
 	s.closed = true
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CleanupTimeout)
-	defer cancel()
-	if ctx.Err() == nil {
-		// Honour the caller's context when it still runs.
-		var stop context.CancelFunc
-		cctx, stop = mergeDone(cctx, ctx)
-		defer stop()
-	}
-	s.signalLast(cctx)
-	shellID := s.shellID
-	dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CleanupTimeout)
-	defer dcancel()
-	err := s.deleteShell(dctx)
-	var te *transport.Error
-	if errors.As(err, &te) && te.Class == transport.ClassTimeout {
-		// No answer in time: the host was too busy (thousands of closes
-		// arriving at once, a host deep in an update), or the request was
-		// lost with its connection. Left alone, the shell would hold one
-		// of the user's MaxShellsPerUser until the host's IdleTimeout (2
-		// hours by default), so ask once more, on a new connection, with
-		// the same bound. A shell the first Delete did remove answers
-		// ShellNotFound, which deleteShell takes as done.
-		s.ep.conn.close()
-		s.shellID = shellID
-		rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), s.opts.CleanupTimeout)
-		defer rcancel()
-		err = s.deleteShell(rctx)
-	}
+	err := s.endShell(ctx)
 	s.ep.auth.close()
 	s.ep.conn.close()
 	return err
