@@ -14,8 +14,6 @@ import (
 	"github.com/fleetrun/fleetrun/internal/testneeds"
 )
 
-const python = "/usr/bin/python3"
-
 // pythonEnv is the whole environment of the Python runs: nothing from the
 // test's own environment (no proxies), and OpenSSL's legacy provider, where
 // MD4 lives, for ntlm_auth.
@@ -62,7 +60,7 @@ func runPywinrm(t *testing.T, req pywinrmRequest) pywinrmReport {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, python, filepath.Join("testdata", "pywinrm_client.py"))
+	cmd := exec.CommandContext(ctx, testneeds.DebianPython, filepath.Join("testdata", "pywinrm_client.py"))
 	cmd.Env = pythonEnv(t)
 	cmd.Stdin = bytes.NewReader(in)
 	var stdout, stderr bytes.Buffer
