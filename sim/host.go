@@ -46,6 +46,9 @@ type Host struct {
 	// onPark, when set (tests), is called each time a Receive starts
 	// waiting; idle says whether the command's process is waiting too.
 	onPark func(idle bool)
+	// frameHold is how long a step run holds its frames back (frameHold;
+	// tests that assert how frames are grouped set it before any run).
+	frameHold time.Duration
 
 	mu           sync.Mutex
 	closed       bool
@@ -115,6 +118,7 @@ type hostDeps struct {
 func newHost(cfg HostConfig, deps hostDeps) (*Host, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Host{
+		frameHold:    frameHold,
 		cfg:          cfg,
 		clock:        deps.clock,
 		logf:         deps.logf,

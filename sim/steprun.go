@@ -167,7 +167,7 @@ const stepRunExitCancelled = 0xC000013A
 // the launcher's stdout: nothing else goes there. It returns 0 after Z;
 // when the launcher is stopped it returns at once, without Z.
 func (h *Host) stepRun(ctx context.Context, p *cmdexe.Proc, run *runPayload) uint32 {
-	fw := &frameWriter{w: p.Stdout, clock: h.clock, start: h.clock.Now()}
+	fw := &frameWriter{w: p.Stdout, clock: h.clock, start: h.clock.Now(), hold: h.frameHold}
 	defer fw.close()
 	ahead := &startedAhead{h: h, steps: run.Steps, ready: map[int]time.Time{}}
 	for i := range run.Steps {
@@ -423,10 +423,11 @@ type frameWriter struct {
 	w     io.Writer
 	clock clockwork.Clock
 	start time.Time
+	hold  time.Duration // frameHold, unless a test wants another
 
 	mu     sync.Mutex
 	held   []byte
-	timer  *time.Timer // flushes held frames frameHold after the first
+	timer  *time.Timer // flushes held frames hold after the first
 	closed bool
 }
 
@@ -449,7 +450,7 @@ func (f *frameWriter) put(b []byte) {
 		// Real time, not the host's clock: the hold decides only when
 		// output is delivered, never what it says, and a test that moves
 		// a fake host clock sees the run's timers alone.
-		f.timer = time.AfterFunc(frameHold, f.flush)
+		f.timer = time.AfterFunc(f.hold, f.flush)
 	}
 	f.held = append(f.held, b...)
 	if len(f.held) >= frameHoldBytes {

@@ -892,31 +892,60 @@ func TestAMissingWorkdirFailsTheStep(t *testing.T) {
 }
 
 // A run's frames are held back and written out together (docs/design.md,
-// "Step runs"): the short first step's frames and the second step's B go
-// out in one write, not frame by frame; while the second step still runs,
-// they go out once they have been held long enough, and the rest goes out
-// in one write at the end of the run.
+// "Step runs"): while the second step still runs nothing has gone out (the
+// hold is longer than the test), and the whole run goes out in one write
+// when it ends. TestFrameWriterFlushesOnItsTimer covers the hold running
+// out while a step runs.
 func TestStepRunHoldsFramesAndWritesThemTogether(t *testing.T) {
 	t.Parallel()
 	f, clock := stepRunFleet(t, 1, "", FleetOptions{})
 	h := f.Hosts()[0]
+	h.frameHold = time.Hour
 	r := startLauncher(t, h, runOf(
 		argvStep(0, "hostname", `"hostname"`),
 		scriptStep(t, 1, scriptPayload("Start-Sleep -Seconds 5\n'late'")),
 	), false)
-	first := framesText(fB(0, 1, 0), fO(0, "sim-0001\r\n"), fX(0, 1, 0, 0), fB(1, 1, 0))
-	// The clock has not moved: the second step sleeps, and what is held
-	// goes out on the hold's own timer.
-	if got := r.writes.waitFor(t, 1); !slices.Equal(got, []string{first}) {
-		t.Fatalf("writes while the second step runs: %q, want %q", got, []string{first})
+	// Once the second step sleeps on the host's clock, the first step's
+	// frames and the second's B are held, not written.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := clock.BlockUntilContext(ctx, 1); err != nil {
+		t.Fatal(err)
 	}
-	advance(t, clock, 1, 5*time.Second)
+	if got := r.writes.waitFor(t, 0); len(got) != 0 {
+		t.Fatalf("writes while the second step runs: %q, want none", got)
+	}
+	clock.Advance(5 * time.Second)
 	if _, _, code := r.wait(t); code != 0 {
 		t.Fatalf("launcher exit %d", code)
 	}
-	want := []string{first, framesText(fO(1, "late\r\n"), fX(1, 1, 0, 5000), fZ(5000))}
-	if got := r.writes.waitFor(t, 2); !slices.Equal(got, want) {
+	want := []string{framesText(fB(0, 1, 0), fO(0, "sim-0001\r\n"), fX(0, 1, 0, 0), fB(1, 1, 0),
+		fO(1, "late\r\n"), fX(1, 1, 0, 5000), fZ(5000))}
+	if got := r.writes.waitFor(t, 1); !slices.Equal(got, want) {
 		t.Errorf("writes: %q, want %q", got, want)
+	}
+}
+
+// Frames held while a step runs go out when the hold runs out, without
+// the run doing anything more: a long step's output still streams.
+func TestFrameWriterFlushesOnItsTimer(t *testing.T) {
+	t.Parallel()
+	var w writeLog
+	clock := newTestClock()
+	fw := &frameWriter{w: &w, clock: clock, start: clock.Now(), hold: time.Millisecond}
+	defer fw.close()
+	fw.header("B %d %d %d\n", 3, 1, 0)
+	fw.data('O', 3, []byte("partial"))
+	// The hold may run out between the two frames: one write or two.
+	want := "B 3 1 0\nO 3 7\npartial"
+	for n := 1; ; n++ {
+		got := w.waitFor(t, n)
+		if strings.Join(got, "") == want {
+			return
+		}
+		if n == 2 {
+			t.Fatalf("written on the timer: %q, want %q", got, want)
+		}
 	}
 }
 
@@ -926,7 +955,7 @@ func TestFrameWriterHoldsUntilFlushedOrFull(t *testing.T) {
 	t.Parallel()
 	var w writeLog
 	clock := newTestClock()
-	fw := &frameWriter{w: &w, clock: clock, start: clock.Now()}
+	fw := &frameWriter{w: &w, clock: clock, start: clock.Now(), hold: time.Hour}
 	fw.header("B %d %d %d\n", 0, 1, 0)
 	fw.data('O', 0, []byte("x"))
 	fw.flush()
