@@ -214,12 +214,14 @@ func Render(cmd transport.Command, opts RenderOptions) (Rendered, error) {
 	if err != nil {
 		return Rendered{}, err
 	}
-	return renderPayload(p.B64, p.CommandLine, opts), nil
+	return renderPayload(p.B64, p.CommandLine, opts, false), nil
 }
 
-// renderPayload is the launcher command line carrying payload, or the
-// stdin variant when that line would be too long (or opts asks for it).
-func renderPayload(payload, commandLine string, opts RenderOptions) Rendered {
+// renderPayload is the launcher command line carrying payload when it
+// fits; else, when compressed allows it, the compressed form
+// (CompressedCommand) when that fits; else the stdin variant (or that at
+// once when opts asks for it).
+func renderPayload(payload, commandLine string, opts RenderOptions, compressed bool) Rendered {
 	limit := opts.MaxCommandLine
 	if limit <= 0 {
 		limit = DefaultMaxCommandLine
@@ -229,6 +231,11 @@ func renderPayload(payload, commandLine string, opts RenderOptions) Rendered {
 		r.RemoteCommand = RemoteCommand(Text(payload))
 		if CommandLength(r.RemoteCommand) <= limit {
 			return r
+		}
+		if compressed {
+			if r.RemoteCommand = CompressedCommand(Text(payload)); CommandLength(r.RemoteCommand) <= limit {
+				return r
+			}
 		}
 	}
 	r.Stdin = true

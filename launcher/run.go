@@ -155,17 +155,7 @@ func RenderRun(steps []transport.RunStep, opts RenderOptions) (Rendered, error) 
 	if err != nil {
 		return Rendered{}, err
 	}
-	r := renderPayload(p.B64, "", opts)
-	if r.Stdin && !opts.ForceStdin {
-		limit := opts.MaxCommandLine
-		if limit <= 0 {
-			limit = DefaultMaxCommandLine
-		}
-		if rc := CompressedCommand(Text(p.B64)); CommandLength(rc) <= limit {
-			r.RemoteCommand, r.Stdin = rc, false
-		}
-	}
-	return r, nil
+	return renderPayload(p.B64, "", opts, true), nil
 }
 
 // FrameHandler receives a step run's frames as FrameParser reads them. i
