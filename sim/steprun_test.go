@@ -926,13 +926,19 @@ func TestStepRunHoldsFramesAndWritesThemTogether(t *testing.T) {
 	}
 }
 
+// testFrameWriter is a frame writer holding frames for hold, writing to
+// the log it returns.
+func testFrameWriter(hold time.Duration) (*frameWriter, *writeLog) {
+	w := &writeLog{}
+	clock := newTestClock()
+	return &frameWriter{w: w, clock: clock, start: clock.Now(), hold: hold}, w
+}
+
 // Frames held while a step runs go out when the hold runs out, without
 // the run doing anything more: a long step's output still streams.
 func TestFrameWriterFlushesOnItsTimer(t *testing.T) {
 	t.Parallel()
-	var w writeLog
-	clock := newTestClock()
-	fw := &frameWriter{w: &w, clock: clock, start: clock.Now(), hold: time.Millisecond}
+	fw, w := testFrameWriter(time.Millisecond)
 	defer fw.close()
 	fw.header("B %d %d %d\n", 3, 1, 0)
 	fw.data('O', 3, []byte("partial"))
@@ -953,9 +959,7 @@ func TestFrameWriterFlushesOnItsTimer(t *testing.T) {
 // holds frameHoldBytes; a stopped launcher's frames are dropped.
 func TestFrameWriterHoldsUntilFlushedOrFull(t *testing.T) {
 	t.Parallel()
-	var w writeLog
-	clock := newTestClock()
-	fw := &frameWriter{w: &w, clock: clock, start: clock.Now(), hold: time.Hour}
+	fw, w := testFrameWriter(time.Hour)
 	fw.header("B %d %d %d\n", 0, 1, 0)
 	fw.data('O', 0, []byte("x"))
 	fw.flush()
