@@ -212,7 +212,11 @@ func inflateBootstrap(script string) (text string, ok bool, err error) {
 	if err != nil {
 		return "", true, fmt.Errorf("compressed launcher: %w", err)
 	}
-	// .NET's DeflateStream reads raw deflate (RFC 1951), as compress/flate.
+	// .NET's DeflateStream reads raw deflate, as compress/flate: RFC 1951
+	// data with no zlib or gzip header (Microsoft's
+	// System.IO.Compression.DeflateStream reference, "Remarks"). A line
+	// longer than cmd.exe takes never gets here: cmdexe refuses it as
+	// Windows does ("The command line is too long.").
 	data, err := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(raw)), maxInflated+1))
 	switch {
 	case err != nil:
