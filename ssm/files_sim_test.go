@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -59,7 +60,12 @@ func TestCopyOverSSMUploadsEachSourceOnceForEveryHost(t *testing.T) {
 	src := countingBlob{newBlob(data), new(atomic.Int64)}
 	const dest = `C:\patches\KB1.msu`
 	targets := transferTargets(t, hosts)
-	d := newDialer(t, options(t))
+	// The hosts' commands are sent when all three have joined them
+	// (MaxBatch), not when a short window ends: on a loaded machine the
+	// hosts' goroutines may be far more than a window apart.
+	opts := options(t)
+	opts.MaxBatch, opts.BatchWindow = len(hosts), time.Minute
+	d := newDialer(t, opts)
 
 	res, errs := runAll(t, d, targets, func(int) transport.Command { return copyCommand(dest, src) })
 	want := []transport.FileResult{{Path: dest, Size: int64(len(data)), SHA256: src.SHA256()}}

@@ -181,7 +181,10 @@ func TestAStepWhoseCommandCannotBeLookedUpIsNotSentAgain(t *testing.T) {
 		{Action: "SendCommand", Answer: sim.SSMDropConnection},
 		{Action: "ListCommands", Answer: sim.SSMInternalError},
 	}})
-	d := newDialer(t, options(t))
+	// One command for both hosts, sent when both have joined it.
+	opts := options(t)
+	opts.MaxBatch, opts.BatchWindow = len(hosts), time.Minute
+	d := newDialer(t, opts)
 	var targets []transport.Target
 	for _, h := range hosts {
 		targets = append(targets, target(t, h))
