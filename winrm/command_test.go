@@ -103,7 +103,8 @@ func TestParseTemplateNeedsEveryPlaceholder(t *testing.T) {
 
 func TestEscapeTextIsXMLEscapeText(t *testing.T) {
 	t.Parallel()
-	for _, s := range []string{"", "plain base64+/=", `a"b`, "a'b", "a&b", "<>", "\t\n\r", "\x7f", "日本", "\xff\xfe", "\x00"} {
+	for _, s := range []string{"", "plain base64+/=", `a"b`, "a'b", "a&b", "<>", "\t\n\r", "\x7f", "日本", "\xff\xfe", "\x00",
+		"a\x01日\xffb\t<c>\r\n", "\xe6\x97", "x\xe6\x97<", "\x1f\x80é'\"&", "end\x7f"} {
 		var b bytes.Buffer
 		_ = xml.EscapeText(&b, []byte(s))
 		if got := escapeText(s); got != b.String() {
@@ -147,6 +148,16 @@ func BenchmarkCommandMessage(b *testing.B) {
 			_ = []byte(commandDOM(messageID(), "http://127.0.0.1:5985/wsman", "PT60S", "SHELL-1", escapedContents(exe, args), false))
 		}
 	})
+}
+
+// BenchmarkEscapeText escapes a compressed step run's command line: about
+// 8,000 characters of base64 inside a quoted -Command bootstrap.
+func BenchmarkEscapeText(b *testing.B) {
+	line := `-Command "$s='` + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("step run "), 650)) + `';iex ((New-Object IO.StreamReader(x)).ReadToEnd())"`
+	b.ReportAllocs()
+	for b.Loop() {
+		escapeText(line)
+	}
 }
 
 // BenchmarkReceiveMessage builds a Receive request.

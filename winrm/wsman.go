@@ -186,20 +186,52 @@ func messageID() string {
 
 // escapeText escapes s as character data, as xml.EscapeText does; text
 // with nothing to escape (base64, most command lines) is returned as it is.
+// The five markup characters and tab, newline and carriage return are
+// written here; runs of control and non-ASCII bytes go through
+// xml.EscapeText itself, which decides what is a valid rune and what
+// becomes U+FFFD. Such a run holds whole UTF-8 sequences (their bytes are
+// all non-ASCII), so it decodes as it would within s. The result is built
+// in one buffer of about the right size: the compressed launcher, 8,000
+// characters with quotes, is escaped for every step run.
 func escapeText(s string) string {
-	plain := true
-	for i := 0; i < len(s); i++ {
-		if needsEscape[s[i]] {
-			plain = false
-			break
-		}
+	i := 0
+	for i < len(s) && !needsEscape[s[i]] {
+		i++
 	}
-	if plain {
+	if i == len(s) {
 		return s
 	}
-	var b bytes.Buffer
-	_ = xml.EscapeText(&b, []byte(s)) // writes to a bytes.Buffer never fail
+	var b strings.Builder
+	b.Grow(len(s) + len(s)/8 + 16)
+	b.WriteString(s[:i])
+	for i < len(s) {
+		plain := i
+		for i < len(s) && !needsEscape[s[i]] {
+			i++
+		}
+		b.WriteString(s[plain:i])
+		if i == len(s) {
+			break
+		}
+		if e := xmlEntity[s[i]]; e != "" {
+			b.WriteString(e)
+			i++
+			continue
+		}
+		other := i
+		for i < len(s) && needsEscape[s[i]] && xmlEntity[s[i]] == "" {
+			i++
+		}
+		_ = xml.EscapeText(&b, []byte(s[other:i])) // writes to a strings.Builder never fail
+	}
 	return b.String()
+}
+
+// xmlEntity is what xml.EscapeText writes for the markup characters and
+// the three whitespace controls it escapes.
+var xmlEntity = [256]string{
+	'"': "&#34;", '\'': "&#39;", '&': "&amp;", '<': "&lt;", '>': "&gt;",
+	'\t': "&#x9;", '\n': "&#xA;", '\r': "&#xD;",
 }
 
 // needsEscape marks the bytes escapeText does not pass through as they
