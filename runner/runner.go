@@ -231,8 +231,36 @@ func (r *run) schedule(runCtx, parent context.Context, forks int, batches []int)
 			stop(fmt.Sprintf("the run's --timeout of %s passed", r.opts.RunTimeout), ReasonRunTimeout)
 		}
 	}
+	// Hosts run on workers that each take host after host: a worker's
+	// stack, grown by its first host's connection (TLS or NTLM, HTTP, XML),
+	// is kept for the next instead of being grown again on a new goroutine.
+	// A worker is started when a host is handed out and none is free, so
+	// there are never more than forks (the scheduler hands out a host only
+	// when fewer than forks are in flight), nor more than hosts.
 	var g errgroup.Group
-	g.SetLimit(forks)
+	work := make(chan int)
+	workers := 0
+	start := func(idx int) {
+		select {
+		case work <- idx:
+			return
+		default:
+		}
+		if workers == forks {
+			work <- idx // every worker is busy or about to take it
+			return
+		}
+		workers++
+		g.Go(func() error {
+			for {
+				finished <- r.runHost(runCtx, idx)
+				var ok bool
+				if idx, ok = <-work; !ok {
+					return nil
+				}
+			}
+		})
+	}
 	i := 0
 	for i < len(r.hosts) && !stopped {
 		batch := batches[i]
@@ -268,11 +296,7 @@ func (r *run) schedule(runCtx, parent context.Context, forks int, batches []int)
 				break
 			}
 			inflight++
-			idx := i
-			g.Go(func() error {
-				finished <- r.runHost(runCtx, idx)
-				return nil
-			})
+			start(i)
 		}
 		// A batch starts only when the previous one has finished, its
 		// hosts' shells closed.
@@ -282,6 +306,7 @@ func (r *run) schedule(runCtx, parent context.Context, forks int, batches []int)
 		r.closing.Wait()
 		check()
 	}
+	close(work)
 	_ = g.Wait() // workers return nil; results travel through finished
 	r.closing.Wait()
 	for ; i < len(r.hosts); i++ {

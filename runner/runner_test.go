@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -615,5 +616,46 @@ func TestRunWithASmallBudgetSaysItBoundsConcurrency(t *testing.T) {
 	}
 	if log.peak > 2 {
 		t.Errorf("peak hosts in flight %d, want at most 2", log.peak)
+	}
+}
+
+// goroutineDialer records which goroutine dialed each host.
+type goroutineDialer struct {
+	*fakeFleet
+	mu  sync.Mutex
+	ids map[string]bool
+}
+
+func (d *goroutineDialer) Dial(ctx context.Context, t transport.Target) (transport.Session, error) {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)] // "goroutine 123 [running]:..."
+	id, _, _ := strings.Cut(strings.TrimPrefix(string(buf), "goroutine "), " ")
+	d.mu.Lock()
+	d.ids[id] = true
+	d.mu.Unlock()
+	return d.fakeFleet.Dial(ctx, t)
+}
+
+// Hosts run on at most forks workers, each taking host after host, so a
+// worker's grown stack serves the next host instead of a new goroutine
+// growing its own.
+func TestHostsRunOnAtMostForksWorkers(t *testing.T) {
+	t.Parallel()
+	for _, forks := range []int{1, 7} {
+		t.Run(fmt.Sprintf("forks=%d", forks), func(t *testing.T) {
+			t.Parallel()
+			pb := mustPlaybook(t, fmt.Sprintf(twoSteps, forks, ""))
+			d := &goroutineDialer{fakeFleet: newFakeFleet(exitWith(func(string) uint32 { return 0 })), ids: map[string]bool{}}
+			res, err := runner.Run(context.Background(), pb, makeHosts(40), runner.Options{Dialer: d, Target: target, After: immediate})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(map[runner.Status]int{runner.StatusOK: 40}, statuses(res)); diff != "" {
+				t.Errorf("statuses (-want +got):\n%s", diff)
+			}
+			if n := len(d.ids); n < 1 || n > forks {
+				t.Errorf("40 hosts were dialed from %d goroutines, want 1 to %d (one per worker)", n, forks)
+			}
+		})
 	}
 }
