@@ -245,6 +245,11 @@ type ntlmAuth struct {
 	username, domain, password string
 	seal                       bool
 	client                     *ntlmssp.Client // nil until a handshake completed
+	// session seals messages for client's context when seal is set: an
+	// ntlmSession, or bodgit's own session when ntlmSession does not
+	// implement what was negotiated; nil when the server agreed to no
+	// message protection.
+	session sealer
 }
 
 func (a *ntlmAuth) name() string    { return "ntlm" }
@@ -280,15 +285,35 @@ func (a *ntlmAuth) send(ctx context.Context, ep *endpoint, body []byte) (*httpRe
 	if !a.seal {
 		return ep.do(ctx, body, nil)
 	}
-	session := a.client.SecuritySession()
-	if session == nil {
+	if a.session == nil {
 		return nil, errors.New("ntlm: the server did not agree to message encryption")
 	}
-	reply, broken, err := sendSealed(ctx, ep, body, "ntlm", ntlmSealer{session}, ntlmSignatureSize)
+	reply, broken, err := sendSealed(ctx, ep, body, "ntlm", a.session, ntlmSignatureSize)
 	if broken {
 		a.client = nil
 	}
 	return reply, err
+}
+
+// ntlmSessionFor is the sealer for the context c completed with the
+// AUTHENTICATE message authenticate: an ntlmSession derived from it and
+// the credentials c was given, or, when the handshake negotiated
+// something ntlmSession does not implement (no extended session
+// security), bodgit's own session; nil when there is none.
+func (a *ntlmAuth) ntlmSessionFor(c *ntlmssp.Client, authenticate []byte) (sealer, error) {
+	// The same user, password and domain as ntlmssp.NewClient got in
+	// handshake, the domain trimmed as ntlmssp.SetDomain trims it.
+	s, err := ntlmSessionFromAuthenticate(authenticate, a.username, a.password, strings.TrimSpace(a.domain))
+	if errors.Is(err, errNTLMNotSupported) {
+		if bs := c.SecuritySession(); bs != nil {
+			return ntlmSealer{bs}, nil
+		}
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("ntlm: derive the session keys from our AUTHENTICATE message: %w; report this as a bug, or use HTTPS (the message is then not sealed)", err)
+	}
+	return s, nil
 }
 
 // ntlmSealer is bodgit/ntlmssp's security session as a sealer (its Wrap
@@ -338,6 +363,12 @@ func (a *ntlmAuth) handshake(ctx context.Context, ep *endpoint) (*httpReply, err
 	if err != nil {
 		return nil, fmt.Errorf("ntlm: answer CHALLENGE: %w", err)
 	}
+	var session sealer
+	if a.seal {
+		if session, err = a.ntlmSessionFor(c, authenticate); err != nil {
+			return nil, err
+		}
+	}
 	h.Set("Authorization", "Negotiate "+base64.StdEncoding.EncodeToString(authenticate))
 	reply, err = ep.do(ctx, nil, h)
 	if err != nil {
@@ -349,7 +380,7 @@ func (a *ntlmAuth) handshake(ctx context.Context, ep *endpoint) (*httpReply, err
 		}
 		return nil, fmt.Errorf("ntlm: the server answered AUTHENTICATE with HTTP %d", reply.status)
 	}
-	a.client = c
+	a.client, a.session = c, session
 	return nil, nil
 }
 

@@ -39,7 +39,14 @@ func frameSealed(signature, sealed []byte, plainLen int) []byte {
 
 // sealedFrameLen is the length of frameSealed's body.
 func sealedFrameLen(signature, sealed []byte, plainLen int) int {
-	return len(sealFrameStart) + len(strconv.Itoa(plainLen)) + len(sealFrameMiddle) + 4 + len(signature) + len(sealed) + len(sealFrameEnd)
+	return sealedFrameOverhead(plainLen) + len(signature) + len(sealed)
+}
+
+// sealedFrameOverhead is the length of the framing around the signature
+// and the sealed message of a plaintext of length plainLen.
+func sealedFrameOverhead(plainLen int) int {
+	var num [20]byte
+	return len(sealFrameStart) + len(strconv.AppendInt(num[:0], int64(plainLen), 10)) + len(sealFrameMiddle) + 4 + len(sealFrameEnd)
 }
 
 // The fixed text of the framing, around the plaintext's length and the
@@ -52,16 +59,34 @@ const (
 
 // writeFrameSealed writes frameSealed's body to b.
 func writeFrameSealed(b *bytes.Buffer, signature, sealed []byte, plainLen int) {
+	writeFrameHead(b, len(signature), plainLen)
+	b.Write(signature)
+	b.Write(sealed)
+	b.WriteString(sealFrameEnd)
+}
+
+// writeFrameSealedInto writes the same body as writeFrameSealed for msg
+// sealed by s, which seals it straight into b: no buffer of its own for
+// the sealed message. sigSize is the length of s's signatures.
+func writeFrameSealedInto(b *bytes.Buffer, s sealerInto, sigSize int, msg []byte) {
+	writeFrameHead(b, sigSize, len(msg))
+	b.Grow(sigSize + len(msg))
+	p := b.AvailableBuffer()[:sigSize+len(msg)]
+	s.sealInto(p[:sigSize], p[sigSize:], msg)
+	b.Write(p) // p is b's own free space: this only takes it into b
+	b.WriteString(sealFrameEnd)
+}
+
+// writeFrameHead writes the framing up to the signature: the first part,
+// the second part's header and the signature's length.
+func writeFrameHead(b *bytes.Buffer, sigLen, plainLen int) {
 	b.WriteString(sealFrameStart)
 	var num [20]byte
 	b.Write(strconv.AppendInt(num[:0], int64(plainLen), 10))
 	b.WriteString(sealFrameMiddle)
 	var n [4]byte
-	binary.LittleEndian.PutUint32(n[:], uint32(len(signature)))
+	binary.LittleEndian.PutUint32(n[:], uint32(sigLen))
 	b.Write(n[:])
-	b.Write(signature)
-	b.Write(sealed)
-	b.WriteString(sealFrameEnd)
 }
 
 // errFraming says a sealed body is not in the expected framing.
@@ -133,10 +158,19 @@ func unframeSealedSized(body []byte, sigSize int) (signature, sealed []byte, err
 
 // sealer is a security context's message protection: NTLM's or
 // Kerberos'. wrap returns the signature (token header) and the sealed
-// bytes; unwrap checks and opens them.
+// bytes; unwrap checks and opens them, and may do so in place (NTLM's
+// does): sealed is not to be used after it.
 type sealer interface {
 	wrap(msg []byte) (sig, sealed []byte, err error)
 	unwrap(sig, sealed []byte) ([]byte, error)
+}
+
+// sealerInto is a sealer that can also seal straight into the request
+// body, sparing wrap's buffer: sealInto writes msg's signature to sig (as
+// long as the sealer's signatures) and the sealed msg to dst (as long as
+// msg).
+type sealerInto interface {
+	sealInto(sig, dst, msg []byte)
 }
 
 // sendSealed seals body, posts it and opens a sealed answer; answers that
@@ -145,23 +179,32 @@ type sealer interface {
 // broken reports an answer that could not be unframed or opened: the
 // context's state no longer matches the server's, and the caller drops it.
 func sendSealed(ctx context.Context, ep *endpoint, body []byte, scheme string, s sealer, sigSize int) (reply *httpReply, broken bool, err error) {
-	sig, sealed, err := s.wrap(body)
-	if err != nil {
-		return nil, false, fmt.Errorf("%s: seal message: %w", scheme, err)
-	}
 	h := http.Header{}
 	h.Set("Content-Type", sealContentType)
 	plainLen := len(body)
-	reply, err = ep.doWith(ctx, h, sealedFrameLen(sig, sealed, plainLen), func(b *bytes.Buffer) {
-		writeFrameSealed(b, sig, sealed, plainLen)
-	})
+	var n int
+	var write func(*bytes.Buffer)
+	if si, ok := s.(sealerInto); ok && sigSize > 0 {
+		// Sealed as the request is written (once, when the connection
+		// is there; if it is not, the context is dropped anyway).
+		n = sealedFrameOverhead(plainLen) + sigSize + plainLen
+		write = func(b *bytes.Buffer) { writeFrameSealedInto(b, si, sigSize, body) }
+	} else {
+		sig, sealed, err := s.wrap(body)
+		if err != nil {
+			return nil, false, fmt.Errorf("%s: seal message: %w", scheme, err)
+		}
+		n = sealedFrameLen(sig, sealed, plainLen)
+		write = func(b *bytes.Buffer) { writeFrameSealed(b, sig, sealed, plainLen) }
+	}
+	reply, err = ep.doWith(ctx, h, n, write)
 	if err != nil {
 		return nil, false, err
 	}
 	if !strings.Contains(reply.header.Get("Content-Type"), `protocol="`+sealProtocol+`"`) {
 		return reply, false, nil
 	}
-	sig, sealed, err = unframeSealedSized(reply.body, sigSize)
+	sig, sealed, err := unframeSealedSized(reply.body, sigSize)
 	if err != nil {
 		return nil, true, err
 	}
