@@ -19,6 +19,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	goccy "github.com/goccy/go-yaml"
@@ -477,6 +478,32 @@ func structFields(t reflect.Type) (fields []fieldInfo, pos [][]int) {
 	return fields, pos
 }
 
+// structInfo is what decodeStruct needs of a struct type: its keys, in
+// order and by name, and where its Pos fields are.
+type structInfo struct {
+	byName map[string]fieldInfo
+	names  []string
+	pos    [][]int
+}
+
+// structInfos caches structInfo by type: an inventory decodes the same
+// host struct thousands of times.
+var structInfos sync.Map // reflect.Type → *structInfo
+
+func structInfoOf(t reflect.Type) *structInfo {
+	if info, ok := structInfos.Load(t); ok {
+		return info.(*structInfo)
+	}
+	fields, pos := structFields(t)
+	info := &structInfo{byName: make(map[string]fieldInfo, len(fields)), names: make([]string, 0, len(fields)), pos: pos}
+	for _, f := range fields {
+		info.byName[f.name] = f
+		info.names = append(info.names, f.name)
+	}
+	actual, _ := structInfos.LoadOrStore(t, info)
+	return actual.(*structInfo)
+}
+
 func (d *Decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 	if IsNull(n) {
 		d.Errorf(n, path, "expected a mapping, found null")
@@ -486,13 +513,8 @@ func (d *Decoder) decodeStruct(n *yaml.Node, path string, v reflect.Value) {
 	if !ok {
 		return
 	}
-	fields, posIdx := structFields(v.Type())
-	byName := make(map[string]fieldInfo, len(fields))
-	names := make([]string, 0, len(fields))
-	for _, f := range fields {
-		byName[f.name] = f
-		names = append(names, f.name)
-	}
+	info := structInfoOf(v.Type())
+	byName, names, posIdx := info.byName, info.names, info.pos
 	p := Pos{Node: n, Values: map[string]*yaml.Node{}, Keys: map[string]*yaml.Node{}}
 	for i, k := range keys {
 		f, known := byName[k.Value]
