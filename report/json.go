@@ -7,6 +7,8 @@
 package report
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -232,12 +234,143 @@ func convertError(te *transport.Error) *Error {
 	return &Error{Class: string(te.Class), Code: te.Code, Message: te.Message, Hint: te.Hint}
 }
 
-// WriteJSON writes doc as indented JSON.
+// WriteJSON writes doc as indented JSON: exactly what an Encoder with
+// SetIndent("", "  ") and SetEscapeHTML(false) writes for it, trailing
+// newline included.
+//
+// It streams: the document's object is written here, field by field in
+// Document's order and with its omitempty rules, and each value (each
+// host on its own) is encoded apart, so a report of many hosts is never
+// held in memory whole (the encoder held it twice: encoded, then
+// indented). A field added to Document must be added here too
+// (TestWriteJSONWritesEveryField fails until it is). On an error, what
+// was written so far may have reached w.
 func WriteJSON(w io.Writer, doc *Document) error {
+	jw := newJSONWriter(w)
+	jw.raw("{")
+	jw.field("playbook", doc.Playbook)
+	jw.field("status", doc.Status)
+	if doc.StopReason != "" {
+		jw.field("stop_reason", doc.StopReason)
+	}
+	jw.field("started_at", doc.StartedAt)
+	jw.field("finished_at", doc.FinishedAt)
+	jw.field("duration_ms", doc.DurationMS)
+	if doc.Forks != 0 {
+		jw.field("forks", doc.Forks)
+	}
+	jw.field("batches", doc.Batches)
+	if doc.MaxFail != nil {
+		jw.field("max_fail", doc.MaxFail)
+	}
+	if doc.Concurrency != nil {
+		jw.field("concurrency", doc.Concurrency)
+	}
+	jw.field("summary", &doc.Summary)
+	jw.key("hosts")
+	switch {
+	case doc.Hosts == nil:
+		jw.raw("null")
+	case len(doc.Hosts) == 0:
+		jw.raw("[]")
+	default:
+		jw.raw("[")
+		for i := range doc.Hosts {
+			if i > 0 {
+				jw.raw(",")
+			}
+			jw.raw("\n" + jsonElemIndent)
+			jw.value(&doc.Hosts[i])
+		}
+		jw.raw("\n" + jsonFieldIndent + "]")
+	}
+	if len(doc.FailureGroups) > 0 {
+		jw.field("failure_groups", doc.FailureGroups)
+	}
+	jw.raw("\n}\n")
+	return jw.flush()
+}
+
+// The indentation of the document's fields, and of the elements of its
+// arrays written here (hosts).
+const (
+	jsonFieldIndent = "  "
+	jsonElemIndent  = jsonFieldIndent + "  "
+)
+
+// jsonWriter writes the document's object through a buffer, encoding the
+// values inside it. It keeps the first error; after one it writes
+// nothing more.
+type jsonWriter struct {
+	w   *bufio.Writer
+	val bytes.Buffer  // a value, as enc writes it
+	enc *json.Encoder // into val
+	// elem encodes into val too, indented as the elements of an array
+	// among the fields.
+	elem  *json.Encoder
+	first bool // no field written yet
+	err   error
+}
+
+func newJSONWriter(w io.Writer) *jsonWriter {
+	jw := &jsonWriter{w: bufio.NewWriterSize(w, 32<<10), first: true}
+	jw.enc = jsonEncoder(&jw.val, jsonFieldIndent)
+	jw.elem = jsonEncoder(&jw.val, jsonElemIndent)
+	return jw
+}
+
+// jsonEncoder is the document's encoder (two spaces a level, HTML left as
+// it is) for a value that starts prefix deep.
+func jsonEncoder(w io.Writer, prefix string) *json.Encoder {
 	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
+	enc.SetIndent(prefix, "  ")
 	enc.SetEscapeHTML(false)
-	return enc.Encode(doc)
+	return enc
+}
+
+func (jw *jsonWriter) raw(s string) {
+	if jw.err == nil {
+		_, jw.err = jw.w.WriteString(s)
+	}
+}
+
+// key starts a field of the document: `"name": `, after a comma for all
+// but the first.
+func (jw *jsonWriter) key(name string) {
+	if !jw.first {
+		jw.raw(",")
+	}
+	jw.first = false
+	jw.raw("\n" + jsonFieldIndent + `"` + name + `": `)
+}
+
+// field writes a field of the document.
+func (jw *jsonWriter) field(name string, v any) {
+	jw.key(name)
+	jw.encode(jw.enc, v)
+}
+
+// value writes an element of an array among the fields.
+func (jw *jsonWriter) value(v any) { jw.encode(jw.elem, v) }
+
+func (jw *jsonWriter) encode(enc *json.Encoder, v any) {
+	if jw.err != nil {
+		return
+	}
+	jw.val.Reset()
+	if jw.err = enc.Encode(v); jw.err != nil {
+		return
+	}
+	// Encode ends the value with a newline; inside the document the next
+	// comma or bracket follows instead.
+	_, jw.err = jw.w.Write(bytes.TrimSuffix(jw.val.Bytes(), []byte("\n")))
+}
+
+func (jw *jsonWriter) flush() error {
+	if jw.err != nil {
+		return jw.err
+	}
+	return jw.w.Flush()
 }
 
 // WriteFile writes data to path atomically (a temporary file in the same
