@@ -2,6 +2,7 @@ package runner
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -64,6 +65,13 @@ type Journal struct {
 	f    *os.File
 	path string
 	err  error
+
+	// line is the line being written, buf its text and enc the encoder
+	// into buf (escaping HTML, as json.Marshal does): reused from line to
+	// line, under mu, so that writing a line allocates little.
+	line journalLine
+	buf  bytes.Buffer
+	enc  *json.Encoder
 }
 
 // OpenJournal opens (creating with mode 0600, or appending to) the journal at
@@ -156,7 +164,8 @@ func openJournal(path string, pb *playbook.Playbook, now time.Time, forcedFrom s
 		return nil, fmt.Errorf("journal %s: make it readable by its owner only: %w", path, err)
 	}
 	j := &Journal{f: f, path: path}
-	j.write(journalLine{Journal: 1, Playbook: pb.Name, PlaybookHash: PlaybookHash(pb), Started: now.UTC().Format(time.RFC3339Nano), ForcedFrom: forcedFrom})
+	j.enc = json.NewEncoder(&j.buf)
+	j.write(journalLine{Journal: 1, Playbook: pb.Name, PlaybookHash: PlaybookHash(pb), Started: journalTime(now), ForcedFrom: forcedFrom})
 	if j.err != nil {
 		_ = f.Close() // the write error is what matters
 		return nil, j.err
@@ -171,33 +180,38 @@ func (j *Journal) write(l journalLine) {
 	if j.err != nil {
 		return
 	}
-	data, err := json.Marshal(l)
+	// The line is what json.Marshal makes of l, ended by the newline
+	// Encode adds.
+	j.line = l
+	j.buf.Reset()
+	err := j.enc.Encode(&j.line)
+	j.line = journalLine{} // keep no pointer into the event
 	if err != nil {
 		j.err = fmt.Errorf("journal %s: %w", j.path, err)
 		return
 	}
 	// One write per line with O_APPEND: a line is never split, and what was
 	// written survives the process being killed.
-	if _, err := j.f.Write(append(data, '\n')); err != nil {
+	if _, err := j.f.Write(j.buf.Bytes()); err != nil {
 		j.err = fmt.Errorf("journal %s: %w", j.path, err)
 	}
 }
+
+// journalTime is how a journal line records when it happened.
+func journalTime(t time.Time) string { return t.UTC().Format(time.RFC3339Nano) }
 
 // Event records finished steps and hosts.
 func (j *Journal) Event(e Event) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	at := e.Time.UTC().Format(time.RFC3339Nano)
 	switch e.Kind {
 	case StepTask:
 		// Before the task starts: should fleetrun die while it runs, a
 		// resumed run follows this task instead of starting the step again.
 		// The line is one write to the file before Run is called, so it
 		// survives fleetrun being killed.
-		idx := e.Step.Index
-		j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: statusTaskStarted, Task: e.Step.Task, At: at})
+		j.write(journalLine{Host: e.Host.Name, Step: &e.Step.Index, Name: e.Step.Name, Status: statusTaskStarted, Task: e.Step.Task, At: journalTime(e.Time)})
 	case StepFinished:
-		idx := e.Step.Index
 		// A settled task is closed by the step's line; an unsettled one
 		// stays open for a resumed run to follow.
 		task := ""
@@ -210,26 +224,25 @@ func (j *Journal) Event(e Event) {
 			// like any other step: a resumed run does not send it again.
 			// Sending it again would be cheap (unchanged), but a later step
 			// may have changed the file on purpose since.
-			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: e.Step.Status, Task: task, ExitCode: e.Step.ExitCode, Outcome: e.Step.Outcome, At: at})
+			j.write(journalLine{Host: e.Host.Name, Step: &e.Step.Index, Name: e.Step.Name, Status: e.Step.Status, Task: task, ExitCode: e.Step.ExitCode, Outcome: e.Step.Outcome, At: journalTime(e.Time)})
 		case rebootPending(e.Step):
 			// The step did its work but the restart it asked for did not
 			// complete: a resumed run restarts the host instead of running
 			// the step again.
-			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: statusRebootPending, Task: task, ExitCode: e.Step.ExitCode, Outcome: e.Step.Outcome, At: at})
+			j.write(journalLine{Host: e.Host.Name, Step: &e.Step.Index, Name: e.Step.Name, Status: statusRebootPending, Task: task, ExitCode: e.Step.ExitCode, Outcome: e.Step.Outcome, At: journalTime(e.Time)})
 		case task != "":
-			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: e.Step.Status, Task: task, ExitCode: e.Step.ExitCode, Outcome: e.Step.Outcome, At: at})
+			j.write(journalLine{Host: e.Host.Name, Step: &e.Step.Index, Name: e.Step.Name, Status: e.Step.Status, Task: task, ExitCode: e.Step.ExitCode, Outcome: e.Step.Outcome, At: journalTime(e.Time)})
 		}
 	case StepRetrying:
 		// An attempt whose task settled and that the step tries again: the
 		// task is closed before it is forgotten, lest a resumed run follow
 		// a task that is gone (and start it again under its old name).
 		if e.Step.Task != "" && e.Step.TaskSettled {
-			idx := e.Step.Index
-			j.write(journalLine{Host: e.Host.Name, Step: &idx, Name: e.Step.Name, Status: statusRetrying, Task: e.Step.Task, At: at})
+			j.write(journalLine{Host: e.Host.Name, Step: &e.Step.Index, Name: e.Step.Name, Status: statusRetrying, Task: e.Step.Task, At: journalTime(e.Time)})
 		}
 	case HostFinished:
 		if e.Host.Reason != ReasonDoneEarlier {
-			j.write(journalLine{Host: e.Host.Name, Status: e.Host.Status, At: at})
+			j.write(journalLine{Host: e.Host.Name, Status: e.Host.Status, At: journalTime(e.Time)})
 		}
 	}
 }
