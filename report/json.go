@@ -240,11 +240,11 @@ func convertError(te *transport.Error) *Error {
 //
 // It streams: the document's object is written here, field by field in
 // Document's order and with its omitempty rules, and each value (each
-// host on its own) is encoded apart, so a report of many hosts is never
-// held in memory whole (the encoder held it twice: encoded, then
-// indented). A field added to Document must be added here too
-// (TestWriteJSONWritesEveryField fails until it is). On an error, what
-// was written so far may have reached w.
+// host on its own) is encoded apart, compact, then indented by
+// appendIndented, so a report of many hosts is never held in memory whole
+// (the encoder held it twice: encoded, then indented). A field added to
+// Document must be added here too (TestWriteJSONWritesEveryField fails
+// until it is). On an error, what was written so far may have reached w.
 func WriteJSON(w io.Writer, doc *Document) error {
 	jw := newJSONWriter(w)
 	jw.raw("{")
@@ -279,10 +279,10 @@ func WriteJSON(w io.Writer, doc *Document) error {
 			if i > 0 {
 				jw.raw(",")
 			}
-			jw.raw("\n" + jsonElemIndent)
-			jw.value(&doc.Hosts[i])
+			jw.raw("\n    ")
+			jw.value(&doc.Hosts[i], 2)
 		}
-		jw.raw("\n" + jsonFieldIndent + "]")
+		jw.raw("\n  ]")
 	}
 	if len(doc.FailureGroups) > 0 {
 		jw.field("failure_groups", doc.FailureGroups)
@@ -291,41 +291,23 @@ func WriteJSON(w io.Writer, doc *Document) error {
 	return jw.flush()
 }
 
-// The indentation of the document's fields, and of the elements of its
-// arrays written here (hosts).
-const (
-	jsonFieldIndent = "  "
-	jsonElemIndent  = jsonFieldIndent + "  "
-)
-
 // jsonWriter writes the document's object through a buffer, encoding the
 // values inside it. It keeps the first error; after one it writes
 // nothing more.
 type jsonWriter struct {
-	w   *bufio.Writer
-	val bytes.Buffer  // a value, as enc writes it
-	enc *json.Encoder // into val
-	// elem encodes into val too, indented as the elements of an array
-	// among the fields.
-	elem  *json.Encoder
-	first bool // no field written yet
+	w     *bufio.Writer
+	val   bytes.Buffer  // a value, compact, as enc writes it
+	enc   *json.Encoder // into val
+	ind   []byte        // the value indented
+	first bool          // no field written yet
 	err   error
 }
 
 func newJSONWriter(w io.Writer) *jsonWriter {
 	jw := &jsonWriter{w: bufio.NewWriterSize(w, 32<<10), first: true}
-	jw.enc = jsonEncoder(&jw.val, jsonFieldIndent)
-	jw.elem = jsonEncoder(&jw.val, jsonElemIndent)
+	jw.enc = json.NewEncoder(&jw.val)
+	jw.enc.SetEscapeHTML(false)
 	return jw
-}
-
-// jsonEncoder is the document's encoder (two spaces a level, HTML left as
-// it is) for a value that starts prefix deep.
-func jsonEncoder(w io.Writer, prefix string) *json.Encoder {
-	enc := json.NewEncoder(w)
-	enc.SetIndent(prefix, "  ")
-	enc.SetEscapeHTML(false)
-	return enc
 }
 
 func (jw *jsonWriter) raw(s string) {
@@ -341,29 +323,31 @@ func (jw *jsonWriter) key(name string) {
 		jw.raw(",")
 	}
 	jw.first = false
-	jw.raw("\n" + jsonFieldIndent + `"` + name + `": `)
+	jw.raw("\n  \"" + name + "\": ")
 }
 
 // field writes a field of the document.
 func (jw *jsonWriter) field(name string, v any) {
 	jw.key(name)
-	jw.encode(jw.enc, v)
+	jw.value(v, 1)
 }
 
-// value writes an element of an array among the fields.
-func (jw *jsonWriter) value(v any) { jw.encode(jw.elem, v) }
-
-func (jw *jsonWriter) encode(enc *json.Encoder, v any) {
+// value writes v, which starts depth levels deep in the document: 1 for
+// a field's value, 2 for an element of an array among the fields.
+func (jw *jsonWriter) value(v any, depth int) {
 	if jw.err != nil {
 		return
 	}
 	jw.val.Reset()
-	if jw.err = enc.Encode(v); jw.err != nil {
+	if jw.err = jw.enc.Encode(v); jw.err != nil {
 		return
 	}
 	// Encode ends the value with a newline; inside the document the next
-	// comma or bracket follows instead.
-	_, jw.err = jw.w.Write(bytes.TrimSuffix(jw.val.Bytes(), []byte("\n")))
+	// comma or bracket follows instead. What it wrote is compact, also
+	// where a type has its own MarshalJSON.
+	compact := bytes.TrimSuffix(jw.val.Bytes(), []byte("\n"))
+	jw.ind = appendIndented(jw.ind[:0], compact, depth)
+	_, jw.err = jw.w.Write(jw.ind)
 }
 
 func (jw *jsonWriter) flush() error {
@@ -371,6 +355,73 @@ func (jw *jsonWriter) flush() error {
 		return jw.err
 	}
 	return jw.w.Flush()
+}
+
+// appendIndented appends src, compact JSON as encoding/json writes it
+// (no space outside strings), indented as the Encoder's SetIndent writes
+// it: each element of an object or array on a line of its own, two spaces
+// a level, starting depth levels deep; a space after each colon; empty
+// objects and arrays kept as {} and []. It does what encoding/json's
+// indenting does for such input, but without running its validating
+// scanner over every byte, which cost two thirds of writing a report.
+func appendIndented(dst, src []byte, depth int) []byte {
+	newline := func() {
+		dst = append(dst, '\n')
+		for range depth {
+			dst = append(dst, "  "...)
+		}
+	}
+	for i := 0; i < len(src); i++ {
+		switch c := src[i]; c {
+		case '"':
+			end := stringEnd(src, i)
+			dst = append(dst, src[i:end]...)
+			i = end - 1
+		case '{', '[':
+			if i+1 < len(src) && (src[i+1] == '}' || src[i+1] == ']') {
+				dst = append(dst, c, src[i+1])
+				i++
+				continue
+			}
+			dst = append(dst, c)
+			depth++
+			newline()
+		case '}', ']':
+			depth--
+			newline()
+			dst = append(dst, c)
+		case ',':
+			dst = append(dst, c)
+			newline()
+		case ':':
+			dst = append(dst, ':', ' ')
+		default: // numbers, true, false, null
+			dst = append(dst, c)
+		}
+	}
+	return dst
+}
+
+// stringEnd returns the index just past the JSON string that starts with
+// the quote at src[start].
+func stringEnd(src []byte, start int) int {
+	i := start + 1
+	for {
+		q := bytes.IndexByte(src[i:], '"')
+		if q < 0 {
+			return len(src) // not from encoding/json, which closes its strings
+		}
+		i += q
+		// The quote is escaped if an odd number of backslashes precede it.
+		n := 0
+		for src[i-1-n] == '\\' {
+			n++
+		}
+		if n%2 == 0 {
+			return i + 1
+		}
+		i++
+	}
 }
 
 // WriteFile writes data to path atomically (a temporary file in the same

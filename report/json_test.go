@@ -173,7 +173,7 @@ type docGen struct {
 	text string // drawn among the strings when not empty
 }
 
-var genStrings = []string{"", "ok", "web-01", "C:\\Windows\\Temp", hostile, "<>&", "\u2028", "\xff", "日本語", "\"quoted\"", "a\nb"}
+var genStrings = []string{"", "ok", "web-01", "C:\\Windows\\Temp\\", hostile, "<>&", "\u2028", "\xff", "日本語", "\"quoted\"", "a\nb"}
 
 func (g *docGen) zero() bool { return !g.full && g.r.IntN(3) == 0 }
 
@@ -319,4 +319,47 @@ func BenchmarkWriteJSON(b *testing.B) {
 			}
 		}
 	})
+}
+
+// appendIndented indents compact JSON as the encoder's indenting does.
+func TestAppendIndentedMatchesIndent(t *testing.T) {
+	t.Parallel()
+	for _, src := range []string{
+		`null`, `true`, `-1.5e+10`, `""`, `"a"`, `{}`, `[]`, `[{}]`, `[[],{},[[]]]`, `{"a":{}}`,
+		`{"a":1,"b":[1,2,{"c":null}],"d":"x"}`,
+		`"\\"`, `"\\\""`, `"\"\\"`, `["\\",":",",","{","}","[","]"]`,
+		`{"k\":{[,":"v\\\\","\u2028":"\ufffd<>&"}`,
+		`[{"a":[{"b":[]}],"c":{"d":{"e":false}}},0]`,
+	} {
+		if !json.Valid([]byte(src)) {
+			t.Fatalf("test input %s is not JSON", src)
+		}
+		checkIndented(t, []byte(src))
+	}
+}
+
+func FuzzAppendIndented(f *testing.F) {
+	f.Add([]byte(`{"a":[1,{},[]],"b\\\"":"\\"}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var compact bytes.Buffer
+		if json.Compact(&compact, data) != nil {
+			return
+		}
+		checkIndented(t, compact.Bytes())
+	})
+}
+
+// checkIndented compares appendIndented with json.Indent at each depth
+// WriteJSON uses.
+func checkIndented(t *testing.T, src []byte) {
+	t.Helper()
+	for depth := range 3 {
+		var want bytes.Buffer
+		if err := json.Indent(&want, src, strings.Repeat("  ", depth), "  "); err != nil {
+			t.Fatal(err)
+		}
+		if got := appendIndented([]byte("x"), src, depth); string(got) != "x"+want.String() {
+			t.Errorf("appendIndented(%s, %d) =\n%s\nwant\n%s", src, depth, got[1:], want.String())
+		}
+	}
 }
