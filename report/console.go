@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -85,6 +86,14 @@ type Console struct {
 	bar          *mpb.Bar
 	closed       bool
 	err          error
+	// lines and buf are reused from event to event: the event's lines,
+	// and the text of the line being written.
+	lines []string
+	buf   []byte
+	// batchLabel is BatchLabel(labelBatch, labelBatches), kept for the
+	// next host of the same batch.
+	batchLabel               string
+	labelBatch, labelBatches int
 }
 
 type consoleState struct {
@@ -120,14 +129,12 @@ func (c *Console) Event(e runner.Event) {
 		c.bannerDone = true
 		c.print(paint(c.color(), ansiBold, SimulatedBanner), true)
 	}
-	line, show := c.update(e)
+	lines := c.update(e)
 	if e.Kind == runner.RunStarted && c.opts.Terminal {
 		c.startDisplay()
 	}
-	for _, l := range line {
-		if show {
-			c.print(l, sim)
-		}
+	for _, l := range lines {
+		c.print(l, sim)
 	}
 	if e.Kind == runner.RunStarted {
 		c.mu.Lock()
@@ -142,36 +149,47 @@ func (c *Console) Event(e runner.Event) {
 	}
 }
 
-// update applies e to the counters and returns its lines and whether they
-// are shown in the current mode.
-func (c *Console) update(e runner.Event) ([]string, bool) {
+// update applies e to the counters and returns the lines it shows in the
+// current mode (in c.lines, reused from event to event); lines that are
+// not shown are not made.
+func (c *Console) update(e runner.Event) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := &c.state
 	st.last = e.Time
 	plain := !c.opts.Terminal
 	col := c.color()
+	lines := c.lines[:0]
 	switch e.Kind {
 	case runner.RunStarted:
 		st.total, st.batches, st.runStart = e.Hosts, e.Batches, e.Time
 		st.concurrency = ConcurrencyNote(e.Concurrency, e.MaxFail)
-		return []string{fmt.Sprintf("run started: %s in %s", plural(e.Hosts, "host"), plural(e.Batches, "batch"))}, plain
+		if plain {
+			lines = append(lines, "run started: "+plural(e.Hosts, "host")+" in "+plural(e.Batches, "batch"))
+		}
 	case runner.BatchStarted:
 		st.batch = e.Batch
-		return []string{fmt.Sprintf("%s: %s", BatchLabel(e.Batch, st.batches), plural(e.Hosts, "host"))}, true
+		lines = append(lines, BatchLabel(e.Batch, st.batches)+": "+plural(e.Hosts, "host"))
 	case runner.HostStarted:
 		st.running++
 		c.started[e.Host.Name] = true
-		return []string{fmt.Sprintf("%s: started (%s)", name(e.Host), BatchLabel(e.Host.Batch, st.batches))}, plain
+		if plain {
+			lines = append(lines, name(e.Host)+": started ("+c.label(e.Host.Batch, st.batches)+")")
+		}
 	case runner.StepRetrying:
 		s := e.Step
-		return []string{fmt.Sprintf("%s: step %q attempt %d failed (%s); retrying in %s", name(e.Host), termLine(s.Name), s.Attempts, stepProblem(s), formatDuration(e.Delay))}, true
+		lines = append(lines, name(e.Host)+": step "+strconv.Quote(termLine(s.Name))+" attempt "+strconv.Itoa(s.Attempts)+
+			" failed ("+stepProblem(s)+"); retrying in "+formatDuration(e.Delay))
 	case runner.StepFinished:
 		s := e.Step
-		if s.Status.Succeeded() {
-			return []string{fmt.Sprintf("%s: step %q %s", name(e.Host), termLine(s.Name), stepOK(s))}, plain
+		switch {
+		case !plain: // a terminal shows no step lines
+		case s.Status.Succeeded():
+			lines = append(lines, name(e.Host)+": step "+strconv.Quote(termLine(s.Name))+" "+stepOK(s))
+		default:
+			lines = append(lines, name(e.Host)+": step "+strconv.Quote(termLine(s.Name))+" "+paint(col, ansiRed, "failed")+
+				" ("+stepFacts(s)+"): "+stepProblem(s))
 		}
-		return []string{fmt.Sprintf("%s: step %q %s (%s): %s", name(e.Host), termLine(s.Name), paint(col, ansiRed, "failed"), stepFacts(s), stepProblem(s))}, plain
 	case runner.HostFinished:
 		h := e.Host
 		if c.started[h.Name] {
@@ -187,18 +205,28 @@ func (c *Console) update(e runner.Event) ([]string, bool) {
 		default:
 			st.skipped++
 		}
-		lines := hostLines(h, col)
-		return lines, plain || h.Status == runner.StatusFailed || h.Status == runner.StatusUnreachable
+		if plain || h.Status == runner.StatusFailed || h.Status == runner.StatusUnreachable {
+			lines = hostLines(lines, h, col)
+		}
 	case runner.Stopping:
 		st.stopping = true
 		notStarted := st.total - st.done() - st.running
-		line := fmt.Sprintf("stopping: %s: %s will not start", termLine(e.Reason), plural(notStarted, "host"))
+		line := "stopping: " + termLine(e.Reason) + ": " + plural(notStarted, "host") + " will not start"
 		if st.running > 0 {
-			line += fmt.Sprintf(", %d still running", st.running)
+			line += ", " + strconv.Itoa(st.running) + " still running"
 		}
-		return []string{paint(col, ansiYellow, line)}, true
+		lines = append(lines, paint(col, ansiYellow, line))
 	}
-	return nil, false
+	c.lines = lines
+	return lines
+}
+
+// label is BatchLabel(batch, batches), made once for the hosts of a batch.
+func (c *Console) label(batch, batches int) string {
+	if c.batchLabel == "" || batch != c.labelBatch || batches != c.labelBatches {
+		c.batchLabel, c.labelBatch, c.labelBatches = BatchLabel(batch, batches), batch, batches
+	}
+	return c.batchLabel
 }
 
 // name is the host name as printed at the start of its lines.
@@ -206,12 +234,13 @@ func name(h *runner.HostResult) string { return termLine(h.Name) }
 
 // stepFacts is "exit 5, 640ms" or "2m3s" for a step that produced no code.
 func stepFacts(s *runner.StepResult) string {
-	var parts []string
+	var buf [3]string
+	parts := buf[:0]
 	if s.ExitCode != nil {
 		parts = append(parts, "exit "+formatExit(*s.ExitCode))
 	}
 	if s.Attempts > 1 {
-		parts = append(parts, fmt.Sprintf("attempt %d", s.Attempts))
+		parts = append(parts, "attempt "+strconv.Itoa(s.Attempts))
 	}
 	parts = append(parts, formatDuration(s.Duration()))
 	return strings.Join(parts, ", ")
@@ -221,7 +250,8 @@ func stepFacts(s *runner.StepResult) string {
 // file step "ok (2 files, 3.1 KiB sent, 812ms)" or "unchanged (1 file,
 // 40ms)".
 func stepOK(s *runner.StepResult) string {
-	var parts []string
+	var buf [5]string
+	parts := buf[:0]
 	if s.ExitCode != nil {
 		exit := "exit " + formatExit(*s.ExitCode)
 		if s.Outcome != "" && s.Outcome != "ok" {
@@ -236,7 +266,7 @@ func stepOK(s *runner.StepResult) string {
 		parts = append(parts, "rebooted")
 	}
 	if s.Attempts > 1 {
-		parts = append(parts, fmt.Sprintf("attempt %d", s.Attempts))
+		parts = append(parts, "attempt "+strconv.Itoa(s.Attempts))
 	}
 	parts = append(parts, formatDuration(s.Duration()))
 	status := "ok"
@@ -252,36 +282,35 @@ func stepProblem(s *runner.StepResult) string {
 		return errorText(s.Err)
 	}
 	if s.ExitCode != nil {
-		return fmt.Sprintf("exit code %s, expected %s", formatExit(*s.ExitCode), formatCodes(s.Expected))
+		return "exit code " + formatExit(*s.ExitCode) + ", expected " + formatCodes(s.Expected)
 	}
 	return "failed"
 }
 
-// hostLines are the lines of a finished host.
-func hostLines(h *runner.HostResult, col bool) []string {
+// hostLines appends the lines of a finished host to lines.
+func hostLines(lines []string, h *runner.HostResult, col bool) []string {
 	n := name(h)
-	var lines []string
 	var hint *transport.Error
 	switch h.Status {
 	case runner.StatusOK:
 		if h.Reason != "" {
-			lines = append(lines, fmt.Sprintf("%s: %s (%s)", n, paint(col, ansiGreen, "ok"), termLine(h.Reason)))
+			lines = append(lines, n+": "+paint(col, ansiGreen, "ok")+" ("+termLine(h.Reason)+")")
 		} else {
-			facts := plural(len(h.Steps), "step") + ", " + formatDuration(hostDuration(h))
+			ignored := ""
 			if ig := h.IgnoredFailures(); ig > 0 {
-				facts += ", " + IgnoredNote(ig)
+				ignored = ", " + IgnoredNote(ig)
 			}
-			lines = append(lines, fmt.Sprintf("%s: %s (%s)", n, paint(col, ansiGreen, "ok"), facts))
+			lines = append(lines, n+": "+paint(col, ansiGreen, "ok")+" ("+plural(len(h.Steps), "step")+", "+formatDuration(hostDuration(h))+ignored+")")
 		}
 	case runner.StatusUnreachable:
-		lines = append(lines, fmt.Sprintf("%s: %s: %s", n, paint(col, ansiYellow, "unreachable"), hostProblem(h)))
+		lines = append(lines, n+": "+paint(col, ansiYellow, "unreachable")+": "+hostProblem(h))
 		hint = h.Err
 	case runner.StatusFailed:
 		if s := h.FailedStep(); s != nil {
-			lines = append(lines, fmt.Sprintf("%s: %s at step %q: %s", n, paint(col, ansiRed, "FAILED"), termLine(s.Name), stepProblem(s)))
+			lines = append(lines, n+": "+paint(col, ansiRed, "FAILED")+" at step "+strconv.Quote(termLine(s.Name))+": "+stepProblem(s))
 			hint = s.Err
 		} else {
-			lines = append(lines, fmt.Sprintf("%s: %s: %s", n, paint(col, ansiRed, "FAILED"), hostProblem(h)))
+			lines = append(lines, n+": "+paint(col, ansiRed, "FAILED")+": "+hostProblem(h))
 			hint = h.Err
 		}
 	default:
@@ -289,10 +318,10 @@ func hostLines(h *runner.HostResult, col bool) []string {
 		if reason == "" {
 			reason = "not run"
 		}
-		lines = append(lines, fmt.Sprintf("%s: %s: %s", n, h.Status, termLine(reason)))
+		lines = append(lines, n+": "+string(h.Status)+": "+termLine(reason))
 	}
 	if hint != nil && hint.Hint != "" {
-		lines = append(lines, fmt.Sprintf("%s:   hint: %s", n, termLine(hint.Hint)))
+		lines = append(lines, n+":   hint: "+termLine(hint.Hint))
 	}
 	return lines
 }
@@ -310,15 +339,18 @@ func hostProblem(h *runner.HostResult) string {
 // print writes one line: above the live display when there is one, else
 // straight to the writer.
 func (c *Console) print(line string, sim bool) {
+	b := c.buf[:0]
 	if sim {
-		line = SimulatedPrefix + line
+		b = append(b, SimulatedPrefix...)
 	}
-	line += "\n"
+	b = append(b, line...)
+	b = append(b, '\n')
+	c.buf = b
 	var err error
 	if c.progress != nil {
-		_, err = c.progress.Write([]byte(line))
+		_, err = c.progress.Write(b) // returns once mpb has copied the line
 	} else {
-		_, err = io.WriteString(c.w, line)
+		_, err = c.w.Write(b)
 	}
 	if err != nil && c.err == nil {
 		c.err = fmt.Errorf("console: %w", err)
