@@ -244,11 +244,12 @@ func (certAuth) exchange(ctx context.Context, ep *endpoint, body []byte) (*httpR
 type ntlmAuth struct {
 	username, domain, password string
 	seal                       bool
-	client                     *ntlmssp.Client // nil until a handshake completed
-	// session seals messages for client's context when seal is set: an
-	// ntlmSession, or bodgit's own session when ntlmSession does not
-	// implement what was negotiated; nil when the server agreed to no
-	// message protection.
+	// authenticated says a handshake completed on the current connection.
+	authenticated bool
+	// session seals messages for the connection's context when seal is
+	// set: an ntlmSession, or bodgit's own session when the handshake fell
+	// back to bodgit's client for what ntlmClient and ntlmSession do not
+	// implement; nil when the server agreed to no message protection.
 	session sealer
 }
 
@@ -259,7 +260,7 @@ func (a *ntlmAuth) close()          {}
 
 func (a *ntlmAuth) exchange(ctx context.Context, ep *endpoint, body []byte) (*httpReply, error) {
 	for attempt := 0; ; attempt++ {
-		if a.client == nil {
+		if !a.authenticated {
 			reply, err := a.handshake(ctx, ep)
 			if err != nil || reply != nil {
 				return reply, err // reply: the server refused the credentials
@@ -268,12 +269,12 @@ func (a *ntlmAuth) exchange(ctx context.Context, ep *endpoint, body []byte) (*ht
 		reply, err := a.send(ctx, ep, body)
 		if err != nil {
 			// The connection is gone, and with it the context.
-			a.client = nil
+			a.authenticated = false
 			return nil, err
 		}
 		if (reply.status == http.StatusBadRequest || reply.status == http.StatusUnauthorized) && attempt == 0 {
 			// A new connection without a context: authenticate it.
-			a.client = nil
+			a.authenticated = false
 			continue
 		}
 		return reply, nil
@@ -290,16 +291,17 @@ func (a *ntlmAuth) send(ctx context.Context, ep *endpoint, body []byte) (*httpRe
 	}
 	reply, broken, err := sendSealed(ctx, ep, body, "ntlm", a.session, ntlmSignatureSize)
 	if broken {
-		a.client = nil
+		a.authenticated = false
 	}
 	return reply, err
 }
 
-// ntlmSessionFor is the sealer for the context c completed with the
-// AUTHENTICATE message authenticate: an ntlmSession derived from it and
-// the credentials c was given, or, when the handshake negotiated
-// something ntlmSession does not implement (no extended session
-// security), bodgit's own session; nil when there is none.
+// ntlmSessionFor is the sealer for the context bodgit's client c
+// completed with the AUTHENTICATE message authenticate (bodgitAnswer): an
+// ntlmSession derived from it and the credentials c was given, or, when
+// the handshake negotiated something ntlmSession does not implement (no
+// extended session security), bodgit's own session; nil when there is
+// none.
 func (a *ntlmAuth) ntlmSessionFor(c *ntlmssp.Client, authenticate []byte) (sealer, error) {
 	// The same user, password and domain as ntlmssp.NewClient got in
 	// handshake, the domain trimmed as ntlmssp.SetDomain trims it.
@@ -332,13 +334,10 @@ func (n ntlmSealer) unwrap(sig, sealed []byte) ([]byte, error) { return n.s.Unwr
 // when the server refused (a 401 to AUTHENTICATE, or no Negotiate offered);
 // then the caller reports that reply.
 func (a *ntlmAuth) handshake(ctx context.Context, ep *endpoint) (*httpReply, error) {
-	c, err := ntlmssp.NewClient(ntlmssp.SetUserInfo(a.username, a.password), ntlmssp.SetDomain(a.domain), ntlmssp.SetVersion(ntlmssp.DefaultVersion()))
+	c := newNTLMClient(a.username, a.password, a.domain)
+	negotiate, err := c.negotiateMessage()
 	if err != nil {
-		return nil, fmt.Errorf("ntlm: %w", err)
-	}
-	negotiate, err := c.Authenticate(nil, nil)
-	if err != nil {
-		return nil, fmt.Errorf("ntlm: build NEGOTIATE: %w", err)
+		return nil, err
 	}
 	h := http.Header{}
 	h.Set("Authorization", "Negotiate "+base64.StdEncoding.EncodeToString(negotiate))
@@ -355,19 +354,13 @@ func (a *ntlmAuth) handshake(ctx context.Context, ep *endpoint) (*httpReply, err
 			Message: fmt.Sprintf("%s answered NTLM's NEGOTIATE with HTTP %d and no challenge", ep.host, reply.status),
 			Hint:    "the WinRM service failed, or something between (a proxy, a load balancer) answered for it; check the host's WinRM service and event log"}
 	}
-	var bindings *ntlmssp.ChannelBindings
+	var bindings *ntlmChannelBindings
 	if reply.peerCert != nil {
 		bindings = channelBindings(reply.peerCert)
 	}
-	authenticate, err := c.Authenticate(challenge, bindings)
+	authenticate, session, err := a.answerChallenge(c, challenge, bindings)
 	if err != nil {
-		return nil, fmt.Errorf("ntlm: answer CHALLENGE: %w", err)
-	}
-	var session sealer
-	if a.seal {
-		if session, err = a.ntlmSessionFor(c, authenticate); err != nil {
-			return nil, err
-		}
+		return nil, err
 	}
 	h.Set("Authorization", "Negotiate "+base64.StdEncoding.EncodeToString(authenticate))
 	reply, err = ep.do(ctx, nil, h)
@@ -380,8 +373,69 @@ func (a *ntlmAuth) handshake(ctx context.Context, ep *endpoint) (*httpReply, err
 		}
 		return nil, fmt.Errorf("ntlm: the server answered AUTHENTICATE with HTTP %d", reply.status)
 	}
-	a.client, a.session = c, session
+	a.authenticated, a.session = true, session
 	return nil, nil
+}
+
+// answerChallenge builds the AUTHENTICATE message for the server's
+// CHALLENGE with c, whose NEGOTIATE message was sent, and the sealer for
+// the context when messages are sealed. When the CHALLENGE negotiates
+// what ntlmClient does not implement, bodgit's client answers instead
+// (bodgitAnswer).
+func (a *ntlmAuth) answerChallenge(c *ntlmClient, challenge []byte, bindings *ntlmChannelBindings) ([]byte, sealer, error) {
+	res, err := c.authenticate(challenge, bindings)
+	if errors.Is(err, errNTLMNotSupported) {
+		return a.bodgitAnswer(c.negotiate, challenge, bindings)
+	}
+	if err != nil {
+		return nil, nil, fmt.Errorf("ntlm: answer the host's CHALLENGE: %w; check that the target is a WinRM service and nothing between rewrites its answers", err)
+	}
+	if !a.seal || res.flags&ntlmFlagSeal == 0 {
+		// ntlmClient does not answer a server that signs without sealing,
+		// so without SEAL there is no message protection at all.
+		return res.message, nil, nil
+	}
+	s, err := newNTLMSession(res.flags, res.exportedKey[:], true)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ntlm: make the session keys: %w; report this as a bug, or use HTTPS (the message is then not sealed)", err)
+	}
+	return res.message, s, nil
+}
+
+// bodgitAnswer answers challenge with bodgit/ntlmssp's client, as every
+// handshake did before ntlmClient, for what ntlmClient does not implement
+// (no Unicode, no extended session security, signing without sealing,
+// anonymous). The NEGOTIATE message the server saw was ntlmClient's,
+// negotiate; bodgit builds the same bytes, which its MIC covers, and this
+// is checked.
+func (a *ntlmAuth) bodgitAnswer(negotiate, challenge []byte, bindings *ntlmChannelBindings) ([]byte, sealer, error) {
+	c, err := ntlmssp.NewClient(ntlmssp.SetUserInfo(a.username, a.password), ntlmssp.SetDomain(a.domain), ntlmssp.SetVersion(ntlmssp.DefaultVersion()))
+	if err != nil {
+		return nil, nil, fmt.Errorf("ntlm: %w", err)
+	}
+	theirs, err := c.Authenticate(nil, nil)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ntlm: build NEGOTIATE: %w", err)
+	}
+	if !bytes.Equal(theirs, negotiate) {
+		return nil, nil, errors.New("ntlm: bodgit/ntlmssp's NEGOTIATE message differs from the one sent, so its AUTHENTICATE could not be checked by the host; report this as a bug, or use Kerberos")
+	}
+	var cb *ntlmssp.ChannelBindings
+	if bindings != nil {
+		cb = bindings.bodgit()
+	}
+	authenticate, err := c.Authenticate(challenge, cb)
+	if err != nil {
+		return nil, nil, fmt.Errorf("ntlm: answer CHALLENGE: %w", err)
+	}
+	if !a.seal {
+		return authenticate, nil, nil
+	}
+	session, err := a.ntlmSessionFor(c, authenticate)
+	if err != nil {
+		return nil, nil, err
+	}
+	return authenticate, session, nil
 }
 
 // negotiateToken finds the token of a "Negotiate <base64>" challenge.
@@ -401,7 +455,7 @@ func negotiateToken(values []string) ([]byte, bool) {
 // server's certificate, which Windows checks under CbtHardeningLevel
 // Strict: the certificate hashed with its signature's hash, SHA-256 for MD5
 // and SHA-1.
-func channelBindings(cert *x509.Certificate) *ntlmssp.ChannelBindings {
+func channelBindings(cert *x509.Certificate) *ntlmChannelBindings {
 	h := crypto.SHA256
 	switch cert.SignatureAlgorithm {
 	case x509.SHA384WithRSA, x509.ECDSAWithSHA384, x509.SHA384WithRSAPSS:
@@ -418,7 +472,16 @@ func channelBindings(cert *x509.Certificate) *ntlmssp.ChannelBindings {
 		hh.Write(cert.Raw)
 		sum = hh.Sum(nil)
 	}
-	return &ntlmssp.ChannelBindings{ApplicationData: append([]byte("tls-server-end-point:"), sum...)}
+	return &ntlmChannelBindings{applicationData: append([]byte("tls-server-end-point:"), sum...)}
+}
+
+// bodgit is b as bodgit/ntlmssp's ChannelBindings.
+func (b *ntlmChannelBindings) bodgit() *ntlmssp.ChannelBindings {
+	return &ntlmssp.ChannelBindings{
+		InitiatorAddrtype: b.initiatorAddrType, InitiatorAddress: b.initiatorAddress,
+		AcceptorAddrtype: b.acceptorAddrType, AcceptorAddress: b.acceptorAddress,
+		ApplicationData: b.applicationData,
+	}
 }
 
 // splitUser separates DOMAIN\user and user@domain.

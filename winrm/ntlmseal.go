@@ -15,17 +15,18 @@ import (
 	"golang.org/x/crypto/md4" //nolint:staticcheck // NTOWFv2 is defined over MD4 ([MS-NLMP] 3.3.2)
 )
 
-// NTLM message protection after the handshake. bodgit/ntlmssp runs the
-// NEGOTIATE / CHALLENGE / AUTHENTICATE exchange, but its SecuritySession
-// allocates several copies of every message it seals or opens, and a
-// fresh HMAC per message. ntlmSession does the same work ([MS-NLMP] 3.4.4.2
-// and 3.4.6, extended session security) with one HMAC and one RC4 handle
-// per direction kept for the session's life: sealing writes into a buffer
-// the caller gives, opening decrypts in place.
+// NTLM message protection after the handshake. bodgit/ntlmssp's
+// SecuritySession allocates several copies of every message it seals or
+// opens, and a fresh HMAC per message. ntlmSession does the same work
+// ([MS-NLMP] 3.4.4.2 and 3.4.6, extended session security) with one HMAC
+// and one RC4 handle per direction kept for the session's life: sealing
+// writes into a buffer the caller gives, opening decrypts in place.
 //
-// bodgit does not hand out the exported session key, so
-// ntlmSessionFromAuthenticate derives it again from the AUTHENTICATE
-// message bodgit built and the credentials it was given.
+// The handshake is ntlmClient's (ntlmclient.go), which hands the exported
+// session key to newNTLMSession. When it falls back to bodgit's client,
+// which does not hand out the key, ntlmSessionFromAuthenticate derives it
+// again from the AUTHENTICATE message bodgit built and the credentials it
+// was given.
 
 // NegotiateFlags bits used here ([MS-NLMP] 2.2.2.5).
 const (

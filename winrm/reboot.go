@@ -243,7 +243,7 @@ func (s *Session) dropConnection(ctx context.Context) {
 	s.shellID, s.lastCommand = "", ""
 	s.ep.conn.close()
 	if a, ok := s.ep.auth.(*ntlmAuth); ok {
-		a.client = nil
+		a.authenticated = false
 	}
 }
 
