@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"regexp"
+	"strings"
 	"testing"
 
 	mz "github.com/masterzen/winrm"
@@ -96,7 +97,7 @@ func TestParseTemplateNeedsEveryPlaceholder(t *testing.T) {
 		t.Errorf("a template with a stray NUL was accepted")
 	}
 	tp, ok := parseTemplate(placeholder(1)+"-"+placeholder(0)+"-"+placeholder(1), 2)
-	if !ok || string(tp.render([]string{"x", "y"})) != "y-x-y" {
+	if !ok || string(tp.render(nil, []string{"x", "y"})) != "y-x-y" {
 		t.Errorf("a repeated placeholder renders wrong")
 	}
 }
@@ -139,7 +140,7 @@ func BenchmarkCommandMessage(b *testing.B) {
 	b.Run("template", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			commandMessage("http://127.0.0.1:5985/wsman", "PT60S", "SHELL-1", exe, args, false)
+			releaseMessage(commandMessage("http://127.0.0.1:5985/wsman", "PT60S", "SHELL-1", exe, args, false))
 		}
 	})
 	b.Run("dom", func(b *testing.B) {
@@ -152,11 +153,36 @@ func BenchmarkCommandMessage(b *testing.B) {
 
 // BenchmarkEscapeText escapes a compressed step run's command line: about
 // 8,000 characters of base64 inside a quoted -Command bootstrap.
+// Every host sends the same line, which is escaped once; a new line is
+// escaped in one buffer.
 func BenchmarkEscapeText(b *testing.B) {
 	line := `-Command "$s='` + base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("step run "), 650)) + `';iex ((New-Object IO.StreamReader(x)).ReadToEnd())"`
-	b.ReportAllocs()
-	for b.Loop() {
-		escapeText(line)
+	b.Run("same line", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			escapeText(line)
+		}
+	})
+	b.Run("new line", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			escapeFrom(line, strings.IndexByte(line, '"'))
+		}
+	})
+}
+
+// A long text escapeText remembers is returned only for that text.
+func TestEscapeTextRemembersOnlyItsLastLongText(t *testing.T) {
+	t.Parallel()
+	a := `"` + strings.Repeat("a<", minMemoEscape) + `"`
+	b := `'` + strings.Repeat("b&", minMemoEscape) + `'`
+	c := strings.Repeat("a<", minMemoEscape) + `""` // as long as a, other bytes
+	for _, s := range []string{a, b, a, a, c, b, c} {
+		var want bytes.Buffer
+		_ = xml.EscapeText(&want, []byte(s))
+		if got := escapeText(s); got != want.String() {
+			t.Fatalf("escapeText of a %d-byte text starting %q differs from xml.EscapeText", len(s), s[:4])
+		}
 	}
 }
 

@@ -158,6 +158,7 @@ func (s *Session) startCommand(ctx context.Context, r launcher.Rendered) (string
 		}
 		msg := commandMessage(s.ep.url, s.opXS(), s.shellID, r.RemoteCommand[0], r.RemoteCommand[1:], r.Stdin)
 		resp, err := s.ep.post(ctx, "Command", msg, s.opts.OperationTimeout)
+		releaseMessage(msg) // sent (post keeps no part of it)
 		if err == nil {
 			if !validID(resp.CommandID) {
 				return "", &transport.Error{Class: transport.ClassInternal,

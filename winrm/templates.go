@@ -43,8 +43,14 @@ var placeholderRE = regexp.MustCompile("\x00([0-9]+)\x00")
 // document. When the document does not come apart at every placeholder
 // (a builder that transforms a value), the message is built directly.
 func fromTemplate(key string, vals []string, build func(vals []string) string) []byte {
+	return fromTemplateInto(nil, key, vals, build)
+}
+
+// fromTemplateInto is fromTemplate writing the message into dst's
+// storage when it is large enough (see messageBuffer).
+func fromTemplateInto(dst []byte, key string, vals []string, build func(vals []string) string) []byte {
 	if t, ok := templates.Load(key); ok {
-		return t.(*template).render(vals)
+		return t.(*template).render(dst, vals)
 	}
 	marks := make([]string, len(vals))
 	for i := range marks {
@@ -55,7 +61,7 @@ func fromTemplate(key string, vals []string, build func(vals []string) string) [
 		return []byte(build(vals))
 	}
 	templates.Store(key, t)
-	return t.render(vals)
+	return t.render(dst, vals)
 }
 
 // parseTemplate cuts doc at its placeholders; every one of the n values
@@ -86,8 +92,9 @@ func parseTemplate(doc string, n int) (*template, bool) {
 	return t, true
 }
 
-// render writes the template with vals, allocating the message once.
-func (t *template) render(vals []string) []byte {
+// render writes the template with vals into dst's storage, or, when that
+// is too small, into a message allocated once.
+func (t *template) render(dst []byte, vals []string) []byte {
 	size := 0
 	for _, p := range t.pieces {
 		size += len(p)
@@ -95,7 +102,10 @@ func (t *template) render(vals []string) []byte {
 	for _, s := range t.slots {
 		size += len(vals[s])
 	}
-	out := make([]byte, 0, size)
+	out := dst[:0]
+	if cap(out) < size {
+		out = make([]byte, 0, size)
+	}
 	for i, s := range t.slots {
 		out = append(out, t.pieces[i]...)
 		out = append(out, vals[s]...)
@@ -126,4 +136,32 @@ func lowerMessageID() string {
 	b[6] = b[6]&0x0f | 0x40
 	b[8] = b[8]&0x3f | 0x80
 	return fmt.Sprintf("uuid:%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:16])
+}
+
+// messageBufs hold large messages (a Command carrying the launcher, a few
+// kilobytes) from rendering until they have been sent: a fresh buffer for
+// each was first written by the render, which cost page faults as well as
+// garbage collection.
+var messageBufs sync.Pool // *[]byte
+
+// maxPooledMessage is the largest buffer kept in messageBufs.
+const maxPooledMessage = 64 << 10
+
+// messageBuffer returns an empty buffer from messageBufs, nil when there
+// is none; give it back with releaseMessage.
+func messageBuffer() []byte {
+	if p, ok := messageBufs.Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return nil
+}
+
+// releaseMessage gives msg's storage to messageBufs once msg has been
+// sent; msg must not be used after.
+func releaseMessage(msg []byte) {
+	if cap(msg) == 0 || cap(msg) > maxPooledMessage {
+		return
+	}
+	msg = msg[:0]
+	messageBufs.Put(&msg)
 }

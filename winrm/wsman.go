@@ -9,6 +9,7 @@ import (
 	"io"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	mz "github.com/masterzen/winrm"
 	"github.com/masterzen/winrm/soap"
@@ -115,7 +116,7 @@ func commandMessage(url, timeout, shellID string, command string, args []string,
 		vals = append(vals, e)
 	}
 	key := "command " + timeout + " " + strconv.FormatBool(pipeStdin) + " " + string(shape)
-	return fromTemplate(key, vals, func(v []string) string {
+	return fromTemplateInto(messageBuffer(), key, vals, func(v []string) string {
 		contents := make([]string, len(shape))
 		k := 3
 		for i, c := range shape {
@@ -201,6 +202,29 @@ func escapeText(s string) string {
 	if i == len(s) {
 		return s
 	}
+	if len(s) >= minMemoEscape {
+		if m := lastEscape.Load(); m != nil && m.in == s {
+			return m.out
+		}
+		out := escapeFrom(s, i)
+		lastEscape.Store(&escaped{in: s, out: out})
+		return out
+	}
+	return escapeFrom(s, i)
+}
+
+// escaped is a text and its escaped form.
+type escaped struct{ in, out string }
+
+// lastEscape is the last long text escapeText escaped: every host of a
+// run sends the same compressed launcher line, which is escaped once.
+var lastEscape atomic.Pointer[escaped]
+
+// minMemoEscape is the shortest text lastEscape keeps.
+const minMemoEscape = 1024
+
+// escapeFrom is escapeText for s whose first byte to escape is s[i].
+func escapeFrom(s string, i int) string {
 	var b strings.Builder
 	b.Grow(len(s) + len(s)/8 + 16)
 	b.WriteString(s[:i])
