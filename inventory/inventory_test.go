@@ -331,3 +331,66 @@ hosts:
 		t.Errorf("hosts' spn and keytab (-want +got):\n%s", diff)
 	}
 }
+
+// A password file is read again whenever it is another file or changed
+// (size, modification time, mode); unchanged, the password read before is
+// used, and a file that became unreadable fails even then.
+func TestAPasswordFileIsReadAgainWhenItChanges(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	path := filepath.Join(dir, "pw")
+	h := &inventory.Host{Name: "h1", PasswordFile: path}
+	noEnv := func(string) (string, bool) { return "", false }
+	write := func(content string, mtime time.Time) {
+		t.Helper()
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := func(step, pw string) {
+		t.Helper()
+		got, err := h.Password(context.Background(), noEnv)
+		if err != nil || got != pw {
+			t.Fatalf("%s: password %q, %v; want %q", step, got, err, pw)
+		}
+	}
+	t0 := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
+	write("first\n", t0)
+	want("first read", "first")
+	write("second\n", t0) // another size
+	want("new size", "second")
+	write("thirds\n", t0.Add(time.Second)) // same size, new time
+	want("new time", "thirds")
+	// Same size and time in the same file: taken as unchanged, so the
+	// password read before is used (the file is not read again).
+	write("fourth\n", t0.Add(time.Second))
+	want("unchanged", "thirds")
+	// Another file (a new inode) put in its place with the same size and
+	// time is read.
+	other := filepath.Join(dir, "pw.new")
+	if err := os.WriteFile(other, []byte("fifths\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(other, t0.Add(time.Second), t0.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(other, path); err != nil {
+		t.Fatal(err)
+	}
+	want("replaced", "fifths")
+	if err := os.Chmod(path, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Password(context.Background(), noEnv); err == nil || !strings.Contains(err.Error(), "readable by group or others") {
+		t.Fatalf("a password file made readable by others: %v, want its refusal", err)
+	}
+	if err := os.Remove(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.Password(context.Background(), noEnv); err == nil || !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("a removed password file: %v, want not exist", err)
+	}
+}
