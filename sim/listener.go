@@ -4,6 +4,7 @@ import (
 	"errors"
 	"net"
 	"sync"
+	"syscall"
 )
 
 // hostListener is the listening socket of one host. It can go offline
@@ -38,27 +39,56 @@ type hostListener struct {
 // newHostListener binds addr and, with online true, listens on it. With
 // online false the port is only bound (refused hosts): the address is the
 // host's but refuses.
+//
+// A port the fleet picked (addr's port is 0) can still be lost between
+// the bind and the first listen: another process's socket may bind it in
+// that instant (both sockets share it under SO_REUSEADDR until one of them
+// listens), and then the second to listen fails with "address already in
+// use" — two fleets started side by side, by two test runs on one machine,
+// met it. The host then takes another port, up to maxPortTries times.
 func newHostListener(addr string, online bool, flaky int, hang Times) (*hostListener, error) {
-	sock, err := bindPort(addr)
-	if err != nil {
-		return nil, err
+	picked := false
+	if _, port, err := net.SplitHostPort(addr); err == nil && port == "0" {
+		picked = true
 	}
-	l := &hostListener{
-		addr:  sock.addr,
-		sock:  sock,
-		wake:  make(chan struct{}),
-		conns: map[*trackedConn]struct{}{},
-		flaky: flaky,
-		hang:  hang,
-	}
-	if online {
-		if l.ln, err = sock.listen(); err != nil {
-			return nil, errors.Join(err, sock.close())
+	for try := 1; ; try++ {
+		sock, err := bindPort(addr)
+		if err != nil {
+			return nil, err
 		}
-		l.online = true
+		l := &hostListener{
+			addr:  sock.addr,
+			sock:  sock,
+			wake:  make(chan struct{}),
+			conns: map[*trackedConn]struct{}{},
+			flaky: flaky,
+			hang:  hang,
+		}
+		if !online {
+			return l, nil
+		}
+		if afterBind != nil {
+			afterBind(sock)
+		}
+		ln, err := sock.listen()
+		if err == nil {
+			l.ln, l.online = ln, true
+			return l, nil
+		}
+		err = errors.Join(err, sock.close())
+		if !picked || !errors.Is(err, syscall.EADDRINUSE) || try == maxPortTries {
+			return nil, err
+		}
 	}
-	return l, nil
 }
+
+// maxPortTries is how many ports a host with a picked port tries before
+// its listen error is the fleet's.
+const maxPortTries = 8
+
+// afterBind, when set (by tests), runs between a host's bind and its first
+// listen.
+var afterBind func(*portSocket)
 
 // Addr returns the host's address, online or not.
 func (l *hostListener) Addr() net.Addr {

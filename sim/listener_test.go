@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"strconv"
 	"syscall"
 	"testing"
 )
@@ -99,4 +100,63 @@ func checkRefusedAndKept(t *testing.T, l *hostListener) {
 	if !errors.Is(berr, syscall.EADDRINUSE) {
 		t.Fatalf("binding the offline host's port: %v, want address in use", berr)
 	}
+}
+
+// A host whose picked port another process's socket took between the bind
+// and the first listen (both sockets shared it under SO_REUSEADDR, and the
+// other then turned the option off, as a host of another fleet does after
+// its bind) takes the next port instead of failing the fleet with "address
+// already in use". Not parallel: it swaps the package's port range and
+// sets the afterBind hook.
+func TestHostTakesAnotherPortWhenItsPickedOneIsTaken(t *testing.T) {
+	rival, port := -1, 0
+	for range 64 {
+		p := hostPorts.take()
+		if p == 0 {
+			t.Skip("no port range below the ephemeral ports on this machine")
+		}
+		fd, err := reusableSocket("127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := syscall.Bind(fd, &syscall.SockaddrInet4{Port: p, Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+			_ = syscall.Close(fd) // in use: try the next
+			continue
+		}
+		rival, port = fd, p
+		break
+	}
+	if rival < 0 {
+		t.Fatal("found no free port to race for")
+	}
+	defer func() { _ = syscall.Close(rival) }()
+
+	saved := hostPorts
+	hostPorts = &portRange{lo: port, hi: port + 64, next: port}
+	var raced []string
+	afterBind = func(s *portSocket) {
+		raced = append(raced, s.addr)
+		if len(raced) == 1 {
+			// The rival's own bind is done: it stops sharing the port.
+			if err := syscall.SetsockoptInt(rival, syscall.SOL_SOCKET, syscall.SO_REUSEADDR, 0); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	defer func() { hostPorts, afterBind = saved, nil }()
+
+	l, err := newHostListener("127.0.0.1:0", true, 0, Times{})
+	if err != nil {
+		t.Fatalf("newHostListener: %v, want the host on another port", err)
+	}
+	defer func() { _ = l.Close() }()
+	first := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	if len(raced) < 2 || raced[0] != first || l.addr == first || l.addr != raced[len(raced)-1] {
+		t.Fatalf("binds before listening %q, host on %s: want %s lost and a later port kept", raced, l.addr, first)
+	}
+	c, err := net.Dial("tcp", l.addr)
+	if err != nil {
+		t.Fatalf("dial the host on its new port: %v", err)
+	}
+	_ = c.Close()
 }
