@@ -51,6 +51,10 @@ type RunPlan struct {
 	// fastest run (0 means once): the judged runs are repeated so that a
 	// burst of other work on the machine does not decide them.
 	Repeat int
+	// Bare also runs the bare client (see bare.go) with the step-run
+	// path's requests per host, at the same forks and latency, as the
+	// yardstick for its controller CPU.
+	Bare bool
 }
 
 // Path is how fleetrun sends a host's steps (design.md, "Step runs").
@@ -100,8 +104,8 @@ func (rp RunPlan) paths() []Path {
 // (CPU-bound, reported only) at forks 200 and 1,000; the main workload on
 // a cross-region fleet (150 ms latency) at forks 200 both ways; and the
 // main playbook on 10,000 hosts at forks 2,000, in step runs and then
-// every step alone, and at forks 10,000 (every host in flight at once) in
-// step runs. The pywinrm peer runs on the main workload at forks
+// every step alone (with the bare client beside it), and at forks 10,000
+// (every host in flight at once) in step runs. The pywinrm peer runs on the main workload at forks
 // 50 and 200 on the 50 ms fleets.
 func DefaultPlan() Plan {
 	small := func(w Workload, forks []int, peer bool) []RunPlan {
@@ -139,14 +143,14 @@ func DefaultPlan() Plan {
 			Runs: []RunPlan{{Workload: ThreeSteps, Forks: judgedForks, Paths: BothPaths, Repeat: 3}}},
 		{Name: "NTLM over HTTP (sealed), 10,000 hosts, latency 50 ms, process start 100 ms", JudgedFor: "every host ok, controller CPU and memory",
 			Spec: FleetSpec{Hosts: 10000, Latency: 50 * time.Millisecond, ProcessStart: 100 * time.Millisecond, ConnectTimeout: time.Minute},
-			Runs: []RunPlan{{Workload: TenThousand, Forks: tenThousandForks, Paths: []Path{StepRuns, PerStep}},
+			Runs: []RunPlan{{Workload: TenThousand, Forks: tenThousandForks, Paths: []Path{StepRuns, PerStep}, Bare: true},
 				{Workload: TenThousand, Forks: TenThousand.Hosts, Paths: []Path{StepRuns}}}},
 	}}
 }
 
 // QuickPlan checks the harness rather than fleetrun: ten hosts at 5 ms
 // latency and 10 ms process start, every workload once, the small-output
-// ones both ways, the peer on the main workload. Nothing in it is judged.
+// ones both ways, the peer and the bare client on the main workload. Nothing in it is judged.
 func QuickPlan() Plan {
 	small := func(w Workload) Workload {
 		w.Hosts = 10
@@ -156,7 +160,7 @@ func QuickPlan() Plan {
 		Name: "quick check: NTLM over HTTP (sealed), latency 5 ms, process start 10 ms",
 		Spec: FleetSpec{Hosts: 10, Latency: 5 * time.Millisecond, ProcessStart: 10 * time.Millisecond},
 		Runs: []RunPlan{
-			{Workload: small(ThreeSteps), Forks: 5, Paths: BothPaths, Peer: true},
+			{Workload: small(ThreeSteps), Forks: 5, Paths: BothPaths, Peer: true, Bare: true},
 			{Workload: small(Megabyte), Forks: 10, Paths: []Path{PerStep}},
 			{Workload: small(TwentySteps), Forks: 10, Paths: BothPaths},
 		},
@@ -175,6 +179,9 @@ type Options struct {
 	Dir string
 	// Env is the environment of the fleetrun children.
 	Env []string
+	// Self is fleetbench's own binary, which runs the bare client; empty
+	// skips the bare client.
+	Self string
 	// LookupEnv resolves password_env references (simulated fleets use
 	// password files, so this rarely matters).
 	LookupEnv func(string) (string, bool)
@@ -199,6 +206,8 @@ type Result struct {
 	Runs int
 	// Peer is set when the pywinrm peer ran too.
 	Peer *Measured
+	// Bare is set when the bare client ran too (step runs only).
+	Bare *BareRun
 
 	// Floor and SimMinimum are the protocol floor and the simulator's own
 	// minimum for the run's path (see Floor, StepRunFloor and their
@@ -341,6 +350,11 @@ func runOne(ctx context.Context, sp *SimProcess, fp *FleetPlan, rp RunPlan, base
 			peerOn = r
 		}
 	}
+	if rp.Bare && opts.Self != "" {
+		if err := runBare(ctx, fp, rp, results, opts); err != nil {
+			return nil, err
+		}
+	}
 	if rp.Peer && opts.Peer.Python != "" {
 		pb, err := playbook.Load(pbFile)
 		if err != nil {
@@ -378,6 +392,30 @@ func runOne(ctx context.Context, sp *SimProcess, fp *FleetPlan, rp RunPlan, base
 			pm.Wall.Round(time.Millisecond), pm.CPU().Round(time.Millisecond), pm.MaxRSS>>20, pm.TotalRequests(), 100*pm.Background)
 	}
 	return results, nil
+}
+
+// runBare measures the bare client beside the step-run result among
+// results: as many hosts, forks and requests per host (rounded), the
+// fleet's latency.
+func runBare(ctx context.Context, fp *FleetPlan, rp RunPlan, results []*Result, opts Options) error {
+	for _, r := range results {
+		if r.Path != StepRuns {
+			continue
+		}
+		hosts := rp.Workload.Hosts
+		perHost := int((r.Fleetrun.TotalRequests() + int64(hosts)/2) / int64(hosts))
+		c := BareConfig{Hosts: hosts, Forks: rp.Forks, Requests: max(perHost, 1)}
+		fmt.Fprintf(opts.Log, "run: bare net/http client, %d hosts × %d requests, forks %d\n", c.Hosts, c.Requests, c.Forks)
+		waitQuiet(ctx, opts)
+		b, err := measureBare(ctx, opts.Self, c, fp.Spec.Latency, opts.Env)
+		if err != nil {
+			return fmt.Errorf("bare client: %w", err)
+		}
+		fmt.Fprintf(opts.Log, "     wall %s, cpu %s (%s per request, %s of it system), rss %d MB\n",
+			b.Wall.Round(time.Millisecond), b.CPU().Round(time.Millisecond), fmtDur(b.CPUPerRequest()), fmtDur(b.SystemPerRequest()), b.MaxRSS>>20)
+		r.Bare = &b
+	}
+	return nil
 }
 
 // NewResult is an empty result of rp's workload on fp sent along path,

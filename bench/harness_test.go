@@ -32,10 +32,14 @@ func TestScaleQuickPlanMeasuresEveryRun(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/fleetrun").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
+	self := filepath.Join(dir, "fleetbench")
+	if out, err := exec.Command("go", "build", "-o", self, "./cmd/fleetbench").CombinedOutput(); err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	var log bytes.Buffer
-	opts := Options{Fleetrun: bin, Workloads: "workloads", Dir: dir, Env: os.Environ(), Log: &log,
+	opts := Options{Fleetrun: bin, Self: self, Workloads: "workloads", Dir: dir, Env: os.Environ(), Log: &log,
 		LookupEnv: func(string) (string, bool) { return "", false }}
 	python := "/usr/bin/python3"
 	withPeer := exec.Command(python, "-c", "import winrm").Run() == nil
@@ -91,6 +95,16 @@ func TestScaleQuickPlanMeasuresEveryRun(t *testing.T) {
 		}
 		if wantPeer := withPeer && w.Name == ThreeSteps.Name && r.Path == StepRuns; (r.Peer != nil) != wantPeer {
 			t.Errorf("%s, %s: peer measured %v, want %v", w.Name, r.Path, r.Peer != nil, wantPeer)
+		}
+		// The bare client beside the main workload's step runs: as many
+		// hosts and requests per host (rounded), at the same forks.
+		if wantBare := w.Name == ThreeSteps.Name && r.Path == StepRuns; (r.Bare != nil) != wantBare {
+			t.Errorf("%s, %s: bare client measured %v, want %v", w.Name, r.Path, r.Bare != nil, wantBare)
+		} else if r.Bare != nil {
+			perHost := int((m.TotalRequests() + hosts/2) / hosts)
+			if want := (BareConfig{URL: r.Bare.Config.URL, Hosts: w.Hosts, Forks: r.Forks, Requests: perHost}); r.Bare.Config != want || r.Bare.CPU() <= 0 || r.Bare.ExitCode != 0 {
+				t.Errorf("bare client %+v, want config %+v and some CPU", *r.Bare, want)
+			}
 		}
 		if r.Peer != nil && (r.Peer.Requests["Create"] != steps || r.Peer.Requests["Command"] != steps) {
 			t.Errorf("peer requests %v, want a shell per step", r.Peer.Requests)

@@ -279,6 +279,10 @@ func whyCPU(results []*Result, r *Result) string {
 			s += ": the CPU follows the hosts (the process, the playbook and inventory, each host's connection, NTLM logon, expanded steps, journal and report entries) more than the requests, so fewer requests per host leave more CPU on each"
 		}
 	}
+	if b := r.Bare; b != nil && b.CPUPerRequest() > 0 {
+		s += fmt.Sprintf("; a bare net/http client making %d requests per host (one keep-alive connection each, %d-byte bodies both ways) at forks %d against a loopback server answering after %d ms used %s per request, %s of it system time, so fleetrun used %.1f × the machine's own cost of the HTTP exchanges",
+			b.Config.Requests, bareBodyBytes, b.Config.Forks, r.Fleet.Spec.Latency.Milliseconds(), fmtDur(b.CPUPerRequest()), fmtDur(b.SystemPerRequest()), float64(m.CPUPerRequest())/float64(b.CPUPerRequest()))
+	}
 	return s + "."
 }
 

@@ -43,12 +43,26 @@ func run() int {
 	var ctl bench.ControllerConfig
 	flag.StringVar(&ctl.Playbook, "controller", "", "internal: run the in-process controller on `PLAYBOOK`")
 	flag.StringVar(&ctl.Inventory, "inventory", "", "internal: the controller's inventory")
-	flag.IntVar(&ctl.Forks, "forks", 50, "internal: the controller's forks")
+	flag.IntVar(&ctl.Forks, "forks", 50, "internal: the controller's (or the bare client's) forks")
 	flag.StringVar(&ctl.Journal, "journal", "", "internal: the controller's journal")
 	flag.StringVar(&ctl.CPUProfile, "cpuprofile", "", "internal: the controller's CPU profile")
 	flag.StringVar(&ctl.HeapProfile, "heapprofile", "", "internal: the controller's heap profile")
 	flag.StringVar(&ctl.PeakProfile, "peakprofile", "", "internal: the controller's heap profile at its peak")
+	var bare bench.BareConfig
+	flag.StringVar(&bare.URL, "bare", "", "internal: run the bare net/http client against `URL`")
+	flag.IntVar(&bare.Hosts, "hosts", 1, "internal: the bare client's hosts")
+	flag.IntVar(&bare.Requests, "requests", 1, "internal: the bare client's requests per host")
 	flag.Parse()
+	if bare.URL != "" {
+		bare.Forks = ctl.Forks
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if err := bench.RunBareClient(ctx, bare); err != nil {
+			fmt.Fprintln(os.Stderr, "fleetbench:", err)
+			return 1
+		}
+		return 0
+	}
 	if ctl.Playbook != "" {
 		ctl.Console, ctl.LookupEnv = os.Stderr, os.LookupEnv
 		if err := bench.RunController(context.Background(), ctl); err != nil {
@@ -92,6 +106,11 @@ func run() int {
 		Env:       env,
 		LookupEnv: os.LookupEnv,
 		Log:       os.Stderr,
+	}
+	if self, err := os.Executable(); err == nil {
+		opts.Self = self // runs the bare client
+	} else {
+		fmt.Fprintln(os.Stderr, "fleetbench: no bare client:", err)
 	}
 	if *quietLimit > 0 {
 		opts.Quiet = &bench.Quiet{Limit: *quietLimit, MaxWait: 45 * time.Second, Budget: 4 * time.Minute}

@@ -1,0 +1,217 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os/exec"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// The bare client is the benchmark's yardstick for controller CPU: what a
+// plain net/http client, doing nothing but the HTTP exchanges, uses on this
+// machine to make as many requests per host, one keep-alive connection per
+// host, as many hosts in flight, against a loopback server that answers
+// after the fleet's latency. Its CPU per request is the part of fleetrun's
+// that is the machine's (system calls, loopback TCP, connection set-up and
+// teardown, the Go runtime's network poller) rather than fleetrun's own:
+// on a paravirtualised two-core machine that part is far from free.
+
+// bareBodyBytes is the size of every request and answer body: about a
+// sealed WS-Man request or answer of the small-output workloads.
+const bareBodyBytes = 2048
+
+// BareConfig is one bare client run.
+type BareConfig struct {
+	// URL is the bare server's address (BareServer.URL).
+	URL string
+	// Hosts is how many connections the client opens, one after another
+	// per worker; Forks how many are in flight at once; Requests how many
+	// POSTs each connection carries.
+	Hosts, Forks, Requests int
+}
+
+// BareArgs are the flags of fleetbench's bare client mode for c.
+func BareArgs(c BareConfig) []string {
+	return []string{"-bare", c.URL, "-hosts", strconv.Itoa(c.Hosts), "-forks", strconv.Itoa(c.Forks), "-requests", strconv.Itoa(c.Requests)}
+}
+
+// RunBareClient makes c.Hosts × c.Requests POSTs of bareBodyBytes to c.URL:
+// for each host a client of its own (http.Transport with one connection),
+// its requests one after another on that connection, which is then
+// closed. Any answer but 200 with a body of bareBodyBytes is an error.
+func RunBareClient(ctx context.Context, c BareConfig) error {
+	if c.Hosts < 1 || c.Forks < 1 || c.Requests < 1 {
+		return fmt.Errorf("bare client: hosts, forks and requests must be at least 1 (got %d, %d, %d)", c.Hosts, c.Forks, c.Requests)
+	}
+	body := bytes.Repeat([]byte("x"), bareBodyBytes)
+	g, ctx := errgroup.WithContext(ctx)
+	g.SetLimit(c.Forks)
+	for host := range c.Hosts {
+		g.Go(func() error {
+			if err := bareHost(ctx, c, body); err != nil {
+				return fmt.Errorf("bare client: host %d: %w", host, err)
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func bareHost(ctx context.Context, c BareConfig, body []byte) error {
+	tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: time.Minute}
+	for range c.Requests {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(body))
+		if err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/octet-stream")
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		n, err := io.Copy(io.Discard, resp.Body)
+		_ = resp.Body.Close() // read to its end
+		if err != nil {
+			return err
+		}
+		if resp.StatusCode != http.StatusOK || n != bareBodyBytes {
+			return fmt.Errorf("answer %d with %d bytes, want 200 with %d", resp.StatusCode, n, bareBodyBytes)
+		}
+	}
+	return nil
+}
+
+// BareServer answers every POST, after its latency, with bareBodyBytes,
+// and counts the connections and requests it served.
+type BareServer struct {
+	URL string
+
+	srv         *http.Server
+	ln          net.Listener
+	done        chan error
+	connections atomic.Int64
+	requests    atomic.Int64
+	badBodies   atomic.Int64
+}
+
+// StartBareServer listens on a loopback port and serves until Close.
+func StartBareServer(latency time.Duration) (*BareServer, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, fmt.Errorf("bare server: %w", err)
+	}
+	s := &BareServer{URL: "http://" + ln.Addr().String() + "/", ln: ln, done: make(chan error, 1)}
+	answer := bytes.Repeat([]byte("y"), bareBodyBytes)
+	s.srv = &http.Server{
+		ReadHeaderTimeout: time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		ConnState: func(_ net.Conn, st http.ConnState) {
+			if st == http.StateNew {
+				s.connections.Add(1)
+			}
+		},
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, 1<<20))
+			if err != nil || n != bareBodyBytes {
+				s.badBodies.Add(1)
+			}
+			s.requests.Add(1)
+			t := time.NewTimer(latency)
+			select {
+			case <-t.C:
+			case <-r.Context().Done():
+				t.Stop()
+				return
+			}
+			w.Header().Set("Content-Type", "application/octet-stream")
+			w.Header().Set("Content-Length", strconv.Itoa(len(answer)))
+			_, _ = w.Write(answer) // a client gone is its own error
+		}),
+	}
+	go func() { s.done <- s.srv.Serve(ln) }()
+	return s, nil
+}
+
+// Counts are the connections and requests served so far, and how many
+// requests came with a body of another size than the client sends.
+func (s *BareServer) Counts() (connections, requests, badBodies int64) {
+	return s.connections.Load(), s.requests.Load(), s.badBodies.Load()
+}
+
+// Close stops the server, waiting at most a few seconds (and no longer
+// than ctx) for requests in flight, then closing what is left.
+func (s *BareServer) Close(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		err = errors.Join(err, s.srv.Close())
+	}
+	if serr := <-s.done; !errors.Is(serr, http.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	return err
+}
+
+// BareRun is a measured bare client run.
+type BareRun struct {
+	Config BareConfig
+	Usage
+}
+
+// CPUPerRequest is the bare client's CPU time per request.
+func (b BareRun) CPUPerRequest() time.Duration {
+	n := b.Config.Hosts * b.Config.Requests
+	if n <= 0 {
+		return 0
+	}
+	return b.CPU() / time.Duration(n)
+}
+
+// SystemPerRequest is the bare client's system time per request.
+func (b BareRun) SystemPerRequest() time.Duration {
+	n := b.Config.Hosts * b.Config.Requests
+	if n <= 0 {
+		return 0
+	}
+	return b.System / time.Duration(n)
+}
+
+// measureBare runs the bare client (program with BareArgs, a child of its
+// own so that its rusage is its alone) against a bare server with the
+// fleet's latency, and checks that the server saw exactly one connection
+// per host and every request.
+func measureBare(ctx context.Context, program string, c BareConfig, latency time.Duration, env []string) (BareRun, error) {
+	srv, err := StartBareServer(latency)
+	if err != nil {
+		return BareRun{}, err
+	}
+	c.URL = srv.URL
+	cmd := exec.Command(program, BareArgs(c)...)
+	var stderr bytes.Buffer
+	cmd.Env, cmd.Stdout, cmd.Stderr = env, io.Discard, &stderr
+	u, err := Measure(ctx, cmd)
+	err = errors.Join(err, srv.Close(context.WithoutCancel(ctx)))
+	if err != nil {
+		return BareRun{}, err
+	}
+	if u.ExitCode != 0 {
+		return BareRun{}, fmt.Errorf("bare client exited %d: %s", u.ExitCode, bytes.TrimSpace(stderr.Bytes()))
+	}
+	conns, reqs, bad := srv.Counts()
+	if conns != int64(c.Hosts) || reqs != int64(c.Hosts*c.Requests) || bad != 0 {
+		return BareRun{}, fmt.Errorf("bare server saw %d connections and %d requests (%d with a wrong body), want %d and %d", conns, reqs, bad, c.Hosts, c.Hosts*c.Requests)
+	}
+	return BareRun{Config: c, Usage: u}, nil
+}
