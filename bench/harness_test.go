@@ -102,7 +102,7 @@ func TestScaleQuickPlanMeasuresEveryRun(t *testing.T) {
 			t.Errorf("%s, %s: bare client measured %v, want %v", w.Name, r.Path, r.Bare != nil, wantBare)
 		} else if r.Bare != nil {
 			perHost := int((m.TotalRequests() + hosts/2) / hosts)
-			if want := (BareConfig{URL: r.Bare.Config.URL, Hosts: w.Hosts, Forks: r.Forks, Requests: perHost}); r.Bare.Config != want || r.Bare.CPU() <= 0 || r.Bare.ExitCode != 0 {
+			if want := (BareConfig{URL: r.Bare.Config.URL, Hosts: w.Hosts, Forks: r.Forks, Requests: perHost, Legs: 2}); r.Bare.Config != want || r.Bare.CPU() <= 0 || r.Bare.ExitCode != 0 {
 				t.Errorf("bare client %+v, want config %+v and some CPU", *r.Bare, want)
 			}
 		}

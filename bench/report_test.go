@@ -65,7 +65,7 @@ func sampleResults() []*Result {
 	cross, crossRuns := both(crossRegion, ThreeSteps, 200,
 		measured(8000*ms, 2000*ms, 52, ThreeSteps, PerStep, 1), measured(4300*ms, 1300*ms, 50, ThreeSteps, StepRuns, 1))
 	tenRuns := result(tenThousand, TenThousand, 2000, StepRuns, measured(40*time.Second, 9*time.Second, 520, TenThousand, StepRuns, 1))
-	tenRuns.Bare = &BareRun{Config: BareConfig{Hosts: 10000, Forks: 2000, Requests: 5}, Usage: Usage{Wall: 3300 * ms, User: 1500 * ms, System: 750 * ms, MaxRSS: 51 << 20}}
+	tenRuns.Bare = &BareRun{Config: BareConfig{Hosts: 10000, Forks: 2000, Requests: 5, Legs: 2}, Usage: Usage{Wall: 3300 * ms, User: 1500 * ms, System: 750 * ms, MaxRSS: 51 << 20}}
 	ten := result(tenThousand, TenThousand, 2000, PerStep, measured(52*time.Second, 20*time.Second, 560, TenThousand, PerStep, 1))
 	return []*Result{
 		main50, main50runs, main200, main200runs, main1000, main1000runs,
@@ -137,7 +137,7 @@ func TestWhyAMissedTargetWasMissedComesFromTheMeasurements(t *testing.T) {
 		// The 10,000 hosts: the CPU per host against the per-step path's.
 		"900 µs per host, over 5.00 requests per host; per step, the same hosts cost 2.0 ms each over 9.00 requests (222 µs per request)",
 		// The bare client beside it: the machine's own cost per request.
-		"a bare net/http client making 5 requests per host (one keep-alive connection each, 2048-byte bodies both ways) at forks 2000 against a loopback server answering after 50 ms used 45 µs per request, 15 µs of it system time, so fleetrun used 4.0 × the machine's own cost of the HTTP exchanges.",
+		"a bare net/http client making the same HTTP exchanges (per host, one keep-alive connection and 5 requests with 2048-byte bodies both ways after NTLM's 2 handshake legs (empty bodies)) at forks 2000 against a loopback server answering each request after 50 ms used 45 µs per request, 15 µs of it system time, so fleetrun used 4.0 × the machine's own cost of the HTTP exchanges.",
 		// The kernel's share, which no user-space change removes.
 		"the controller used 1900 ms of CPU for 5000 requests, 380 ms of it system time (76 µs per request)",
 		// The small-output CPU at forks 50: about the same CPU per host.

@@ -280,8 +280,12 @@ func whyCPU(results []*Result, r *Result) string {
 		}
 	}
 	if b := r.Bare; b != nil && b.CPUPerRequest() > 0 {
-		s += fmt.Sprintf("; a bare net/http client making %d requests per host (one keep-alive connection each, %d-byte bodies both ways) at forks %d against a loopback server answering after %d ms used %s per request, %s of it system time, so fleetrun used %.1f × the machine's own cost of the HTTP exchanges",
-			b.Config.Requests, bareBodyBytes, b.Config.Forks, r.Fleet.Spec.Latency.Milliseconds(), fmtDur(b.CPUPerRequest()), fmtDur(b.SystemPerRequest()), float64(m.CPUPerRequest())/float64(b.CPUPerRequest()))
+		legs := ""
+		if b.Config.Legs > 0 {
+			legs = fmt.Sprintf(" after NTLM's %d handshake legs (empty bodies)", b.Config.Legs)
+		}
+		s += fmt.Sprintf("; a bare net/http client making the same HTTP exchanges (per host, one keep-alive connection and %d requests with %d-byte bodies both ways%s) at forks %d against a loopback server answering each request after %d ms used %s per request, %s of it system time, so fleetrun used %.1f × the machine's own cost of the HTTP exchanges",
+			b.Config.Requests, bareBodyBytes, legs, b.Config.Forks, r.Fleet.Spec.Latency.Milliseconds(), fmtDur(b.CPUPerRequest()), fmtDur(b.SystemPerRequest()), float64(m.CPUPerRequest())/float64(b.CPUPerRequest()))
 	}
 	return s + "."
 }

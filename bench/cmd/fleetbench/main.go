@@ -52,6 +52,7 @@ func run() int {
 	flag.StringVar(&bare.URL, "bare", "", "internal: run the bare net/http client against `URL`")
 	flag.IntVar(&bare.Hosts, "hosts", 1, "internal: the bare client's hosts")
 	flag.IntVar(&bare.Requests, "requests", 1, "internal: the bare client's requests per host")
+	flag.IntVar(&bare.Legs, "legs", 0, "internal: the bare client's handshake legs per host")
 	flag.Parse()
 	if bare.URL != "" {
 		bare.Forks = ctl.Forks
