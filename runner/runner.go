@@ -239,6 +239,7 @@ func (r *run) schedule(runCtx, parent context.Context, forks int, batches []int)
 	// when fewer than forks are in flight), nor more than hosts.
 	var g errgroup.Group
 	work := make(chan int)
+	workClosed := false
 	workers := 0
 	start := func(idx int) {
 		select {
@@ -298,6 +299,15 @@ func (r *run) schedule(runCtx, parent context.Context, forks int, batches []int)
 			inflight++
 			start(i)
 		}
+		if i == len(r.hosts) && !workClosed {
+			// Every host has been handed out: a worker whose host
+			// finishes now exits, its stack freed, instead of holding it
+			// until the last host of the run finishes (with every host in
+			// flight at once, that was a grown stack per host kept to
+			// the end).
+			close(work)
+			workClosed = true
+		}
 		// A batch starts only when the previous one has finished, its
 		// hosts' shells closed.
 		for inflight > 0 {
@@ -306,7 +316,9 @@ func (r *run) schedule(runCtx, parent context.Context, forks int, batches []int)
 		r.closing.Wait()
 		check()
 	}
-	close(work)
+	if !workClosed {
+		close(work)
+	}
 	_ = g.Wait() // workers return nil; results travel through finished
 	r.closing.Wait()
 	for ; i < len(r.hosts); i++ {
