@@ -5,3 +5,7 @@ var NewFetchSink = newFetchSink
 
 // RetryCodes exposes the codes a step run retries to the external tests.
 var RetryCodes = retryCodes
+
+// SetWorkerExited sets the hook run as a worker exits (nil removes it);
+// only tests that run alone may set it.
+func SetWorkerExited(f func()) { workerExited = f }

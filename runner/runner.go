@@ -239,7 +239,7 @@ func (r *run) schedule(runCtx, parent context.Context, forks int, batches []int)
 	// when fewer than forks are in flight), nor more than hosts.
 	var g errgroup.Group
 	work := make(chan int)
-	workClosed := false
+	closeWork := sync.OnceFunc(func() { close(work) })
 	workers := 0
 	start := func(idx int) {
 		select {
@@ -257,6 +257,9 @@ func (r *run) schedule(runCtx, parent context.Context, forks int, batches []int)
 				finished <- r.runHost(runCtx, idx)
 				var ok bool
 				if idx, ok = <-work; !ok {
+					if workerExited != nil {
+						workerExited()
+					}
 					return nil
 				}
 			}
@@ -299,14 +302,13 @@ func (r *run) schedule(runCtx, parent context.Context, forks int, batches []int)
 			inflight++
 			start(i)
 		}
-		if i == len(r.hosts) && !workClosed {
+		if i == len(r.hosts) {
 			// Every host has been handed out: a worker whose host
 			// finishes now exits, its stack freed, instead of holding it
 			// until the last host of the run finishes (with every host in
 			// flight at once, that was a grown stack per host kept to
 			// the end).
-			close(work)
-			workClosed = true
+			closeWork()
 		}
 		// A batch starts only when the previous one has finished, its
 		// hosts' shells closed.
@@ -316,9 +318,7 @@ func (r *run) schedule(runCtx, parent context.Context, forks int, batches []int)
 		r.closing.Wait()
 		check()
 	}
-	if !workClosed {
-		close(work)
-	}
+	closeWork()
 	_ = g.Wait() // workers return nil; results travel through finished
 	r.closing.Wait()
 	for ; i < len(r.hosts); i++ {
@@ -327,6 +327,9 @@ func (r *run) schedule(runCtx, parent context.Context, forks int, batches []int)
 		}
 	}
 }
+
+// workerExited, when set (by tests), runs as a worker exits.
+var workerExited func()
 
 func isClosed(c <-chan struct{}) bool {
 	if c == nil {

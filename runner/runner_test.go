@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"runtime"
 	"strings"
 	"sync"
@@ -640,9 +639,12 @@ func (d *goroutineDialer) Dial(ctx context.Context, t transport.Target) (transpo
 // Once every host has been handed out, a worker whose host finished exits
 // (its grown stack freed) instead of waiting for the run's last host: with
 // every host in flight at once, the workers of the early finishers held
-// their stacks to the end (peak RSS +9 MB at 1,000 hosts over HTTPS).
+// their stacks to the end (peak RSS +9 MB at 1,000 hosts over HTTPS). Not
+// parallel: it sets the package's worker-exit hook.
 func TestWorkersExitOnceNoHostIsLeft(t *testing.T) {
-	t.Parallel()
+	exited := make(chan struct{}, 3)
+	runner.SetWorkerExited(func() { exited <- struct{}{} })
+	defer runner.SetWorkerExited(nil)
 	release := make(chan struct{})
 	behave := func(host string, _ transport.Command, _ int) (transport.Result, error) {
 		if host == "h002" {
@@ -650,48 +652,37 @@ func TestWorkersExitOnceNoHostIsLeft(t *testing.T) {
 		}
 		return transport.Result{}, nil
 	}
-	d := &goroutineDialer{fakeFleet: newFakeFleet(behave), ids: map[string]bool{}}
+	f := newFakeFleet(behave)
 	done := make(chan error, 1)
 	go func() {
-		res, err := runner.Run(context.Background(), mustPlaybook(t, fmt.Sprintf(twoSteps, 3, "")), makeHosts(3), runner.Options{Dialer: d, Target: target, After: immediate})
+		res, err := runner.Run(context.Background(), mustPlaybook(t, fmt.Sprintf(twoSteps, 3, "")), makeHosts(3), runner.Options{Dialer: f, Target: target, After: immediate})
 		if err == nil && res.Status != runner.StatusOK {
 			err = fmt.Errorf("run status %s", res.Status)
 		}
 		done <- err
 	}()
-	defer func() {
-		close(release)
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	// Wait (bounded) for h000 and h001 to finish and for every goroutine
-	// that dialed a host to be gone but h002's, which is still running.
+	// Two workers exit while h002 still runs on the third.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for {
-		_, closed := d.openClosed()
-		d.mu.Lock()
-		ids := maps.Clone(d.ids)
-		d.mu.Unlock()
-		alive := 0
-		if closed == 2 && len(ids) == 3 {
-			buf := make([]byte, 1<<20)
-			stacks := string(buf[:runtime.Stack(buf, true)])
-			for id := range ids {
-				if strings.Contains(stacks, "goroutine "+id+" [") {
-					alive++
-				}
-			}
-			if alive == 1 {
-				return
-			}
-		}
+	for n := range 2 {
 		select {
+		case <-exited:
 		case <-ctx.Done():
-			t.Fatalf("h002 still running, %d of 3 hosts closed: %d of the 3 workers still alive, want only h002's", closed, alive)
-		case <-time.After(time.Millisecond):
+			close(release)
+			if err := <-done; err != nil { // the run ends once h002 is released
+				t.Error(err)
+			}
+			t.Fatalf("%d of the 2 workers whose hosts finished exited while h002 was still running", n)
 		}
+	}
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	default:
+		t.Error("h002's worker did not exit by the end of the run")
 	}
 }
 
