@@ -190,20 +190,12 @@ type BareRun struct {
 // CPUPerRequest is the bare client's CPU time per request, its handshake
 // legs' included (as fleetrun's CPU per WS-Man request includes NTLM's).
 func (b BareRun) CPUPerRequest() time.Duration {
-	n := b.Config.Hosts * b.Config.Requests
-	if n <= 0 {
-		return 0
-	}
-	return b.CPU() / time.Duration(n)
+	return perRequest(b.CPU(), int64(b.Config.Hosts*b.Config.Requests))
 }
 
 // SystemPerRequest is the bare client's system time per request.
 func (b BareRun) SystemPerRequest() time.Duration {
-	n := b.Config.Hosts * b.Config.Requests
-	if n <= 0 {
-		return 0
-	}
-	return b.System / time.Duration(n)
+	return perRequest(b.System, int64(b.Config.Hosts*b.Config.Requests))
 }
 
 // measureBare runs the bare client (program with BareArgs, a child of its

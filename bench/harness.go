@@ -105,8 +105,8 @@ func (rp RunPlan) paths() []Path {
 // a cross-region fleet (150 ms latency) at forks 200 both ways; and the
 // main playbook on 10,000 hosts at forks 2,000, in step runs and then
 // every step alone (with the bare client beside it), and at forks 10,000
-// (every host in flight at once) in step runs. The pywinrm peer runs on the main workload at forks
-// 50 and 200 on the 50 ms fleets.
+// (every host in flight at once) in step runs. The pywinrm peer runs on
+// the main workload at forks 50 and 200 on the 50 ms fleets.
 func DefaultPlan() Plan {
 	small := func(w Workload, forks []int, peer bool) []RunPlan {
 		var runs []RunPlan
@@ -150,7 +150,8 @@ func DefaultPlan() Plan {
 
 // QuickPlan checks the harness rather than fleetrun: ten hosts at 5 ms
 // latency and 10 ms process start, every workload once, the small-output
-// ones both ways, the peer and the bare client on the main workload. Nothing in it is judged.
+// ones both ways, the peer and the bare client on the main workload.
+// Nothing in it is judged.
 func QuickPlan() Plan {
 	small := func(w Workload) Workload {
 		w.Hosts = 10
@@ -250,11 +251,15 @@ func (m Measured) TotalRequests() int64 {
 
 // CPUPerRequest is the client's CPU time per WS-Man request.
 func (m Measured) CPUPerRequest() time.Duration {
-	n := m.TotalRequests()
-	if n == 0 {
+	return perRequest(m.CPU(), m.TotalRequests())
+}
+
+// perRequest is d over n requests, 0 without requests.
+func perRequest(d time.Duration, n int64) time.Duration {
+	if n <= 0 {
 		return 0
 	}
-	return m.CPU() / time.Duration(n)
+	return d / time.Duration(n)
 }
 
 // Ratio is the wall time over the floor.
