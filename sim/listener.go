@@ -47,10 +47,8 @@ type hostListener struct {
 // use" — two fleets started side by side, by two test runs on one machine,
 // met it. The host then takes another port, up to maxPortTries times.
 func newHostListener(addr string, online bool, flaky int, hang Times) (*hostListener, error) {
-	picked := false
-	if _, port, err := net.SplitHostPort(addr); err == nil && port == "0" {
-		picked = true
-	}
+	_, port, err := net.SplitHostPort(addr)
+	picked := err == nil && port == "0"
 	for try := 1; ; try++ {
 		sock, err := bindPort(addr)
 		if err != nil {
