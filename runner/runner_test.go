@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"runtime"
 	"strings"
 	"sync"
@@ -627,9 +628,7 @@ type goroutineDialer struct {
 }
 
 func (d *goroutineDialer) Dial(ctx context.Context, t transport.Target) (transport.Session, error) {
-	buf := make([]byte, 64)
-	buf = buf[:runtime.Stack(buf, false)] // "goroutine 123 [running]:..."
-	id, _, _ := strings.Cut(strings.TrimPrefix(string(buf), "goroutine "), " ")
+	id := goroutineID()
 	d.mu.Lock()
 	d.ids[id] = true
 	d.mu.Unlock()
@@ -642,48 +641,80 @@ func (d *goroutineDialer) Dial(ctx context.Context, t transport.Target) (transpo
 // their stacks to the end (peak RSS +9 MB at 1,000 hosts over HTTPS). Not
 // parallel: it sets the package's worker-exit hook.
 func TestWorkersExitOnceNoHostIsLeft(t *testing.T) {
-	exited := make(chan struct{}, 3)
-	runner.SetWorkerExited(func() { exited <- struct{}{} })
+	exited := make(chan string, 3) // the goroutines of the workers that exit
+	runner.SetWorkerExited(func() { exited <- goroutineID() })
 	defer runner.SetWorkerExited(nil)
-	release := make(chan struct{})
+	release, h002Runs := make(chan struct{}), make(chan struct{})
+	h002Started := sync.OnceFunc(func() { close(h002Runs) }) // each step calls behave
+	var mu sync.Mutex
+	ranOn := map[string]string{} // host → its worker's goroutine
 	behave := func(host string, _ transport.Command, _ int) (transport.Result, error) {
+		mu.Lock()
+		ranOn[host] = goroutineID()
+		mu.Unlock()
 		if host == "h002" {
+			h002Started()
 			<-release
 		}
 		return transport.Result{}, nil
 	}
-	f := newFakeFleet(behave)
 	done := make(chan error, 1)
 	go func() {
-		res, err := runner.Run(context.Background(), mustPlaybook(t, fmt.Sprintf(twoSteps, 3, "")), makeHosts(3), runner.Options{Dialer: f, Target: target, After: immediate})
+		res, err := runner.Run(context.Background(), mustPlaybook(t, fmt.Sprintf(twoSteps, 3, "")), makeHosts(3), runner.Options{Dialer: newFakeFleet(behave), Target: target, After: immediate})
 		if err == nil && res.Status != runner.StatusOK {
 			err = fmt.Errorf("run status %s", res.Status)
 		}
 		done <- err
 	}()
-	// Two workers exit while h002 still runs on the third.
+	// While h002 runs, every worker but its own exits: h000's and h001's,
+	// one worker when it took both, none when h002 went to the worker
+	// that ran the others.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	for n := range 2 {
+	gone := map[string]bool{}
+	started := h002Runs
+	for {
+		mu.Lock()
+		want, allRan := map[string]bool{}, len(ranOn) == 3
+		if allRan {
+			for _, h := range []string{"h000", "h001"} {
+				if ranOn[h] != ranOn["h002"] {
+					want[ranOn[h]] = true
+				}
+			}
+		}
+		mu.Unlock()
+		if allRan && maps.Equal(want, gone) {
+			break
+		}
 		select {
-		case <-exited:
+		case id := <-exited:
+			gone[id] = true
+		case <-started:
+			started = nil // h000 and h001 ran before h002 was handed out
 		case <-ctx.Done():
 			close(release)
 			if err := <-done; err != nil { // the run ends once h002 is released
 				t.Error(err)
 			}
-			t.Fatalf("%d of the 2 workers whose hosts finished exited while h002 was still running", n)
+			t.Fatalf("while h002 was still running, the workers that exited were %v; hosts ran on %v", gone, ranOn)
 		}
 	}
 	close(release)
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-exited:
-	default:
-		t.Error("h002's worker did not exit by the end of the run")
+	if id := <-exited; id != ranOn["h002"] {
+		t.Errorf("the last worker to exit was goroutine %s, want h002's (%s)", id, ranOn["h002"])
 	}
+}
+
+// goroutineID is the calling goroutine's number.
+func goroutineID() string {
+	buf := make([]byte, 64)
+	buf = buf[:runtime.Stack(buf, false)] // "goroutine 123 [running]:..."
+	id, _, _ := strings.Cut(strings.TrimPrefix(string(buf), "goroutine "), " ")
+	return id
 }
 
 // Hosts run on at most forks workers, each taking host after host, so a
