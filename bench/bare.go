@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,24 +9,30 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"golang.org/x/sync/errgroup"
 )
 
-// The bare client is the benchmark's yardstick for controller CPU: what a
-// plain net/http client, doing nothing but the HTTP exchanges, uses on this
-// machine to make as many requests per host, one keep-alive connection per
-// host, as many hosts in flight, against a loopback server that answers
-// after the fleet's latency, with NTLM's two handshake legs per connection
-// as empty exchanges first when the fleet is NTLM over HTTP. Its CPU per
-// request is the part of fleetrun's that is the machine's (system calls,
-// loopback TCP, connection set-up and teardown, the Go runtime's network
-// poller, net/http) rather than fleetrun's own: on a paravirtualised
-// two-core machine that part is far from free.
+// The bare client is the benchmark's yardstick for controller CPU: what the
+// HTTP exchanges alone cost on this machine, with no HTTP library and no
+// work of fleetrun's. It makes as many requests per host, on one
+// keep-alive TCP connection per host, as many hosts in flight, against a
+// loopback server that answers after the fleet's latency, with NTLM's two
+// handshake legs per connection as empty exchanges first when the fleet is
+// NTLM over HTTP. Each request is written whole from prepared bytes and
+// each answer read by its Content-Length, so its CPU per request is the
+// machine's part of fleetrun's (system calls, loopback TCP, connection
+// set-up and teardown, the Go runtime's network poller and scheduler) and
+// nearly nothing else: on a paravirtualised two-core machine that part is
+// far from free. (A net/http client, http.Transport's two goroutines per
+// connection and all, cost two to three times as much here; fleetrun does
+// not use http.Transport.)
 
 // bareBodyBytes is the size of every request and answer body: about a
 // sealed WS-Man request or answer of the small-output workloads.
@@ -49,20 +56,32 @@ func BareArgs(c BareConfig) []string {
 }
 
 // RunBareClient makes, for each of c.Hosts hosts, c.Legs empty POSTs and
-// then c.Requests POSTs of bareBodyBytes to c.URL: a client of its own per
-// host (http.Transport with one connection), its exchanges one after
-// another on that connection, which is then closed. Any answer but 200
-// with a body as long as the request's is an error.
+// then c.Requests POSTs of bareBodyBytes to c.URL, one after another on a
+// TCP connection of the host's own, which is then closed. Any answer but
+// 200 with a body as long as the request's is an error; so is an exchange
+// that takes longer than a minute.
 func RunBareClient(ctx context.Context, c BareConfig) error {
 	if c.Hosts < 1 || c.Forks < 1 || c.Requests < 1 || c.Legs < 0 {
 		return fmt.Errorf("bare client: hosts, forks and requests must be at least 1 and legs at least 0 (got %d, %d, %d, %d)", c.Hosts, c.Forks, c.Requests, c.Legs)
 	}
-	body := bytes.Repeat([]byte("x"), bareBodyBytes)
+	u, err := url.Parse(c.URL)
+	if err != nil || u.Scheme != "http" || u.Host == "" {
+		return fmt.Errorf("bare client: %q is not an http:// URL", c.URL)
+	}
+	path := u.EscapedPath()
+	if path == "" {
+		path = "/"
+	}
+	head := "POST " + path + " HTTP/1.1\r\nHost: " + u.Host + "\r\nContent-Type: application/octet-stream\r\nContent-Length: "
+	req := bareRequests{
+		leg:  []byte(head + "0\r\n\r\n"),
+		full: append([]byte(head+strconv.Itoa(bareBodyBytes)+"\r\n\r\n"), bytes.Repeat([]byte("x"), bareBodyBytes)...),
+	}
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(c.Forks)
 	for host := range c.Hosts {
 		g.Go(func() error {
-			if err := bareHost(ctx, c, body); err != nil {
+			if err := bareHost(ctx, c, u.Host, req); err != nil {
 				return fmt.Errorf("bare client: host %d: %w", host, err)
 			}
 			return nil
@@ -71,32 +90,82 @@ func RunBareClient(ctx context.Context, c BareConfig) error {
 	return g.Wait()
 }
 
-func bareHost(ctx context.Context, c BareConfig, body []byte) error {
-	tr := &http.Transport{MaxConnsPerHost: 1, MaxIdleConnsPerHost: 1, DisableCompression: true}
-	defer tr.CloseIdleConnections()
-	client := &http.Client{Transport: tr, Timeout: time.Minute}
+// bareRequests are the bare client's two requests, written out whole.
+type bareRequests struct{ leg, full []byte }
+
+// bareExchangeTimeout bounds one exchange of the bare client.
+const bareExchangeTimeout = time.Minute
+
+func bareHost(ctx context.Context, c BareConfig, addr string, req bareRequests) error {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = conn.Close() }() // the run is over for this host; a close error changes nothing
+	// The context's end stops a blocked read or write.
+	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	br := bufio.NewReader(conn)
 	for i := range c.Legs + c.Requests {
-		send := body
+		send, want := req.full, bareBodyBytes
 		if i < c.Legs {
-			send = nil
+			send, want = req.leg, 0
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.URL, bytes.NewReader(send))
-		if err != nil {
+		if err := conn.SetDeadline(time.Now().Add(bareExchangeTimeout)); err != nil {
 			return err
 		}
-		req.Header.Set("Content-Type", "application/octet-stream")
-		resp, err := client.Do(req)
+		if _, err := conn.Write(send); err != nil {
+			return bareError(ctx, err)
+		}
+		if err := readBareAnswer(br, want); err != nil {
+			return bareError(ctx, err)
+		}
+	}
+	return nil
+}
+
+// bareError is ctx's error when it ended (a deadline it set stopped the
+// exchange), err otherwise.
+func bareError(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil {
+		return cerr
+	}
+	return err
+}
+
+// readBareAnswer reads one answer from br: a 200 with a body of want
+// bytes, which it discards.
+func readBareAnswer(br *bufio.Reader, want int) error {
+	status, err := br.ReadSlice('\n')
+	if err != nil {
+		return fmt.Errorf("read the status line: %w", err)
+	}
+	if !bytes.HasPrefix(status, []byte("HTTP/1.1 200 ")) {
+		return fmt.Errorf("answer %q, want HTTP/1.1 200", bytes.TrimSpace(status))
+	}
+	length := -1
+	for {
+		line, err := br.ReadSlice('\n')
 		if err != nil {
-			return err
+			return fmt.Errorf("read the headers: %w", err)
 		}
-		n, err := io.Copy(io.Discard, resp.Body)
-		_ = resp.Body.Close() // read to its end
-		if err != nil {
-			return err
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			break
 		}
-		if resp.StatusCode != http.StatusOK || n != int64(len(send)) {
-			return fmt.Errorf("answer %d with %d bytes, want 200 with %d", resp.StatusCode, n, len(send))
+		name, value, ok := bytes.Cut(line, []byte(":"))
+		if ok && strings.EqualFold(string(name), "Content-Length") {
+			if length, err = strconv.Atoi(string(bytes.TrimSpace(value))); err != nil {
+				return fmt.Errorf("answer's Content-Length %q: %w", value, err)
+			}
 		}
+	}
+	if length != want {
+		return fmt.Errorf("answer with Content-Length %d, want %d", length, want)
+	}
+	if _, err := br.Discard(length); err != nil {
+		return fmt.Errorf("read the body: %w", err)
 	}
 	return nil
 }
@@ -220,12 +289,8 @@ func measureBare(ctx context.Context, program string, c BareConfig, latency time
 		return BareRun{}, fmt.Errorf("bare client exited %d: %s", u.ExitCode, bytes.TrimSpace(stderr.Bytes()))
 	}
 	conns, reqs, legs, bad := srv.Counts()
-	// net/http sends a request again on a new connection when the kept one
-	// broke before the request went out; it happened about once in 10,000
-	// hosts on a busy machine. Every request and leg is still counted
-	// exactly.
-	if conns < int64(c.Hosts) || conns > int64(c.Hosts+c.Hosts/100+1) || reqs != int64(c.Hosts*c.Requests) || legs != int64(c.Hosts*c.Legs) || bad != 0 {
-		return BareRun{}, fmt.Errorf("bare server saw %d connections, %d requests and %d handshake legs (%d with a wrong body), want %d (or a few more), %d and %d",
+	if conns != int64(c.Hosts) || reqs != int64(c.Hosts*c.Requests) || legs != int64(c.Hosts*c.Legs) || bad != 0 {
+		return BareRun{}, fmt.Errorf("bare server saw %d connections, %d requests and %d handshake legs (%d with a wrong body), want %d, %d and %d",
 			conns, reqs, legs, bad, c.Hosts, c.Hosts*c.Requests, c.Hosts*c.Legs)
 	}
 	return BareRun{Config: c, Usage: u}, nil

@@ -1,7 +1,12 @@
 package bench
 
 import (
+	"bufio"
 	"context"
+	"errors"
+	"io"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 )
@@ -46,5 +51,92 @@ func TestBareRunPerRequest(t *testing.T) {
 	}
 	if got, want := b.SystemPerRequest(), 40*time.Microsecond; got != want {
 		t.Errorf("system per request %v, want %v", got, want)
+	}
+}
+
+func TestReadBareAnswer(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name, answer string
+		want         int
+		err          string // "" for none
+	}{
+		{name: "a 200 with the body", answer: "HTTP/1.1 200 OK\r\nContent-Length: 3\r\ncontent-type: x\r\n\r\nabcNEXT", want: 3},
+		{name: "an empty 200", answer: "HTTP/1.1 200 OK\r\ncontent-length:0\r\n\r\n", want: 0},
+		{name: "another status", answer: "HTTP/1.1 401 Unauthorized\r\nContent-Length: 0\r\n\r\n", err: `answer "HTTP/1.1 401 Unauthorized", want HTTP/1.1 200`},
+		{name: "no length", answer: "HTTP/1.1 200 OK\r\n\r\n", want: 3, err: "answer with Content-Length -1, want 3"},
+		{name: "another length", answer: "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nab", want: 3, err: "answer with Content-Length 2, want 3"},
+		{name: "a bad length", answer: "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n", want: 3, err: `answer's Content-Length " x": strconv.Atoi: parsing "x": invalid syntax`},
+		{name: "a short body", answer: "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nab", want: 3, err: "read the body: EOF"},
+		{name: "cut in the headers", answer: "HTTP/1.1 200 OK\r\nContent-Len", want: 3, err: "read the headers: EOF"},
+		{name: "nothing", answer: "", err: "read the status line: EOF"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			br := bufio.NewReader(strings.NewReader(tt.answer))
+			err := readBareAnswer(br, tt.want)
+			if tt.err == "" {
+				if err != nil {
+					t.Fatalf("err %v, want none", err)
+				}
+				if rest, _ := io.ReadAll(br); strings.HasSuffix(tt.answer, "NEXT") && string(rest) != "NEXT" {
+					t.Fatalf("left %q unread, want \"NEXT\"", rest)
+				}
+				return
+			}
+			if err == nil || err.Error() != tt.err {
+				t.Fatalf("err %v, want %q", err, tt.err)
+			}
+		})
+	}
+}
+
+// A run whose context ends while the server holds an answer stops with
+// the context's error instead of waiting out the exchange.
+func TestBareClientStopsWhenItsContextEnds(t *testing.T) {
+	t.Parallel()
+	srv, err := StartBareServer(time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan struct{})
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		// Cancel once the server holds the request (or give up when the
+		// run ended without it).
+		for {
+			if _, reqs, _, _ := srv.Counts(); reqs > 0 {
+				cancel()
+				return
+			}
+			select {
+			case <-ran:
+				return
+			default:
+				runtime.Gosched()
+			}
+		}
+	}()
+	err = RunBareClient(ctx, BareConfig{URL: srv.URL, Hosts: 1, Forks: 1, Requests: 1})
+	close(ran)
+	<-watched
+	cancel()
+	cctx, ccancel := context.WithTimeout(context.Background(), time.Minute)
+	defer ccancel()
+	_ = srv.Close(cctx) // the held request ends with the server; its error is not this test's
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err %v, want context.Canceled", err)
+	}
+}
+
+func TestBareClientRefusesAURLItCannotUse(t *testing.T) {
+	t.Parallel()
+	err := RunBareClient(context.Background(), BareConfig{URL: "https://127.0.0.1:1/", Hosts: 1, Forks: 1, Requests: 1})
+	want := `bare client: "https://127.0.0.1:1/" is not an http:// URL`
+	if err == nil || err.Error() != want {
+		t.Fatalf("err %v, want %q", err, want)
 	}
 }

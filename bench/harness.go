@@ -418,7 +418,7 @@ func runBare(ctx context.Context, fp *FleetPlan, rp RunPlan, results []*Result, 
 		if !fp.Spec.HTTPS {
 			c.Legs = 2 // NTLM's NEGOTIATE and AUTHENTICATE on each host's connection
 		}
-		fmt.Fprintf(opts.Log, "run: bare net/http client, %d hosts × (%d handshake legs + %d requests), forks %d\n", c.Hosts, c.Legs, c.Requests, c.Forks)
+		fmt.Fprintf(opts.Log, "run: bare client, %d hosts × (%d handshake legs + %d requests), forks %d\n", c.Hosts, c.Legs, c.Requests, c.Forks)
 		waitQuiet(ctx, opts)
 		b, err := measureBare(ctx, opts.Self, c, fp.Spec.Latency, opts.Env)
 		if err != nil {

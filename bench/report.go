@@ -133,12 +133,14 @@ func writeMethod(b *strings.Builder, results []*Result) {
   case) in step runs only.
 - Beside the 10,000-host run at forks 2,000 in step runs, a *bare client*
   (fleetbench itself, in a process of its own) measures what the HTTP
-  exchanges alone cost on this machine: plain net/http, one keep-alive
-  connection per host, as many requests per host as fleetrun made (2 KB
-  bodies both ways) after NTLM's two handshake legs (empty bodies), at the
-  same forks, against a loopback server that answers each request after
-  the same latency. The controller CPU target's explanation
-  compares fleetrun's CPU per request with it.
+  exchanges alone cost on this machine: one keep-alive TCP connection per
+  host, as many requests per host as fleetrun made (2 KB bodies both ways)
+  after NTLM's two handshake legs (empty bodies), each request written
+  whole from prepared bytes and each answer read by its Content-Length
+  (no HTTP library, no sealing, no XML), at the same forks, against a
+  loopback server that answers each request after the same latency. The
+  controller CPU target's explanation compares fleetrun's CPU per request
+  with it.
 - The 10,000-host fleet's inventory sets ` + "`connect_timeout: 1m0s`" + `: at forks
   2,000 the fleet's process answers the first request of 2,000 new
   connections at once on the shared cores, and with other work on the

@@ -137,7 +137,7 @@ func TestWhyAMissedTargetWasMissedComesFromTheMeasurements(t *testing.T) {
 		// The 10,000 hosts: the CPU per host against the per-step path's.
 		"900 µs per host, over 5.00 requests per host; per step, the same hosts cost 2.0 ms each over 9.00 requests (222 µs per request)",
 		// The bare client beside it: the machine's own cost per request.
-		"a bare net/http client making the same HTTP exchanges (per host, one keep-alive connection and 5 requests with 2048-byte bodies both ways after NTLM's 2 handshake legs (empty bodies)) at forks 2000 against a loopback server answering each request after 50 ms used 45 µs per request, 15 µs of it system time, so fleetrun used 4.0 × the machine's own cost of the HTTP exchanges.",
+		"a bare client making the same HTTP exchanges and nothing else (per host, one keep-alive TCP connection and 5 requests with 2048-byte bodies both ways after NTLM's 2 handshake legs (empty bodies), each request written whole from prepared bytes and each answer read by its Content-Length, no HTTP library) at forks 2000 against a loopback server answering each request after 50 ms used 45 µs per request, 15 µs of it system time, so fleetrun used 4.0 × the machine's own cost of the HTTP exchanges.",
 		// The kernel's share, which no user-space change removes.
 		"the controller used 1900 ms of CPU for 5000 requests, 380 ms of it system time (76 µs per request)",
 		// The small-output CPU at forks 50: about the same CPU per host.

@@ -284,7 +284,7 @@ func whyCPU(results []*Result, r *Result) string {
 		if b.Config.Legs > 0 {
 			legs = fmt.Sprintf(" after NTLM's %d handshake legs (empty bodies)", b.Config.Legs)
 		}
-		s += fmt.Sprintf("; a bare net/http client making the same HTTP exchanges (per host, one keep-alive connection and %d requests with %d-byte bodies both ways%s) at forks %d against a loopback server answering each request after %d ms used %s per request, %s of it system time, so fleetrun used %.1f × the machine's own cost of the HTTP exchanges",
+		s += fmt.Sprintf("; a bare client making the same HTTP exchanges and nothing else (per host, one keep-alive TCP connection and %d requests with %d-byte bodies both ways%s, each request written whole from prepared bytes and each answer read by its Content-Length, no HTTP library) at forks %d against a loopback server answering each request after %d ms used %s per request, %s of it system time, so fleetrun used %.1f × the machine's own cost of the HTTP exchanges",
 			b.Config.Requests, bareBodyBytes, legs, b.Config.Forks, r.Fleet.Spec.Latency.Milliseconds(), fmtDur(b.CPUPerRequest()), fmtDur(b.SystemPerRequest()), float64(m.CPUPerRequest())/float64(b.CPUPerRequest()))
 	}
 	return s + "."

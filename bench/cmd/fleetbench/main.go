@@ -49,7 +49,7 @@ func run() int {
 	flag.StringVar(&ctl.HeapProfile, "heapprofile", "", "internal: the controller's heap profile")
 	flag.StringVar(&ctl.PeakProfile, "peakprofile", "", "internal: the controller's heap profile at its peak")
 	var bare bench.BareConfig
-	flag.StringVar(&bare.URL, "bare", "", "internal: run the bare net/http client against `URL`")
+	flag.StringVar(&bare.URL, "bare", "", "internal: run the bare client (raw HTTP/1.1 exchanges) against `URL`")
 	flag.IntVar(&bare.Hosts, "hosts", 1, "internal: the bare client's hosts")
 	flag.IntVar(&bare.Requests, "requests", 1, "internal: the bare client's requests per host")
 	flag.IntVar(&bare.Legs, "legs", 0, "internal: the bare client's handshake legs per host")
