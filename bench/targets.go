@@ -98,7 +98,7 @@ func Judge(results []*Result) []Verdict {
 		v := Verdict{
 			Target:   fmt.Sprintf("≥ %.0f × pywinrm's throughput at equal forks, with less memory", TargetSpeedup),
 			Scope:    fmt.Sprintf("%s, forks %d, %s, %s", r.Workload.Title(), r.Forks, r.Path, r.Fleet.Name),
-			Measured: fmt.Sprintf("%.1f × faster; %s vs %s RSS (%.2f ×)", speedup, fmtBytes(r.Fleetrun.MaxRSS), fmtBytes(r.Peer.MaxRSS), mem),
+			Measured: fmt.Sprintf("%.2f × faster; %s vs %s RSS (%.2f ×)", speedup, fmtBytes(r.Fleetrun.MaxRSS), fmtBytes(r.Peer.MaxRSS), mem),
 			Met:      speedup >= TargetSpeedup && mem < 1,
 		}
 		if !v.Met {
