@@ -128,9 +128,9 @@ func TestWhyAMissedTargetWasMissedComesFromTheMeasurements(t *testing.T) {
 		}
 	}
 	for _, want := range []string{
-		"carrying 1000 MB of output",      // megabyte CPU: the bytes, not the requests
-		"what the report keeps of it",     // megabyte memory: the kept output
-		"at most 2.25 × by latency alone", // the peer at forks 50
+		"carrying 1000 MB of output",  // megabyte CPU: the bytes, not the requests
+		"what the report keeps of it", // megabyte memory: the kept output
+		"pywinrm needs at least 18.0 s at forks 50 and fleetrun 6100 ms, at most 2.95 × by latency alone", // the peer at forks 50: fleetrun closes each shell beside the next host
 		// The cross-region fleet: above the simulator's minimum (3250 ms),
 		// so the run itself, with the per-step run beside it.
 		"fleetrun took 4300 ms (1.07 × the step-run floor), sending 5.00 requests per host (the floor counts 4), beyond it 1000 Signal, with the controller and the fleet using 0.76 cores on average (every step alone: 8000 ms)",

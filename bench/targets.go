@@ -337,7 +337,7 @@ func whyPeer(r *Result) string {
 	var parts []string
 	if Speedup(r) < TargetSpeedup {
 		f, p, w := r.Fleetrun, *r.Peer, r.Workload
-		pMin, fMin := latencyBound(p, r, PerStep), latencyBound(f, r, r.Path)
+		pMin, fMin := latencyBound(p, r, PerStep, false), latencyBound(f, r, r.Path, true)
 		ceiling := 0.0
 		if fMin > 0 {
 			ceiling = float64(pMin) / float64(fMin)
@@ -358,20 +358,29 @@ func whyPeer(r *Result) string {
 // the latency, except that the Receive of each launch waits for its
 // process starts instead when they take longer (a step alone starts one
 // process, a step run the launcher and its powershell steps' processes,
-// four ahead: see StepRunSimMinimum); hosts go in waves of forks.
-func latencyBound(m Measured, r *Result, path Path) time.Duration {
+// four ahead: see StepRunSimMinimum); hosts go in waves of forks. With
+// closeBeside (fleetrun), a host's Signal and Delete go beside the next
+// host's work and hold no place in the wave; only the last wave's are
+// waited for.
+func latencyBound(m Measured, r *Result, path Path, closeBeside bool) time.Duration {
 	w, spec := r.Workload, r.Fleet.Spec
 	if w.Hosts == 0 {
 		return 0
 	}
 	perHost := float64(m.TotalRequests()) / float64(w.Hosts)
+	var last time.Duration
+	if closeBeside {
+		closes := float64(m.Requests["Signal"]+m.Requests["Delete"]) / float64(w.Hosts)
+		perHost -= closes
+		last = time.Duration(closes * float64(spec.Latency))
+	}
 	launches, starts := w.Steps, w.Steps
 	if g := w.Grouping(); path == StepRuns {
 		launches, starts = g.Runs+g.Alone, runStarts(g)+g.Alone
 	}
 	wait := max(time.Duration(launches)*spec.Latency, time.Duration(starts)*spec.ProcessStart)
 	host := time.Duration((perHost-float64(launches))*float64(spec.Latency)) + wait
-	return time.Duration(Waves(w.Hosts, r.Forks)) * host
+	return time.Duration(Waves(w.Hosts, r.Forks))*host + last
 }
 
 func cpuShareClient(m Measured) float64 {
