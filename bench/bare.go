@@ -115,6 +115,12 @@ func bareHost(ctx context.Context, c BareConfig, addr string, req bareRequests) 
 		if err := conn.SetDeadline(time.Now().Add(bareExchangeTimeout)); err != nil {
 			return err
 		}
+		// A context that ended before this exchange's deadline was set
+		// had its own deadline overwritten: stop here. (One that ends
+		// after this check sets its deadline after this one.)
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 		if _, err := conn.Write(send); err != nil {
 			return bareError(ctx, err)
 		}
