@@ -2,8 +2,11 @@ package sim
 
 import (
 	"context"
+	"errors"
+	"net/http"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -79,7 +82,7 @@ func mzClient(t testing.TB, f *Fleet, h *Host, mode clientMode, opTimeout string
 	return c
 }
 
-// sealedTransport is masterzen/winrm's encrypting transport with one retry
+// sealedTransport is masterzen/winrm's encrypting transport with retries
 // of a request the host refused as unauthenticated. That transport does the
 // NTLM handshake's legs and then the sealed request as separate requests
 // through http.DefaultTransport and assumes they all ride one connection,
@@ -91,12 +94,28 @@ func mzClient(t testing.TB, f *Fleet, h *Host, mode clientMode, opTimeout string
 // (with a new handshake) is safe.
 type sealedTransport struct{ *winrm.Encryption }
 
+// sealedTries bounds how often one message is sent.
+const sealedTries = 3
+
 func (s sealedTransport) Post(c *winrm.Client, m *soap.SoapMessage) (string, error) {
 	out, err := s.Encryption.Post(c, m)
-	if err != nil && strings.Contains(err.Error(), "http response error: 401 ") {
-		return s.Encryption.Post(c, m)
+	for try := 1; try < sealedTries && refusedUnauthenticated(out, err); try++ {
+		out, err = s.Encryption.Post(c, m)
 	}
 	return out, err
+}
+
+// refusedUnauthenticated tells whether masterzen's encrypting transport
+// got a 401. A refused handshake comes back as an error. A refused sealed
+// request comes back as an empty body and no error, because that path
+// does not look at the answer's status; the caller's XML parser then fails
+// with a bare EOF. No WS-Management answer the host sends has an empty
+// body, so an empty one can only be the refusal.
+func refusedUnauthenticated(out string, err error) bool {
+	if err != nil {
+		return strings.Contains(err.Error(), "http response error: 401 ")
+	}
+	return out == ""
 }
 
 // runMZ runs a command with masterzen's client and returns its results.
@@ -162,3 +181,61 @@ func runCases(t *testing.T, c *winrm.Client, cases []progCase) {
 func crlf(lines ...string) string { return strings.Join(lines, "\r\n") + "\r\n" }
 
 const notModelledExit = 1
+
+// closeIdleBeforeFirstBody is http.DefaultTransport's stand-in for one
+// test: before the first request with a body (the sealed request that
+// follows the NTLM handshake's empty legs) it drops the pooled connection,
+// so that request goes out on a fresh one, as Go's pool does on a loaded
+// machine.
+type closeIdleBeforeFirstBody struct {
+	tr   *http.Transport
+	done *atomic.Bool
+}
+
+func (c closeIdleBeforeFirstBody) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.ContentLength > 0 && c.done.CompareAndSwap(false, true) {
+		c.tr.CloseIdleConnections()
+	}
+	return c.tr.RoundTrip(r)
+}
+
+// Not parallel: it swaps http.DefaultTransport, which masterzen's
+// encrypting transport uses, and parallel tests wait until the sequential
+// ones have finished.
+func TestSealedTransportResendsARequestRefusedOnAFreshConnection(t *testing.T) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	t.Cleanup(tr.CloseIdleConnections)
+	old := http.DefaultTransport
+	fake := closeIdleBeforeFirstBody{tr: tr, done: new(atomic.Bool)}
+	http.DefaultTransport = fake
+	t.Cleanup(func() { http.DefaultTransport = old })
+	f := startFleet(t, FleetOptions{Hosts: 1, Profile: "2008r2"})
+	c := mzClient(t, f, f.Hosts()[0], ntlmSealed, "PT60S")
+	out, _, code := runMZ(t, c, "winrm get winrm/config/winrs")
+	if !fake.done.Load() {
+		t.Fatal("no request with a body went through the fake transport")
+	}
+	if !strings.HasPrefix(out, "Winrs\r\n") || code != 0 {
+		t.Errorf("winrm get after a refused sealed request: exit %d, %q", code, out)
+	}
+}
+
+func TestRefusedUnauthenticated(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		out  string
+		err  error
+		want bool
+	}{
+		{"", nil, true},
+		{"<s:Envelope/>", nil, false},
+		{"", errors.New("http response error: 401 - invalid content type"), true},
+		{"", errors.New("http response error: 500 - invalid content type"), false},
+		{"", errors.New("unknown error dial tcp: connection refused"), false},
+	}
+	for _, tt := range tests {
+		if got := refusedUnauthenticated(tt.out, tt.err); got != tt.want {
+			t.Errorf("refusedUnauthenticated(%q, %v) = %v, want %v", tt.out, tt.err, got, tt.want)
+		}
+	}
+}
