@@ -83,15 +83,16 @@ func mzClient(t testing.TB, f *Fleet, h *Host, mode clientMode, opTimeout string
 }
 
 // sealedTransport is masterzen/winrm's encrypting transport with retries
-// of a request the host refused as unauthenticated. That transport does the
-// NTLM handshake's legs and then the sealed request as separate requests
-// through http.DefaultTransport and assumes they all ride one connection,
-// as NTLM requires; but Go's pool hands a request a freshly dialled
-// connection when the previous one has not been put back yet (its reader
-// goroutine runs later on a loaded machine), and the host then answers 401,
-// as Windows does for a leg on another connection. The failure is the
-// client's; a refused request did nothing on the host, so sending it again
-// (with a new handshake) is safe.
+// of a message the host refused before running it. That transport does
+// the NTLM handshake's legs and then the sealed request as separate
+// requests through http.DefaultTransport and assumes they all ride one
+// connection, as NTLM requires; but Go's pool hands a request a freshly
+// dialled connection when the previous one has not been put back yet (its
+// write goroutine reports late on a loaded machine), and the host then
+// refuses it, as Windows does: a handshake leg on another connection with
+// 401, a sealed request on a connection without an NTLM context with 400.
+// The failure is the client's; a refused request did nothing on the host,
+// so sending it again (with a new handshake) is safe.
 type sealedTransport struct{ *winrm.Encryption }
 
 // sealedTries bounds how often one message is sent.
@@ -99,19 +100,20 @@ const sealedTries = 3
 
 func (s sealedTransport) Post(c *winrm.Client, m *soap.SoapMessage) (string, error) {
 	out, err := s.Encryption.Post(c, m)
-	for try := 1; try < sealedTries && refusedUnauthenticated(out, err); try++ {
+	for try := 1; try < sealedTries && refusedBeforeRunning(out, err); try++ {
 		out, err = s.Encryption.Post(c, m)
 	}
 	return out, err
 }
 
-// refusedUnauthenticated tells whether masterzen's encrypting transport
-// got a 401. A refused handshake comes back as an error. A refused sealed
-// request comes back as an empty body and no error, because that path
-// does not look at the answer's status; the caller's XML parser then fails
-// with a bare EOF. No WS-Management answer the host sends has an empty
-// body, so an empty one can only be the refusal.
-func refusedUnauthenticated(out string, err error) bool {
+// refusedBeforeRunning tells whether masterzen's encrypting transport
+// met one of those refusals. A refused handshake comes back as an error
+// (its 401). A refused sealed request comes back as an empty body and no
+// error, because that path does not look at the answer's status; the
+// caller's XML parser then fails with a bare EOF. Every WS-Management
+// answer the host sends has a body, so an empty one is always a refusal
+// made before the message ran.
+func refusedBeforeRunning(out string, err error) bool {
 	if err != nil {
 		return strings.Contains(err.Error(), "http response error: 401 ")
 	}
@@ -186,17 +188,23 @@ const notModelledExit = 1
 // test: before the first request with a body (the sealed request that
 // follows the NTLM handshake's empty legs) it drops the pooled connection,
 // so that request goes out on a fresh one, as Go's pool does on a loaded
-// machine.
+// machine, and keeps the status the host answered it with.
 type closeIdleBeforeFirstBody struct {
-	tr   *http.Transport
-	done *atomic.Bool
+	tr     *http.Transport
+	done   *atomic.Bool
+	status *atomic.Int32
 }
 
 func (c closeIdleBeforeFirstBody) RoundTrip(r *http.Request) (*http.Response, error) {
-	if r.ContentLength > 0 && c.done.CompareAndSwap(false, true) {
-		c.tr.CloseIdleConnections()
+	if r.ContentLength == 0 || !c.done.CompareAndSwap(false, true) {
+		return c.tr.RoundTrip(r)
 	}
-	return c.tr.RoundTrip(r)
+	c.tr.CloseIdleConnections()
+	resp, err := c.tr.RoundTrip(r)
+	if err == nil {
+		c.status.Store(int32(resp.StatusCode))
+	}
+	return resp, err
 }
 
 // Not parallel: it swaps http.DefaultTransport, which masterzen's
@@ -206,7 +214,7 @@ func TestSealedTransportResendsARequestRefusedOnAFreshConnection(t *testing.T) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	t.Cleanup(tr.CloseIdleConnections)
 	old := http.DefaultTransport
-	fake := closeIdleBeforeFirstBody{tr: tr, done: new(atomic.Bool)}
+	fake := closeIdleBeforeFirstBody{tr: tr, done: new(atomic.Bool), status: new(atomic.Int32)}
 	http.DefaultTransport = fake
 	t.Cleanup(func() { http.DefaultTransport = old })
 	f := startFleet(t, FleetOptions{Hosts: 1, Profile: "2008r2"})
@@ -215,12 +223,17 @@ func TestSealedTransportResendsARequestRefusedOnAFreshConnection(t *testing.T) {
 	if !fake.done.Load() {
 		t.Fatal("no request with a body went through the fake transport")
 	}
+	// Windows' answer to an encrypted message on a connection without an
+	// NTLM context, as the simulated host models it (ntlmsrv).
+	if got := fake.status.Load(); got != http.StatusBadRequest {
+		t.Errorf("the sealed request on a fresh connection was answered %d, want 400", got)
+	}
 	if !strings.HasPrefix(out, "Winrs\r\n") || code != 0 {
 		t.Errorf("winrm get after a refused sealed request: exit %d, %q", code, out)
 	}
 }
 
-func TestRefusedUnauthenticated(t *testing.T) {
+func TestRefusedBeforeRunning(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
 		out  string
@@ -234,8 +247,8 @@ func TestRefusedUnauthenticated(t *testing.T) {
 		{"", errors.New("unknown error dial tcp: connection refused"), false},
 	}
 	for _, tt := range tests {
-		if got := refusedUnauthenticated(tt.out, tt.err); got != tt.want {
-			t.Errorf("refusedUnauthenticated(%q, %v) = %v, want %v", tt.out, tt.err, got, tt.want)
+		if got := refusedBeforeRunning(tt.out, tt.err); got != tt.want {
+			t.Errorf("refusedBeforeRunning(%q, %v) = %v, want %v", tt.out, tt.err, got, tt.want)
 		}
 	}
 }
